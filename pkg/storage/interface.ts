@@ -1,0 +1,124 @@
+// The storage contract. It knows rows, keys and revisions; nothing of HTTP or of any kind.
+// Resource versions are decimal strings of a database-wide, strictly increasing counter.
+import type { KubeObject } from '../../api/meta/v1/types.ts';
+
+/** Where an object lives. `namespace` is '' for cluster-scoped objects. */
+export interface ObjectKey {
+  group: string;
+  resource: string;
+  namespace: string;
+  name: string;
+}
+
+/** A set of keys: every object of a resource, optionally only one namespace's. */
+export interface KeyPrefix {
+  group: string;
+  resource: string;
+  /** undefined or '' = all namespaces. */
+  namespace?: string;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface ChangeEvent {
+  type: WatchEventType;
+  key: ObjectKey;
+  /** The object as committed by this change, metadata.resourceVersion set to `rv`. For DELETED, the last state with the delete's rv. */
+  object: KubeObject;
+  /** The object before this change (undefined for ADDED), when known. */
+  prevObject?: KubeObject;
+  rv: bigint;
+}
+
+/**
+ * Field equality conditions evaluated by the database, so a check such as "who else claims
+ * this namespace" reads only the matching rows: dotted paths (`spec.clusterName`) to string values.
+ */
+export type FieldEquals = Record<string, string>;
+
+export interface ListOptions {
+  /** Page size; 0 or undefined = everything. */
+  limit?: number;
+  /** Token from a previous page; the page is read at the same revision as the first. */
+  continue?: string;
+  /**
+   * Read at exactly this revision (a snapshot from the change log); undefined = the latest.
+   * Throws StorageError 'Expired' when the revision was compacted away.
+   */
+  atRevision?: bigint;
+  /** Applied in the store before paging, so `limit` counts matching objects only. */
+  filter?: (obj: KubeObject) => boolean;
+}
+
+export interface ListResult {
+  items: KubeObject[];
+  /** The revision the whole list (all its pages) is consistent with. */
+  rv: bigint;
+  /** Set when more items follow. */
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+export type StorageErrorCode = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Expired' | 'InvalidContinue' | 'TooLargeResourceVersion' | 'Unavailable';
+
+export class StorageError extends Error {
+  constructor(readonly code: StorageErrorCode, message: string, readonly key?: ObjectKey) {
+    super(message);
+    this.name = 'StorageError';
+  }
+}
+
+/**
+ * One database transaction. Reads see the transaction's snapshot; writes get their
+ * resourceVersion at the moment they are made, in commit order, so a watcher sees them in
+ * increasing revision order. Strategy hooks (quota, uniqueness) read and write through it,
+ * so what they check and what is written commit together or not at all.
+ */
+export interface Transaction {
+  /** Reads an object; `forUpdate` locks its row until commit. */
+  get(key: ObjectKey, opts?: { forUpdate?: boolean }): Promise<KubeObject | undefined>;
+  list(prefix: KeyPrefix, opts?: { forUpdate?: boolean; filter?: (obj: KubeObject) => boolean; fields?: FieldEquals }): Promise<KubeObject[]>;
+  /** Inserts; throws StorageError 'AlreadyExists'. Returns the object with metadata.resourceVersion set. */
+  create(key: ObjectKey, obj: KubeObject): Promise<KubeObject>;
+  /** Replaces; if `expectedRV` is given and differs from the stored one, throws 'Conflict'. Throws 'NotFound'. */
+  update(key: ObjectKey, obj: KubeObject, expectedRV?: string): Promise<KubeObject>;
+  /** Removes; returns the last state with the deletion's resourceVersion. Throws 'NotFound' / 'Conflict'. */
+  delete(key: ObjectKey, expectedRV?: string): Promise<KubeObject>;
+  /**
+   * Serialises transactions that check one invariant across many objects (a quota, a unique
+   * field): two transactions locking the same name run one after the other, across processes.
+   */
+  lock(name: string): Promise<void>;
+}
+
+export interface Watcher {
+  stop(): void;
+}
+
+export interface WatchOptions {
+  /** Deliver every change with rv > fromRV. */
+  fromRV: bigint;
+  /** Called in strictly increasing rv order, each change once. */
+  onEvent: (event: ChangeEvent) => void;
+  /** Called at most once when the watch cannot continue (e.g. fromRV was compacted: StorageError 'Expired'). */
+  onError: (err: Error) => void;
+  /** Called after each batch with the newest revision the watch has caught up to (for bookmarks). */
+  onProgress?: (rv: bigint) => void;
+}
+
+export interface Store {
+  get(key: ObjectKey): Promise<KubeObject | undefined>;
+  list(prefix: KeyPrefix, opts?: ListOptions): Promise<ListResult>;
+  /**
+   * Runs `fn` in one transaction and commits. A serialization failure is retried
+   * transparently (fn must be safe to run again); any error thrown by fn rolls back.
+   */
+  transact<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+  /** Watches a prefix. Events for other keys are never delivered. */
+  watch(prefix: KeyPrefix, opts: WatchOptions): Watcher;
+  /** The newest committed revision. */
+  currentRevision(): Promise<bigint>;
+  /** The oldest revision a watch or a snapshot read can still start from. */
+  compactedRevision(): bigint;
+  close(): Promise<void>;
+}

@@ -1,0 +1,105 @@
+// Schema migrations: numbered SQL files applied in order, each at most once per database.
+// Several server replicas may start at the same moment against one database, so the whole
+// run happens under a session advisory lock; whoever comes second finds the work done.
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import pg from 'pg';
+
+export type Logger = (msg: string, fields?: object) => void;
+
+/** Distinct from every lock key the store uses (those use other class ids). */
+const MIGRATION_LOCK_CLASS = 0x746b65; // "tke"
+const MIGRATION_LOCK_KEY = 1;
+
+export const defaultMigrationsDir = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+export async function loadMigrations(dir: string = defaultMigrationsDir): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter(f => /^\d+_.*\.sql$/.test(f));
+  const migrations: Migration[] = [];
+  for (const file of files) {
+    const sql = await readFile(path.join(dir, file), 'utf8');
+    migrations.push({
+      version: Number.parseInt(file, 10),
+      name: file,
+      sql,
+      checksum: createHash('sha256').update(sql).digest('hex'),
+    });
+  }
+  migrations.sort((a, b) => a.version - b.version);
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i].version === migrations[i - 1].version) {
+      throw new Error(`two migrations share version ${migrations[i].version}: ${migrations[i - 1].name}, ${migrations[i].name}`);
+    }
+  }
+  return migrations;
+}
+
+interface AppliedRow {
+  version: number;
+  name: string;
+  checksum: string;
+}
+
+/**
+ * Applies every migration not yet recorded in `schema_migrations`, each in its own
+ * transaction. Returns the names of the migrations it applied.
+ */
+export async function migrate(db: pg.Pool | string, opts: { dir?: string; log?: Logger } = {}): Promise<string[]> {
+  const log = opts.log ?? (() => {});
+  const migrations = await loadMigrations(opts.dir);
+  const owned = typeof db === 'string' ? new pg.Client({ connectionString: db }) : undefined;
+  const client = owned ?? await (db as pg.Pool).connect();
+  if (owned) await owned.connect();
+  const applied: string[] = [];
+  let broken: Error | undefined;
+  try {
+    // Session-level (not transaction-level) because each migration commits on its own.
+    await client.query('SELECT pg_advisory_lock($1, $2)', [MIGRATION_LOCK_CLASS, MIGRATION_LOCK_KEY]);
+    try {
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        checksum text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+      const done = new Map<number, AppliedRow>();
+      for (const row of (await client.query<AppliedRow>('SELECT version, name, checksum FROM schema_migrations')).rows) {
+        done.set(row.version, row);
+      }
+      for (const m of migrations) {
+        const prev = done.get(m.version);
+        if (prev) {
+          // An edited migration is never re-run: the database already holds its old effect.
+          if (prev.checksum !== m.checksum) log('migration changed after it was applied', { migration: m.name, applied: prev.name });
+          continue;
+        }
+        await client.query('BEGIN');
+        try {
+          await client.query(m.sql);
+          await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw new Error(`migration ${m.name} failed: ${(err as Error).message}`, { cause: err });
+        }
+        applied.push(m.name);
+        log('applied migration', { migration: m.name });
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1, $2)', [MIGRATION_LOCK_CLASS, MIGRATION_LOCK_KEY]).catch((err: Error) => { broken = err; });
+    }
+  } finally {
+    if (owned) await owned.end().catch(() => {});
+    else (client as pg.PoolClient).release(broken);
+  }
+  return applied;
+}
