@@ -1,0 +1,568 @@
+// The generic registry store: one per kind. It turns verbs into storage transactions and
+// calls the kind's Strategy and the admission chain at fixed points, like
+// k8s.io/apiserver's registry/generic/registry.Store.
+import { randomUUID, randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import type { KubeList, KubeObject } from '../../api/meta/v1/types.ts';
+import { StorageError, type KeyPrefix, type ObjectKey, type Store, type Transaction } from '../storage/interface.ts';
+import type { AdmissionChain } from './admission.ts';
+import { errors, field, StatusError, type FieldError } from './errors.ts';
+import { serverSideApply, updateManagedFields, type FieldManagerOptions } from './fieldmanager.ts';
+import { applyPatch } from './patch.ts';
+import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { apiVersionOf, type Operation, type RequestContext, type ResourceDefinition, type WriteContext } from './resource.ts';
+import { compileKind, validateObjectMeta, type CompiledKind } from './validation.ts';
+
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
+
+export interface WriteOptions {
+  fieldManager?: string;
+  fieldValidation?: FieldValidation;
+}
+
+export interface PatchOptions extends WriteOptions {
+  force?: boolean;
+}
+
+export interface DeleteOptions {
+  preconditions?: { uid?: string; resourceVersion?: string };
+  propagationPolicy?: string;
+  gracePeriodSeconds?: number;
+}
+
+export interface ListQuery {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+  resourceVersionMatch?: string;
+}
+
+/** What a write returns: the object and, for Warn validation, the warnings to send back. */
+export interface WriteResult {
+  object: KubeObject;
+  created: boolean;
+  warnings: string[];
+}
+
+/** Thrown inside a dry-run transaction to roll it back after everything has been checked. */
+class DryRunRollback extends Error {
+  constructor(readonly result: WriteResult) { super('dry run'); }
+}
+
+export class RegistryStore {
+  readonly compiled: CompiledKind;
+  private readonly gr: { group: string; resource: string };
+  private readonly apiVersion: string;
+
+  constructor(readonly def: ResourceDefinition, private readonly storage: Store, private readonly admission: AdmissionChain) {
+    this.compiled = compileKind(def.schema);
+    this.gr = { group: def.group, resource: def.resource };
+    this.apiVersion = apiVersionOf(def);
+  }
+
+  key(namespace: string, name: string): ObjectKey {
+    return { group: this.def.group, resource: this.def.resource, namespace: this.def.namespaced ? namespace : '', name };
+  }
+
+  prefix(namespace: string): KeyPrefix {
+    return { group: this.def.group, resource: this.def.resource, namespace: this.def.namespaced ? namespace : '' };
+  }
+
+  // ---- reads ---------------------------------------------------------------
+
+  async get(ctx: RequestContext, name: string): Promise<KubeObject> {
+    const obj = await this.storage.get(this.key(ctx.namespace, name));
+    if (!obj || (ctx.objectFilter && !ctx.objectFilter(obj))) throw errors.notFound(this.gr, name);
+    return obj;
+  }
+
+  /** Compiles label and field selectors plus the caller's visibility into one predicate. */
+  matcher(ctx: RequestContext, query: Pick<ListQuery, 'labelSelector' | 'fieldSelector'>): (obj: KubeObject) => boolean {
+    const labels = parseLabelSelector(query.labelSelector);
+    const fields = parseFieldSelector(query.fieldSelector).map(req => {
+      const get = this.fieldGetter(req.field);
+      return (obj: KubeObject) => ((get(obj) ?? '') === req.value) !== req.negate;
+    });
+    const visible = ctx.objectFilter;
+    return (obj) => labels(obj.metadata.labels) && fields.every(f => f(obj)) && (!visible || visible(obj));
+  }
+
+  private fieldGetter(path: string): (obj: KubeObject) => string | undefined {
+    if (path === 'metadata.name') return o => o.metadata.name;
+    if (path === 'metadata.namespace') return o => o.metadata.namespace ?? '';
+    const custom = this.def.strategy.fieldSelectors?.[path];
+    if (custom) return custom;
+    const supported = ['metadata.name', 'metadata.namespace', ...Object.keys(this.def.strategy.fieldSelectors ?? {})];
+    throw errors.badRequest(`field label not supported: ${path} (supported: ${supported.join(', ')})`);
+  }
+
+  async list(ctx: RequestContext, query: ListQuery): Promise<KubeList> {
+    const filter = this.matcher(ctx, query);
+    let atRevision: bigint | undefined;
+    try {
+      if (query.resourceVersion && query.resourceVersion !== '0') {
+        const wanted = parseRevision(query.resourceVersion);
+        if (query.resourceVersionMatch === 'Exact') atRevision = wanted;
+        else await this.waitForRevision(wanted);
+      }
+      const page = await this.storage.list(this.prefix(ctx.namespace), {
+        limit: query.limit && query.limit > 0 ? query.limit : undefined,
+        continue: query.continue || undefined,
+        atRevision,
+        filter,
+      });
+      return {
+        apiVersion: this.apiVersion,
+        kind: this.def.listKind,
+        metadata: {
+          resourceVersion: String(page.rv),
+          ...(page.continue ? { continue: page.continue } : {}),
+          ...(page.remainingItemCount !== undefined ? { remainingItemCount: page.remainingItemCount } : {}),
+        },
+        items: page.items.map(o => this.withTypeMeta(o)),
+      };
+    } catch (err) {
+      throw this.translate(err, '');
+    }
+  }
+
+  /** The object as served to clients: type meta set, and the kind's decorate() applied. */
+  /** "Not older than" reads: a revision another replica acknowledged may take a moment to reach this one. */
+  private async waitForRevision(wanted: bigint): Promise<void> {
+    const deadline = Date.now() + 3000;
+    for (let current = await this.storage.currentRevision(); current < wanted; current = await this.storage.currentRevision()) {
+      if (Date.now() > deadline) throw new StorageError('TooLargeResourceVersion', `Too large resource version: ${wanted}, current: ${current}`);
+      await new Promise(resolve => setTimeout(resolve, 50));
+    }
+  }
+
+  withTypeMeta(obj: KubeObject): KubeObject {
+    const out = { apiVersion: this.apiVersion, kind: this.def.kind, ...obj };
+    if (!this.def.strategy.decorate) return out;
+    const copy = structuredClone(out);
+    this.def.strategy.decorate(copy);
+    return copy;
+  }
+
+  // ---- writes --------------------------------------------------------------
+
+  async create(ctx: RequestContext, body: KubeObject, opts: WriteOptions): Promise<WriteResult> {
+    const warnings = this.checkTypeAndFields(body, opts.fieldValidation);
+    const obj = structuredClone(body);
+    obj.metadata ??= {};
+    this.bindNamespace(ctx, obj);
+    if (obj.metadata.resourceVersion) {
+      throw errors.badRequest('resourceVersion should not be set on objects to be created');
+    }
+    const now = timestamp();
+    Object.assign(obj.metadata, { uid: randomUUID(), creationTimestamp: now, generation: 1 });
+    delete obj.metadata.deletionTimestamp;
+    delete obj.metadata.deletionGracePeriodSeconds;
+    // The strategy may choose a generateName (e.g. "prj-") for objects created without a name.
+    this.def.strategy.prepareForCreate?.(obj, ctx);
+    const generated = !obj.metadata.name && !!obj.metadata.generateName;
+    if (generated) obj.metadata.name = obj.metadata.generateName + randomSuffix();
+    this.normalize(obj);
+    this.validate(obj, undefined, ctx);
+    const final = updateManagedFields(undefined, obj, opts.fieldManager ?? 'unknown', 'Update', this.apiVersion, ctx.subresource || undefined, now, this.fieldOptions(ctx));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await this.write(ctx, 'CREATE', undefined, final, warnings);
+        return result;
+      } catch (err) {
+        // A generated name that collides is regenerated, as Kubernetes does.
+        if (generated && err instanceof StatusError && err.reason === 'AlreadyExists' && attempt < 8) {
+          final.metadata.name = obj.metadata.generateName + randomSuffix();
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** PUT of the main resource or of the status/finalize subresource. */
+  async update(ctx: RequestContext, name: string, body: KubeObject, opts: WriteOptions): Promise<WriteResult> {
+    const warnings = this.checkTypeAndFields(body, opts.fieldValidation);
+    if (body.metadata?.name && body.metadata.name !== name) {
+      throw errors.badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    if (this.def.strategy.allowUnconditionalUpdate === false && !body.metadata?.resourceVersion) {
+      throw errors.invalid(this.def.group, this.def.kind, name, [field.invalid('metadata.resourceVersion', 0, 'must be specified for an update')]);
+    }
+    return this.guaranteedUpdate(ctx, name, warnings, opts, (current) => {
+      const wantRV = body.metadata?.resourceVersion;
+      if (wantRV && wantRV !== current.metadata.resourceVersion) {
+        throw errors.conflict(this.gr, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      }
+      return structuredClone(body);
+    });
+  }
+
+  async patch(ctx: RequestContext, name: string, patchType: string, body: string, opts: PatchOptions): Promise<WriteResult> {
+    if (patchType === 'application/apply-patch+yaml' || patchType === 'application/apply-patch+cbor') {
+      return this.apply(ctx, name, body, opts);
+    }
+    return this.guaranteedUpdate(ctx, name, [], opts, (current) => {
+      const patched = applyPatch(current, patchType, body, this.def.schema);
+      const warnings = this.checkTypeAndFields(patched, opts.fieldValidation);
+      return { ...patched, [warningsKey]: warnings } as KubeObject;
+    });
+  }
+
+  /** Server-side apply: creates the object when missing, else merges the applied configuration. */
+  private async apply(ctx: RequestContext, name: string, body: string, opts: PatchOptions): Promise<WriteResult> {
+    if (!opts.fieldManager) {
+      throw errors.badRequest('PATCH requests with application/apply-patch+yaml require a fieldManager query parameter');
+    }
+    const applied = parseYamlObject(body);
+    const warnings = this.checkTypeAndFields(applied, opts.fieldValidation);
+    if (applied.metadata?.name && applied.metadata.name !== name) {
+      throw errors.badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    const existing = await this.storage.get(this.key(ctx.namespace, name));
+    if (!existing) {
+      const now = timestamp();
+      const obj = serverSideApply(undefined, { ...applied, metadata: { ...applied.metadata, name } }, opts.fieldManager, !!opts.force, this.def.schema, this.apiVersion, now, this.fieldOptions(ctx));
+      try {
+        return await this.createPrepared(ctx, obj, warnings, now);
+      } catch (err) {
+        // Lost a race with another creator: apply onto what it created.
+        if (!(err instanceof StatusError && err.reason === 'AlreadyExists')) throw err;
+      }
+    }
+    return this.guaranteedUpdate(ctx, name, warnings, opts, (current) =>
+      serverSideApply(current, applied, opts.fieldManager!, !!opts.force, this.def.schema, this.apiVersion, timestamp(), this.fieldOptions(ctx)), true);
+  }
+
+  private async createPrepared(ctx: RequestContext, obj: KubeObject, warnings: string[], now: string): Promise<WriteResult> {
+    this.bindNamespace(ctx, obj);
+    Object.assign(obj.metadata, { uid: randomUUID(), creationTimestamp: now, generation: 1 });
+    delete obj.metadata.resourceVersion;
+    this.def.strategy.prepareForCreate?.(obj, ctx);
+    this.normalize(obj);
+    this.validate(obj, undefined, ctx);
+    return this.write(ctx, 'CREATE', undefined, obj, warnings);
+  }
+
+  /**
+   * Read-modify-write of one object in one transaction with its row locked, so concurrent
+   * patches never lose each other's changes. `mutate` returns the client's desired object.
+   */
+  private async guaranteedUpdate(ctx: RequestContext, name: string, warnings: string[], opts: WriteOptions,
+    mutate: (current: KubeObject) => KubeObject, managedByApply = false): Promise<WriteResult> {
+    const key = this.key(ctx.namespace, name);
+    return this.transact(ctx, async (tx) => {
+      const current = await tx.get(key, { forUpdate: true });
+      if (!current || (ctx.objectFilter && !ctx.objectFilter(current))) throw errors.notFound(this.gr, name);
+      const desired = mutate(structuredClone(current));
+      const extra = (desired as Record<string, unknown>)[warningsKey] as string[] | undefined;
+      delete (desired as Record<string, unknown>)[warningsKey];
+      const obj = this.mergeForUpdate(ctx, desired, current);
+      const now = timestamp();
+      const final = managedByApply ? obj
+        : updateManagedFields(current, obj, opts.fieldManager ?? 'unknown', 'Update', this.apiVersion, ctx.subresource || undefined, now, this.fieldOptions(ctx));
+      const allWarnings = [...warnings, ...(extra ?? [])];
+      if (isUnchanged(current, final)) return { object: this.withTypeMeta(current), created: false, warnings: allWarnings };
+      return this.writeInTx(tx, ctx, 'UPDATE', current, final, allWarnings);
+    });
+  }
+
+  /** Applies the update rules of the endpoint (main resource, status, finalize) to the client's object. */
+  private mergeForUpdate(ctx: RequestContext, desired: KubeObject, current: KubeObject): KubeObject {
+    desired.metadata ??= {};
+    let obj: KubeObject;
+    if (ctx.subresource === 'status') {
+      obj = { ...structuredClone(current), status: desired.status };
+      if (desired.status === undefined) delete obj.status;
+    } else if (ctx.subresource === 'finalize') {
+      obj = structuredClone(current);
+      obj.spec = { ...(obj.spec ?? {}), finalizers: desired.spec?.finalizers ?? [] };
+    } else {
+      obj = desired;
+      if (this.def.subresources.status) {
+        if (current.status === undefined) delete obj.status; else obj.status = structuredClone(current.status);
+      }
+    }
+    // Fields no client may change through an update.
+    const m = obj.metadata;
+    m.name = current.metadata.name;
+    m.uid = current.metadata.uid;
+    m.creationTimestamp = current.metadata.creationTimestamp;
+    m.resourceVersion = current.metadata.resourceVersion;
+    if (this.def.namespaced) m.namespace = current.metadata.namespace; else delete m.namespace;
+    m.generation = current.metadata.generation;
+    if (current.metadata.deletionTimestamp) {
+      m.deletionTimestamp = current.metadata.deletionTimestamp;
+      m.deletionGracePeriodSeconds = current.metadata.deletionGracePeriodSeconds;
+    } else {
+      delete m.deletionTimestamp;
+      delete m.deletionGracePeriodSeconds;
+    }
+    if (!m.managedFields && current.metadata.managedFields) m.managedFields = current.metadata.managedFields;
+    if (ctx.subresource === '') this.def.strategy.prepareForUpdate?.(obj, current, ctx);
+    this.normalize(obj);
+    if ((this.def.strategy.generationFromSpec ?? true) && !isDeepStrictEqual(obj.spec, current.spec)) {
+      m.generation = (current.metadata.generation ?? 0) + 1;
+    }
+    this.validate(obj, current, ctx);
+    return obj;
+  }
+
+  async delete(ctx: RequestContext, name: string, opts: DeleteOptions): Promise<WriteResult> {
+    const key = this.key(ctx.namespace, name);
+    return this.transact(ctx, async (tx) => {
+      const current = await tx.get(key, { forUpdate: true });
+      if (!current || (ctx.objectFilter && !ctx.objectFilter(current))) throw errors.notFound(this.gr, name);
+      const pre = opts.preconditions;
+      if (pre?.uid && pre.uid !== current.metadata.uid) {
+        throw errors.conflict(this.gr, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
+      }
+      if (pre?.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion) {
+        throw errors.conflict(this.gr, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${current.metadata.resourceVersion}`);
+      }
+      if (hasFinalizers(current)) {
+        if (current.metadata.deletionTimestamp) return { object: this.withTypeMeta(current), created: false, warnings: [] };
+        const marked = structuredClone(current);
+        marked.metadata.deletionTimestamp = timestamp();
+        marked.metadata.deletionGracePeriodSeconds = 0;
+        return this.writeInTx(tx, { ...ctx }, 'UPDATE', current, marked, []);
+      }
+      return this.writeInTx(tx, ctx, 'DELETE', current, undefined, []);
+    });
+  }
+
+  async deleteCollection(ctx: RequestContext, query: ListQuery, opts: DeleteOptions): Promise<KubeList> {
+    const list = await this.list(ctx, { labelSelector: query.labelSelector, fieldSelector: query.fieldSelector });
+    const deleted: KubeObject[] = [];
+    for (const item of list.items) {
+      try {
+        deleted.push((await this.delete(ctx, item.metadata.name!, { propagationPolicy: opts.propagationPolicy })).object);
+      } catch (err) {
+        if (!(err instanceof StatusError && err.reason === 'NotFound')) throw err;
+      }
+    }
+    return { ...list, items: deleted };
+  }
+
+  // ---- shared write path ---------------------------------------------------
+
+  private async write(ctx: RequestContext, op: Operation, old: KubeObject | undefined, obj: KubeObject | undefined, warnings: string[]): Promise<WriteResult> {
+    return this.transact(ctx, (tx) => this.writeInTx(tx, ctx, op, old, obj, warnings));
+  }
+
+  /** Runs `fn` in a transaction; in dry-run mode everything runs and is then rolled back. */
+  private async transact(ctx: RequestContext, fn: (tx: Transaction) => Promise<WriteResult>): Promise<WriteResult> {
+    try {
+      return await this.storage.transact(async (tx) => {
+        const result = await fn(tx);
+        if (ctx.dryRun) throw new DryRunRollback(result);
+        return result;
+      });
+    } catch (err) {
+      if (err instanceof DryRunRollback) return err.result;
+      throw this.translate(err, '');
+    }
+  }
+
+  private async writeInTx(tx: Transaction, ctx: RequestContext, op: Operation, old: KubeObject | undefined, obj: KubeObject | undefined, warnings: string[]): Promise<WriteResult> {
+    const name = (obj ?? old)!.metadata.name!;
+    const wctx: WriteContext = { ...ctx, operation: op, tx, resource: this.def };
+    await this.admission.run({ operation: op, resource: this.def, subresource: ctx.subresource, namespace: ctx.namespace, name, object: obj, oldObject: old, user: ctx.user, dryRun: ctx.dryRun, tx });
+    const key = this.key(ctx.namespace, name);
+    try {
+      if (op === 'DELETE') {
+        await this.def.strategy.beforeDelete?.(old!, wctx);
+        const gone = await tx.delete(key, old!.metadata.resourceVersion);
+        return { object: this.withTypeMeta(gone), created: false, warnings };
+      }
+      // The last finalizer removed from an object being deleted: it goes now.
+      if (op === 'UPDATE' && obj!.metadata.deletionTimestamp && !hasFinalizers(obj!)) {
+        await this.def.strategy.beforeDelete?.(obj!, { ...wctx, operation: 'DELETE' });
+        const gone = await tx.delete(key, old!.metadata.resourceVersion);
+        return { object: this.withTypeMeta(gone), created: false, warnings };
+      }
+      await this.def.strategy.beforeWrite?.(obj!, old, wctx);
+      const stored = op === 'CREATE'
+        ? await tx.create(key, stripTypeMeta(obj!))
+        : await tx.update(key, stripTypeMeta(obj!), old!.metadata.resourceVersion);
+      return { object: this.withTypeMeta(stored), created: op === 'CREATE', warnings };
+    } catch (err) {
+      throw this.translate(err, name);
+    }
+  }
+
+  /** What field ownership needs to know: list semantics from the schema, and the fields this endpoint resets. */
+  private fieldOptions(ctx: RequestContext): FieldManagerOptions {
+    const resetFields = ctx.subresource === 'status' ? ['spec'] : ctx.subresource === '' && this.def.subresources.status ? ['status'] : [];
+    return { schema: this.def.schema, kind: this.def.kind, subresource: ctx.subresource || undefined, resetFields };
+  }
+
+  // ---- validation ------------------------------------------------------------
+
+  /** Checks kind/apiVersion and unknown fields (pruning them from `body`); returns warnings for fieldValidation=Warn. */
+  private checkTypeAndFields(body: KubeObject, mode: FieldValidation = 'Warn'): string[] {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw errors.badRequest('the body of the request must be a JSON or YAML object');
+    if (body.kind !== undefined && body.kind !== this.def.kind) {
+      throw errors.badRequest(`the kind of the object (${String(body.kind)}) does not match the kind of the endpoint (${this.def.kind})`);
+    }
+    if (body.apiVersion !== undefined && body.apiVersion !== this.apiVersion) {
+      throw errors.badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${this.apiVersion})`);
+    }
+    // Undeclared fields are never stored; Strict refuses them, Warn says so, Ignore drops them quietly.
+    const unknown = mode === 'Strict' ? this.compiled.unknownFields(body) : this.compiled.pruneUnknownFields(body);
+    if (unknown.length === 0 || mode === 'Ignore') return [];
+    const messages = unknown.map(path => `unknown field "${path}"`);
+    if (mode === 'Strict') throw errors.badRequest(`strict decoding error: ${messages.join(', ')}`);
+    return messages;
+  }
+
+  private bindNamespace(ctx: RequestContext, obj: KubeObject): void {
+    if (this.def.namespaced) {
+      if (obj.metadata.namespace && obj.metadata.namespace !== ctx.namespace) {
+        throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      obj.metadata.namespace = ctx.namespace;
+    } else {
+      delete obj.metadata.namespace;
+    }
+  }
+
+  /** Schema defaults, kind defaults, and the type meta every stored object carries. */
+  private normalize(obj: KubeObject): void {
+    obj.apiVersion = this.apiVersion;
+    obj.kind = this.def.kind;
+    this.compiled.applyDefaults(obj);
+    this.def.strategy.defaults?.(obj);
+  }
+
+  private validate(obj: KubeObject, old: KubeObject | undefined, ctx: RequestContext): void {
+    const problems: FieldError[] = [
+      ...validateObjectMeta(obj.metadata, { namespaced: this.def.namespaced }),
+      ...this.compiled.validate(obj),
+      ...(this.def.strategy.validate?.(obj, ctx) ?? []),
+      ...(old ? this.def.strategy.validateUpdate?.(obj, old, ctx) ?? [] : []),
+    ];
+    if (old && old.metadata.deletionTimestamp) {
+      const added = (obj.metadata.finalizers ?? []).filter(f => !(old.metadata.finalizers ?? []).includes(f));
+      if (added.length) problems.push(field.forbidden('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`));
+    }
+    if (problems.length) throw errors.invalid(this.def.group, this.def.kind, obj.metadata.name ?? obj.metadata.generateName ?? '', problems);
+  }
+
+  private translate(err: unknown, name: string): unknown {
+    if (!(err instanceof StorageError)) return err;
+    const n = err.key?.name ?? name;
+    const gr = err.key ? { group: err.key.group, resource: err.key.resource } : this.gr;
+    switch (err.code) {
+      case 'NotFound': return errors.notFound(gr, n);
+      case 'AlreadyExists': return errors.alreadyExists(gr, n);
+      case 'Conflict': return errors.conflict(gr, n, 'the object has been modified; please apply your changes to the latest version and try again');
+      case 'Expired': return errors.gone(`The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.`);
+      case 'InvalidContinue': return errors.badRequest(`continue key is not valid: ${err.message}`);
+      case 'TooLargeResourceVersion': return errors.tooLargeResourceVersion(err.message);
+      case 'Unavailable': return errors.unavailable(err.message);
+    }
+  }
+}
+
+const warningsKey = '__tkeWarnings';
+
+export function hasFinalizers(obj: KubeObject): boolean {
+  const specFinalizers = obj.spec?.finalizers;
+  return (obj.metadata.finalizers?.length ?? 0) > 0 || (Array.isArray(specFinalizers) && specFinalizers.length > 0);
+}
+
+/** A write that changes nothing but bookkeeping is not a write: no new revision, no watch event. */
+function isUnchanged(current: KubeObject, next: KubeObject): boolean {
+  const strip = (o: KubeObject) => {
+    const c = structuredClone(o);
+    delete c.apiVersion; delete c.kind;
+    c.metadata.managedFields = (c.metadata.managedFields ?? []).map(e => ({ ...e, time: undefined }));
+    return c;
+  };
+  return isDeepStrictEqual(strip(current), strip(next));
+}
+
+function stripTypeMeta(obj: KubeObject): KubeObject {
+  const { apiVersion: _a, kind: _k, ...rest } = obj;
+  return rest as KubeObject;
+}
+
+export function parseYamlObject(text: string): KubeObject {
+  let value: unknown;
+  try {
+    value = parseYaml(text, { strict: true, uniqueKeys: true });
+  } catch (err) {
+    throw errors.badRequest(`error decoding YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw errors.badRequest('the body of the request must be an object');
+  return value as KubeObject;
+}
+
+export function parseRevision(rv: string): bigint {
+  if (!/^\d{1,19}$/.test(rv)) throw errors.badRequest(`invalid resource version: ${JSON.stringify(rv)}`);
+  return BigInt(rv);
+}
+
+export function timestamp(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function randomSuffix(): string {
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  return Array.from(randomBytes(5), b => alphabet[b % alphabet.length]).join('');
+}
+
+export interface WatchQuery extends ListQuery {
+  sendInitialEvents?: boolean;
+}
+
+export interface WatchSink {
+  event(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject): void;
+  /** The stream ends after an error event. */
+  error(status: StatusError): void;
+  /** Progress with no change, for allowWatchBookmarks; `initialEventsEnd` marks the end of sendInitialEvents. */
+  bookmark(rv: bigint, initialEventsEnd?: boolean): void;
+}
+
+/** Watch entry point of RegistryStore, kept beside it because it shares the store's matcher. */
+export async function watchResource(store: RegistryStore, storage: Store, ctx: RequestContext, query: WatchQuery, sink: WatchSink): Promise<{ stop(): void }> {
+  const matches = store.matcher(ctx, query);
+  const rv = query.resourceVersion ?? '';
+  let fromRV: bigint;
+  // "" and "0" mean: the current state first (as ADDED events), then the changes after it.
+  const initial = query.sendInitialEvents ?? (rv === '' || rv === '0');
+  if (initial) {
+    const list = await storage.list(store.prefix(ctx.namespace), { filter: matches });
+    fromRV = list.rv;
+    for (const item of list.items) sink.event('ADDED', store.withTypeMeta(item));
+    if (query.sendInitialEvents) sink.bookmark(fromRV, true);
+  } else {
+    fromRV = parseRevision(rv);
+  }
+  return storage.watch(store.prefix(ctx.namespace), {
+    fromRV,
+    onEvent: (ev) => {
+      const now = matches(ev.object);
+      const before = ev.prevObject ? matches(ev.prevObject) : false;
+      const obj = store.withTypeMeta(ev.object);
+      if (ev.type === 'DELETED') { if (before || now) sink.event('DELETED', obj); return; }
+      if (ev.type === 'ADDED') { if (now) sink.event('ADDED', obj); return; }
+      // A modification moves an object into or out of the selected set.
+      if (now && before) sink.event('MODIFIED', obj);
+      else if (now) sink.event('ADDED', obj);
+      else if (before) sink.event('DELETED', obj);
+    },
+    onError: (err) => {
+      if (err instanceof StorageError && err.code === 'Expired') {
+        sink.error(errors.gone(`too old resource version: ${fromRV} (${storage.compactedRevision()})`));
+      } else {
+        sink.error(err instanceof StatusError ? err : errors.internal((err as Error).message));
+      }
+    },
+    onProgress: (progress) => sink.bookmark(progress),
+  });
+}

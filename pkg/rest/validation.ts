@@ -1,0 +1,491 @@
+// Schema-driven validation, defaulting and unknown-field detection for any kind, plus the
+// ObjectMeta rules every kind shares. Knows no kind: everything comes from the schema.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { TSchema } from '@sinclair/typebox';
+import type { ManagedFieldsEntry, ObjectMeta, OwnerReference } from '../../api/meta/v1/types.ts';
+import { field, type FieldError } from './errors.ts';
+import { DefinitionSet, SchemaResolver, isObject, type JsonSchema } from '../openapi/schema.ts';
+
+export interface CompiledKind {
+  /**
+   * Schema errors as Kubernetes field errors (`spec.clusters[cls-1].hard[cpu]`). Null-valued
+   * fields count as absent, as in Go decoding. Unknown fields are not errors here: see
+   * unknownFields, which the fieldValidation mode turns into an error, a warning or nothing.
+   */
+  validate(obj: unknown): FieldError[];
+  /** Paths of fields the schema does not declare, as Kubernetes prints them (`spec.foo`, `spec.machines[0].bar`). */
+  unknownFields(obj: unknown): string[];
+  /** Removes the fields unknownFields reports (structural pruning, as Kubernetes does) and returns their paths. */
+  pruneUnknownFields(obj: unknown): string[];
+  /**
+   * Fills schema `default`s in place, walking into objects, maps and arrays like structural-schema
+   * defaulting; drops null-valued fields first (so a null field gets its default).
+   */
+  applyDefaults(obj: unknown): void;
+}
+
+// One ajv for every kind: compiled roots carry their definitions inline and no `$id`, so kinds
+// sharing ObjectMeta or Quantity cannot collide in ajv's registry.
+let sharedAjv: Ajv | undefined;
+function ajv(): Ajv {
+  if (!sharedAjv) {
+    // strict off: schemas carry OpenAPI/Kubernetes vocabulary (x-kubernetes-*, nullable) ajv
+    // does not know; verbose on: error paths need the failing data and schema.
+    sharedAjv = new Ajv({ allErrors: true, strict: false, verbose: true, validateFormats: true });
+    addFormats.default(sharedAjv);
+  }
+  return sharedAjv;
+}
+
+// Compiling a large kind takes ajv a few hundred milliseconds; a schema compiles once per process.
+const compiledKinds = new WeakMap<object, CompiledKind>();
+
+export function compileKind(schema: TSchema | JsonSchema): CompiledKind {
+  let kind = compiledKinds.get(schema);
+  if (!kind) {
+    kind = compile(schema);
+    compiledKinds.set(schema, kind);
+  }
+  return kind;
+}
+
+function compile(schema: TSchema | JsonSchema): CompiledKind {
+  const set = new DefinitionSet();
+  const root = set.inline(schema);
+  const resolver = new SchemaResolver(set.definitions);
+  const compiled: ValidateFunction = ajv().compile({ ...root, definitions: Object.fromEntries(set.definitions) });
+  return {
+    validate: obj => {
+      const copy = structuredClone(obj);
+      walkDefaults(copy, root, resolver, false);
+      if (compiled(copy)) return [];
+      return convertErrors(compiled.errors ?? [], copy, root, resolver);
+    },
+    unknownFields: obj => {
+      const out: string[] = [];
+      collectUnknown(obj, root, resolver, '', out, false);
+      return out;
+    },
+    pruneUnknownFields: obj => {
+      const out: string[] = [];
+      collectUnknown(obj, root, resolver, '', out, true);
+      return out;
+    },
+    applyDefaults: obj => walkDefaults(obj, root, resolver, true),
+  };
+}
+
+// --- defaulting -------------------------------------------------------------------------------
+
+function walkDefaults(value: unknown, node: JsonSchema, resolver: SchemaResolver, fill: boolean): void {
+  const view = resolver.view(node);
+  if (Array.isArray(value)) {
+    if (view.items) for (const item of value) walkDefaults(item, view.items, resolver, fill);
+    return;
+  }
+  if (!isObject(value)) return;
+  if (view.properties) {
+    for (const [key, propNode] of Object.entries(view.properties)) {
+      const prop = resolver.view(propNode);
+      if (value[key] === null && !prop.nullable) delete value[key];
+      if (fill && prop.hasDefault) {
+        const current = value[key];
+        // Go cannot tell an absent string from "", and TKE's SetDefaults_* test `== ""`; so a
+        // field whose default is a non-empty string is defaulted when empty, too.
+        const goZero = current === '' && typeof prop.default === 'string' && prop.default !== '';
+        if (current === undefined || goZero) value[key] = structuredClone(prop.default);
+      }
+      if (value[key] !== undefined) walkDefaults(value[key], propNode, resolver, fill);
+    }
+  }
+  const additional = view.additionalProperties;
+  if (isObject(additional)) {
+    for (const key of Object.keys(value)) {
+      if (view.properties && key in view.properties) continue;
+      walkDefaults(value[key], additional, resolver, fill);
+    }
+  }
+}
+
+// --- unknown fields ---------------------------------------------------------------------------
+
+function childPath(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`;
+}
+
+function collectUnknown(value: unknown, node: JsonSchema, resolver: SchemaResolver, path: string, out: string[], prune: boolean): void {
+  const view = resolver.view(node);
+  if (view.preserveUnknownFields) return;
+  if (Array.isArray(value)) {
+    if (view.items) value.forEach((item, i) => collectUnknown(item, view.items!, resolver, `${path}[${i}]`, out, prune));
+    return;
+  }
+  if (!isObject(value)) return;
+  const additional = view.additionalProperties;
+  // No declared properties and no value schema: a free-form object (Type.Unknown, RawExtension).
+  if (!view.properties && !isObject(additional)) return;
+  for (const key of Object.keys(value)) {
+    const prop = view.properties?.[key];
+    if (prop) collectUnknown(value[key], prop, resolver, childPath(path, key), out, prune);
+    else if (isObject(additional)) collectUnknown(value[key], additional, resolver, `${path}[${key}]`, out, prune);
+    else if (additional !== true) {
+      out.push(childPath(path, key));
+      if (prune) delete value[key];
+    }
+  }
+}
+
+// --- ajv errors -> field errors ---------------------------------------------------------------
+
+function decodePointer(pointer: string): string[] {
+  if (pointer === '') return [];
+  return pointer.split('/').slice(1).map(s => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+/** Renders a JSON pointer into the object as a Kubernetes field path, using the schema to tell maps from structs. */
+function renderPath(pointer: string, data: unknown, root: JsonSchema, resolver: SchemaResolver): { path: string; node?: JsonSchema } {
+  let path = '';
+  let node: JsonSchema | undefined = root;
+  let value: unknown = data;
+  for (const seg of decodePointer(pointer)) {
+    if (Array.isArray(value)) {
+      path += `[${seg}]`;
+      node = node ? resolver.view(node).items : undefined;
+      value = value[Number(seg)];
+      continue;
+    }
+    const child: { schema?: JsonSchema; mapKey: boolean } = node ? resolver.child(node, seg) : { mapKey: false };
+    path = child.mapKey ? `${path}[${seg}]` : childPath(path, seg);
+    node = child.schema;
+    value = isObject(value) ? value[seg] : undefined;
+  }
+  return { path, node };
+}
+
+function jsonType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  return typeof value;
+}
+
+function param(err: ErrorObject, name: string): unknown {
+  return (err.params as Record<string, unknown>)[name];
+}
+
+function branchTypes(branches: unknown): string[] {
+  if (!Array.isArray(branches)) return [];
+  return branches.flatMap(b => (isObject(b) && typeof b['type'] === 'string' ? [b['type']] : []));
+}
+
+function constBranches(branches: unknown): string[] | undefined {
+  if (!Array.isArray(branches) || branches.length === 0) return undefined;
+  const values: string[] = [];
+  for (const b of branches) {
+    if (!isObject(b) || !('const' in b)) return undefined;
+    values.push(String(b['const']));
+  }
+  return values;
+}
+
+function within(err: ErrorObject, group: ErrorObject): boolean {
+  return err !== group
+    && err.schemaPath.startsWith(group.schemaPath + '/')
+    && (err.instancePath === group.instancePath || err.instancePath.startsWith(group.instancePath + '/'));
+}
+
+function convertErrors(errors: ErrorObject[], data: unknown, root: JsonSchema, resolver: SchemaResolver): FieldError[] {
+  // An anyOf/oneOf failure is reported once, for the field, not once per branch tried.
+  const groups = errors.filter(e => e.keyword === 'anyOf' || e.keyword === 'oneOf');
+  const out: FieldError[] = [];
+  const seen = new Set<string>();
+  for (const err of errors) {
+    if (groups.some(g => within(err, g))) continue;
+    const { path } = renderPath(err.instancePath, data, root, resolver);
+    const fe = toFieldError(err, path);
+    if (!fe) continue;
+    const key = `${fe.field}\u0000${fe.reason}\u0000${fe.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(fe);
+  }
+  return out;
+}
+
+function toFieldError(err: ErrorObject, path: string): FieldError | undefined {
+  const value: unknown = err.data;
+  const where = path === '' ? 'body' : `${path} in body`;
+  switch (err.keyword) {
+    case 'type': {
+      const actual = jsonType(value);
+      return field.typeInvalid(path, `${JSON.stringify(actual)}: ${where} must be of type ${String(param(err, 'type'))}: ${JSON.stringify(actual)}`);
+    }
+    case 'required': {
+      const missing = String(param(err, 'missingProperty'));
+      return field.required(childPath(path, missing));
+    }
+    case 'enum': {
+      const allowed = Array.isArray(err.schema) ? err.schema.map(v => String(v)) : [];
+      return field.notSupported(path, value, allowed);
+    }
+    case 'const':
+      return field.notSupported(path, value, [String(param(err, 'allowedValue'))]);
+    case 'anyOf':
+    case 'oneOf': {
+      const consts = constBranches(err.schema);
+      if (consts) return field.notSupported(path, value, consts);
+      const types = branchTypes(err.schema);
+      const stringBranch = Array.isArray(err.schema)
+        ? err.schema.find((b): b is Record<string, unknown> => isObject(b) && b['type'] === 'string' && typeof b['pattern'] === 'string')
+        : undefined;
+      if (typeof value === 'string' && stringBranch) {
+        return field.invalid(path, value, `${where} should match '${String(stringBranch['pattern'])}'`);
+      }
+      if (types.length > 0 && !types.includes(jsonType(value)) && !(jsonType(value) === 'integer' && types.includes('number'))) {
+        return field.typeInvalid(path, `${JSON.stringify(jsonType(value))}: ${where} must be of type ${types.join(' or ')}: ${JSON.stringify(jsonType(value))}`);
+      }
+      return field.invalid(path, value, `${where} must match ${err.keyword === 'anyOf' ? 'at least one schema (anyOf)' : 'exactly one schema (oneOf)'}`);
+    }
+    case 'pattern':
+      return field.invalid(path, value, `${where} should match '${String(param(err, 'pattern'))}'`);
+    case 'format':
+      return field.invalid(path, value, `${where} must be of type ${String(param(err, 'format'))}: ${JSON.stringify(value)}`);
+    case 'maxLength':
+      return field.tooLong(path, Number(param(err, 'limit')));
+    case 'additionalProperties':
+      return field.forbidden(childPath(path, String(param(err, 'additionalProperty'))), 'field is not allowed');
+    case 'if':
+      return undefined;
+    default:
+      return field.invalid(path, value, `${where} ${err.message ?? 'is invalid'}`);
+  }
+}
+
+// --- ObjectMeta ---------------------------------------------------------------------------------
+// Ported from k8s.io/apimachinery/pkg/api/validation and pkg/util/validation: same rules, same
+// messages, so clients see what a kube-apiserver would tell them.
+
+/** A name rule: messages describing why `name` is invalid; `prefix` means it is a generateName. */
+export type NameValidator = (name: string, prefix: boolean) => string[];
+
+const dns1123LabelFmt = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
+const dns1123SubdomainFmt = `${dns1123LabelFmt}(\\.${dns1123LabelFmt})*`;
+const qualifiedNameFmt = '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]';
+const labelValueFmt = `(${qualifiedNameFmt})?`;
+const dns1123LabelRe = new RegExp(`^${dns1123LabelFmt}$`);
+const dns1123SubdomainRe = new RegExp(`^${dns1123SubdomainFmt}$`);
+const qualifiedNameRe = new RegExp(`^${qualifiedNameFmt}$`);
+const labelValueRe = new RegExp(`^${labelValueFmt}$`);
+
+const dns1123LabelMaxLength = 63;
+const dns1123SubdomainMaxLength = 253;
+const qualifiedNameMaxLength = 63;
+const labelValueMaxLength = 63;
+/** Sum of the sizes of all annotation keys and values. */
+export const totalAnnotationSizeLimitBytes = 256 * 1024;
+const fieldManagerMaxLength = 128;
+
+function maxLenError(n: number): string {
+  return `must be no more than ${n} characters`;
+}
+
+function regexError(msg: string, fmt: string, ...examples: string[]): string {
+  if (examples.length === 0) return `${msg} (regex used for validation is '${fmt}')`;
+  return `${msg} (e.g. ${examples.map(e => `'${e}'`).join(',  or ')}, regex used for validation is '${fmt}')`;
+}
+
+export function isDNS1123Label(value: string): string[] {
+  const errs: string[] = [];
+  if (value.length > dns1123LabelMaxLength) errs.push(maxLenError(dns1123LabelMaxLength));
+  if (!dns1123LabelRe.test(value)) {
+    errs.push(regexError("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character", dns1123LabelFmt, 'my-name', '123-abc'));
+  }
+  return errs;
+}
+
+export function isDNS1123Subdomain(value: string): string[] {
+  const errs: string[] = [];
+  if (value.length > dns1123SubdomainMaxLength) errs.push(maxLenError(dns1123SubdomainMaxLength));
+  if (!dns1123SubdomainRe.test(value)) {
+    errs.push(regexError("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character", dns1123SubdomainFmt, 'example.com'));
+  }
+  return errs;
+}
+
+/** A label key, annotation key or finalizer: `name` or `dns.subdomain/name`. */
+export function isQualifiedName(value: string): string[] {
+  const errs: string[] = [];
+  const parts = value.split('/');
+  let name: string;
+  if (parts.length === 1) {
+    name = parts[0]!;
+  } else if (parts.length === 2) {
+    const [prefix, rest] = parts as [string, string];
+    name = rest;
+    if (prefix.length === 0) errs.push('prefix part must be non-empty');
+    else for (const msg of isDNS1123Subdomain(prefix)) errs.push(`prefix part ${msg}`);
+  } else {
+    return [regexError("a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character", qualifiedNameFmt, 'MyName', 'my.name', '123-abc')
+      + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"];
+  }
+  if (name.length === 0) {
+    errs.push('name part must be non-empty');
+  } else if (name.length > qualifiedNameMaxLength) {
+    errs.push(`name part ${maxLenError(qualifiedNameMaxLength)}`);
+  }
+  if (!qualifiedNameRe.test(name)) {
+    errs.push(`name part ${regexError("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character", qualifiedNameFmt, 'MyName', 'my.name', '123-abc')}`);
+  }
+  return errs;
+}
+
+export function isValidLabelValue(value: string): string[] {
+  const errs: string[] = [];
+  if (value.length > labelValueMaxLength) errs.push(maxLenError(labelValueMaxLength));
+  if (!labelValueRe.test(value)) {
+    errs.push(regexError("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character", labelValueFmt, 'MyValue', 'my_value', '12345'));
+  }
+  return errs;
+}
+
+// A generateName may end in '-' (the random suffix follows), so that dash is not judged.
+function maskTrailingDash(name: string): string {
+  return name.length > 1 && name.endsWith('-') ? `${name.slice(0, -1)}a` : name;
+}
+
+export const nameIsDNSSubdomain: NameValidator = (name, prefix) => isDNS1123Subdomain(prefix ? maskTrailingDash(name) : name);
+export const nameIsDNSLabel: NameValidator = (name, prefix) => isDNS1123Label(prefix ? maskTrailingDash(name) : name);
+
+export function validateLabels(labels: Record<string, unknown> | undefined, path: string): FieldError[] {
+  const errs: FieldError[] = [];
+  for (const [key, value] of Object.entries(labels ?? {})) {
+    for (const msg of isQualifiedName(key)) errs.push(field.invalid(path, key, msg));
+    // A non-string value is a schema (type) error, reported by the kind's validator.
+    if (typeof value === 'string') for (const msg of isValidLabelValue(value)) errs.push(field.invalid(path, value, msg));
+  }
+  return errs;
+}
+
+export function validateAnnotations(annotations: Record<string, unknown> | undefined, path: string): FieldError[] {
+  const errs: FieldError[] = [];
+  let total = 0;
+  for (const [key, value] of Object.entries(annotations ?? {})) {
+    // Kubernetes checks annotation keys case-insensitively.
+    for (const msg of isQualifiedName(key.toLowerCase())) errs.push(field.invalid(path, key, msg));
+    total += Buffer.byteLength(key) + (typeof value === 'string' ? Buffer.byteLength(value) : 0);
+  }
+  if (total > totalAnnotationSizeLimitBytes) errs.push(field.tooLong(path, totalAnnotationSizeLimitBytes));
+  return errs;
+}
+
+export function validateFinalizers(finalizers: readonly unknown[] | undefined, path: string): FieldError[] {
+  const errs: FieldError[] = [];
+  for (const f of finalizers ?? []) {
+    if (typeof f === 'string') for (const msg of isQualifiedName(f)) errs.push(field.invalid(path, f, msg));
+  }
+  return errs;
+}
+
+export function validateOwnerReferences(refs: readonly OwnerReference[] | undefined, path: string): FieldError[] {
+  const errs: FieldError[] = [];
+  const controllers: string[] = [];
+  for (const ref of refs ?? []) {
+    if (!isObject(ref)) continue;
+    const version = (ref.apiVersion ?? '').split('/').pop() ?? '';
+    if (!ref.apiVersion || version === '' || (ref.apiVersion.match(/\//g)?.length ?? 0) > 1) {
+      errs.push(field.invalid(`${path}.apiVersion`, ref.apiVersion ?? '', 'version must not be empty'));
+    }
+    if (!ref.kind) errs.push(field.invalid(`${path}.kind`, ref.kind ?? '', 'kind must not be empty'));
+    if (!ref.name) errs.push(field.invalid(`${path}.name`, ref.name ?? '', 'name must not be empty'));
+    if (!ref.uid) errs.push(field.invalid(`${path}.uid`, ref.uid ?? '', 'uid must not be empty'));
+    if (ref.controller) controllers.push(`${ref.kind}/${ref.name}`);
+  }
+  if (controllers.length > 1) {
+    errs.push(field.invalid(path, refs, `Only one reference can have Controller set to true. Found "true" in references for ${controllers.join(' and ')}`));
+  }
+  return errs;
+}
+
+export function validateManagedFields(entries: readonly ManagedFieldsEntry[] | undefined, path: string): FieldError[] {
+  const errs: FieldError[] = [];
+  for (const [i, entry] of (entries ?? []).entries()) {
+    if (!isObject(entry)) continue;
+    const at = `${path}[${i}]`;
+    if (entry.operation !== 'Apply' && entry.operation !== 'Update') {
+      errs.push(field.notSupported(`${at}.operation`, entry.operation ?? '', ['Apply', 'Update']));
+    }
+    if (entry.fieldsType && entry.fieldsType !== 'FieldsV1') {
+      errs.push(field.notSupported(`${at}.fieldsType`, entry.fieldsType, ['FieldsV1']));
+    }
+    const manager = entry.manager ?? '';
+    if (manager.length > fieldManagerMaxLength) errs.push(field.tooLong(`${at}.manager`, fieldManagerMaxLength));
+    if (/[\p{C}]/u.test(manager)) errs.push(field.invalid(`${at}.manager`, manager, 'must only contain printable characters'));
+  }
+  return errs;
+}
+
+export interface ObjectMetaOptions {
+  namespaced: boolean;
+  /** Rule for metadata.name (and generateName); Kubernetes' default is a DNS-1123 subdomain. */
+  nameValidator?: NameValidator;
+  /** Path of the metadata in the object; `metadata` unless the meta is embedded elsewhere. */
+  path?: string;
+}
+
+/** apimachinery's ValidateObjectMeta: the rules every kind's metadata obeys on create and update. */
+export function validateObjectMeta(meta: ObjectMeta | undefined, opts: ObjectMetaOptions): FieldError[] {
+  const path = opts.path ?? 'metadata';
+  const nameFn = opts.nameValidator ?? nameIsDNSSubdomain;
+  const m: ObjectMeta = meta ?? {};
+  const errs: FieldError[] = [];
+  const name = m.name ?? '';
+  const generateName = m.generateName ?? '';
+  if (generateName !== '') {
+    for (const msg of nameFn(generateName, true)) errs.push(field.invalid(`${path}.generateName`, generateName, msg));
+  }
+  if (name === '') {
+    if (generateName === '') errs.push(field.required(`${path}.name`, 'Required value: name or generateName is required'));
+  } else {
+    for (const msg of nameFn(name, false)) errs.push(field.invalid(`${path}.name`, name, msg));
+  }
+  const namespace = m.namespace ?? '';
+  if (opts.namespaced) {
+    if (namespace === '') errs.push(field.required(`${path}.namespace`));
+    else for (const msg of nameIsDNSLabel(namespace, false)) errs.push(field.invalid(`${path}.namespace`, namespace, msg));
+  } else if (namespace !== '') {
+    errs.push(field.forbidden(`${path}.namespace`, 'not allowed on this type'));
+  }
+  if (m.generation !== undefined && m.generation < 0) {
+    errs.push(field.invalid(`${path}.generation`, m.generation, 'must be greater than or equal to 0'));
+  }
+  errs.push(...validateLabels(m.labels, `${path}.labels`));
+  errs.push(...validateAnnotations(m.annotations, `${path}.annotations`));
+  errs.push(...validateOwnerReferences(m.ownerReferences, `${path}.ownerReferences`));
+  errs.push(...validateFinalizers(m.finalizers, `${path}.finalizers`));
+  errs.push(...validateManagedFields(m.managedFields, `${path}.managedFields`));
+  return errs;
+}
+
+/**
+ * apimachinery's ValidateObjectMetaUpdate, less what the store decides itself (resourceVersion
+ * preconditions): identity fields are immutable and a terminating object takes no new finalizers.
+ * Run validateObjectMeta on the new meta as well.
+ */
+export function validateObjectMetaUpdate(meta: ObjectMeta | undefined, old: ObjectMeta | undefined, path = 'metadata'): FieldError[] {
+  const m: ObjectMeta = meta ?? {};
+  const o: ObjectMeta = old ?? {};
+  const errs: FieldError[] = [];
+  const immutable = ['name', 'namespace', 'uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const;
+  for (const key of immutable) {
+    if ((m[key] ?? '') !== (o[key] ?? '')) errs.push(field.invalid(`${path}.${key}`, m[key] ?? '', 'field is immutable'));
+  }
+  if (o.deletionTimestamp) {
+    const before = new Set(o.finalizers ?? []);
+    const added = (m.finalizers ?? []).filter(f => !before.has(f));
+    if (added.length > 0) {
+      errs.push(field.forbidden(`${path}.finalizers`, `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`));
+    }
+  }
+  return errs;
+}
