@@ -1,0 +1,122 @@
+// tke-apiserver: flags -> config -> start. Everything else lives in pkg/.
+import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import https from 'node:https';
+import { join, resolve } from 'node:path';
+import { pino } from 'pino';
+import { authGroup } from '../../pkg/auth/index.ts';
+import { businessGroup } from '../../pkg/business/index.ts';
+import { platformGroup } from '../../pkg/platform/index.ts';
+import { registryGroup } from '../../pkg/registry/index.ts';
+import { AdmissionChain } from '../../pkg/rest/admission.ts';
+import type { Controller } from '../../pkg/controller/informer.ts';
+import type { APIGroupInstaller, GroupContext } from '../../pkg/server/group.ts';
+import { bootstrapTokenAuthenticator, ensureBootstrapAdmin } from '../../pkg/auth/bootstrap.ts';
+import { openAPIProvider } from '../../pkg/openapi/provider.ts';
+import { APIServer } from '../../pkg/server/apiserver.ts';
+import { authenticatorConfigFromOptions, createAuthenticator } from '../../pkg/server/authn.ts';
+import { allowAuthenticated } from '../../pkg/server/authz.ts';
+import { ensureServingCertificates, splitPEMCertificates } from '../../pkg/server/certs.ts';
+import { serverURL, writeKubeconfig } from '../../pkg/server/kubeconfig.ts';
+import { startEmbeddedPostgres } from '../../pkg/storage/embedded.ts';
+import { openPostgresStore } from '../../pkg/storage/postgres.ts';
+import { parseOptionsOrExit } from './options.ts';
+
+const version = '0.1.0';
+
+/** Every served API group; each brings its kinds and whatever it adds to the shared machinery. */
+const groups: APIGroupInstaller[] = [platformGroup, businessGroup, authGroup, registryGroup];
+
+async function main(): Promise<void> {
+  const opts = parseOptionsOrExit(process.argv.slice(2), process.env);
+  const logger = pino({ level: opts.verbosity >= 4 ? 'debug' : 'info', base: { component: 'tke-apiserver' } });
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+  const log = (msg: string, fields?: object) => logger.debug(fields ?? {}, msg);
+  const embedded = opts.databaseUrl ? undefined : await startEmbeddedPostgres(join(dataDir, 'postgres'), { log });
+  const databaseUrl = opts.databaseUrl ?? embedded!.databaseUrl;
+  const storage = await openPostgresStore({ databaseUrl, log });
+
+  const certs = await ensureServingCertificates(dataDir, { bindAddress: opts.bindAddress, extraSANs: opts.tlsSANs });
+  const tlsCert = opts.tlsCertFile ? await readFile(opts.tlsCertFile, 'utf8') : certs.certPEM;
+  const tlsKey = opts.tlsPrivateKeyFile ? await readFile(opts.tlsPrivateKeyFile, 'utf8') : certs.keyPEM;
+  const admin = await ensureBootstrapAdmin(storage.pool, dataDir);
+  const authenticator = createAuthenticator(authenticatorConfigFromOptions(opts, [bootstrapTokenAuthenticator(storage.pool)]));
+
+  const definitions = groups.flatMap(g => g.resources);
+  const admission = new AdmissionChain();
+  let apiserver: APIServer | undefined;
+  const groupContext: GroupContext = {
+    storage, admission, authenticator, ca: certs.ca, dataDir, logger,
+    store: (group, resource) => apiserver!.store(group, resource),
+  };
+  for (const g of groups) await g.install?.(groupContext);
+  const authorizers = groups.filter(g => g.authorizer).map(g => g.authorizer!(groupContext));
+  if (authorizers.length > 1) throw new Error('more than one API group provides the authorizer');
+  apiserver = new APIServer({
+    definitions,
+    storage,
+    admission,
+    authenticator,
+    authorizer: authorizers[0] ?? allowAuthenticated,
+    openapi: openAPIProvider(definitions, version),
+    logger,
+    verbosity: opts.verbosity,
+    version: { gitVersion: `v${version}` },
+    healthChecks: [{ name: 'postgres', check: async () => { await storage.currentRevision(); } }],
+  });
+
+  const server = https.createServer({
+    key: tlsKey,
+    cert: tlsCert,
+    // Client certificates are optional and verified by the authenticator, which knows
+    // which CA (client or front-proxy) may vouch for what.
+    requestCert: true,
+    rejectUnauthorized: false,
+    ca: authenticator.clientCAs.length ? authenticator.clientCAs : undefined,
+  }, apiserver.handle);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(opts.securePort, opts.bindAddress, () => ok());
+  });
+  const url = serverURL(opts.bindAddress, (server.address() as { port: number }).port);
+  const kubeconfig = join(dataDir, 'admin.kubeconfig');
+  // With an operator's certificate, clients trust the chain it came with (or the certificate itself).
+  const chain = opts.tlsCertFile ? splitPEMCertificates(tlsCert) : [];
+  const caPEM = opts.tlsCertFile ? (chain.length > 1 ? chain.slice(1) : chain).join('\n') : certs.caPEM;
+  await writeKubeconfig(kubeconfig, { server: url, caPEM, token: admin.token, user: 'admin', cluster: 'tke', context: 'tke-admin' });
+  logger.info({ url, kubeconfig, database: embedded ? 'embedded' : 'external' }, 'serving');
+  if (opts.printKubectl) {
+    process.stdout.write(`\ntke-apiserver is serving on ${url}\nPoint kubectl at it:\n\n  export KUBECONFIG=${kubeconfig}\n  kubectl get tke\n\n`);
+  }
+
+  const controllers: Controller[] = groups.flatMap(g => g.controllers?.(groupContext) ?? []);
+  for (const c of controllers) await c.start();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    server.close();
+    for (const c of controllers) c.stop();
+    await apiserver!.drain();
+    server.closeAllConnections();
+    await storage.close();
+    await embedded?.stop();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  // A bug in one request's code path must not take every other client down with it.
+  process.on('uncaughtException', err => logger.error({ err }, 'uncaught exception'));
+  process.on('unhandledRejection', err => logger.error({ err }, 'unhandled rejection'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch(err => {
+  process.stderr.write(`tke-apiserver: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

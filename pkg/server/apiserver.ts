@@ -1,0 +1,283 @@
+// The HTTP pipeline: request info -> authentication -> authorization -> handler, with
+// metrics, logging, health checks, discovery and OpenAPI. It knows no kind by name.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { AdmissionChain } from '../rest/admission.ts';
+import { errors, StatusError } from '../rest/errors.ts';
+import type { RequestContext, ResourceDefinition, UserInfo } from '../rest/resource.ts';
+import { RegistryStore } from '../rest/store.ts';
+import type { Store } from '../storage/interface.ts';
+import type { Authenticator } from './authn.ts';
+import type { Authorizer } from './authz.ts';
+import { aggregatedConversions, Discovery } from './discovery.ts';
+import { ResourceHandlers, send } from './handlers.ts';
+import { Metrics } from './metrics.ts';
+import { negotiate } from './negotiate.ts';
+import { isTrue, parseRequestInfo, type RequestInfo } from './requestinfo.ts';
+
+export const maxRequestBodyBytes = 3 * 1024 * 1024;
+
+export interface OpenAPIProvider {
+  v2(): unknown;
+  v3Index(): unknown;
+  v3(group: string, version: string): unknown | undefined;
+}
+
+export interface HealthCheck {
+  name: string;
+  check(): Promise<void>;
+}
+
+export interface APIServerConfig {
+  definitions: ResourceDefinition[];
+  storage: Store;
+  admission?: AdmissionChain;
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+  openapi: OpenAPIProvider;
+  logger: Logger;
+  /** Verbosity as -v: at 4 and above every request is logged. */
+  verbosity: number;
+  healthChecks?: HealthCheck[];
+  version: { gitVersion: string };
+}
+
+/** Paths anyone may read, like kube-apiserver's system:public-info-viewer role. */
+const publicPaths = new Set(['/healthz', '/livez', '/readyz', '/version']);
+
+export class APIServer {
+  readonly metrics = new Metrics();
+  readonly stores = new Map<string, RegistryStore>();
+  private readonly discovery: Discovery;
+  private readonly handlers: ResourceHandlers;
+  private readonly watches = new Set<() => void>();
+  private inflight = 0;
+  private draining = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly config: APIServerConfig) {
+    const admission = config.admission ?? new AdmissionChain();
+    for (const def of config.definitions) {
+      this.stores.set(`${def.group}/${def.version}/${def.resource}`, new RegistryStore(def, config.storage, admission));
+    }
+    this.discovery = new Discovery(config.definitions);
+    this.handlers = new ResourceHandlers(this.stores, config.storage);
+  }
+
+  /** The store of a kind, for controllers and strategies that act on other kinds. */
+  store(group: string, resource: string): RegistryStore {
+    for (const s of this.stores.values()) if (s.def.group === group && s.def.resource === resource) return s;
+    throw new Error(`no resource ${resource}.${group}`);
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint();
+    let url: URL;
+    let info: RequestInfo;
+    try {
+      url = new URL(req.url ?? '/', 'https://localhost');
+      info = parseRequestInfo(req.method ?? 'GET', url);
+    } catch (err) {
+      // A URL that cannot even be parsed is the client's mistake, never a crash.
+      const root = new URL('https://localhost/');
+      this.fail(res, err instanceof StatusError ? err : errors.badRequest('malformed request URL'), parseRequestInfo('GET', root));
+      return;
+    }
+    const isWatch = info.verb === 'watch';
+    if (!isWatch) this.inflight++;
+    res.on('close', () => {
+      if (!isWatch) {
+        this.inflight--;
+        if (this.inflight === 0) this.idleWaiters.splice(0).forEach(f => f());
+      }
+      this.record(req, res, info, started);
+    });
+    this.serve(req, res, url, info).catch(err => this.fail(res, err, info));
+  };
+
+  private async serve(req: IncomingMessage, res: ServerResponse, url: URL, info: RequestInfo): Promise<void> {
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (path === '/livez' || path === '/healthz' || path === '/readyz' || path.startsWith('/livez/') || path.startsWith('/readyz/') || path.startsWith('/healthz/')) {
+      return this.health(res, path, url);
+    }
+    if (path === '/version') return send(res, 200, this.versionInfo(), { encoding: 'json', contentType: 'application/json' });
+
+    let user = await this.config.authenticator.authenticate(req);
+    if (!user) {
+      if (!this.handlers.allowsAnonymous(info)) throw errors.unauthorized();
+      user = { username: 'system:anonymous', groups: ['system:unauthenticated'] };
+    }
+    (req as IncomingMessage & { user?: UserInfo }).user = user;
+
+    const decision = await this.config.authorizer.authorize({
+      user, verb: info.verb, isResourceRequest: info.isResourceRequest, path,
+      apiGroup: info.apiGroup, apiVersion: info.apiVersion, resource: info.resource,
+      subresource: info.subresource, namespace: info.namespace, name: info.name,
+      headers: req.headers,
+    });
+    if (decision.onComplete) {
+      const done = decision.onComplete;
+      res.once('close', () => done(res.statusCode));
+    }
+    if (!decision.allowed) {
+      const what = info.isResourceRequest
+        ? `User "${user.username}" cannot ${info.verb} resource "${info.resource}${info.subresource ? '/' + info.subresource : ''}" in API group "${info.apiGroup}"${info.namespace ? ` in the namespace "${info.namespace}"` : ' at the cluster scope'}`
+        : `User "${user.username}" cannot ${info.verb} path "${path}"`;
+      throw new StatusError(403, 'Forbidden', `${info.isResourceRequest ? `${info.resource}${info.apiGroup ? '.' + info.apiGroup : ''} ${info.name ? `"${info.name}" ` : ''}is forbidden: ` : 'forbidden: '}${what}${decision.reason ? `: ${decision.reason}` : ''}`,
+        { name: info.name, group: info.apiGroup, kind: info.resource });
+    }
+
+    if (info.isResourceRequest) {
+      if (this.draining && info.verb === 'watch') throw errors.unavailable('the server is shutting down');
+      const store = this.handlers.find(info);
+      if (!store) throw errors.notFound({ group: info.apiGroup, resource: info.resource }, info.name || info.resource);
+      const ctx: RequestContext = {
+        user, namespace: info.namespace, subresource: info.subresource,
+        dryRun: this.dryRun(url), objectFilter: decision.objectFilter,
+      };
+      return this.handlers.handle({
+        req, res, url, info, ctx,
+        body: () => readBody(req),
+        trackWatch: (stop) => {
+          this.watches.add(stop);
+          return () => this.watches.delete(stop);
+        },
+      }, store);
+    }
+    return this.nonResource(req, res, path);
+  }
+
+  private dryRun(url: URL): boolean {
+    const values = url.searchParams.getAll('dryRun');
+    if (values.length === 0) return false;
+    if (values.some(v => v !== 'All')) throw errors.badRequest(`dryRun: Unsupported value: ${JSON.stringify(values)}: supported values: "All"`);
+    return true;
+  }
+
+  private async nonResource(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
+    const accept = req.headers.accept;
+    if (path === '/api' || path === '/apis') {
+      const n = negotiate(accept, aggregatedConversions);
+      if (n.as === 'APIGroupDiscoveryList') {
+        const version = n.contentType.includes('v=v2beta1') ? 'apidiscovery.k8s.io/v2beta1' : 'apidiscovery.k8s.io/v2';
+        return send(res, 200, this.discovery.aggregated(version, path === '/api'), n);
+      }
+      return send(res, 200, path === '/api' ? this.discovery.apiVersions() : this.discovery.groupList(), n);
+    }
+    const n = negotiate(accept);
+    const m = path.match(/^\/apis\/([^/]+)(?:\/([^/]+))?$/);
+    if (m) {
+      const doc = m[2] ? this.discovery.resourceList(m[1], m[2]) : this.discovery.group(m[1]);
+      if (!doc) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
+      return send(res, 200, doc, n);
+    }
+    // Documents are JSON only; a client asking for protobuf alone got 406 from negotiate() above.
+    if (path === '/openapi/v2') return send(res, 200, this.config.openapi.v2(), { encoding: 'json', contentType: 'application/json' });
+    if (path === '/openapi/v3') return send(res, 200, this.config.openapi.v3Index(), { encoding: 'json', contentType: 'application/json' });
+    const v3 = path.match(/^\/openapi\/v3\/apis\/([^/]+)\/([^/]+)$/);
+    if (v3) {
+      const doc = this.config.openapi.v3(v3[1], v3[2]);
+      if (!doc) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
+      res.setHeader('Cache-Control', 'public, immutable');
+      return send(res, 200, doc, { encoding: 'json', contentType: 'application/json' });
+    }
+    if (path === '/metrics') {
+      const text = await this.metrics.registry.metrics();
+      res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
+    throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
+  }
+
+  private async health(res: ServerResponse, path: string, url: URL): Promise<void> {
+    const [base, only] = path.slice(1).split('/');
+    const checks: HealthCheck[] = [{ name: 'ping', check: async () => {} }];
+    if (base !== 'livez') {
+      checks.push(...(this.config.healthChecks ?? []));
+      if (base === 'readyz') checks.push({ name: 'shutdown', check: async () => { if (this.draining) throw new Error('server is shutting down'); } });
+    }
+    const selected = only ? checks.filter(c => c.name === only) : checks;
+    if (only && selected.length === 0) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
+    const results = await Promise.all(selected.map(async c => {
+      try { await c.check(); return { name: c.name, ok: true }; } catch (err) { return { name: c.name, ok: false, why: (err as Error).message }; }
+    }));
+    const ok = results.every(r => r.ok);
+    const verbose = isTrue(url.searchParams.get('verbose')) || url.searchParams.has('verbose');
+    const text = verbose || !ok
+      ? results.map(r => `[${r.ok ? '+' : '-'}]${r.name} ${r.ok ? 'ok' : 'failed: ' + r.why}`).join('\n') + `\n${base} check ${ok ? 'passed' : 'failed'}\n`
+      : 'ok';
+    res.writeHead(ok ? 200 : 500, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+    res.end(text);
+  }
+
+  private versionInfo() {
+    return {
+      major: '1', minor: '32', gitVersion: this.config.version.gitVersion, gitCommit: '', gitTreeState: 'clean',
+      buildDate: '', goVersion: `node${process.versions.node}`, compiler: 'tsx', platform: `${process.platform}/${process.arch}`,
+    };
+  }
+
+  private fail(res: ServerResponse, err: unknown, info: RequestInfo): void {
+    let status: StatusError;
+    if (err instanceof StatusError) {
+      status = err;
+    } else {
+      this.config.logger.error({ err, path: info.path, verb: info.verb }, 'request failed');
+      status = errors.internal('an unexpected error occurred; see the server log');
+    }
+    if (res.headersSent) { res.end(); return; }
+    if (status.code === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="tke-apiserver"');
+    if (status.code === 429) res.setHeader('Retry-After', String(status.status.details?.retryAfterSeconds ?? 1));
+    send(res, status.code, status.status, { encoding: 'json', contentType: 'application/json' });
+  }
+
+  private record(req: IncomingMessage, res: ServerResponse, info: RequestInfo, started: bigint): void {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const labels = {
+      verb: (info.isResourceRequest ? info.verb : (req.method ?? '')).toUpperCase(), group: info.apiGroup, version: info.apiVersion,
+      resource: info.resource, subresource: info.subresource,
+      scope: !info.isResourceRequest ? '' : info.namespace ? 'namespace' : info.name ? 'resource' : 'cluster', component: 'apiserver',
+    };
+    this.metrics.requests.inc({ ...labels, code: String(res.statusCode) });
+    if (info.verb !== 'watch') this.metrics.duration.observe(labels, seconds);
+    if (this.config.verbosity >= 4) {
+      const user = (req as IncomingMessage & { user?: UserInfo }).user;
+      this.config.logger.info({ verb: info.verb, uri: req.url, user: user?.username, code: res.statusCode, latencyMs: Math.round(seconds * 1000) }, 'request');
+    }
+  }
+
+  /**
+   * Graceful stop: readiness turns false, watches end cleanly (clients re-watch elsewhere),
+   * in-flight requests finish, up to `timeoutMs`.
+   */
+  async drain(timeoutMs = 10_000): Promise<void> {
+    this.draining = true;
+    for (const stop of [...this.watches]) stop();
+    if (this.inflight === 0) return;
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.idleWaiters.push(() => { clearTimeout(timer); resolve(); });
+    });
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > maxRequestBodyBytes) {
+    req.resume();
+    throw errors.tooLarge(`Request entity too large: limit is ${maxRequestBodyBytes}`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > maxRequestBodyBytes) {
+      req.resume();
+      throw errors.tooLarge(`Request entity too large: limit is ${maxRequestBodyBytes}`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}

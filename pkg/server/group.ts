@@ -1,0 +1,35 @@
+// How an API group plugs into the server: its kinds, plus what it adds to the shared
+// machinery (admission plugins, token authenticators, an authorizer, controllers).
+// main.ts installs every group the same way; no group is special-cased anywhere else.
+import type { Logger } from 'pino';
+import type { Controller } from '../controller/informer.ts';
+import type { AdmissionChain } from '../rest/admission.ts';
+import type { ResourceDefinition } from '../rest/resource.ts';
+import type { RegistryStore } from '../rest/store.ts';
+import type { Store } from '../storage/interface.ts';
+import type { ChainAuthenticator } from './authn.ts';
+import type { Authorizer } from './authz.ts';
+import type { CertificateAuthority } from './certs.ts';
+
+export interface GroupContext {
+  storage: Store;
+  /** The registry store of any served kind, for controllers and cross-kind rules. */
+  store(group: string, resource: string): RegistryStore;
+  admission: AdmissionChain;
+  authenticator: ChainAuthenticator;
+  /** The server's CA (the one in DIR/pki), for certificates a group issues. */
+  ca: CertificateAuthority;
+  dataDir: string;
+  logger: Logger;
+}
+
+export interface APIGroupInstaller {
+  name: string;
+  resources: ResourceDefinition[];
+  /** Called before serving: registers admission plugins and authenticators. */
+  install?(ctx: GroupContext): Promise<void> | void;
+  /** The group that decides authorization returns it here (at most one group does). */
+  authorizer?(ctx: GroupContext): Authorizer;
+  /** Controllers started once the server serves and stopped on shutdown. */
+  controllers?(ctx: GroupContext): Controller[];
+}
