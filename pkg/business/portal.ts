@@ -1,0 +1,55 @@
+// GET /apis/business.tkestack.io/v1/portal: the caller's view of the business console — which
+// projects it is a member of (spec.members holds usernames) and whether it administers the
+// platform. Platform administrators (system:masters, or listed in a Platform of the tenant)
+// see every project of the tenant, as in TKE. Computed on every call, never stored.
+import { Portal } from '../../api/business/v1/portal.ts';
+import type { KubeObject } from '../../api/meta/v1/types.ts';
+import type { OpenAPIResource } from '../openapi/builder.ts';
+import type { RequestContext } from '../rest/resource.ts';
+import { defaultTenantID, tenantOf } from '../rest/tenant.ts';
+import { businessGroup as group, keys, parentOf } from './objects.ts';
+import { administratorsOf } from './platform.ts';
+import { groupContext } from './runtime.ts';
+
+const mastersGroup = 'system:masters';
+
+const membersOf = (project: KubeObject): string[] =>
+  ((project.spec?.members as unknown[] | undefined) ?? []).filter((x): x is string => typeof x === 'string');
+
+async function portalFor(ctx: RequestContext): Promise<KubeObject> {
+  const { storage } = groupContext();
+  const { username, groups } = ctx.user;
+  // Identities carry no tenant yet, so every caller belongs to the default tenant.
+  const tenant = defaultTenantID;
+  const visible = (o: KubeObject) => tenantOf(o) === tenant && (!ctx.objectFilter || ctx.objectFilter(o));
+  const platformList = await storage.list({ group, resource: 'platforms' }, { filter: visible });
+  const administrator = groups.includes(mastersGroup) || platformList.items.some(p => administratorsOf(p).includes(username));
+  const projectList = await storage.list(keys.allProjects(), { filter: o => visible(o) && (administrator || membersOf(o).includes(username)) });
+  const projects: Record<string, string> = {};
+  const extension: Record<string, { phase: string; parent: string }> = {};
+  for (const p of projectList.items) {
+    const name = p.metadata.name!;
+    projects[name] = String(p.spec?.displayName ?? '');
+    extension[name] = { phase: String(p.status?.phase ?? ''), parent: parentOf(p) };
+  }
+  return { apiVersion: `${group}/v1`, kind: 'Portal', metadata: {}, administrator, projects, extension };
+}
+
+export const portal: OpenAPIResource = {
+  group, version: 'v1', kind: 'Portal', listKind: 'Portal',
+  resource: 'portal', singular: 'portal', namespaced: false,
+  shortNames: ['pt'], categories: [],
+  schema: Portal,
+  listSchema: Portal,
+  subresources: {},
+  verbs: ['list'],
+  handlers: { listObject: portalFor },
+  strategy: {
+    columns: [
+      { name: 'Administrator', type: 'boolean', format: '', description: 'Whether the caller administers the platform.', priority: 0 },
+      { name: 'Projects', type: 'string', format: '', description: 'The projects the caller is a member of.', priority: 0 },
+    ],
+    omitAge: true,
+    row: (obj) => [obj.administrator, Object.keys((obj.projects ?? {}) as object).join(',')],
+  },
+};

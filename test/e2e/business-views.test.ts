@@ -1,0 +1,146 @@
+// What people and consoles see of business.tkestack.io: kubectl columns for projects and
+// namespaces, the portal (membership and administrator), and namespaces/certificate, whose
+// kubeconfig is used for real against a replica that trusts the server CA for client certificates.
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import path from 'node:path';
+import YAML from 'yaml';
+import {
+  startServer, type TestServer, type HttpResponse, describeResponse, describeRun, uniqueName, clusterObject, paths, waitFor,
+  parseTable, tempFile,
+} from '../support/server.ts';
+
+const portalPath = '/apis/business.tkestack.io/v1/portal';
+
+describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace certificates', function () {
+  this.timeout(120_000);
+  let server: TestServer;
+  let replica: TestServer | undefined;
+  const cls = uniqueName('cls');
+  const parent = uniqueName('team');
+  const child = uniqueName('squad');
+  const other = uniqueName('other');
+  const ns = uniqueName('web');
+
+  async function expectStatus(p: Promise<HttpResponse>, code: number): Promise<any> {
+    const res = await p;
+    assert.equal(res.status, code, describeResponse(res));
+    return res.json();
+  }
+  const post = (p: string, body: unknown) => expectStatus(server.request('POST', p, { body }), 201);
+  const projectBody = (name: string, members: string[], cpu: string, parentName?: string) => ({
+    apiVersion: 'business.tkestack.io/v1', kind: 'Project', metadata: { name },
+    spec: { tenantID: 'default', displayName: `Display ${name}`, members, ...(parentName ? { parentProjectName: parentName } : {}), clusters: { [cls]: { hard: { 'requests.cpu': cpu } } } },
+  });
+
+  before(async function () {
+    this.timeout(180_000);
+    server = await startServer();
+    await post(paths.clusters, clusterObject(cls));
+    await post(paths.projects, projectBody(parent, ['admin', 'alice'], '4'));
+    await post(paths.projects, projectBody(child, ['alice'], '1', parent));
+    await post(paths.projects, projectBody(other, ['bob'], '1'));
+    await post(paths.namespaces(parent), {
+      apiVersion: 'business.tkestack.io/v1', kind: 'Namespace', metadata: { name: ns, namespace: parent },
+      spec: { tenantID: 'default', clusterName: cls, namespace: ns, hard: { 'requests.cpu': '1500m' } },
+    });
+    await waitFor(`${parent} accounted`, async () =>
+      (await server.request('GET', paths.project(parent))).json().status?.clusters?.[cls]?.used?.['requests.cpu'] === '2500m', 10_000);
+  });
+  after(async function () {
+    await replica?.stop();
+    if (server) await server.stop();
+  });
+
+  async function kubectlOK(args: string[]) {
+    const r = await server.kubectl(args);
+    assert.equal(r.code, 0, describeRun(args, r));
+    return r;
+  }
+
+  it('kubectl get projects shows display name, parent, clusters, phase and age; -o wide adds quota use', async function () {
+    const t = parseTable((await kubectlOK(['get', 'projects', child, parent])).stdout);
+    assert.deepEqual(t.columns, ['NAME', 'DISPLAY NAME', 'PARENT', 'CLUSTERS', 'PHASE', 'AGE']);
+    const row = t.rows.find(r => r.NAME === child)!;
+    assert.equal(row['DISPLAY NAME'], `Display ${child}`);
+    assert.equal(row.PARENT, parent);
+    assert.equal(row.CLUSTERS, cls);
+    assert.equal(row.PHASE, 'Active');
+    const wide = (await kubectlOK(['get', 'project', parent, '-o', 'wide'])).stdout;
+    assert.match(wide.split('\n')[0], /QUOTA/);
+    assert.ok(wide.includes(`${cls}: requests.cpu 2500m/4`), wide);
+  });
+
+  it('kubectl get namespaces.business.tkestack.io -A lists every project\'s namespaces with cluster, Kubernetes namespace and phase', async function () {
+    await waitFor(`${ns} Available`, async () => (await server.request('GET', paths.namespace(parent, ns))).json().status?.phase === 'Available', 10_000);
+    const t = parseTable((await kubectlOK(['get', 'namespaces.business.tkestack.io', '-A'])).stdout);
+    assert.deepEqual(t.columns, ['NAMESPACE', 'NAME', 'CLUSTER', 'KUBERNETES NAMESPACE', 'PHASE', 'AGE']);
+    const row = t.rows.find(r => r.NAME === ns);
+    assert.ok(row, JSON.stringify(t.rows));
+    assert.equal(row.NAMESPACE, parent);
+    assert.equal(row.CLUSTER, cls);
+    assert.equal(row['KUBERNETES NAMESPACE'], ns);
+    assert.equal(row.PHASE, 'Available');
+  });
+
+  it('the portal tells a platform administrator that it is one and shows the tenant\'s projects', async function () {
+    const portal = await expectStatus(server.request('GET', portalPath), 200);
+    assert.equal(portal.kind, 'Portal');
+    assert.equal(portal.administrator, true);
+    for (const p of [parent, child, other]) assert.equal(portal.projects[p], `Display ${p}`);
+    assert.deepEqual(portal.extension[child], { phase: 'Active', parent });
+    const r = await kubectlOK(['get', '--raw', portalPath]);
+    assert.equal(JSON.parse(r.stdout).administrator, true);
+  });
+
+  it('namespaces/certificate issues a client certificate signed by the server CA, valid for validDays, with a working kubeconfig', async function () {
+    replica = await startServer({ databaseUrl: server.databaseUrl, dataDir: server.dataDir, args: ['--client-ca-file', path.join(server.dataDir, 'pki', 'ca.crt')] });
+    // The cluster's advertised address is where the kubeconfig points: here, the replica.
+    const cluster = await expectStatus(server.request('GET', paths.cluster(cls)), 200);
+    cluster.status = { ...(cluster.status ?? {}), addresses: [{ type: 'Advertise', host: '127.0.0.1', port: replica.port }] };
+    await expectStatus(server.request('PUT', `${paths.cluster(cls)}/status`, { body: cluster }), 200);
+
+    const bad = await server.request('GET', `${paths.namespace(parent, ns)}/certificate?validDays=forever`);
+    assert.equal(bad.status, 400, describeResponse(bad));
+    const before = Date.now();
+    const out = await expectStatus(server.request('GET', `${paths.namespace(parent, ns)}/certificate?validDays=7`), 200);
+    const cert = out.status.certificate;
+    const certPEM = Buffer.from(cert.certPem, 'base64').toString('utf8');
+    const caPEM = Buffer.from(cert.caCertPem, 'base64').toString('utf8');
+    assert.equal(caPEM.trim(), server.caPEM.trim());
+    const x509 = new X509Certificate(certPEM);
+    assert.ok(x509.verify(new X509Certificate(caPEM).publicKey), 'signed by the server CA');
+    const days = (Date.parse(x509.validTo) - before) / 86_400_000;
+    assert.ok(days > 6.9 && days < 7.1, `valid for ${days} days`);
+    assert.match(x509.subject, /CN=admin/);
+    for (const o of [`cluster:${cls}`, `project:${parent}`, `namespace:${ns}`, 'tenant:default']) assert.ok(x509.subject.includes(`O=${o}`), x509.subject);
+    assert.equal(cert.apiServer, `https://127.0.0.1:${replica.port}`);
+    // Issuing a certificate reads the namespace; it changes nothing stored.
+    assert.equal((await server.request('GET', paths.namespace(parent, ns))).json().status.certificate, undefined);
+
+    const kubeconfig = out.metadata.annotations['business.tkestack.io/kubeconfig'];
+    assert.equal(YAML.parse(kubeconfig).clusters[0].cluster.server, `https://127.0.0.1:${replica.port}`);
+    const file = tempFile('ns.kubeconfig', kubeconfig);
+    // The certificate's identity is "admin" in the groups of its organizations, not system:masters:
+    // the portal shows it only the projects "admin" is a member of.
+    const args = ['--kubeconfig', file, 'get', '--raw', portalPath];
+    const r = await server.kubectl(args);
+    assert.equal(r.code, 0, describeRun(args, r));
+    const portal = JSON.parse(r.stdout);
+    assert.equal(portal.administrator, false);
+    assert.deepEqual(Object.keys(portal.projects), [parent]);
+  });
+
+  it('a Platform listing the user makes it an administrator', async function () {
+    assert.ok(replica, 'needs the replica of the previous test');
+    const file = tempFile('ns2.kubeconfig', (await expectStatus(server.request('GET', `${paths.namespace(parent, ns)}/certificate`), 200)).metadata.annotations['business.tkestack.io/kubeconfig']);
+    await post('/apis/business.tkestack.io/v1/platforms', {
+      apiVersion: 'business.tkestack.io/v1', kind: 'Platform', metadata: { name: uniqueName('plat') }, spec: { tenantID: 'default', administrators: ['admin'] },
+    });
+    const r = await server.kubectl(['--kubeconfig', file, 'get', '--raw', portalPath]);
+    assert.equal(r.code, 0, describeRun(['get', '--raw', portalPath], r));
+    const portal = JSON.parse(r.stdout);
+    assert.equal(portal.administrator, true);
+    assert.ok(Object.keys(portal.projects).includes(other));
+  });
+});
