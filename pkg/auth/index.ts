@@ -1,0 +1,101 @@
+// auth.tkestack.io: identities (local, LDAP, OIDC tenants), API keys, TKE policies, and the
+// authorizer every request of every group goes through. Also serves the tokenreviews and
+// subjectaccessreviews webhooks member clusters call.
+import type { AdmissionPlugin } from '../rest/admission.ts';
+import { defaultTenantID } from '../rest/tenant.ts';
+import type { TokenAuthenticator } from '../server/authn.ts';
+import type { APIGroupInstaller, GroupContext } from '../server/group.ts';
+import type { PostgresStore } from '../storage/postgres.ts';
+import { StorageError, type Store } from '../storage/interface.ts';
+import { APIKeys, serverObject } from './apikey.ts';
+import { AuditLog } from './audit.ts';
+import { TKEAuthorizer } from './authorizer.ts';
+import { OIDCAuthenticator } from './idp.ts';
+import { PasswordThrottle } from './password.ts';
+import { seedCategories, seedTenant } from './predefined.ts';
+import { authResources, type AuthDeps } from './resources.ts';
+import { AuthState, authGroupName } from './state.ts';
+import { isMaster, tenantOfObject, tenantOfUser } from './subjects.ts';
+import { BOOTSTRAP_ADMIN_USERNAME } from './bootstrap.ts';
+import { errors } from '../rest/errors.ts';
+import { webhookResources } from './webhooks.ts';
+
+/** Filled by install(): the kinds are declared before the server (and its storage) exists. */
+const deps = {} as AuthDeps;
+let authorizer: TKEAuthorizer | undefined;
+let tokenAuthenticators: TokenAuthenticator[] = [];
+
+function installed<T>(v: T | undefined): T {
+  if (v === undefined) throw new Error('auth group used before install()');
+  return v;
+}
+
+/** The default tenant: a local identity provider whose administrator is the bootstrap admin, with TKE's policies. */
+async function ensureDefaultTenant(storage: Store): Promise<void> {
+  const key = { group: authGroupName, resource: 'identityproviders', namespace: '', name: defaultTenantID };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await storage.transact(async tx => {
+        if (!(await tx.get(key))) {
+          await tx.create(key, serverObject('IdentityProvider', defaultTenantID, {
+            spec: { name: defaultTenantID, type: 'local', administrators: [BOOTSTRAP_ADMIN_USERNAME], config: '' },
+          }));
+        }
+        await seedTenant(tx, defaultTenantID);
+        await seedCategories(tx);
+      });
+      return;
+    } catch (err) {
+      // Another replica seeding at the same moment: its work is ours; check again.
+      if (err instanceof StorageError && err.code === 'AlreadyExists' && attempt < 3) continue;
+      throw err;
+    }
+  }
+}
+
+/**
+ * Objects a tenant's user writes belong to that tenant: an empty tenantID (defaulted to
+ * 'default' by the strategies) becomes the caller's, and naming another tenant is refused.
+ */
+const tenantAdmission: AdmissionPlugin = {
+  name: 'TenantIsolation',
+  handles: ({ operation }) => operation !== 'DELETE',
+  async admit(a) {
+    const obj = a.object;
+    if (!obj || isMaster(a.user)) return;
+    const tenant = tenantOfUser(a.user);
+    const objTenant = tenantOfObject(a.resource.resource, obj);
+    if (objTenant === undefined || objTenant === tenant) return;
+    const defaulted = objTenant === defaultTenantID && a.resource.resource !== 'identityproviders' && obj.spec && (!a.oldObject || a.oldObject.spec?.tenantID === tenant);
+    if (defaulted && obj.spec) { obj.spec.tenantID = tenant; return; }
+    throw errors.forbidden({ group: a.resource.group, resource: a.resource.resource }, a.name, `objects of tenant "${objTenant}" cannot be written by a user of tenant "${tenant}"`);
+  },
+};
+
+export const authGroup: APIGroupInstaller = {
+  name: authGroupName,
+  resources: [
+    ...authResources(deps),
+    ...webhookResources({ tokenAuthenticators: () => tokenAuthenticators, authorizer: () => installed(authorizer) }),
+  ],
+  async install(ctx: GroupContext) {
+    const log = (msg: string, fields?: object) => ctx.logger.info(fields ?? {}, msg);
+    const state = new AuthState(ctx.storage, log);
+    const pool = 'pool' in ctx.storage ? (ctx.storage as PostgresStore).pool : undefined;
+    Object.assign(deps, {
+      storage: ctx.storage, state, apiKeys: new APIKeys(ctx.storage, state), throttle: new PasswordThrottle(), audit: new AuditLog(pool, log),
+    } satisfies AuthDeps);
+    await ensureDefaultTenant(ctx.storage);
+    authorizer = new TKEAuthorizer(state, deps.audit);
+    tokenAuthenticators = [deps.apiKeys.authenticator(), new OIDCAuthenticator(state)];
+    for (const t of tokenAuthenticators) ctx.authenticator.addTokenAuthenticator(t);
+    ctx.admission.register(tenantAdmission);
+  },
+  authorizer: () => installed(authorizer),
+  controllers: () => [{
+    name: 'auth-snapshot',
+    // Warm the snapshot without holding up start-up (requests build it on demand anyway).
+    async start() { void deps.state.snapshot().catch(() => undefined); },
+    stop() { deps.state.stop(); void deps.audit.flush(); },
+  }],
+};
