@@ -46,7 +46,10 @@ export function parseRequestInfo(method: string, url: URL): RequestInfo {
   info.verb = methodVerbs[method] ?? method.toLowerCase();
 
   // /namespaces/<ns>/<resource>... is namespaced, /namespaces/<ns> alone is the namespace object itself.
-  if (rest[0] === 'namespaces' && rest.length >= 3) {
+  // ...except /namespaces/<ns>/status and /finalize, subresources of a cluster-scoped
+  // `namespaces` resource, exactly as kube-apiserver parses them.
+  const namespaceSubresource = rest.length === 3 && (rest[2] === 'status' || rest[2] === 'finalize');
+  if (rest[0] === 'namespaces' && rest.length >= 3 && !namespaceSubresource) {
     info.namespace = rest[1];
     rest = rest.slice(2);
   }

@@ -1,0 +1,39 @@
+// clusters.platform.tkestack.io: a Kubernetes cluster TKE manages or imports.
+import { Cluster } from '../../api/platform/v1/cluster.ts';
+import type { ResourceDefinition } from '../rest/resource.ts';
+import { defaultTenant } from '../rest/tenant.ts';
+
+export const clusters: ResourceDefinition = {
+  group: 'platform.tkestack.io', version: 'v1', kind: 'Cluster', listKind: 'ClusterList',
+  resource: 'clusters', singular: 'cluster', namespaced: false,
+  shortNames: ['cls'], categories: ['tke', 'all'],
+  schema: Cluster,
+  subresources: { status: true, finalize: true },
+  strategy: {
+    prepareForCreate(obj) {
+      if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'cls-';
+      delete obj.status;
+    },
+    defaults: defaultTenant,
+    columns: [
+      { name: 'Display Name', type: 'string', format: '', description: 'The name shown to people.', priority: 0 },
+      { name: 'Type', type: 'string', format: '', description: 'Baremetal, Imported, ...', priority: 0 },
+      { name: 'Version', type: 'string', format: '', description: 'The Kubernetes version.', priority: 0 },
+      { name: 'Phase', type: 'string', format: '', description: 'The lifecycle phase of the cluster.', priority: 0 },
+      { name: 'Tenant', type: 'string', format: '', description: 'The tenant the cluster belongs to.', priority: 1 },
+      { name: 'Machines', type: 'integer', format: '', description: 'Number of machines in the spec.', priority: 1 },
+    ],
+    row: (obj) => [
+      obj.spec?.displayName ?? '', obj.spec?.type ?? '', obj.spec?.version ?? '', obj.status?.phase ?? '',
+      obj.spec?.tenantID ?? '', ((obj.spec?.machines as unknown[] | undefined) ?? []).length,
+    ],
+    fieldSelectors: {
+      'spec.tenantID': o => o.spec?.tenantID as string | undefined,
+      'spec.type': o => o.spec?.type as string | undefined,
+      'spec.version': o => o.spec?.version as string | undefined,
+      'status.locked': o => (o.status?.locked === undefined ? '' : String(o.status.locked)),
+      'status.version': o => o.status?.version as string | undefined,
+      'status.phase': o => o.status?.phase as string | undefined,
+    },
+  },
+};
