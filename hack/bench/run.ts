@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { benchAuth } from './auth.ts';
 import { benchQuota } from './quota.ts';
 
 const concurrency = 32;
@@ -162,6 +163,7 @@ async function main(): Promise<void> {
     if (received < expected) throw new Error(`watchers received ${received} of ${expected} events`);
 
     const quota = await benchQuota(client);
+    const auth = await benchAuth({ port, ca, adminToken: token });
 
     process.stdout.write(JSON.stringify({
       createsPerSecond: round(createsPerSecond),
@@ -170,6 +172,7 @@ async function main(): Promise<void> {
       list10000: { onePageP50Ms: round(percentile(onePage, 50)), onePageP99Ms: round(percentile(onePage, 99)), pagedBy500P50Ms: round(percentile(paged, 50)), pagedBy500P99Ms: round(percentile(paged, 99)) },
       watch: { watchers, events: received, deliveryP50Ms: round(percentile(latencies, 50)), deliveryP99Ms: round(percentile(latencies, 99)) },
       namespaceCreates: { withQuotaPerSecond: round(quota.quotaCreatesPerSecond), withoutQuotaPerSecond: round(quota.plainCreatesPerSecond) },
+      authorizedGets: { apiKeyPerSecond: round(auth.apiKeyGetsPerSecond), adminPerSecond: round(auth.adminGetsPerSecond), policies: auth.policies },
     }) + '\n');
   } finally {
     proc.kill('SIGTERM');
