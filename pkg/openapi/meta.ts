@@ -12,11 +12,7 @@ export const metaNames = {
 } as const;
 
 /** What an inline `{type: string, format: date-time}` is published as, the way Kubernetes types spell timestamps. */
-export const TimeDefinition = Type.String({
-  $id: metaNames.time,
-  format: 'date-time',
-  description: 'Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON. Wrappers are provided for many of the factory methods that the time package offers.',
-});
+export { Time as TimeDefinition } from '../../api/meta/v1/schema.ts';
 
 export const Preconditions = Type.Object({
   resourceVersion: Type.Optional(Type.String({ description: 'Specifies the target ResourceVersion' })),

@@ -2,7 +2,7 @@
 // (--authorization-webhook-config-file) sends, and the status it expects back.
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { TypeMeta } from '../../business/v1/common.ts';
+import { TypeMeta } from '../../meta/v1/schema.ts';
 
 const id = (name: string) => `io.k8s.api.authorization.v1.${name}`;
 const str = () => Type.Optional(Type.String());

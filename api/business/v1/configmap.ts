@@ -2,7 +2,7 @@
 // After tkestack/tke api/business/v1/types.go.
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { ListOf, TypeMeta } from './common.ts';
+import { ListOf, TypeMeta } from '../../meta/v1/schema.ts';
 
 export const ConfigMap = Type.Object({
   ...TypeMeta,

@@ -3,7 +3,7 @@
 // After tkestack/tke api/business/v1/types.go; defaults from defaults.go where visible on the wire.
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { Field, ListOf, ResourceList, SpecFinalizers, StringEnum, Time, TypeMeta } from './common.ts';
+import { Field, ListOf, ResourceList, SpecFinalizers, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
 
 /** NamespacePhase indicates the status of namespace in project. */
 export const NamespacePhase = {

@@ -2,7 +2,7 @@
 // move one of its business namespaces to another project. After tkestack/tke api/business/v1/types.go.
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { Field, ListOf, StringEnum, Time, TypeMeta } from './common.ts';
+import { Field, ListOf, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
 
 /** NsEmigrationPhase indicates the phase of namespace emigrations. */
 export const NsEmigrationPhase = {

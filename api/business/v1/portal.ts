@@ -2,7 +2,7 @@
 // one Portal object (not a list), as TKE's portal REST does. After tkestack/tke api/business/v1/types.go.
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { TypeMeta } from './common.ts';
+import { TypeMeta } from '../../meta/v1/schema.ts';
 
 export const PortalProject = Type.Object({
   phase: Type.String({ description: 'Phases of projects.' }),

@@ -3,7 +3,8 @@
 // other empty maps/slices too, but `omitempty` drops them again when the object is written out.
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { ClusterHard, ClusterUsed, Field, ListOf, SpecFinalizers, StringEnum, Time, TypeMeta } from './common.ts';
+import { Field, ListOf, SpecFinalizers, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
+import { ClusterHard, ClusterUsed } from './common.ts';
 
 /** ProjectPhase defines the phase of project constructor. */
 export const ProjectPhase = {

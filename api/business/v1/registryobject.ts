@@ -3,7 +3,7 @@
 // each with its own definition names. After tkestack/tke api/business/v1/types.go.
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { Field, ListOf, SpecFinalizers, StringEnum, Time, TypeMeta } from './common.ts';
+import { Field, ListOf, SpecFinalizers, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
 
 /** The phases both kinds share (ImageNamespacePhase, ChartGroupPhase). */
 export const RegistryObjectPhase = {

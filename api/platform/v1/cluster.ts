@@ -8,7 +8,7 @@
 // Defaults follow api/platform/v1/defaults.go where they are visible on the wire.
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { Field, IntOrString, ListOf, ResourceList, SpecFinalizers, StringEnum, Time, TypeMeta } from '../../business/v1/common.ts';
+import { Field, IntOrString, ListOf, ResourceList, SpecFinalizers, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
 
 // --- enumerations ------------------------------------------------------------------------------
 

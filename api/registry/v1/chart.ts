@@ -2,7 +2,7 @@
 // it belongs to. After tkestack/tke api/registry/v1/types.go; defaults after its defaults.go.
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { Field, ListOf, StringEnum, Time, TypeMeta } from '../../business/v1/common.ts';
+import { Field, ListOf, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
 import { RegistrySpecFinalizers, Visibility, VisibilityField, countField, registryDefinition } from './common.ts';
 
 /** ChartPhase indicates the phase of chart. */

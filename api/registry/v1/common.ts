@@ -2,7 +2,7 @@
 // The generic helpers (Field, ListOf, TypeMeta, Time) are the business group's; registry
 // reuses them so every `$id` has exactly one schema behind it.
 import { Type, type SchemaOptions } from '@sinclair/typebox';
-import { StringEnum } from '../../business/v1/common.ts';
+import { StringEnum } from '../../meta/v1/schema.ts';
 
 /** Definition name TKE's apiserver publishes for a Go type of this package. */
 export const registryDefinition = (name: string): string => `io.tkestack.tke.api.registry.v1.${name}`;

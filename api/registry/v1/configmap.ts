@@ -3,7 +3,7 @@
 // empty map, which `omitempty` drops again on the wire, so no default is declared.
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { ListOf, TypeMeta } from '../../business/v1/common.ts';
+import { ListOf, TypeMeta } from '../../meta/v1/schema.ts';
 import { registryDefinition } from './common.ts';
 
 export const ConfigMap = Type.Object({
