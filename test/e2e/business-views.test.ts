@@ -52,11 +52,7 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
     if (server) await server.stop();
   });
 
-  async function kubectlOK(args: string[]) {
-    const r = await server.kubectl(args);
-    assert.equal(r.code, 0, describeRun(args, r));
-    return r;
-  }
+  const kubectlOK = (args: string[]) => server.kubectlOK(args);
 
   it('kubectl get projects shows display name, parent, clusters, phase and age; -o wide adds quota use', async function () {
     const t = parseTable((await kubectlOK(['get', 'projects', child, parent])).stdout);

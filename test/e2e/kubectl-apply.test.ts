@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
 import {
-  startServer, type TestServer, describeRun, describeResponse, uniqueName, tempFile, toYAML,
+  useServer, type TestServer, describeRun, describeResponse, uniqueName, tempFile, toYAML,
   clusterObject, projectObject, namespaceObject, paths, waitSettled,
 } from '../support/server.ts';
 
@@ -10,19 +10,9 @@ describe('e2e: kubectl apply, diff and server-side apply', function () {
   this.timeout(120_000);
   let server: TestServer;
 
-  before(async function () {
-    this.timeout(180_000);
-    server = await startServer();
-  });
-  after(async function () {
-    if (server) await server.stop();
-  });
+  useServer(s => { server = s; });
 
-  async function kubectlOK(args: string[], input?: string) {
-    const r = await server.kubectl(args, { input });
-    assert.equal(r.code, 0, describeRun(args, r));
-    return r;
-  }
+  const kubectlOK = (args: string[], input?: string) => server.kubectlOK(args, { input });
   async function getJSON(path: string) {
     const res = await server.request('GET', path);
     assert.equal(res.status, 200, describeResponse(res));

@@ -2,7 +2,7 @@
 // explain (OpenAPI) and get --raw of the discovery/openapi/version documents.
 import assert from 'node:assert/strict';
 import {
-  startServer, type TestServer, describeRun, describeResponse, parseTable, uniqueName,
+  useServer, type TestServer, describeRun, describeResponse, parseTable, uniqueName,
   clusterObject, projectObject, namespaceObject, paths, GROUPS,
 } from '../support/server.ts';
 
@@ -10,19 +10,9 @@ describe('e2e: kubectl discovery, explain and raw documents', function () {
   this.timeout(120_000);
   let server: TestServer;
 
-  before(async function () {
-    this.timeout(180_000);
-    server = await startServer();
-  });
-  after(async function () {
-    if (server) await server.stop();
-  });
+  useServer(s => { server = s; });
 
-  async function kubectlOK(args: string[]) {
-    const r = await server.kubectl(args);
-    assert.equal(r.code, 0, describeRun(args, r));
-    return r;
-  }
+  const kubectlOK = (args: string[]) => server.kubectlOK(args);
 
   describe('api-versions and api-resources', function () {
     it('kubectl api-versions lists the four TKE groups at v1', async function () {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
 import {
-  startServer, type TestServer, type HttpResponse, describeRun, describeResponse, uniqueName,
+  useServer, type TestServer, type HttpResponse, describeRun, describeResponse, uniqueName,
   projectObject, clusterObject, paths,
 } from '../support/server.ts';
 
@@ -24,13 +24,7 @@ describe('e2e: errors as metav1.Status', function () {
   this.timeout(120_000);
   let server: TestServer;
 
-  before(async function () {
-    this.timeout(180_000);
-    server = await startServer();
-  });
-  after(async function () {
-    if (server) await server.stop();
-  });
+  useServer(s => { server = s; });
 
   async function create(obj: any, path = paths.projects) {
     const res = await server.request('POST', path, { body: obj });

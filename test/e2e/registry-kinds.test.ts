@@ -3,7 +3,7 @@
 // discovery with TKE's short names.
 import assert from 'node:assert/strict';
 import {
-  startServer, type TestServer, describeResponse, describeRun, uniqueName, parseTable, toYAML, waitFor,
+  useServer, type TestServer, describeResponse, uniqueName, parseTable, toYAML, waitFor,
 } from '../support/server.ts';
 
 const api = '/apis/registry.tkestack.io/v1';
@@ -19,19 +19,9 @@ describe('e2e: registry.tkestack.io kinds', function () {
   const nsName = uniqueName('library');
   const groupName = uniqueName('charts');
 
-  before(async function () {
-    this.timeout(180_000);
-    server = await startServer();
-  });
-  after(async function () {
-    if (server) await server.stop();
-  });
+  useServer(s => { server = s; });
 
-  async function kubectlOK(args: string[], input?: string) {
-    const r = await server.kubectl(args, input === undefined ? undefined : { input });
-    assert.equal(r.code, 0, describeRun(args, r));
-    return r;
-  }
+  const kubectlOK = (args: string[], input?: string) => server.kubectlOK(args, { input });
   async function getJSON(path: string): Promise<any> {
     const res = await server.request('GET', path);
     assert.equal(res.status, 200, describeResponse(res));

@@ -5,6 +5,7 @@
 // Every child process started here (servers, background kubectl) is killed when the test
 // process exits, whatever happened. Set TKE_TEST_LOG=1 to stream server logs to stderr and
 // TKE_TEST_KEEP=1 to keep the temp dirs.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -72,6 +73,8 @@ export interface TestServer {
   /** Recent server stdout+stderr (for failure messages). */
   logs(): string;
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
+  /** kubectl that must exit 0; the assertion message carries its whole output. */
+  kubectlOK(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
   /** Starts kubectl in the background (e.g. `get -w`); killed at exit. */
   spawnKubectl(args: string[], opts?: KubectlOptions): ChildProcess;
   request(method: string, urlPath: string, opts?: RequestOptions): Promise<HttpResponse>;
@@ -524,6 +527,12 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       });
     },
 
+    async kubectlOK(kargs, kopts = {}) {
+      const r = await server.kubectl(kargs, kopts);
+      assert.equal(r.code, 0, describeRun(kargs, r));
+      return r;
+    },
+
     spawnKubectl(kargs, kopts = {}) {
       const p = spawn(kubectlBin, ['--kubeconfig', kubeconfigPath, ...kargs], {
         cwd: kopts.cwd ?? home,
@@ -672,4 +681,20 @@ export async function waitSettled(server: Pick<TestServer, 'request'>, urlPath: 
     return same;
   }, timeoutMs, 250);
   return obj;
+}
+
+/**
+ * One server for a whole describe block: started before its tests, stopped after them.
+ * `use` receives it so the block's tests can refer to it by a plain variable.
+ */
+export function useServer(use: (server: TestServer) => void, opts: StartOptions = {}): void {
+  let started: TestServer | undefined;
+  before(async function () {
+    this.timeout(180_000);
+    started = await startServer(opts);
+    use(started);
+  });
+  after(async function () {
+    if (started) await started.stop();
+  });
 }
