@@ -84,6 +84,7 @@ export const authGroup: APIGroupInstaller = {
     const pool = 'pool' in ctx.storage ? (ctx.storage as PostgresStore).pool : undefined;
     Object.assign(deps, {
       storage: ctx.storage, state, apiKeys: new APIKeys(ctx.storage, state), throttle: new PasswordThrottle(), audit: new AuditLog(pool, log),
+      store: (resource: string) => ctx.store(authGroupName, resource),
     } satisfies AuthDeps);
     await ensureDefaultTenant(ctx.storage);
     authorizer = new TKEAuthorizer(state, deps.audit);

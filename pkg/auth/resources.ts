@@ -3,14 +3,15 @@
 import type { TSchema } from '@sinclair/typebox';
 import * as v1 from '../../api/auth/v1/types.ts';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
-import { errors, field, type FieldError } from '../rest/errors.ts';
+import { createHash } from 'node:crypto';
+import { errors, field, StatusError, type FieldError } from '../rest/errors.ts';
 import type { CustomSubresource, RequestContext, ResourceDefinition, Strategy, SubresourceRequest, Verb, VirtualHandlers } from '../rest/resource.ts';
-import { timestamp } from '../rest/store.ts';
+import { timestamp, type RegistryStore } from '../rest/store.ts';
 import { defaultTenant, tenantOf } from '../rest/tenant.ts';
 import type { Store, Transaction } from '../storage/interface.ts';
 import { checkExpire, defaultExpireMs, parseDuration, serverObject, type APIKeys } from './apikey.ts';
 import type { AuditLog } from './audit.ts';
-import { checkPassword, listGroups, listUsers, parseConfig, validateLDAPConfig, validateOIDCConfig, type DirectoryUser } from './idp.ts';
+import { checkPassword, listGroups, listUsers, parseConfig, validateLDAPConfig, validateOIDCConfig, type DirectoryGroup, type DirectoryUser } from './idp.ts';
 import { decodePassword, hashPassword, isHashed, validatePassword, validateUsername, type PasswordThrottle } from './password.ts';
 import { seedTenant } from './predefined.ts';
 import { authGroupName, type AuthState, type Snapshot } from './state.ts';
@@ -22,6 +23,8 @@ export interface AuthDeps {
   apiKeys: APIKeys;
   throttle: PasswordThrottle;
   audit: AuditLog;
+  /** The registry store of an auth kind: writes of subresources go through it (admission, managedFields, dryRun). */
+  store(resource: string): RegistryStore;
 }
 
 const version = 'v1';
@@ -52,6 +55,13 @@ interface KindOptions {
   inSnapshot?: boolean;
   /** Objects carry spec.tenantID (defaulted to the caller's tenant by admission, else 'default'). */
   tenanted?: boolean;
+  /**
+   * TKE's name prefix of the kind (pol-, rol-, grp-, usr-): names are partitioned by tenant,
+   * `<prefix><tenant>-...` (see tenantPartition).
+   */
+  namePrefix?: string;
+  /** PUT <kind>/<name>/finalize updates spec.finalizers. */
+  finalize?: boolean;
   strategy?: Strategy;
 }
 
@@ -62,6 +72,7 @@ function authKind(deps: AuthDeps, o: KindOptions): ResourceDefinition {
     s.defaults = obj => { defaultTenant(obj); own?.(obj); };
     s.fieldSelectors = { ...tenantFieldSelectors(), ...s.fieldSelectors };
   }
+  if (o.namePrefix) tenantPartition(s, o.namePrefix, o.kind);
   if (o.inSnapshot) {
     const bw = s.beforeWrite;
     const bd = s.beforeDelete;
@@ -71,7 +82,59 @@ function authKind(deps: AuthDeps, o: KindOptions): ResourceDefinition {
   return {
     group: authGroupName, version, kind: o.kind, listKind: `${o.kind}List`, resource: o.resource,
     singular: o.singular ?? o.kind.toLowerCase(), namespaced: false, shortNames: o.shortNames ?? [], categories: ['tke'],
-    schema: o.schema, subresources: { status: o.status, custom: o.custom }, verbs: o.verbs, strategy: s, handlers: o.handlers,
+    schema: o.schema, subresources: { status: o.status, finalize: o.finalize, custom: o.custom }, verbs: o.verbs, strategy: s, handlers: o.handlers,
+  };
+}
+
+// ---- tenant partitions of names ------------------------------------------------------------------
+//
+// Auth kinds are cluster-scoped and share one name space across tenants, so a create whose name is
+// taken in another tenant would answer 409 AlreadyExists and reveal that the object exists. The
+// names are partitioned instead, the way TKE names its predefined objects (pol-<tenant>-viewer):
+//  - a name the server generates is `<prefix><tenant>-<random>`, and a collision is retried
+//    silently (RegistryStore.create), so it never reveals anything;
+//  - a name a tenant's user chooses must lie in its own tenant's partition `<prefix><tenant>-`;
+//    a name outside it is refused with 422 whether or not it is taken (the answer depends on the
+//    name alone), so a 409 can only come from an object of the caller's own tenant;
+//  - a platform master (who sees every tenant anyway) may choose any name, except one inside
+//    another tenant's partition;
+//  - tenant IDs may not extend one another with '-' (tenant "a" and "a-b" would share "pol-a-b-"),
+//    which identityproviders enforce on create.
+
+function partitionOf(prefix: string, tenant: string): string {
+  return `${prefix}${tenant}-`;
+}
+
+function tenantPartition(s: Strategy, prefix: string, kind: string): void {
+  const own = s.prepareForCreate;
+  s.prepareForCreate = (obj, ctx) => {
+    own?.(obj, ctx);
+    const master = isMaster(ctx.user);
+    const tenant = master ? String(obj.spec?.tenantID || 'default') : tenantOfUser(ctx.user);
+    const partition = partitionOf(prefix, tenant);
+    const name = obj.metadata.name;
+    if (!name) {
+      const gen = obj.metadata.generateName;
+      if (!gen || gen === prefix || (!master && !gen.startsWith(partition))) obj.metadata.generateName = partition;
+      return;
+    }
+    if (!master && !name.startsWith(partition)) {
+      throw errors.invalid(authGroupName, kind, name, [field.invalid('metadata.name', name,
+        `names chosen by users of tenant "${tenant}" must begin with "${partition}" (or leave the name out and it is generated)`)]);
+    }
+  };
+  const bw = s.beforeWrite;
+  s.beforeWrite = async (obj, old, ctx) => {
+    await bw?.(obj, old, ctx);
+    if (old || !isMaster(ctx.user)) return;
+    // A master's explicit name inside another tenant's partition would block that tenant's own names.
+    const tenant = tenantOf(obj);
+    const idps = await ctx.tx.list({ group: authGroupName, resource: 'identityproviders' });
+    const owner = idps.find(i => i.metadata.name !== tenant && obj.metadata.name!.startsWith(partitionOf(prefix, i.metadata.name!)));
+    if (owner) {
+      throw errors.invalid(authGroupName, kind, obj.metadata.name!, [field.invalid('metadata.name', obj.metadata.name,
+        `"${partitionOf(prefix, owner.metadata.name!)}" names belong to tenant "${owner.metadata.name}", not to tenant "${tenant}"`)]);
+    }
   };
 }
 
@@ -127,25 +190,64 @@ function listOf(kind: string, items: KubeObject[]): KubeObject {
   return { apiVersion: `${authGroupName}/${version}`, kind: `${kind}List`, metadata: {}, items } as unknown as KubeObject;
 }
 
+/**
+ * Read-modify-write of one object through its kind's RegistryStore, as the request's caller:
+ * admission, strategy, managedFields (the request's fieldManager) and dryRun apply as to any write
+ * (TKE's binding subresources call UpdateStatus/Update the same way). `subresource` is 'status'
+ * when the change is to status (policies, roles and local groups keep their subjects there).
+ * Retried when another writer got in between (optimistic concurrency on resourceVersion).
+ */
+async function writeThrough(deps: AuthDeps, resource: string, name: string, r: SubresourceRequest, subresource: '' | 'status',
+  fn: (obj: KubeObject) => void): Promise<KubeObject> {
+  const store = deps.store(resource);
+  const ctx: RequestContext = { ...r.ctx, subresource };
+  for (let attempt = 0; ; attempt++) {
+    const current = await store.get(ctx, name);
+    const next = structuredClone(current);
+    fn(next);
+    try {
+      return (await store.update(ctx, name, next, r.writeOptions)).object;
+    } catch (err) {
+      if (err instanceof StatusError && err.reason === 'Conflict' && attempt < 8) continue;
+      throw err;
+    }
+  }
+}
+
+/** TKE's X-TKE-ProjectName: the project a policies/* or groups/* request is about. */
+function projectHeader(r: SubresourceRequest): string {
+  const v = r.headers['x-tke-projectname'];
+  return String((Array.isArray(v) ? v[0] : v) ?? '').trim();
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof StatusError && err.reason === 'NotFound';
+}
+
 /** binding / unbinding of users and groups into status.users / status.groups (policies, roles, local groups). */
 function bindingSubresources(deps: AuthDeps, resource: string, kind: string): Record<string, CustomSubresource> {
   const change = (add: boolean): CustomSubresource => ({
     verbs: ['create'], kind,
     handle: async (r) => {
       const { users, groups } = bindingBody(r.body);
-      const obj = await mutate(deps, resource, r.parentName, r.ctx, o => {
+      if (resource === 'policies' && r.parent?.spec?.scope === 'project') {
+        throw errors.badRequest(`unable ${add ? 'bind' : 'unbind'} subject to project-scoped policy, please use projectbinding api`);
+      }
+      return writeThrough(deps, resource, r.parentName, r, 'status', o => {
         o.status ??= {};
         o.status.users = add ? merge(o.status.users, users) : remove(o.status.users, users);
         if (resource !== 'localgroups') o.status.groups = add ? merge(o.status.groups, groups) : remove(o.status.groups, groups);
       });
-      return typed(kind, obj);
     },
   });
   const members = (which: 'users' | 'groups'): CustomSubresource => ({
     verbs: ['get'], kind: which === 'users' ? 'UserList' : 'GroupList',
-    handle: async (r) => listOf(which === 'users' ? 'User' : 'Group', subjectsOf(r.parent?.status?.[which]).map(s => typed(which === 'users' ? 'User' : 'Group', {
+    handle: async (r) => {
+      if (resource === 'policies' && r.parent?.spec?.scope === 'project') throw errors.badRequest(`unable list ${which} of a project-scoped policy, please use project${which} api`);
+      return listOf(which === 'users' ? 'User' : 'Group', subjectsOf(r.parent?.status?.[which]).map(s => typed(which === 'users' ? 'User' : 'Group', {
       metadata: { name: s.id || s.name || '' }, spec: { id: s.id ?? '', name: s.name ?? '', tenantID: tenantOf(r.parent!) },
-    }))),
+    })));
+    },
   });
   return { binding: change(true), unbinding: change(false), users: members('users'), ...(resource === 'localgroups' ? {} : { groups: members('groups') }) };
 }
@@ -177,6 +279,24 @@ function policiesReaching(snap: Snapshot, tenant: string, u: DirectoryUser | { n
   return [...names].map(n => snap.objects.policies.get(n)).filter((p): p is KubeObject => !!p).map(p => typed('Policy', p));
 }
 
+function groupObject(tenant: string, g: DirectoryGroup): KubeObject {
+  return typed('Group', { metadata: { name: g.id }, spec: { id: g.id, displayName: g.name, tenantID: tenant, description: '', extra: {} }, status: { users: g.members } });
+}
+
+/** Roles bound to a group in one project ('' = platform roles), as TKE's casbin domains put it. */
+function groupRoles(snap: Snapshot, tenant: string, group: string, project: string): KubeObject[] {
+  return [...snap.objects.roles.values()]
+    .filter(r => tenantOf(r) === tenant && String(r.spec?.projectID ?? '') === project && subjectsOf(r.status?.groups).some(s => s.id === group || s.name === group))
+    .map(r => typed('Role', r));
+}
+
+/** Policies reaching a group in one project ('' = platform-wide grants). */
+function groupPolicies(snap: Snapshot, tenant: string, group: string, project: string): KubeObject[] {
+  const names = new Set(grantsFor(snap, tenant, { username: '\u0000', uid: '\u0000', groups: [group] })
+    .filter(g => (g.project ?? '') === project).map(g => g.policy));
+  return [...names].map(n => snap.objects.policies.get(n)).filter((p): p is KubeObject => !!p).map(p => typed('Policy', p));
+}
+
 function rolesReaching(snap: Snapshot, tenant: string, u: { name: string; id: string }): KubeObject[] {
   return [...snap.objects.roles.values()].filter(r => tenantOf(r) === tenant && subjectsOf(r.status?.users).some(s => s.name === u.name || s.id === u.id)).map(r => typed('Role', r));
 }
@@ -188,7 +308,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
 
   const localidentities = authKind(deps, {
     kind: 'LocalIdentity', resource: 'localidentities', singular: 'localidentity', schema: v1.LocalIdentity, shortNames: ['li'],
-    status: true, inSnapshot: true, tenanted: true,
+    status: true, inSnapshot: true, tenanted: true, namePrefix: 'usr-', finalize: true,
     strategy: {
       prepareForCreate(obj) {
         if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'usr-';
@@ -259,11 +379,21 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
       },
       policies: subjectView('PolicyList', (snap, tenant, li) => listOf('Policy', policiesReaching(snap, tenant, { name: String(li.spec?.username), id: li.metadata.name!, groups: (li.spec?.groups as string[] | undefined) ?? [] }))),
       roles: subjectView('RoleList', (snap, tenant, li) => listOf('Role', rolesReaching(snap, tenant, { name: String(li.spec?.username), id: li.metadata.name! }))),
+      // The groups the identity is a member of (TKE answers a GroupList here).
+      groups: {
+        verbs: ['get'], kind: 'GroupList',
+        handle: async (r) => {
+          const li = r.parent!;
+          const tenant = tenantOf(li);
+          const all = await listGroups(await deps.state.snapshot(), tenant);
+          return listOf('Group', all.filter(g => g.members.some(m => m.id === li.metadata.name || m.name === li.spec?.username)).map(g => groupObject(tenant, g)));
+        },
+      },
     },
   });
 
-  function subjectView(kind: string, build: (snap: Snapshot, tenant: string, parent: KubeObject) => KubeObject): CustomSubresource {
-    return { verbs: ['get'], kind, handle: async (r) => build(await deps.state.snapshot(), tenantOf(r.parent!), r.parent!) };
+  function subjectView(kind: string, build: (snap: Snapshot, tenant: string, parent: KubeObject, r: SubresourceRequest) => KubeObject): CustomSubresource {
+    return { verbs: ['get'], kind, handle: async (r) => build(await deps.state.snapshot(), tenantOf(r.parent!), r.parent!, r) };
   }
 
   const apikeys = authKind(deps, {
@@ -294,6 +424,15 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
       },
     },
     custom: {
+      // apikeys/<any>/token: TKE's TokenREST, an APIKeyReq for a key of the caller itself.
+      token: {
+        verbs: ['create'], kind: 'APIKey', parentless: true,
+        handle: async (r) => {
+          const req = (r.body ?? {}) as v1.APIKeyReq;
+          if (r.ctx.user.groups.includes('system:unauthenticated')) throw errors.unauthorized();
+          return deps.apiKeys.issue(tenantOfUser(r.ctx.user), r.ctx.user.username, expireOf(req.expire), String(req.description ?? ''));
+        },
+      },
       password: {
         verbs: ['create'], kind: 'APIKey', parentless: true, anonymous: true,
         handle: async (r) => {
@@ -333,7 +472,14 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
         return why ? [field.invalid('spec.config', '<config>', why)] : [];
       },
       async beforeWrite(obj, old, ctx) {
-        if (!old) await seedTenant(ctx.tx, obj.metadata.name!);
+        if (old) return;
+        // Tenant IDs partition the names of auth objects (`pol-<tenant>-...`, see tenantPartition):
+        // no tenant ID may be another's followed by '-', or two tenants would share names.
+        const name = obj.metadata.name!;
+        const idps = await ctx.tx.list({ group: authGroupName, resource: 'identityproviders' });
+        const clash = idps.find(i => name.startsWith(`${i.metadata.name}-`) || i.metadata.name!.startsWith(`${name}-`));
+        if (clash) throw errors.invalid(authGroupName, 'IdentityProvider', name, [field.invalid('metadata.name', name, `tenant IDs may not extend one another with "-" (tenant "${clash.metadata.name}" exists)`)]);
+        await seedTenant(ctx.tx, name);
       },
       prepareForUpdate(obj, old) {
         // A client writing back what it read sends the masked bind password: keep the stored one.
@@ -360,7 +506,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
   });
 
   const policies = authKind(deps, {
-    kind: 'Policy', resource: 'policies', singular: 'policy', schema: v1.Policy, shortNames: ['pol'], status: true, inSnapshot: true, tenanted: true,
+    kind: 'Policy', resource: 'policies', singular: 'policy', schema: v1.Policy, shortNames: ['pol'], status: true, inSnapshot: true, tenanted: true, namePrefix: 'pol-', finalize: true,
     strategy: {
       prepareForCreate(obj, ctx) {
         if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'pol-';
@@ -385,11 +531,58 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
       row: o => [o.spec?.displayName ?? '', o.spec?.scope ?? '', (o.spec?.statement as { effect?: string } | undefined)?.effect ?? ''],
       fieldSelectors: { 'spec.scope': o => o.spec?.scope as string | undefined, 'spec.type': o => o.spec?.type as string | undefined },
     },
-    custom: bindingSubresources(deps, 'policies', 'Policy'),
+    custom: {
+      ...bindingSubresources(deps, 'policies', 'Policy'),
+      projectbinding: policyProjectBinding(true),
+      projectunbinding: policyProjectBinding(false),
+      projectusers: policyProjectMembers('users'),
+      projectgroups: policyProjectMembers('groups'),
+      roles: subjectView('RoleList', (snap, tenant, pol, r) => listOf('Role', [...snap.objects.roles.values()]
+        .filter(ro => tenantOf(ro) === tenant && ((ro.spec?.policies as string[] | undefined) ?? []).includes(pol.metadata.name!) && String(ro.spec?.projectID ?? '') === projectHeader(r))
+        .map(ro => typed('Role', ro)))),
+    },
   });
 
+  /** The project of policies/project*: TKE's X-TKE-ProjectName header, required; the policy must be a project policy. */
+  async function policyProject(r: SubresourceRequest): Promise<{ project: string; tenant: string }> {
+    if (r.parent?.spec?.scope !== 'project') throw errors.badRequest('unable to use a platform-scoped policy in a project, please use binding api');
+    const project = projectHeader(r);
+    if (!project) throw errors.badRequest('must specify projectID header (X-TKE-ProjectName)');
+    await businessProject(r.ctx, project);
+    return { project, tenant: tenantOf(r.parent) };
+  }
+
+  /** policies/projectbinding and projectunbinding: TKE's Binding body; returns the ProjectPolicyBinding. */
+  function policyProjectBinding(add: boolean): CustomSubresource {
+    return {
+      verbs: ['create'], kind: 'ProjectPolicyBinding',
+      handle: async (r) => {
+        const { users, groups } = bindingBody(r.body);
+        const { project, tenant } = await policyProject(r);
+        const [out] = await bindInProject(r, project, tenant, [r.parentName], users, groups, add, true);
+        return out;
+      },
+    };
+  }
+
+  /** policies/projectusers and projectgroups: the subjects of the policy's binding in the header's project. */
+  function policyProjectMembers(which: 'users' | 'groups'): CustomSubresource {
+    const kind = which === 'users' ? 'User' : 'Group';
+    return {
+      verbs: ['get'], kind: `${kind}List`,
+      handle: async (r) => {
+        const { project, tenant } = await policyProject(r);
+        const b = await deps.store('projectpolicybindings').get({ ...r.ctx, subresource: '' }, `${project}-${r.parentName}`);
+        return listOf(kind, subjectsOf(b.spec?.[which]).map(s => typed(kind, {
+          metadata: { name: s.id || s.name || '' },
+          spec: which === 'users' ? { id: s.id ?? '', name: s.name ?? '', tenantID: tenant } : { id: s.id ?? '', displayName: s.name ?? '', tenantID: tenant },
+        })));
+      },
+    };
+  }
+
   const roles = authKind(deps, {
-    kind: 'Role', resource: 'roles', schema: v1.Role, shortNames: ['rol'], status: true, inSnapshot: true, tenanted: true,
+    kind: 'Role', resource: 'roles', schema: v1.Role, shortNames: ['rol'], status: true, inSnapshot: true, tenanted: true, namePrefix: 'rol-', finalize: true,
     strategy: {
       prepareForCreate(obj, ctx) {
         if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'rol-';
@@ -415,11 +608,11 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
       handle: async (r) => {
         const want = ((r.body as { policies?: unknown } | undefined)?.policies as string[] | undefined) ?? [];
         if (!Array.isArray(want) || !want.length) throw errors.badRequest('policies is required');
-        return typed('Role', await mutate(deps, 'roles', r.parentName, r.ctx, async (o, tx) => {
-          if (add) await checkPolicies(tx, tenantOf(o), want);
+        // The roles strategy checks, in the write's transaction, that every policy exists in the tenant.
+        return writeThrough(deps, 'roles', r.parentName, r, '', o => {
           const cur = (o.spec?.policies as string[] | undefined) ?? [];
           o.spec = { ...o.spec, policies: add ? [...new Set([...cur, ...want])] : cur.filter(p => !want.includes(p)) };
-        }));
+        });
       },
     };
   }
@@ -436,7 +629,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
   }
 
   const localgroups = authKind(deps, {
-    kind: 'LocalGroup', resource: 'localgroups', schema: v1.LocalGroup, shortNames: ['lg'], status: true, inSnapshot: true, tenanted: true,
+    kind: 'LocalGroup', resource: 'localgroups', schema: v1.LocalGroup, shortNames: ['lg'], status: true, inSnapshot: true, tenanted: true, namePrefix: 'grp-', finalize: true,
     strategy: {
       prepareForCreate(obj, ctx) {
         if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'grp-';
@@ -454,14 +647,18 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
     custom: {
       ...bindingSubresources(deps, 'localgroups', 'LocalGroup'),
       policies: subjectView('PolicyList', (snap, tenant, g) => listOf('Policy', policiesReaching(snap, tenant, { name: '\u0000', id: '\u0000', groups: [g.metadata.name!] }))),
+      roles: subjectView('RoleList', (snap, tenant, g, r) => listOf('Role', groupRoles(snap, tenant, g.metadata.name!, projectHeader(r)))),
     },
   });
 
   const projectpolicybindings = authKind(deps, {
-    kind: 'ProjectPolicyBinding', resource: 'projectpolicybindings', schema: v1.ProjectPolicyBinding, inSnapshot: true, tenanted: true,
+    kind: 'ProjectPolicyBinding', resource: 'projectpolicybindings', schema: v1.ProjectPolicyBinding, inSnapshot: true, tenanted: true, finalize: true,
     strategy: {
       prepareForCreate(obj) {
-        if (!obj.metadata.name && obj.spec?.projectID && obj.spec.policyID) obj.metadata.name = `${String(obj.spec.projectID)}-${String(obj.spec.policyID)}`;
+        // Always <project>-<policy>, whatever the client asked (as TKE's strategy does): the policy
+        // is checked to be the tenant's, so the name is within the tenant's names (see tenantPartition).
+        if (obj.spec?.projectID && obj.spec.policyID) obj.metadata.name = `${String(obj.spec.projectID)}-${String(obj.spec.policyID)}`;
+        obj.Status = { phase: 'Active' };
       },
       async beforeWrite(obj, _old, ctx) { await checkPolicies(ctx.tx, tenantOf(obj), [String(obj.spec?.policyID ?? '')], 'project'); },
       validateUpdate(obj, old) {
@@ -472,12 +669,31 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
   });
 
   const custompolicybindings = authKind(deps, {
-    kind: 'CustomPolicyBinding', resource: 'custompolicybindings', schema: v1.CustomPolicyBinding, inSnapshot: true, tenanted: true,
+    kind: 'CustomPolicyBinding', resource: 'custompolicybindings', schema: v1.CustomPolicyBinding, inSnapshot: true, tenanted: true, namePrefix: 'cpb-', finalize: true,
     strategy: { async beforeWrite(obj, _old, ctx) { await checkPolicies(ctx.tx, tenantOf(obj), [String(obj.spec?.policyID ?? '')]); } },
   });
 
   const categories = authKind(deps, { kind: 'Category', resource: 'categories', singular: 'category', schema: v1.Category });
-  const rules = authKind(deps, { kind: 'Rule', resource: 'rules', schema: v1.Rule });
+  // rules: TKE keeps casbin rules (p/g lines) derived from policies and bindings. Here they are a
+  // read-only view computed from the same snapshot and the same grantsFor() the authorizer decides
+  // with, so what rules lists is what is enforced; nothing is stored and they cannot be written.
+  const rules = authKind(deps, {
+    kind: 'Rule', resource: 'rules', schema: v1.Rule, verbs: ['get', 'list'],
+    handlers: {
+      async list(ctx, q) {
+        const snap = await deps.state.snapshot();
+        const tenants = isMaster(ctx.user)
+          ? (/(?:^|,)spec\.tenantID=([^,]+)/.exec(q.fieldSelector ?? '')?.[1] ? [requestTenant(ctx, q.fieldSelector)] : [...snap.objects.identityproviders.keys()])
+          : [tenantOfUser(ctx.user)];
+        return { items: (await Promise.all(tenants.map(t => casbinRules(snap, t)))).flat() };
+      },
+      async get(ctx, name) {
+        const r = (await this.list!(ctx, {})).items.find(i => i.metadata.name === name);
+        if (!r) throw errors.notFound({ group: authGroupName, resource: 'rules' }, name);
+        return r;
+      },
+    },
+  });
   const clients = authKind(deps, {
     kind: 'Client', resource: 'clients', schema: v1.Client,
     strategy: { decorate(obj) { if (obj.spec?.secret) obj.spec.secret = '******'; } },
@@ -504,6 +720,20 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
     custom: {
       policies: userView('PolicyList', (snap, tenant, u) => listOf('Policy', policiesReaching(snap, tenant, u))),
       roles: userView('RoleList', (snap, tenant, u) => listOf('Role', rolesReaching(snap, tenant, u))),
+      // TKE's ProjectBelongs: the projects the user is bound in, by policy; managed = project owner.
+      projects: userView('ProjectBelongs', (snap, tenant, u) => {
+        const owner = `pol-${tenant}-project-owner`;
+        const managed: Record<string, string[]> = {};
+        const memberd: Record<string, string[]> = {};
+        for (const b of snap.objects.projectpolicybindings.values()) {
+          if (tenantOf(b) !== tenant || !subjectsOf(b.spec?.users).some(s => s.id === u.id || s.name === u.name)) continue;
+          const prj = String(b.spec?.projectID ?? '');
+          const pol = String(b.spec?.policyID ?? '');
+          (memberd[prj] ??= []).push(pol);
+          if (pol === owner) (managed[prj] ??= []).push(pol);
+        }
+        return { apiVersion: `${authGroupName}/${version}`, kind: 'ProjectBelongs', tenantID: tenant, managedProjects: managed, memberdProjects: memberd } as unknown as KubeObject;
+      }),
     },
   });
 
@@ -525,9 +755,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
     handlers: {
       async list(ctx, q) {
         const tenant = requestTenant(ctx, q.fieldSelector);
-        const all = (await listGroups(await deps.state.snapshot(), tenant)).map(g => typed('Group', {
-          metadata: { name: g.id }, spec: { id: g.id, displayName: g.name, tenantID: tenant, description: '', extra: {} }, status: { users: g.members },
-        }));
+        const all = (await listGroups(await deps.state.snapshot(), tenant)).map(g => groupObject(tenant, g));
         return { items: ctx.objectFilter ? all.filter(ctx.objectFilter) : all };
       },
       async get(ctx, name) {
@@ -537,53 +765,166 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
         return g;
       },
     },
+    custom: {
+      policies: groupView('PolicyList', (snap, tenant, g, project) => listOf('Policy', groupPolicies(snap, tenant, g.id, project))),
+      roles: groupView('RoleList', (snap, tenant, g, project) => listOf('Role', groupRoles(snap, tenant, g.id, project))),
+    },
   });
 
-  /** projects.auth.tkestack.io: members of a business project, from its project policy bindings. */
-  async function projectView(ctx: RequestContext, name: string): Promise<KubeObject> {
+  /** groups/<id>/policies and roles: in the project of X-TKE-ProjectName, else platform-wide. */
+  function groupView(kind: string, build: (snap: Snapshot, tenant: string, g: DirectoryGroup, project: string) => KubeObject): CustomSubresource {
+    return {
+      verbs: ['get'], kind, parentless: true,
+      handle: async (r) => {
+        const snap = await deps.state.snapshot();
+        const tenant = tenantOfUser(r.ctx.user);
+        const g = (await listGroups(snap, tenant)).find(x => x.id === r.parentName);
+        if (!g) throw errors.notFound({ group: authGroupName, resource: 'groups' }, r.parentName);
+        return build(snap, tenant, g, projectHeader(r));
+      },
+    };
+  }
+
+  /** The business project a projects.auth.tkestack.io request names; 404 when the caller cannot see it. */
+  async function businessProject(ctx: RequestContext, name: string): Promise<KubeObject> {
     const project = await deps.storage.get({ group: 'business.tkestack.io', resource: 'projects', namespace: '', name });
     if (!project || (ctx.objectFilter && !ctx.objectFilter(project))) throw errors.notFound({ group: authGroupName, resource: 'projects' }, name);
+    return project;
+  }
+
+  /** The project policy bindings of a project (its tenant's), with `written` (e.g. a dry run's results) in place of the stored ones. */
+  async function bindingsOf(project: KubeObject, written: KubeObject[] = []): Promise<KubeObject[]> {
     const snap = await deps.state.snapshot();
+    const byName = new Map([...snap.objects.projectpolicybindings.values()]
+      .filter(b => b.spec?.projectID === project.metadata.name && tenantOf(b) === tenantOf(project)).map(b => [b.metadata.name!, b]));
+    for (const w of written) byName.set(w.metadata.name!, w);
+    return [...byName.values()];
+  }
+
+  /** projects.auth.tkestack.io: members of a business project, from its project policy bindings. */
+  async function projectView(ctx: RequestContext, name: string, written?: KubeObject[]): Promise<KubeObject> {
+    const project = await businessProject(ctx, name);
     const members: Record<string, string> = {};
     const groupsOf: Record<string, string> = {};
-    for (const b of snap.objects.projectpolicybindings.values()) {
-      if (b.spec?.projectID !== name) continue;
+    for (const b of await bindingsOf(project, written)) {
       for (const s of subjectsOf(b.spec?.users)) members[s.id || s.name || ''] = s.name || s.id || '';
       for (const s of subjectsOf(b.spec?.groups)) groupsOf[s.id || s.name || ''] = s.name || s.id || '';
     }
     return typed('Project', { metadata: { name, creationTimestamp: project.metadata.creationTimestamp }, tenantID: tenantOf(project), members, groups: groupsOf });
   }
 
+  /** Policies granted inside a project must exist in the tenant and be project policies; checked before anything is written. */
+  async function checkProjectPolicies(tenant: string, names: string[]): Promise<void> {
+    await deps.storage.transact(tx => checkPolicies(tx, tenant, names, 'project'));
+  }
+
+  /**
+   * Adds subjects to, or removes them from, the bindings `<project>-<policy>` (TKE's
+   * ProjectPolicyName), through the projectpolicybindings store as the caller. A missing binding
+   * is created when adding; when removing it is skipped, or NotFound with `missingIsError`.
+   */
+  async function bindInProject(r: SubresourceRequest, project: string, tenant: string, policies: string[],
+    users: SubjectRef[], groups: SubjectRef[], add: boolean, missingIsError = false): Promise<KubeObject[]> {
+    const store = deps.store('projectpolicybindings');
+    const ctx: RequestContext = { ...r.ctx, subresource: '' };
+    const out: KubeObject[] = [];
+    for (const policy of policies) {
+      const name = `${project}-${policy}`;
+      const exists = await store.get(ctx, name).then(() => true, (err: unknown) => { if (isNotFound(err)) return false; throw err; });
+      if (!exists) {
+        if (!add) {
+          if (missingIsError) throw errors.notFound({ group: authGroupName, resource: 'projectpolicybindings' }, name);
+          continue;
+        }
+        try {
+          const body = { metadata: { name }, spec: { tenantID: tenant, projectID: project, policyID: policy, users: merge([], users), groups: merge([], groups) } } as KubeObject;
+          out.push((await store.create(ctx, body, r.writeOptions)).object);
+          continue;
+        } catch (err) {
+          // Created meanwhile by another request: add to it.
+          if (!(err instanceof StatusError && err.reason === 'AlreadyExists')) throw err;
+        }
+      }
+      out.push(await writeThrough(deps, 'projectpolicybindings', name, r, '', o => {
+        o.spec = { ...o.spec, users: add ? merge(o.spec?.users, users) : remove(o.spec?.users, users), groups: add ? merge(o.spec?.groups, groups) : remove(o.spec?.groups, groups) };
+      }));
+    }
+    return out;
+  }
+
+  /** The body of projects/binding, unbinding, users and groups: TKE's ProjectPolicyBindingRequest. */
+  function projectRequest(r: SubresourceRequest): { policies: string[]; users: SubjectRef[]; groups: SubjectRef[] } {
+    const body = (r.body ?? {}) as v1.ProjectPolicyBindingRequest;
+    const policies = Array.isArray(body.policies) ? body.policies.filter(p => typeof p === 'string' && p) : [];
+    return { policies, users: subjectsOf(body.users), groups: subjectsOf(body.groups) };
+  }
+
+  // projects/* act on the project named in the URL, which is what authorization decided on; TKE's
+  // X-TKE-ProjectName header is not allowed to redirect them to another project.
   function projectBinding(add: boolean): CustomSubresource {
     return {
       verbs: ['create'], kind: 'Project', parentless: true,
       handle: async (r: SubresourceRequest) => {
-        const view = await projectView(r.ctx, r.parentName);
-        const body = (r.body ?? {}) as v1.ProjectPolicyBindingRequest;
-        const wanted = Array.isArray(body.policies) ? body.policies : [];
-        if (!wanted.length) throw errors.badRequest('policies is required');
-        const { users: u, groups: g } = bindingBody(r.body);
-        const tenant = String(view.tenantID);
-        await deps.storage.transact(async tx => {
-          if (add) await checkPolicies(tx, tenant, wanted, 'project');
-          for (const policy of wanted) {
-            const k = key('projectpolicybindings', `${r.parentName}-${policy}`);
-            const cur = await tx.get(k, { forUpdate: true });
-            if (!cur) {
-              if (!add) continue;
-              await tx.create(k, serverObject('ProjectPolicyBinding', k.name, {
-                spec: { tenantID: tenant, projectID: r.parentName, policyID: policy, users: merge([], u), groups: merge([], g) },
-                Status: { phase: 'Active' },
-              }));
-              continue;
-            }
-            const next = structuredClone(cur);
-            next.spec = { ...next.spec, users: add ? merge(cur.spec?.users, u) : remove(cur.spec?.users, u), groups: add ? merge(cur.spec?.groups, g) : remove(cur.spec?.groups, g) };
-            await tx.update(k, next, cur.metadata.resourceVersion);
-          }
-        });
-        deps.state.invalidate();
-        return projectView(r.ctx, r.parentName);
+        const project = await businessProject(r.ctx, r.parentName);
+        const req = projectRequest(r);
+        if (!req.policies.length) throw errors.badRequest('policies is required');
+        bindingBody(r.body);
+        const tenant = tenantOf(project);
+        if (add) await checkProjectPolicies(tenant, req.policies);
+        const written = await bindInProject(r, r.parentName, tenant, req.policies, req.users, req.groups, add);
+        return projectView(r.ctx, r.parentName, written);
+      },
+    };
+  }
+
+  /** Policy id -> display name of the policies a subject holds in a project (TKE's spec.extra.policies of projects/users and groups). */
+  function policiesOfSubject(bindings: KubeObject[], which: 'users' | 'groups', id: string, snap: Snapshot): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const b of bindings) {
+      if (!subjectsOf(b.spec?.[which]).some(s => s.id === id || (!s.id && s.name === id))) continue;
+      const pid = String(b.spec?.policyID ?? '');
+      out[pid] = String(snap.objects.policies.get(pid)?.spec?.displayName ?? pid);
+    }
+    return out;
+  }
+
+  /**
+   * projects/users and projects/groups: GET lists the project's members (or groups) with the
+   * policies each holds; POST sets the policies of the named subjects to exactly those of the
+   * request (binding the new ones, unbinding the others), like TKE, and returns the bindings written.
+   */
+  function projectMembers(which: 'users' | 'groups'): CustomSubresource {
+    const kind = which === 'users' ? 'User' : 'Group';
+    return {
+      verbs: ['get', 'create'], kind: `${kind}List`, parentless: true,
+      handle: async (r) => {
+        const project = await businessProject(r.ctx, r.parentName);
+        const tenant = tenantOf(project);
+        if (r.verb === 'get') {
+          const snap = await deps.state.snapshot();
+          const bindings = await bindingsOf(project);
+          const seen = new Map<string, string>();
+          for (const b of bindings) for (const s of subjectsOf(b.spec?.[which])) seen.set(s.id || s.name || '', s.name || s.id || '');
+          return listOf(kind, [...seen].map(([id, name]) => {
+            const extra = { policies: JSON.stringify(policiesOfSubject(bindings, which, id, snap)) };
+            const spec = which === 'users' ? { id, name, tenantID: tenant, extra } : { id, displayName: name, tenantID: tenant, extra };
+            return typed(kind, { metadata: { name: id }, spec });
+          }));
+        }
+        const req = projectRequest(r);
+        const subjects = req[which];
+        if (!subjects.length) throw errors.badRequest(`must specify ${which}`);
+        if (req.policies.length) await checkProjectPolicies(tenant, req.policies);
+        const users = which === 'users' ? subjects : [];
+        const groups = which === 'groups' ? subjects : [];
+        const written = req.policies.length ? await bindInProject(r, r.parentName, tenant, req.policies, users, groups, true) : [];
+        const bindings = await bindingsOf(project, written);
+        for (const s of subjects) {
+          const id = s.id || s.name || '';
+          const stale = Object.keys(policiesOfSubject(bindings, which, id, await deps.state.snapshot())).filter(p => !req.policies.includes(p));
+          if (stale.length) written.push(...await bindInProject(r, r.parentName, tenant, stale, which === 'users' ? [s] : [], which === 'groups' ? [s] : [], false));
+        }
+        return listOf('ProjectPolicyBinding', written);
       },
     };
   }
@@ -600,19 +941,14 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
     custom: {
       binding: projectBinding(true),
       unbinding: projectBinding(false),
-      users: {
-        verbs: ['get'], kind: 'UserList', parentless: true,
-        handle: async (r) => {
-          const view = await projectView(r.ctx, r.parentName);
-          return listOf('User', Object.entries(view.members as Record<string, string>).map(([id, name]) => typed('User', { metadata: { name: id }, spec: { id, name, tenantID: view.tenantID } })));
-        },
-      },
+      users: projectMembers('users'),
+      groups: projectMembers('groups'),
       policies: {
         verbs: ['get'], kind: 'PolicyList', parentless: true,
         handle: async (r) => {
-          await projectView(r.ctx, r.parentName);
+          const project = await businessProject(r.ctx, r.parentName);
           const snap = await deps.state.snapshot();
-          const names = new Set([...snap.objects.projectpolicybindings.values()].filter(b => b.spec?.projectID === r.parentName).map(b => String(b.spec?.policyID)));
+          const names = new Set((await bindingsOf(project)).map(b => String(b.spec?.policyID)));
           return listOf('Policy', [...names].map(n => snap.objects.policies.get(n)).filter((p): p is KubeObject => !!p).map(p => typed('Policy', p)));
         },
       },
@@ -631,6 +967,59 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
 
   return [localidentities, apikeys, apisigningkeys, identityproviders, policies, roles, localgroups, projectpolicybindings,
     custompolicybindings, categories, rules, clients, configmaps, users, groups, projects, auditevents];
+}
+
+/**
+ * The casbin rules of a tenant, in TKE's model (p = sub, dom, obj, act, eft; g = _, _, _ with
+ * domain '*' platform-wide or a project ID): a p line per action and resource of every policy
+ * statement, and a g line per subject that holds a policy (directly, by role or by project or
+ * custom binding) or a role, or is a member of a local group. Names are content hashes.
+ */
+async function casbinRules(snap: Snapshot, tenant: string): Promise<KubeObject[]> {
+  const lines: string[][] = [];
+  const userKey = (s: SubjectRef) => `${tenant}##user##${s.name || s.id}`;
+  const groupKey = (s: SubjectRef) => `${tenant}##group##${s.id || s.name}`;
+  const subjects = (o: Record<string, unknown> | undefined) => [...subjectsOf(o?.users).map(userKey), ...subjectsOf(o?.groups).map(groupKey)];
+  const statement = (p: KubeObject) => p.spec?.statement as { actions?: string[]; resources?: string[]; effect?: string } | undefined;
+  for (const p of snap.objects.policies.values()) {
+    if (tenantOf(p) !== tenant) continue;
+    const st = statement(p);
+    for (const res of st?.resources ?? []) for (const act of st?.actions ?? []) lines.push(['p', p.metadata.name!, '*', res, act, String(st?.effect ?? 'allow')]);
+    for (const sub of subjects(p.status)) lines.push(['g', sub, p.metadata.name!, '*']);
+  }
+  for (const r of snap.objects.roles.values()) {
+    if (tenantOf(r) !== tenant) continue;
+    const dom = String(r.spec?.projectID || '*');
+    for (const pol of (r.spec?.policies as string[] | undefined) ?? []) lines.push(['g', r.metadata.name!, pol, dom]);
+    for (const sub of subjects(r.status)) lines.push(['g', sub, r.metadata.name!, dom]);
+  }
+  for (const g of snap.objects.localgroups.values()) {
+    if (tenantOf(g) !== tenant) continue;
+    for (const u of subjectsOf(g.status?.users)) lines.push(['g', userKey(u), groupKey({ id: g.metadata.name }), '*']);
+  }
+  for (const b of snap.objects.projectpolicybindings.values()) {
+    if (tenantOf(b) !== tenant) continue;
+    for (const sub of subjects(b.spec)) lines.push(['g', sub, String(b.spec?.policyID ?? ''), String(b.spec?.projectID ?? '')]);
+  }
+  for (const b of snap.objects.custompolicybindings.values()) {
+    if (tenantOf(b) !== tenant) continue;
+    // A custom binding narrows its policy to its own resources: a rule subject of its own.
+    const p = snap.objects.policies.get(String(b.spec?.policyID ?? ''));
+    const st = p && statement(p);
+    const resources = (b.spec?.resources as string[] | undefined)?.length ? (b.spec!.resources as string[]) : st?.resources ?? [];
+    for (const res of resources) for (const act of st?.actions ?? []) lines.push(['p', b.metadata.name!, '*', res, act, String(st?.effect ?? 'allow')]);
+    for (const sub of subjects(b.spec)) lines.push(['g', sub, b.metadata.name!, '*']);
+  }
+  const seen = new Set<string>();
+  const out: KubeObject[] = [];
+  for (const l of lines) {
+    const id = createHash('sha256').update(`${tenant}\u0000${l.join('\u0000')}`).digest('hex').slice(0, 20);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const [ptype, v0 = '', v1 = '', v2 = '', v3 = '', v4 = '', v5 = '', v6 = ''] = l;
+    out.push(typed('Rule', { metadata: { name: `rule-${id}`, labels: { 'auth.tkestack.io/tenant': tenant } }, spec: { ptype, v0, v1, v2, v3, v4, v5, v6 } }));
+  }
+  return out;
 }
 
 function decorated(def: ResourceDefinition, obj: KubeObject): KubeObject {

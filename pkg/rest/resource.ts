@@ -102,6 +102,10 @@ export interface SubresourceRequest {
   body?: KubeObject;
   /** The request's query parameters (e.g. validDays of namespaces/certificate). */
   query: URLSearchParams;
+  /** The request's headers, lower-cased names (e.g. TKE's X-TKE-ProjectName). */
+  headers: Record<string, string | string[] | undefined>;
+  /** fieldManager and fieldValidation of a write, to pass on to the stores it writes through. */
+  writeOptions: { fieldManager?: string; fieldValidation?: 'Strict' | 'Warn' | 'Ignore' };
   ctx: RequestContext;
 }
 

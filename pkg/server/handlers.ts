@@ -247,7 +247,8 @@ export class ResourceHandlers {
     const parent = sub.parentless ? undefined : await store.get(h.ctx, h.info.name);
     const raw = verb === 'get' ? undefined : await h.body();
     const body = raw && raw.length ? decodeBody(h.req.headers['content-type'], raw) as KubeObject : undefined;
-    const out = await sub.handle({ verb, parentName: h.info.name, parent, body, query: h.url.searchParams, ctx: h.ctx });
+    const writeOpts = verb === 'get' ? {} : writeOptions(h);
+    const out = await sub.handle({ verb, parentName: h.info.name, parent, body, query: h.url.searchParams, headers: h.req.headers, writeOptions: writeOpts, ctx: h.ctx });
     send(h.res, verb === 'create' ? 201 : 200, out, n);
   }
 }
