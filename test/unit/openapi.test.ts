@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Type, type TSchema } from '@sinclair/typebox';
-import { Time } from '../../api/business/v1/common.ts';
+import { Time } from '../../api/meta/v1/schema.ts';
 import { Namespace } from '../../api/business/v1/namespace.ts';
 import { Project, ProjectList } from '../../api/business/v1/project.ts';
 import { Cluster } from '../../api/platform/v1/cluster.ts';

@@ -3,7 +3,7 @@
 // ProjectPolicyBinding.Status, CustomPolicyBinding.Status), and so do they here.
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { Field, ListOf, SpecFinalizers, StringEnum, Time, TypeMeta } from '../../business/v1/common.ts';
+import { Field, ListOf, SpecFinalizers, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
 
 const id = (name: string) => `io.tkestack.tke.api.auth.v1.${name}`;
 const str = (description?: string) => Type.Optional(Type.String(description ? { description } : {}));

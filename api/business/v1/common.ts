@@ -8,9 +8,6 @@
 import { Type, type Static, type SchemaOptions } from '@sinclair/typebox';
 import { ResourceList } from '../../meta/v1/schema.ts';
 
-// The kinds of other groups imported these from here before api/meta/v1/schema.ts owned them.
-export { Field, IntOrString, ListOf, Quantity, ResourceList, SpecFinalizers, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
-
 // --- business.tkestack.io/v1 ------------------------------------------------------------------
 
 /** FinalizerName is the name identifying a finalizer during project lifecycle. */
