@@ -429,6 +429,8 @@ class PgTransaction implements Transaction {
         params.push(prefix.namespace);
         where += ` AND namespace = $${params.length}`;
       }
+      // Planned with the path as a constant, so the expression indexes of
+      // migrations/003_field_indexes.sql serve the paths they cover.
       for (const [path, value] of Object.entries(opts.fields ?? {})) {
         params.push(path.split('.'), value);
         where += ` AND obj #>> $${params.length - 1}::text[] = $${params.length}`;
@@ -1144,13 +1146,36 @@ class PgStore implements PostgresStore {
         if (fromObjects) {
           return (await client.query<ObjRow>(`SELECT namespace, name, obj FROM objects WHERE ${cond} ORDER BY namespace, name ${lim}`, params)).rows;
         }
+        // A row of `objects` at or below rv has not been written since, so it is its state at
+        // rv. Every other key was written after rv (updated, deleted or created): its state at
+        // rv is its newest change at or below rv, unless that is a deletion or there is none.
+        // The n-th such row of `objects` bounds the page, so only the keys written after rv in
+        // that range touch the change log, however much else changed since.
         params.push(rv.toString());
+        const rvParam = `$${params.length}`;
+        if (n > 0) {
+          const bound = (await client.query<{ namespace: string; name: string }>(
+            `SELECT namespace, name FROM objects WHERE ${cond} AND rv <= ${rvParam} ORDER BY namespace, name OFFSET ${n - 1} LIMIT 1`,
+            params,
+          )).rows[0];
+          if (bound) {
+            params.push(bound.namespace, bound.name);
+            cond += ` AND (namespace, name) <= ($${params.length - 1}, $${params.length})`;
+          }
+        }
         return (await client.query<ObjRow>(
           `SELECT namespace, name, obj FROM (
-             SELECT DISTINCT ON (namespace, name) namespace, name, type, obj FROM changes
-             WHERE ${cond} AND rv <= $${params.length}
-             ORDER BY namespace, name, rv DESC
-           ) s WHERE type <> 'DELETED' ORDER BY namespace, name ${lim}`,
+             SELECT namespace, name, obj FROM objects WHERE ${cond} AND rv <= ${rvParam}
+             UNION ALL
+             SELECT k.namespace, k.name, s.obj
+             FROM (SELECT DISTINCT namespace, name FROM changes WHERE ${cond} AND rv > ${rvParam}) k
+             CROSS JOIN LATERAL (
+               SELECT c.type, c.obj FROM changes c
+               WHERE c.grp = $1 AND c.resource = $2 AND c.namespace = k.namespace AND c.name = k.name AND c.rv <= ${rvParam}
+               ORDER BY c.rv DESC LIMIT 1
+             ) s
+             WHERE s.type <> 'DELETED'
+           ) u ORDER BY namespace, name ${lim}`,
           params,
         )).rows;
       };

@@ -1,6 +1,7 @@
 // The PostgreSQL store against a real PostgreSQL: CRUD, transactions, consistent paging,
 // compaction, and the watch invariant under concurrent writers in two "processes".
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import pg from 'pg';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import { StorageError, type ChangeEvent, type KeyPrefix, type ObjectKey, type Store, type StorageErrorCode } from '../../pkg/storage/interface.ts';
@@ -344,6 +345,71 @@ describe('storage: PostgreSQL store', function () {
       assert.deepEqual(whole.items, items);
       const now = await store.list(prefix);
       assert.notDeepEqual(now.items.map(o => o.metadata.name), whole.items.map(o => o.metadata.name));
+    });
+
+    it('reads continue pages from the current table and the log for exactly the keys written since', async () => {
+      const db = await createTestDatabase();
+      const s = await open(db);
+      try {
+        const mixed = { group: GROUP, resource: 'mixed' };
+        const k = (n: string) => key('mixed', 'ns', n);
+        const put = (n: string, spec: Record<string, unknown>) => s.transact(async tx => {
+          const cur = await tx.get(k(n), { forUpdate: true });
+          return cur ? tx.update(k(n), { ...cur, spec }) : tx.create(k(n), object(n, 'ns', spec));
+        });
+        const del = (n: string) => s.transact(tx => tx.delete(k(n)));
+        // More keys than one chunk read (100 rows), so pages are cut inside chunks and across them.
+        const nm = (i: number) => `k${String(i).padStart(3, '0')}`;
+        await s.transact(async tx => {
+          for (let i = 0; i < 250; i++) await tx.create(k(nm(i)), object(nm(i), 'ns', { v: 0 }));
+        });
+        await del(nm(249));
+        await put(nm(248), { v: 1 });
+        const first = await s.list(mixed, { limit: 7 });
+        const R = first.rv;
+        const atR = (await s.list(mixed, { atRevision: R })).items;
+        assert.equal(atR.length, 249);
+
+        // After R, all over the range: updated twice, deleted, deleted and re-created, created
+        // and kept, created and deleted again; the rest untouched.
+        for (const i of [1, 99, 100, 101, 150, 200]) {
+          await put(nm(i), { v: 1 });
+          await put(nm(i), { v: 2 });
+        }
+        for (const i of [4, 98, 102, 199]) await del(nm(i));
+        for (const i of [7, 103, 201]) {
+          await del(nm(i));
+          await put(nm(i), { v: 'again' });
+        }
+        for (const i of [8, 99, 104, 230]) await put(`${nm(i)}a`, { v: 'new' });
+        for (const i of [10, 105]) {
+          await put(`${nm(i)}a`, { v: 'gone' });
+          await del(`${nm(i)}a`);
+        }
+        await put(nm(249), { v: 'back' });
+        await s.transact(tx => tx.create(key('mixed', 'other', 'x'), object('x', 'other')));
+
+        const pageThrough = async () => {
+          const items = [...first.items];
+          for (let token = first.continue; token;) {
+            const page = await s.list(mixed, { limit: 7, continue: token });
+            assert.equal(page.rv, R);
+            items.push(...page.items);
+            token = page.continue;
+          }
+          return items;
+        };
+        assert.deepEqual(await pageThrough(), atR, 'the pages are the snapshot at R');
+        assert.deepEqual((await s.list(mixed, { atRevision: R })).items, atR, 'so is one read of R');
+        assert.deepEqual(atR.map(o => o.metadata.name), Array.from({ length: 249 }, (_, i) => nm(i)));
+        assert.ok(atR.every(o => isDeepStrictEqual(o.spec, { v: o.metadata.name === nm(248) ? 1 : 0 })));
+
+        // Compacted up to R: the entries the snapshot needs are still there.
+        await s.compact({ retainRevisions: Number((await s.currentRevision()) - R) });
+        assert.deepEqual(await pageThrough(), atR, 'unchanged after compacting to R');
+      } finally {
+        await s.close();
+      }
     });
 
     it('applies the filter before the limit', async () => {

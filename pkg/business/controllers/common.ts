@@ -60,8 +60,10 @@ export class InformerController implements Controller {
     this.queue = new WorkQueue(reconcile, workers, 2_000);
   }
 
-  watch(prefix: KeyPrefix, keysFor: (obj: KubeObject, old?: KubeObject) => Array<string | undefined>): Informer {
+  /** `indexes` are updated before the queue hears of a change, since a reconcile may start at once. */
+  watch(prefix: KeyPrefix, keysFor: (obj: KubeObject, old?: KubeObject) => Array<string | undefined>, ...indexes: CacheIndex[]): Informer {
     const informer = new Informer(this.storage, prefix);
+    for (const index of indexes) informer.onChange((type, obj, old) => index.update(type, obj, old));
     informer.onChange((_type, obj, old) => {
       for (const key of keysFor(obj, old)) if (key) this.queue.add(key);
     });
@@ -81,3 +83,28 @@ export class InformerController implements Controller {
 }
 
 export const selfKey = (obj: KubeObject) => objectKey(obj);
+
+/**
+ * An informer's cache grouped by one value of each object (a project's parent, the project a
+ * namespace is in), so a reconcile finds its objects without scanning every cached object.
+ */
+export class CacheIndex {
+  private readonly groups = new Map<string, Map<string, KubeObject>>();
+
+  constructor(private readonly groupOf: (obj: KubeObject) => string) {}
+
+  update(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject, old?: KubeObject): void {
+    const key = objectKey(obj);
+    const before = old ?? obj;
+    const group = this.groups.get(this.groupOf(before));
+    if (group?.delete(key) && group.size === 0) this.groups.delete(this.groupOf(before));
+    if (type === 'DELETED') return;
+    const into = this.groups.get(this.groupOf(obj)) ?? new Map<string, KubeObject>();
+    into.set(key, obj);
+    this.groups.set(this.groupOf(obj), into);
+  }
+
+  get(value: string): KubeObject[] {
+    return [...(this.groups.get(value)?.values() ?? [])];
+  }
+}

@@ -13,16 +13,16 @@ import type { Store } from '../../storage/interface.ts';
 import { withPhase } from '../common.ts';
 import { businessGroup, isDeleting, parentOf, projectContentResources, type ProjectContentResource } from '../objects.ts';
 import { allocationsFrom, usedByCluster } from '../quota.ts';
-import { deleteIgnoringNotFound, InformerController, removeSpecFinalizer, writeStatus } from './common.ts';
+import { CacheIndex, deleteIgnoringNotFound, InformerController, removeSpecFinalizer, writeStatus } from './common.ts';
 
 export function projectController(storage: Store, store: (resource: string) => RegistryStore): InformerController {
   const projects = store('projects');
-  const contents = new Map<ProjectContentResource, Informer>();
+  const contents = new Map<ProjectContentResource, CacheIndex>();
   let projectInformer: Informer | undefined;
+  const childIndex = new CacheIndex(parentOf);
 
-  const childrenOf = (name: string) => [...projectInformer!.cache.values()].filter(p => parentOf(p) === name);
-  const contentOf = (resource: ProjectContentResource, project: string) =>
-    [...contents.get(resource)!.cache.values()].filter(o => o.metadata.namespace === project);
+  const childrenOf = (name: string) => childIndex.get(name);
+  const contentOf = (resource: ProjectContentResource, project: string) => contents.get(resource)!.get(project);
 
   const reconcile = async (name: string) => {
     const project = projectInformer!.cache.get(name);
@@ -60,9 +60,11 @@ export function projectController(storage: Store, store: (resource: string) => R
   const controller = new InformerController(`projects.${businessGroup}`, storage, reconcile);
   projectInformer = controller.watch({ group: businessGroup, resource: 'projects' }, (obj, old) => [
     obj.metadata.name, parentOf(obj), old ? parentOf(old) : undefined,
-  ]);
+  ], childIndex);
   for (const resource of projectContentResources) {
-    contents.set(resource, controller.watch({ group: businessGroup, resource }, obj => [obj.metadata.namespace]));
+    const byProject = new CacheIndex(o => o.metadata.namespace ?? '');
+    contents.set(resource, byProject);
+    controller.watch({ group: businessGroup, resource }, obj => [obj.metadata.namespace], byProject);
   }
   return controller;
 }
