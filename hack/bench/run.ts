@@ -141,6 +141,8 @@ async function main(): Promise<void> {
             const line = buf.slice(0, nl);
             buf = buf.slice(nl + 1);
             const ev = JSON.parse(line);
+            // Only the creation is timed: later MODIFIED events (controllers updating status) were not sent at sentAt.
+            if (ev.type !== 'ADDED') continue;
             const t0 = sentAt.get(ev.object?.metadata?.name);
             if (t0 !== undefined) latencies.push(performance.now() - t0);
             if (++received === expected) allReceived();
