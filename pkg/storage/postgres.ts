@@ -1135,7 +1135,11 @@ class PgStore implements PostgresStore {
         fromObjects = changed.rowCount === 0;
       }
 
-      const fetchChunk = async (after: [string, string] | undefined, n: number): Promise<ObjRow[]> => {
+      /**
+       * Reads the state at rv of the keys after `after`, at most n of them. `bound` is set when
+       * more keys may follow the chunk: the next chunk starts after it.
+       */
+      const fetchChunk = async (after: [string, string] | undefined, n: number): Promise<{ rows: ObjRow[]; bound?: [string, string] }> => {
         const params: string[] = [...base];
         let cond = where;
         if (after) {
@@ -1144,26 +1148,34 @@ class PgStore implements PostgresStore {
         }
         const lim = n > 0 ? `LIMIT ${n}` : '';
         if (fromObjects) {
-          return (await client.query<ObjRow>(`SELECT namespace, name, obj FROM objects WHERE ${cond} ORDER BY namespace, name ${lim}`, params)).rows;
+          const rows = (await client.query<ObjRow>(`SELECT namespace, name, obj FROM objects WHERE ${cond} ORDER BY namespace, name ${lim}`, params)).rows;
+          return { rows, bound: n > 0 && rows.length === n ? [rows[n - 1].namespace, rows[n - 1].name] : undefined };
         }
         // A row of `objects` at or below rv has not been written since, so it is its state at
         // rv. Every other key was written after rv (updated, deleted or created): its state at
         // rv is its newest change at or below rv, unless that is a deletion or there is none.
-        // The n-th such row of `objects` bounds the page, so only the keys written after rv in
-        // that range touch the change log, however much else changed since.
+        // Every key that existed at rv is still in `objects` or was deleted after rv, so the
+        // n-th of those keys bounds the chunk: only the keys written after rv inside that
+        // range touch the change log, however much else changed since.
         params.push(rv.toString());
         const rvParam = `$${params.length}`;
+        let bound: [string, string] | undefined;
         if (n > 0) {
-          const bound = (await client.query<{ namespace: string; name: string }>(
-            `SELECT namespace, name FROM objects WHERE ${cond} AND rv <= ${rvParam} ORDER BY namespace, name OFFSET ${n - 1} LIMIT 1`,
+          const row = (await client.query<{ namespace: string; name: string }>(
+            `SELECT namespace, name FROM (
+               (SELECT namespace, name FROM objects WHERE ${cond} ORDER BY namespace, name LIMIT ${n})
+               UNION
+               (SELECT DISTINCT namespace, name FROM changes WHERE ${cond} AND rv > ${rvParam} AND type = 'DELETED' ORDER BY namespace, name LIMIT ${n})
+             ) k ORDER BY namespace, name OFFSET ${n - 1} LIMIT 1`,
             params,
           )).rows[0];
-          if (bound) {
-            params.push(bound.namespace, bound.name);
+          if (row) {
+            bound = [row.namespace, row.name];
+            params.push(row.namespace, row.name);
             cond += ` AND (namespace, name) <= ($${params.length - 1}, $${params.length})`;
           }
         }
-        return (await client.query<ObjRow>(
+        const rows = (await client.query<ObjRow>(
           `SELECT namespace, name, obj FROM (
              SELECT namespace, name, obj FROM objects WHERE ${cond} AND rv <= ${rvParam}
              UNION ALL
@@ -1175,9 +1187,10 @@ class PgStore implements PostgresStore {
                ORDER BY c.rv DESC LIMIT 1
              ) s
              WHERE s.type <> 'DELETED'
-           ) u ORDER BY namespace, name ${lim}`,
+           ) u ORDER BY namespace, name`,
           params,
         )).rows;
+        return { rows, bound };
       };
 
       const items: KubeObject[] = [];
@@ -1186,7 +1199,7 @@ class PgStore implements PostgresStore {
       let more = false;
       const chunk = limit ? Math.min(Math.max(limit + 1, 100), 5000) : 0;
       scan: for (;;) {
-        const rows = await fetchChunk(after, chunk);
+        const { rows, bound } = await fetchChunk(after, chunk);
         for (const row of rows) {
           after = [row.namespace, row.name];
           const obj = fromDB(row.obj);
@@ -1198,9 +1211,10 @@ class PgStore implements PostgresStore {
           items.push(obj);
           lastReturned = after;
         }
-        if (!limit || rows.length < chunk) break;
+        if (!bound) break;
+        after = bound;
         if (items.length >= limit) {
-          // Rows remain but none of them was examined: the next page may turn out empty,
+          // Keys remain but none of them was examined: the next page may turn out empty,
           // which clients handle, and it bounds the work a sparse filter can cause here.
           more = true;
           break;
