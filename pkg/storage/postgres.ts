@@ -1096,16 +1096,8 @@ class PgStore implements PostgresStore {
   /** Returns the current revision instead of a result when `wanted` lies in the future. */
   private async listOnce(prefix: KeyPrefix, opts: ListOptions, wanted: bigint | undefined, start: [string, string] | undefined): Promise<ListResult | bigint> {
     const limit = opts.limit && opts.limit > 0 ? Math.floor(opts.limit) : 0;
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw mapError(err);
-    }
-    let broken: Error | undefined;
-    try {
-      // Every query of this list (there may be several chunks) reads one snapshot.
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // Every query of this list (there may be several chunks) reads one snapshot.
+    return this.inTransaction('REPEATABLE READ READ ONLY', async (client) => {
       const st = (await client.query<{ current: string; compacted: string }>(
         'SELECT r.rv::text AS current, c.rv::text AS compacted FROM revision r, compaction c',
       )).rows[0];
@@ -1113,10 +1105,7 @@ class PgStore implements PostgresStore {
       const compacted = BigInt(st.compacted);
       this.noteCompacted(compacted);
       const rv = wanted ?? current;
-      if (rv > current) {
-        await client.query('COMMIT');
-        return current;
-      }
+      if (rv > current) return current;
       if (rv < compacted) {
         throw new StorageError('Expired', `too old resource version: ${rv} (compacted to ${compacted})`);
       }
@@ -1232,14 +1221,8 @@ class PgStore implements PostgresStore {
           result.remainingItemCount = Number(c.rows[0].n);
         }
       }
-      await client.query('COMMIT');
       return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch((e: Error) => { broken = e; });
-      throw mapError(err);
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 
   watch(prefix: KeyPrefix, opts: WatchOptions): Watcher {
@@ -1253,19 +1236,11 @@ class PgStore implements PostgresStore {
    */
   async compact(opts: { retainRevisions?: number } = {}): Promise<bigint> {
     const retain = BigInt(Math.max(0, Math.floor(opts.retainRevisions ?? this.retain)));
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw mapError(err);
-    }
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+    // The new compacted revision is noted only once it is committed.
+    const compacted = await this.inTransaction('READ COMMITTED', async (client) => {
       const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, 0) AS ok', [COMPACTION_LOCK_CLASS]);
       if (!got.rows[0].ok) {
         // Another replica is compacting right now; its result is as good as ours.
-        await client.query('ROLLBACK');
         return this.compacted;
       }
       const st = (await client.query<{ current: string; compacted: string }>(
@@ -1273,11 +1248,7 @@ class PgStore implements PostgresStore {
       )).rows[0];
       const previous = BigInt(st.compacted);
       const target = BigInt(st.current) - retain;
-      if (target <= previous) {
-        await client.query('COMMIT');
-        this.noteCompacted(previous);
-        return previous;
-      }
+      if (target <= previous) return previous;
       const del = await client.query(
         `WITH touched AS (
            SELECT DISTINCT grp, resource, namespace, name FROM changes WHERE rv > $1 AND rv <= $2
@@ -1292,10 +1263,30 @@ class PgStore implements PostgresStore {
         [previous.toString(), target.toString()],
       );
       await client.query('UPDATE compaction SET rv = $1 WHERE id', [target.toString()]);
-      await client.query('COMMIT');
-      this.noteCompacted(target);
       this.log('compacted change log', { revision: target.toString(), deleted: del.rowCount ?? 0 });
       return target;
+    });
+    this.noteCompacted(compacted);
+    return compacted;
+  }
+
+  /**
+   * Runs `fn` in one transaction of its own connection and commits; any error rolls back. A
+   * connection whose rollback failed is discarded rather than returned to the pool.
+   */
+  private async inTransaction<T>(isolation: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw mapError(err);
+    }
+    let broken: Error | undefined;
+    try {
+      await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
     } catch (err) {
       await client.query('ROLLBACK').catch((e: Error) => { broken = e; });
       throw mapError(err);
