@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Type } from '@sinclair/typebox';
-import { objectSchema, type KubeObject, type ManagedFieldsEntry } from '../../api/meta/v1/types.ts';
+import { objectSchema } from '../../api/meta/v1/schema.ts';
+import type { KubeObject, ManagedFieldsEntry } from '../../api/meta/v1/types.ts';
 import {
   FieldSet, LAST_APPLIED_ANNOTATION, fieldSet, fromFieldsV1, pathString, pe, serverSideApply,
   stripManagedFields, toFieldsV1, updateManagedFields,
@@ -28,7 +29,7 @@ const Spec = Type.Object({
   nested: Type.Optional(Type.Object({ a: Type.Optional(Type.String()), b: Type.Optional(Type.String()) })),
 });
 const schema = objectSchema({
-  kind: 'Project', id: 'io.test.Project', description: 'test kind',
+  id: 'io.test.Project', description: 'test kind',
   properties: { spec: Type.Optional(Spec), status: Type.Optional(Type.Object({ phase: Type.Optional(Type.String()) })) },
 });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Type } from '@sinclair/typebox';
-import { objectSchema, type KubeObject } from '../../api/meta/v1/types.ts';
+import { objectSchema } from '../../api/meta/v1/schema.ts';
+import type { KubeObject } from '../../api/meta/v1/types.ts';
 import { applyPatch } from '../../pkg/rest/patch.ts';
 import { StatusError } from '../../pkg/rest/errors.ts';
 
@@ -29,7 +30,7 @@ const Spec = Type.Object({
 });
 
 const schema = objectSchema({
-  kind: 'Project', id: 'io.test.Project', description: 'test kind',
+  id: 'io.test.Project', description: 'test kind',
   properties: { spec: Type.Optional(Spec), status: Type.Optional(Type.Object({ phase: Type.Optional(Type.String()) })) },
 });
 

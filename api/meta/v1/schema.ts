@@ -2,7 +2,7 @@
 // IntOrString, Time), the type meta and list shape of every kind, and helpers for fields
 // that refer to named types. Each `$id` has exactly one schema behind it, here.
 import { Type, type Static, type TSchema, type SchemaOptions } from '@sinclair/typebox';
-import { ListMeta } from './types.ts';
+import { ListMeta, ObjectMeta } from './types.ts';
 
 /**
  * A field whose type is a named (`$id`) schema, with a description or default of its own (the
@@ -57,6 +57,11 @@ export const TypeMeta = {
   apiVersion: Type.Optional(Type.String({ description: 'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources' })),
   kind: Type.Optional(Type.String({ description: 'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds' })),
 };
+
+/** A top-level kind: type meta, standard metadata, and the kind's own properties. */
+export function objectSchema(spec: { id: string; description: string; properties: Record<string, TSchema> }): TSchema {
+  return Type.Object({ ...TypeMeta, metadata: Type.Optional(ObjectMeta), ...spec.properties }, { $id: spec.id, description: spec.description });
+}
 
 /** The XxxList kind of `item`, shaped as Kubernetes lists are. */
 export function ListOf<T extends TSchema>(item: T, options: { $id: string; description: string; itemsDescription: string }) {

@@ -1,6 +1,6 @@
 // meta.k8s.io/v1: the shapes every kind shares. Declared once as TypeBox schemas so the
 // TypeScript types, the validators and the OpenAPI documents all come from the same place.
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 
 export const ManagedFieldsEntry = Type.Object({
   manager: Type.Optional(Type.String()),
@@ -100,14 +100,4 @@ export interface TableColumnDefinition {
   description: string;
   /** 0 is shown by default, higher only with -o wide. */
   priority: number;
-}
-
-/** The standard `metadata` property of every top-level kind. */
-export function objectSchema(spec: { kind: string; id: string; description: string; properties: Record<string, TSchema> }): TSchema {
-  return Type.Object({
-    apiVersion: Type.Optional(Type.String({ description: 'APIVersion defines the versioned schema of this representation of an object.' })),
-    kind: Type.Optional(Type.String({ description: 'Kind is a string value representing the REST resource this object represents.' })),
-    metadata: Type.Optional(ObjectMeta),
-    ...spec.properties,
-  }, { $id: spec.id, description: spec.description });
 }
