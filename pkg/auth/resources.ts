@@ -16,6 +16,7 @@ import { decodePassword, hashPassword, isHashed, validatePassword, validateUsern
 import { seedTenant } from './predefined.ts';
 import { authGroupName, type AuthState, type Snapshot } from './state.ts';
 import { grantsFor, isMaster, isTenantAdmin, tenantOfUser, type SubjectRef } from './subjects.ts';
+import { fieldsAt } from '../rest/selectors.ts';
 
 export interface AuthDeps {
   storage: Store;
@@ -35,10 +36,7 @@ function key(resource: string, name: string) {
 }
 
 function tenantFieldSelectors(): Strategy['fieldSelectors'] {
-  return {
-    'spec.tenantID': o => o.spec?.tenantID as string | undefined,
-    'spec.username': o => o.spec?.username as string | undefined,
-  };
+  return fieldsAt('spec.tenantID', 'spec.username');
 }
 
 interface KindOptions {
@@ -529,7 +527,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
         { name: 'Effect', type: 'string', format: '', description: 'allow or deny.', priority: 0 },
       ],
       row: o => [o.spec?.displayName ?? '', o.spec?.scope ?? '', (o.spec?.statement as { effect?: string } | undefined)?.effect ?? ''],
-      fieldSelectors: { 'spec.scope': o => o.spec?.scope as string | undefined, 'spec.type': o => o.spec?.type as string | undefined },
+      fieldSelectors: fieldsAt('spec.scope', 'spec.type'),
     },
     custom: {
       ...bindingSubresources(deps, 'policies', 'Policy'),
@@ -664,7 +662,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
       validateUpdate(obj, old) {
         return obj.spec?.projectID !== old.spec?.projectID || obj.spec?.policyID !== old.spec?.policyID ? [field.forbidden('spec', 'projectID and policyID may not be changed')] : [];
       },
-      fieldSelectors: { 'spec.projectID': o => o.spec?.projectID as string | undefined, 'spec.policyID': o => o.spec?.policyID as string | undefined },
+      fieldSelectors: fieldsAt('spec.projectID', 'spec.policyID'),
     },
   });
 

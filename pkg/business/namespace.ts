@@ -14,6 +14,7 @@ import { canonicalizeResourceList, requireUnchanged } from './common.ts';
 import { isDeleting, keys, kubernetesNamespace, namespaceCluster, namespaceHard, projectClusters } from './objects.ts';
 import { allocationId, checkAllocationFits, lockAll, quotaLockName, readAllocations, type Subject } from './quota.ts';
 import { validateResourceList } from './resourcenames.ts';
+import { fieldsAt } from '../rest/selectors.ts';
 
 const gr = { group: 'business.tkestack.io', resource: 'namespaces' };
 const subjectOf = (obj: KubeObject): Subject => ({ gr, group: gr.group, kind: 'Namespace', name: obj.metadata.name ?? '' });
@@ -127,10 +128,9 @@ export const namespaces: OpenAPIResource = {
       obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
-      'spec.tenantID': o => o.spec?.tenantID as string | undefined,
+      ...fieldsAt('spec.tenantID', 'status.phase'),
       'spec.clusterName': o => namespaceCluster(o),
       'spec.namespace': o => kubernetesNamespace(o),
-      'status.phase': o => o.status?.phase as string | undefined,
     },
   },
 };

@@ -15,6 +15,7 @@ import { requireUnchanged } from './common.ts';
 import { admitNamespaceInProject, claimLockName } from './namespace.ts';
 import { isDeleting, keys, kubernetesNamespace, namespaceCluster } from './objects.ts';
 import { lockAll, quotaLockName } from './quota.ts';
+import { fieldsAt } from '../rest/selectors.ts';
 
 const gr = { group: 'business.tkestack.io', resource: 'nsemigrations' };
 
@@ -82,9 +83,7 @@ export const nsEmigrations: OpenAPIResource = {
     ],
     row: (obj) => [obj.spec?.namespace ?? '', obj.spec?.destination ?? '', obj.status?.phase ?? ''],
     fieldSelectors: {
-      'spec.tenantID': o => o.spec?.tenantID as string | undefined,
-      'spec.destination': o => o.spec?.destination as string | undefined,
-      'status.phase': o => o.status?.phase as string | undefined,
+      ...fieldsAt('spec.tenantID', 'spec.destination', 'status.phase'),
     },
   },
 };

@@ -4,6 +4,7 @@ import type { OpenAPIResource } from '../openapi/builder.ts';
 import type { Verb } from '../rest/resource.ts';
 import { allVerbs } from '../rest/resource.ts';
 import { defaultTenant } from '../rest/tenant.ts';
+import { fieldsAt } from '../rest/selectors.ts';
 
 /** TKE serves these kinds without deletecollection (+genclient:skipVerbs=deleteCollection). */
 export const verbsWithoutDeleteCollection: Verb[] = allVerbs.filter(v => v !== 'deletecollection');
@@ -26,6 +27,6 @@ export const platforms: OpenAPIResource = {
       { name: 'Administrators', type: 'string', format: '', description: 'Usernames of the platform administrators.', priority: 0 },
     ],
     row: (obj) => [obj.spec?.tenantID ?? '', administratorsOf(obj).join(',')],
-    fieldSelectors: { 'spec.tenantID': o => o.spec?.tenantID as string | undefined },
+    fieldSelectors: fieldsAt('spec.tenantID'),
   },
 };

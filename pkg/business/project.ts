@@ -14,6 +14,7 @@ import {
 } from './quota.ts';
 import { validateResourceList } from './resourcenames.ts';
 import { isDeepStrictEqual } from 'node:util';
+import { fieldsAt } from '../rest/selectors.ts';
 
 const gr = { group: 'business.tkestack.io', resource: 'projects' };
 const subjectOf = (obj: KubeObject): Subject => ({ gr, group: gr.group, kind: 'Project', name: obj.metadata.name ?? '' });
@@ -152,9 +153,8 @@ export const projects: OpenAPIResource = {
       ((obj.spec?.members as string[] | undefined) ?? []).join(','),
     ],
     fieldSelectors: {
-      'spec.tenantID': o => o.spec?.tenantID as string | undefined,
+      ...fieldsAt('spec.tenantID', 'status.phase'),
       'spec.parentProjectName': o => parentOf(o),
-      'status.phase': o => o.status?.phase as string | undefined,
     },
   },
 };

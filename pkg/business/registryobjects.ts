@@ -11,6 +11,7 @@ import { defaultTenant, tenantOf } from '../rest/tenant.ts';
 import type { TSchema } from '@sinclair/typebox';
 import { requireUnchanged } from './common.ts';
 import { isDeleting, keys } from './objects.ts';
+import { fieldsAt } from '../rest/selectors.ts';
 
 interface RegistryObjectKind {
   kind: string;
@@ -61,9 +62,7 @@ function registryObjectDefinition(k: RegistryObjectKind): OpenAPIResource {
       ],
       row: (obj) => [obj.spec?.displayName ?? '', obj.status?.phase ?? '', obj.spec?.tenantID ?? ''],
       fieldSelectors: {
-        'spec.tenantID': o => o.spec?.tenantID as string | undefined,
-        'spec.name': o => o.spec?.name as string | undefined,
-        'status.phase': o => o.status?.phase as string | undefined,
+        ...fieldsAt('spec.tenantID', 'spec.name', 'status.phase'),
       },
     },
   };

@@ -2,6 +2,7 @@
 import { Cluster } from '../../api/platform/v1/cluster.ts';
 import type { ResourceDefinition } from '../rest/resource.ts';
 import { defaultTenant } from '../rest/tenant.ts';
+import { fieldsAt } from '../rest/selectors.ts';
 
 export const clusters: ResourceDefinition = {
   group: 'platform.tkestack.io', version: 'v1', kind: 'Cluster', listKind: 'ClusterList',
@@ -28,12 +29,8 @@ export const clusters: ResourceDefinition = {
       obj.spec?.tenantID ?? '', ((obj.spec?.machines as unknown[] | undefined) ?? []).length,
     ],
     fieldSelectors: {
-      'spec.tenantID': o => o.spec?.tenantID as string | undefined,
-      'spec.type': o => o.spec?.type as string | undefined,
-      'spec.version': o => o.spec?.version as string | undefined,
+      ...fieldsAt('spec.tenantID', 'spec.type', 'spec.version', 'status.version', 'status.phase'),
       'status.locked': o => (o.status?.locked === undefined ? '' : String(o.status.locked)),
-      'status.version': o => o.status?.version as string | undefined,
-      'status.phase': o => o.status?.phase as string | undefined,
     },
   },
 };

@@ -7,9 +7,10 @@ import type { OpenAPIResource } from '../openapi/builder.ts';
 import { errors } from '../rest/errors.ts';
 import { defaultTenant } from '../rest/tenant.ts';
 import {
-  keepSpecFinalizers, registryGroup, requireParent, requireSpec, requireUnchanged, requireUniqueName, requireVisibility, selectSpec,
+  keepSpecFinalizers, registryGroup, requireParent, requireSpec, requireUnchanged, requireUniqueName, requireVisibility,
   specString,
 } from './common.ts';
+import { fieldsAt } from '../rest/selectors.ts';
 
 export const charts: OpenAPIResource = {
   group: registryGroup, version: 'v1', kind: 'Chart', listKind: 'ChartList',
@@ -51,9 +52,7 @@ export const charts: OpenAPIResource = {
       ((obj.status?.versions as unknown[] | undefined) ?? []).length, obj.status?.phase ?? '', obj.status?.pullCount ?? 0, obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
-      'spec.tenantID': selectSpec('tenantID'),
-      'spec.name': selectSpec('name'),
-      'spec.chartGroupName': selectSpec('chartGroupName'),
+      ...fieldsAt('spec.tenantID', 'spec.name', 'spec.chartGroupName'),
     },
   },
 };

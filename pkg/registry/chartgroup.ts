@@ -8,9 +8,10 @@ import type { OpenAPIResource } from '../openapi/builder.ts';
 import { field, type FieldError } from '../rest/errors.ts';
 import { defaultTenant } from '../rest/tenant.ts';
 import {
-  keepSpecFinalizers, registryGroup, requireSpec, requireUnchanged, requireUniqueName, requireVisibility, selectSpec, specString,
+  keepSpecFinalizers, registryGroup, requireSpec, requireUnchanged, requireUniqueName, requireVisibility, specString,
   verbsWithoutDeleteCollection,
 } from './common.ts';
+import { fieldsAt } from '../rest/selectors.ts';
 
 const chartGroupTypes = [RepoType.SelfBuilt, RepoType.Imported, RepoType.System];
 
@@ -87,10 +88,7 @@ export const chartGroups: OpenAPIResource = {
       ((obj.spec?.projects as string[] | undefined) ?? []).join(','), obj.spec?.creator ?? '', obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
-      'spec.tenantID': selectSpec('tenantID'),
-      'spec.name': selectSpec('name'),
-      'spec.type': selectSpec('type'),
-      'spec.visibility': selectSpec('visibility'),
+      ...fieldsAt('spec.tenantID', 'spec.name', 'spec.type', 'spec.visibility'),
     },
   },
 };

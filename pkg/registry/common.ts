@@ -20,8 +20,6 @@ export function specString(obj: KubeObject, name: string): string {
   return typeof v === 'string' ? v : '';
 }
 
-export const selectSpec = (name: string) => (obj: KubeObject): string | undefined => obj.spec?.[name] as string | undefined;
-
 /** `spec.<name>` must be set, as TKE's Validate* functions require. */
 export function requireSpec(obj: KubeObject, ...names: string[]): FieldError[] {
   return names.filter(n => !specString(obj, n)).map(n => field.required(`spec.${n}`, `Required value: must specify ${n}`));

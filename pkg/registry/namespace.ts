@@ -5,8 +5,9 @@ import { Namespace, NamespaceList } from '../../api/registry/v1/namespace.ts';
 import type { OpenAPIResource } from '../openapi/builder.ts';
 import { defaultTenant } from '../rest/tenant.ts';
 import {
-  registryGroup, requireSpec, requireUnchanged, requireUniqueName, requireVisibility, selectSpec, verbsWithoutDeleteCollection,
+  registryGroup, requireSpec, requireUnchanged, requireUniqueName, requireVisibility, verbsWithoutDeleteCollection,
 } from './common.ts';
+import { fieldsAt } from '../rest/selectors.ts';
 
 export const namespaces: OpenAPIResource = {
   group: registryGroup, version: 'v1', kind: 'Namespace', listKind: 'NamespaceList',
@@ -39,8 +40,7 @@ export const namespaces: OpenAPIResource = {
     ],
     row: (obj) => [obj.spec?.name ?? '', obj.spec?.displayName ?? '', obj.spec?.visibility ?? '', obj.status?.repoCount ?? 0, obj.spec?.tenantID ?? ''],
     fieldSelectors: {
-      'spec.tenantID': selectSpec('tenantID'),
-      'spec.name': selectSpec('name'),
+      ...fieldsAt('spec.tenantID', 'spec.name'),
     },
   },
 };

@@ -5,7 +5,8 @@ import { Visibility } from '../../api/registry/v1/common.ts';
 import { Repository, RepositoryList } from '../../api/registry/v1/repository.ts';
 import type { OpenAPIResource } from '../openapi/builder.ts';
 import { defaultTenant } from '../rest/tenant.ts';
-import { registryGroup, requireParent, requireSpec, requireUnchanged, requireUniqueName, requireVisibility, selectSpec, specString } from './common.ts';
+import { registryGroup, requireParent, requireSpec, requireUnchanged, requireUniqueName, requireVisibility, specString } from './common.ts';
+import { fieldsAt } from '../rest/selectors.ts';
 
 export const repositories: OpenAPIResource = {
   group: registryGroup, version: 'v1', kind: 'Repository', listKind: 'RepositoryList',
@@ -41,9 +42,7 @@ export const repositories: OpenAPIResource = {
       ((obj.status?.tags as unknown[] | undefined) ?? []).length, obj.status?.pullCount ?? 0, obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
-      'spec.tenantID': selectSpec('tenantID'),
-      'spec.name': selectSpec('name'),
-      'spec.namespaceName': selectSpec('namespaceName'),
+      ...fieldsAt('spec.tenantID', 'spec.name', 'spec.namespaceName'),
     },
   },
 };

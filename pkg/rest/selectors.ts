@@ -1,6 +1,7 @@
 // Label and field selectors with Kubernetes' grammar:
 //   labels: a=b, a==b, a!=b, a in (x,y), a notin (x), a, !a
 //   fields: f=v, f==v, f!=v
+import type { KubeObject } from '../../api/meta/v1/types.ts';
 import { errors } from './errors.ts';
 
 export type LabelRequirement =
@@ -73,4 +74,19 @@ export function parseFieldSelector(text: string | undefined): FieldRequirement[]
     if (!m) throw errors.badRequest(`invalid field selector: "${part}": expected field=value or field!=value`);
     return { field: m[1], value: m[3], negate: m[2] === '!=' };
   });
+}
+
+/**
+ * Field selectors that read the string at their own path (`spec.tenantID` reads
+ * obj.spec.tenantID), the form nearly every kind's selectable fields take.
+ */
+export function fieldsAt(...paths: string[]): Record<string, (obj: KubeObject) => string | undefined> {
+  return Object.fromEntries(paths.map(path => {
+    const steps = path.split('.');
+    return [path, (obj: KubeObject) => {
+      let value: unknown = obj;
+      for (const step of steps) value = value && typeof value === 'object' ? (value as Record<string, unknown>)[step] : undefined;
+      return value as string | undefined;
+    }];
+  }));
 }
