@@ -46,6 +46,8 @@ interface KindOptions {
   schema: TSchema;
   shortNames?: string[];
   status?: boolean;
+  /** The field the status subresource owns when it is not `status` (see ResourceDefinition). */
+  statusField?: string;
   custom?: Record<string, CustomSubresource>;
   verbs?: Verb[];
   handlers?: VirtualHandlers;
@@ -80,7 +82,7 @@ function authKind(deps: AuthDeps, o: KindOptions): ResourceDefinition {
   return {
     group: authGroupName, version, kind: o.kind, listKind: `${o.kind}List`, resource: o.resource,
     singular: o.singular ?? o.kind.toLowerCase(), namespaced: false, shortNames: o.shortNames ?? [], categories: ['tke'],
-    schema: o.schema, subresources: { status: o.status, finalize: o.finalize, custom: o.custom }, verbs: o.verbs, strategy: s, handlers: o.handlers,
+    schema: o.schema, subresources: { status: o.status, statusField: o.statusField, finalize: o.finalize, custom: o.custom }, verbs: o.verbs, strategy: s, handlers: o.handlers,
   };
 }
 
@@ -651,6 +653,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
 
   const projectpolicybindings = authKind(deps, {
     kind: 'ProjectPolicyBinding', resource: 'projectpolicybindings', schema: v1.ProjectPolicyBinding, inSnapshot: true, tenanted: true, finalize: true,
+    status: true, statusField: 'Status',
     strategy: {
       prepareForCreate(obj) {
         // Always <project>-<policy>, whatever the client asked (as TKE's strategy does): the policy
@@ -668,6 +671,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
 
   const custompolicybindings = authKind(deps, {
     kind: 'CustomPolicyBinding', resource: 'custompolicybindings', schema: v1.CustomPolicyBinding, inSnapshot: true, tenanted: true, namePrefix: 'cpb-', finalize: true,
+    status: true, statusField: 'Status',
     strategy: { async beforeWrite(obj, _old, ctx) { await checkPolicies(ctx.tx, tenantOf(obj), [String(obj.spec?.policyID ?? '')]); } },
   });
 

@@ -125,6 +125,11 @@ export interface ResourceDefinition {
   /** Schema of `spec` and `status` are found inside `schema`; subresources: */
   subresources: {
     status?: boolean;
+    /**
+     * The object's field the status subresource owns, 'status' unless named: TKE's policy
+     * bindings carry theirs as `Status` (a Go field without a JSON tag), and clients send it so.
+     */
+    statusField?: string;
     /** PUT /finalize updates spec.finalizers (TKE's namespace-style lifecycle). */
     finalize?: boolean;
     custom?: Record<string, CustomSubresource>;

@@ -274,16 +274,17 @@ export class RegistryStore {
   private mergeForUpdate(ctx: RequestContext, desired: KubeObject, current: KubeObject): KubeObject {
     desired.metadata ??= {};
     let obj: KubeObject;
+    const statusField = this.def.subresources.statusField ?? 'status';
     if (ctx.subresource === 'status') {
-      obj = { ...structuredClone(current), status: desired.status };
-      if (desired.status === undefined) delete obj.status;
+      obj = { ...structuredClone(current), [statusField]: desired[statusField] };
+      if (desired[statusField] === undefined) delete obj[statusField];
     } else if (ctx.subresource === 'finalize') {
       obj = structuredClone(current);
       obj.spec = { ...(obj.spec ?? {}), finalizers: desired.spec?.finalizers ?? [] };
     } else {
       obj = desired;
       if (this.def.subresources.status) {
-        if (current.status === undefined) delete obj.status; else obj.status = structuredClone(current.status);
+        if (current[statusField] === undefined) delete obj[statusField]; else obj[statusField] = structuredClone(current[statusField]);
       }
     }
     // Fields no client may change through an update.
@@ -396,7 +397,8 @@ export class RegistryStore {
 
   /** What field ownership needs to know: list semantics from the schema, and the fields this endpoint resets. */
   private fieldOptions(ctx: RequestContext): FieldManagerOptions {
-    const resetFields = ctx.subresource === 'status' ? ['spec'] : ctx.subresource === '' && this.def.subresources.status ? ['status'] : [];
+    const statusField = this.def.subresources.statusField ?? 'status';
+    const resetFields = ctx.subresource === 'status' ? ['spec'] : ctx.subresource === '' && this.def.subresources.status ? [statusField] : [];
     return { schema: this.def.schema, kind: this.def.kind, subresource: ctx.subresource || undefined, resetFields };
   }
 

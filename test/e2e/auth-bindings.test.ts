@@ -207,6 +207,29 @@ describe('e2e: auth binding subresources', function () {
       const r = await s.request('PUT', `${AUTH}/policies/pol-default-viewer/finalize`, { body: { ...pol, spec: { ...pol.spec, finalizers: [] } } });
       assert.equal(r.status, 200, describeResponse(r));
     });
+
+    it('the bindings\' status subresource owns TKE\'s `Status` field, and the main resource keeps it', async () => {
+      const created = await s.request('POST', `${AUTH}/custompolicybindings`, {
+        body: { metadata: { generateName: 'cpb-default-' }, spec: { policyID: 'pol-default-viewer', users: [{ id: 'st', name: 'st' }] } },
+      });
+      assert.equal(created.status, 201, describeResponse(created));
+      const name = created.json().metadata.name;
+      const path = `${AUTH}/custompolicybindings/${name}`;
+      const patched = await s.request('PATCH', `${path}/status`, {
+        headers: { 'Content-Type': 'application/merge-patch+json' }, body: { Status: { phase: 'Terminating' }, spec: { users: [] } },
+      });
+      assert.equal(patched.status, 200, describeResponse(patched));
+      assert.equal(patched.json().Status.phase, 'Terminating');
+      assert.deepEqual(patched.json().spec.users, [{ id: 'st', name: 'st' }], 'the status subresource leaves spec alone');
+      const viaMain = await s.request('PATCH', path, { headers: { 'Content-Type': 'application/merge-patch+json' }, body: { Status: { phase: 'Active' }, spec: { domain: 'd1' } } });
+      assert.equal(viaMain.status, 200, describeResponse(viaMain));
+      assert.equal(viaMain.json().spec.domain, 'd1');
+      assert.equal(viaMain.json().Status.phase, 'Terminating', 'the main resource cannot change Status');
+      assert.equal((await get(`${path}/status`)).Status.phase, 'Terminating');
+      const ppb = await s.request('GET', `${AUTH}/projectpolicybindings/${project}-pol-default-project-viewer/status`);
+      assert.equal(ppb.status, 200, describeResponse(ppb));
+      assert.equal(ppb.json().Status.phase, 'Active');
+    });
   });
 
   describe('rules', () => {
