@@ -170,18 +170,6 @@ function bindingBody(body: KubeObject | undefined): { users: SubjectRef[]; group
  * Read-modify-write of one stored object in one transaction with its row locked, so concurrent
  * bindings never lose each other's subjects. Objects the caller cannot see are NotFound.
  */
-async function mutate(deps: AuthDeps, resource: string, name: string, ctx: RequestContext, fn: (obj: KubeObject, tx: Transaction) => Promise<void> | void): Promise<KubeObject> {
-  const out = await deps.storage.transact(async tx => {
-    const current = await tx.get(key(resource, name), { forUpdate: true });
-    if (!current || (ctx.objectFilter && !ctx.objectFilter(current))) throw errors.notFound({ group: authGroupName, resource }, name);
-    const next = structuredClone(current);
-    await fn(next, tx);
-    return tx.update(key(resource, name), next, current.metadata.resourceVersion);
-  });
-  deps.state.invalidate();
-  return out;
-}
-
 function typed(kind: string, obj: KubeObject): KubeObject {
   return { apiVersion: `${authGroupName}/${version}`, kind, ...obj };
 }
@@ -197,7 +185,7 @@ function listOf(kind: string, items: KubeObject[]): KubeObject {
  * when the change is to status (policies, roles and local groups keep their subjects there).
  * Retried when another writer got in between (optimistic concurrency on resourceVersion).
  */
-async function writeThrough(deps: AuthDeps, resource: string, name: string, r: SubresourceRequest, subresource: '' | 'status',
+async function writeThrough(deps: AuthDeps, resource: string, name: string, r: SubresourceRequest, subresource: '' | 'status' | 'password',
   fn: (obj: KubeObject) => void): Promise<KubeObject> {
   const store = deps.store(resource);
   const ctx: RequestContext = { ...r.ctx, subresource };
@@ -313,9 +301,10 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
       prepareForCreate(obj) {
         if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'usr-';
       },
-      prepareForUpdate(obj, old) {
+      prepareForUpdate(obj, old, ctx) {
         // The password changes only through localidentities/password; a PUT keeps the stored hash.
         obj.spec ??= {};
+        if (ctx.subresource === 'password') return;
         if (old.spec?.hashedPassword === undefined) delete obj.spec.hashedPassword; else obj.spec.hashedPassword = old.spec.hashedPassword;
       },
       validate(obj) {
@@ -370,11 +359,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
             if (!check.user) throw errors.badRequest('the original password is wrong');
           }
           const hashed = await hashPassword(next);
-          const obj = await mutate(deps, 'localidentities', r.parentName, r.ctx, o => {
-            o.spec = { ...o.spec, hashedPassword: hashed };
-            o.status = { ...o.status, lastUpdateTime: timestamp() };
-          });
-          return localidentities.strategy.decorate ? decorated(localidentities, obj) : obj;
+          return writeThrough(deps, 'localidentities', r.parentName, r, 'password', o => { o.spec = { ...o.spec, hashedPassword: hashed }; });
         },
       },
       policies: subjectView('PolicyList', (snap, tenant, li) => listOf('Policy', policiesReaching(snap, tenant, { name: String(li.spec?.username), id: li.metadata.name!, groups: (li.spec?.groups as string[] | undefined) ?? [] }))),
@@ -1022,12 +1007,6 @@ async function casbinRules(snap: Snapshot, tenant: string): Promise<KubeObject[]
     out.push(typed('Rule', { metadata: { name: `rule-${id}`, labels: { 'auth.tkestack.io/tenant': tenant } }, spec: { ptype, v0, v1, v2, v3, v4, v5, v6 } }));
   }
   return out;
-}
-
-function decorated(def: ResourceDefinition, obj: KubeObject): KubeObject {
-  const copy = typed(def.kind, structuredClone(obj));
-  def.strategy.decorate?.(copy);
-  return copy;
 }
 
 function expireOf(raw: unknown): number {

@@ -129,7 +129,6 @@ export class RegistryStore {
     }
   }
 
-  /** The object as served to clients: type meta set, and the kind's decorate() applied. */
   /** "Not older than" reads: a revision another replica acknowledged may take a moment to reach this one. */
   private async waitForRevision(wanted: bigint): Promise<void> {
     const deadline = Date.now() + 3000;
@@ -139,6 +138,7 @@ export class RegistryStore {
     }
   }
 
+  /** The object as served to clients: type meta set, and the kind's decorate() applied. */
   withTypeMeta(obj: KubeObject): KubeObject {
     const out = { apiVersion: this.apiVersion, kind: this.def.kind, ...obj };
     if (!this.def.strategy.decorate) return out;
@@ -303,7 +303,9 @@ export class RegistryStore {
       delete m.deletionGracePeriodSeconds;
     }
     if (!m.managedFields && current.metadata.managedFields) m.managedFields = current.metadata.managedFields;
-    if (ctx.subresource === '') this.def.strategy.prepareForUpdate?.(obj, current, ctx);
+    // A custom subresource that writes the whole object (localidentities/password) is an update of
+    // the main resource as far as the strategy goes; ctx.subresource tells it which one.
+    if (ctx.subresource !== 'status' && ctx.subresource !== 'finalize') this.def.strategy.prepareForUpdate?.(obj, current, ctx);
     this.normalize(obj);
     if ((this.def.strategy.generationFromSpec ?? true) && !isDeepStrictEqual(obj.spec, current.spec)) {
       m.generation = (current.metadata.generation ?? 0) + 1;

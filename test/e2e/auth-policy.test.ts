@@ -65,8 +65,15 @@ describe('e2e: auth policies and API keys', function () {
       const { token } = await keyFor('changer');
       const wrong = await s.request('POST', `${AUTH}/localidentities/${id}/password`, { token, body: { hashedPassword: b64('NewPassw0rd1'), originalPassword: b64('Wrong0ne1234') } });
       assert.equal(wrong.status, 400, describeResponse(wrong));
-      const ok = await s.request('POST', `${AUTH}/localidentities/${id}/password`, { token, body: { hashedPassword: b64('NewPassw0rd1'), originalPassword: b64(PASSWORD) } });
+      const dry = await s.request('POST', `${AUTH}/localidentities/${id}/password?dryRun=All`, { token, body: { hashedPassword: b64('DryRunPassw0rd'), originalPassword: b64(PASSWORD) } });
+      assert.equal(dry.status, 201, describeResponse(dry));
+      const ok = await s.request('POST', `${AUTH}/localidentities/${id}/password?fieldManager=pw-changer`, { token, body: { hashedPassword: b64('NewPassw0rd1'), originalPassword: b64(PASSWORD) } });
       assert.equal(ok.status, 201, describeResponse(ok));
+      assert.equal(ok.json().spec.hashedPassword, undefined, 'the hash is never returned');
+      assert.ok(!ok.body.includes('scrypt'));
+      assert.ok(ok.json().metadata.managedFields.some((m: any) => m.manager === 'pw-changer' && m.subresource === 'password'), 'written through the store');
+      const dryLogin = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'changer', password: b64('DryRunPassw0rd') } });
+      assert.equal(dryLogin.status, 401, `a dry run changes nothing: ${describeResponse(dryLogin)}`);
       const login = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'changer', password: b64('NewPassw0rd1') } });
       assert.equal(login.status, 201, describeResponse(login));
     });
