@@ -30,10 +30,9 @@ export class AuditLog {
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly pool: pg.Pool | undefined, private readonly log: (msg: string, fields?: object) => void = () => {}) {}
+  constructor(private readonly pool: pg.Pool, private readonly log: (msg: string, fields?: object) => void = () => {}) {}
 
   record(r: AuditRecord): void {
-    if (!this.pool) return;
     if (this.queue.length >= maxQueued) { this.log('audit queue full; dropping record', { username: r.username, verb: r.verb }); return; }
     this.queue.push(r);
     this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush(); }, 20);
@@ -42,7 +41,7 @@ export class AuditLog {
   /** Writes everything queued so far (tests and shutdown call it to read their own writes). */
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
-    if (!this.pool || this.queue.length === 0) return;
+    if (this.queue.length === 0) return;
     const pool = this.pool;
     this.flushing = (async () => {
       while (this.queue.length) {
@@ -67,7 +66,6 @@ export class AuditLog {
   /** Newest first; `tenant` undefined = every tenant (platform masters). */
   async read(tenant: string | undefined, limit = 500): Promise<KubeObject[]> {
     await this.flush();
-    if (!this.pool) return [];
     const res = await this.pool.query<Record<string, unknown>>(
       `SELECT id, at, ${columns.join(',')} FROM auth_audit_events WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY id DESC LIMIT $2`,
       [tenant ?? null, limit]);

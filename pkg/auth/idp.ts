@@ -202,7 +202,7 @@ export interface PasswordCheck {
 
 /** Checks a password against the tenant's provider, throttling repeated failures per (tenant, user). */
 export async function checkPassword(state: AuthState, throttle: PasswordThrottle, tenant: string, username: string, password: string): Promise<PasswordCheck> {
-  const wait = throttle.retryAfter(tenant, username);
+  const wait = await throttle.attempt(tenant, username);
   if (wait > 0) return { retryAfter: wait };
   const snap = await state.snapshot();
   const idp = snap.objects.identityproviders.get(tenant);
@@ -215,8 +215,8 @@ export async function checkPassword(state: AuthState, throttle: PasswordThrottle
     const ok = await verifyPassword(password, li?.spec?.hashedPassword as string | undefined);
     if (ok && li && li.status?.locked !== true) user = { username, uid: li.metadata.name!, groups: [...((li.spec?.groups as string[] | undefined) ?? [])] };
   }
-  if (!user) { throttle.failure(tenant, username); return {}; }
-  throttle.success(tenant, username);
+  if (!user) return {};
+  await throttle.success(tenant, username);
   return { user };
 }
 

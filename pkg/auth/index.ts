@@ -72,6 +72,8 @@ const tenantAdmission: AdmissionPlugin = {
   },
 };
 
+let forgetTimer: NodeJS.Timeout | undefined;
+
 export const authGroup: APIGroupInstaller = {
   name: authGroupName,
   resources: [
@@ -81,9 +83,10 @@ export const authGroup: APIGroupInstaller = {
   async install(ctx: GroupContext) {
     const log = (msg: string, fields?: object) => ctx.logger.info(fields ?? {}, msg);
     const state = new AuthState(ctx.storage, log);
-    const pool = 'pool' in ctx.storage ? (ctx.storage as PostgresStore).pool : undefined;
+    if (!('pool' in ctx.storage)) throw new Error('the auth group keeps its audit trail and password throttle in PostgreSQL');
+    const pool = (ctx.storage as PostgresStore).pool;
     Object.assign(deps, {
-      storage: ctx.storage, state, apiKeys: new APIKeys(ctx.storage, state), throttle: new PasswordThrottle(), audit: new AuditLog(pool, log),
+      storage: ctx.storage, state, apiKeys: new APIKeys(ctx.storage, state), throttle: new PasswordThrottle(pool), audit: new AuditLog(pool, log),
       store: (resource: string) => ctx.store(authGroupName, resource),
     } satisfies AuthDeps);
     await ensureDefaultTenant(ctx.storage);
@@ -95,8 +98,12 @@ export const authGroup: APIGroupInstaller = {
   authorizer: () => installed(authorizer),
   controllers: () => [{
     name: 'auth-snapshot',
-    // Warm the snapshot without holding up start-up (requests build it on demand anyway).
-    async start() { void deps.state.snapshot().catch(() => undefined); },
-    stop() { deps.state.stop(); void deps.audit.flush(); },
+    // Warm the snapshot without holding up start-up (requests build it on demand anyway), and
+    // keep the password throttle's table from growing with names nobody tries any more.
+    async start() {
+      void deps.state.snapshot().catch(() => undefined);
+      forgetTimer = setInterval(() => void deps.throttle.forgetStale().catch(() => undefined), 10 * 60_000).unref();
+    },
+    stop() { clearInterval(forgetTimer); deps.state.stop(); void deps.audit.flush(); },
   }],
 };

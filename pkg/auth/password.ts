@@ -1,6 +1,8 @@
 // Passwords of local identities: the manual's rules, salted scrypt hashes (node:crypto), and a
-// throttle on wrong guesses per (tenant, user) so guessing one account does not slow others.
+// throttle on wrong guesses per (tenant, user), shared by all replicas, so guessing one account does
+// not slow others.
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import type pg from 'pg';
 
 const scryptParams: ScryptOptions = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 const keyLength = 32;
@@ -67,60 +69,65 @@ export interface ThrottleOptions {
   /** First lock-out; doubles with every further failure up to maxDelayMs (default 1 s). */
   baseDelayMs?: number;
   maxDelayMs?: number;
-  maxEntries?: number;
+  /** Failures older than this are forgotten (default 1 h). */
+  windowMs?: number;
   now?: () => number;
 }
 
-interface Entry { failures: number; lockedUntil: number; touched: number }
-
 /**
  * Per-(tenant, user) lock-out after repeated wrong passwords: exponential, bounded, reset by a
- * success. Kept per process, so each replica throttles what it sees.
+ * success, forgotten after a quiet window. The counts live in PostgreSQL so every replica sees
+ * the same ones. An attempt is counted as a failure before the password is even checked (and
+ * forgiven by success()): parallel guesses cannot all slip through before the first is counted.
  */
 export class PasswordThrottle {
-  private readonly entries = new Map<string, Entry>();
   private readonly free: number;
   private readonly base: number;
   private readonly max: number;
-  private readonly maxEntries: number;
+  private readonly window: number;
   private readonly now: () => number;
 
-  constructor(opts: ThrottleOptions = {}) {
+  constructor(private readonly pool: pg.Pool, opts: ThrottleOptions = {}) {
     this.free = opts.freeFailures ?? 5;
     this.base = opts.baseDelayMs ?? 1000;
     this.max = opts.maxDelayMs ?? 15 * 60_000;
-    this.maxEntries = opts.maxEntries ?? 100_000;
+    this.window = opts.windowMs ?? 3_600_000;
     this.now = opts.now ?? Date.now;
   }
 
-  private key(tenant: string, username: string): string {
-    return `${tenant}\u0000${username}`;
-  }
-
-  /** Seconds the caller must wait before another attempt, or 0. */
-  retryAfter(tenant: string, username: string): number {
-    const e = this.entries.get(this.key(tenant, username));
-    if (!e) return 0;
-    const wait = e.lockedUntil - this.now();
-    return wait > 0 ? Math.ceil(wait / 1000) : 0;
-  }
-
-  failure(tenant: string, username: string): void {
-    const k = this.key(tenant, username);
+  /**
+   * Reserves one attempt: 0 when the password may be checked now (the attempt already counts as
+   * a failure), else the seconds to wait, counting nothing.
+   */
+  async attempt(tenant: string, username: string): Promise<number> {
     const now = this.now();
-    const e = this.entries.get(k) ?? { failures: 0, lockedUntil: 0, touched: now };
-    e.failures++;
-    e.touched = now;
-    if (e.failures >= this.free) e.lockedUntil = now + Math.min(this.max, this.base * 2 ** (e.failures - this.free));
-    this.entries.delete(k);
-    this.entries.set(k, e);
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
+    await this.pool.query('INSERT INTO auth_login_failures (tenant_id, username) VALUES ($1, $2) ON CONFLICT DO NOTHING', [tenant, username]);
+    // The row lock serializes concurrent attempts, and PostgreSQL re-checks the WHERE clause
+    // against the row a concurrent attempt just locked: only one can take the last free try.
+    const counted = await this.pool.query(
+      `UPDATE auth_login_failures SET
+         failures = (CASE WHEN updated_ms < $3 - $7 THEN 0 ELSE failures END) + 1,
+         locked_until_ms = CASE WHEN (CASE WHEN updated_ms < $3 - $7 THEN 0 ELSE failures END) + 1 >= $4
+           THEN $3 + least($6::float8, $5 * power(2, least(30, (CASE WHEN updated_ms < $3 - $7 THEN 0 ELSE failures END) + 1 - $4)))::bigint
+           ELSE 0 END,
+         updated_ms = $3
+       WHERE tenant_id = $1 AND username = $2 AND locked_until_ms <= $3`,
+      [tenant, username, now, this.free, this.base, this.max, this.window]);
+    if (counted.rowCount) return 0;
+    const locked = await this.pool.query<{ locked_until_ms: string }>(
+      'SELECT locked_until_ms FROM auth_login_failures WHERE tenant_id = $1 AND username = $2', [tenant, username]);
+    const wait = Number(locked.rows[0]?.locked_until_ms ?? 0) - now;
+    return wait > 0 ? Math.ceil(wait / 1000) : 1;
   }
 
-  success(tenant: string, username: string): void {
-    this.entries.delete(this.key(tenant, username));
+  /** The password was right: the reserved attempt and all earlier failures are forgiven. */
+  async success(tenant: string, username: string): Promise<void> {
+    await this.pool.query('DELETE FROM auth_login_failures WHERE tenant_id = $1 AND username = $2', [tenant, username]);
+  }
+
+  /** Drops counts nobody has added to within the window and that lock nothing. */
+  async forgetStale(): Promise<void> {
+    const now = this.now();
+    await this.pool.query('DELETE FROM auth_login_failures WHERE updated_ms < $1 AND locked_until_ms < $2', [now - this.window, now]);
   }
 }

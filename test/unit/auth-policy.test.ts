@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { evaluate, keyMatch, singularize, tkeAttributes, type Grant } from '../../pkg/auth/policy.ts';
-import { decodePassword, hashPassword, PasswordThrottle, validatePassword, validateUsername, verifyPassword } from '../../pkg/auth/password.ts';
+import { decodePassword, hashPassword, validatePassword, validateUsername, verifyPassword } from '../../pkg/auth/password.ts';
 import { parseDuration } from '../../pkg/auth/apikey.ts';
 import { predefinedPolicies } from '../../pkg/auth/predefined.ts';
 
@@ -118,20 +118,6 @@ describe('auth passwords', () => {
   it('takes TKE\'s base64-encoded passwords and plain ones', () => {
     assert.equal(decodePassword(Buffer.from('Passw0rd123').toString('base64')), 'Passw0rd123');
     assert.equal(decodePassword('Passw0rd123'), 'Passw0rd123');
-  });
-  it('throttles one account after repeated failures without touching others', () => {
-    let now = 1_000_000;
-    const t = new PasswordThrottle({ freeFailures: 3, baseDelayMs: 1000, now: () => now });
-    for (let i = 0; i < 3; i++) t.failure('default', 'alice');
-    assert.ok(t.retryAfter('default', 'alice') > 0);
-    assert.equal(t.retryAfter('default', 'bob'), 0);
-    assert.equal(t.retryAfter('other', 'alice'), 0);
-    now += 1001;
-    assert.equal(t.retryAfter('default', 'alice'), 0);
-    t.failure('default', 'alice');
-    assert.equal(t.retryAfter('default', 'alice'), 2, 'the lock-out doubles');
-    t.success('default', 'alice');
-    assert.equal(t.retryAfter('default', 'alice'), 0);
   });
   it('parses Go durations', () => {
     assert.equal(parseDuration('1h'), 3_600_000);

@@ -1,0 +1,68 @@
+// The wrong-password throttle on a real PostgreSQL: two throttles on one database stand for two
+// replicas, so guesses spread over replicas are counted once, and parallel guesses cannot slip
+// past the lock before the first failure is recorded.
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { PasswordThrottle } from '../../pkg/auth/password.ts';
+import { migrate } from '../../pkg/storage/migrate.ts';
+import { createTestDatabase } from '../support/postgres.ts';
+
+describe('integration: password throttle shared by replicas', function () {
+  this.timeout(60_000);
+  let pool: pg.Pool;
+  let now = 1_000_000;
+  const clock = () => now;
+  let replicaA: PasswordThrottle;
+  let replicaB: PasswordThrottle;
+
+  before(async () => {
+    pool = new pg.Pool({ connectionString: await createTestDatabase(), max: 8 });
+    // pg-pool's end() resolves before its sockets are closed; the test PostgreSQL stopping right
+    // after may still reach a closing connection with an error nobody is waiting for.
+    pool.on('error', () => undefined);
+    await migrate(pool);
+    replicaA = new PasswordThrottle(pool, { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 8000, windowMs: 60_000, now: clock });
+    replicaB = new PasswordThrottle(pool, { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 8000, windowMs: 60_000, now: clock });
+  });
+  after(async () => { await pool?.end(); });
+
+  it('counts failures seen by either replica, locks exponentially and forgives on success', async () => {
+    assert.equal(await replicaA.attempt('default', 'alice'), 0);
+    assert.equal(await replicaB.attempt('default', 'alice'), 0);
+    assert.equal(await replicaA.attempt('default', 'alice'), 0, 'the third failure is still checked, then locks');
+    assert.equal(await replicaB.attempt('default', 'alice'), 1, 'the other replica sees the lock');
+    assert.equal(await replicaA.attempt('default', 'bob'), 0, 'other accounts are untouched');
+    assert.equal(await replicaA.attempt('other-tenant', 'alice'), 0, 'so is the same name in another tenant');
+    now += 1001;
+    assert.equal(await replicaB.attempt('default', 'alice'), 0);
+    assert.equal(await replicaA.attempt('default', 'alice'), 2, 'the lock-out doubles');
+    now += 2001;
+    await replicaA.attempt('default', 'alice');
+    assert.equal(await replicaB.attempt('default', 'alice'), 4);
+    await replicaB.success('default', 'alice');
+    assert.equal(await replicaA.attempt('default', 'alice'), 0, 'a success forgives everything');
+    await replicaA.success('default', 'alice');
+  });
+
+  it('bounds the lock-out and forgets failures after a quiet window', async () => {
+    for (let i = 0; i < 40; i++) { await replicaA.attempt('default', 'carol'); now += 9000; }
+    assert.equal(await replicaA.attempt('default', 'carol'), 0);
+    assert.equal(await replicaA.attempt('default', 'carol'), 8, 'never longer than maxDelayMs');
+    now += 61_000;
+    assert.equal(await replicaB.attempt('default', 'carol'), 0);
+    assert.equal(await replicaB.attempt('default', 'carol'), 0, 'counting starts again after the window');
+    await replicaB.forgetStale();
+    const rows = await pool.query('SELECT count(*)::int AS n FROM auth_login_failures WHERE username = $1', ['carol']);
+    assert.equal(rows.rows[0].n, 1, 'a recent count is kept');
+    now += 61_000;
+    await replicaB.forgetStale();
+    const gone = await pool.query('SELECT count(*)::int AS n FROM auth_login_failures WHERE username = $1', ['carol']);
+    assert.equal(gone.rows[0].n, 0, 'a stale count is dropped');
+  });
+
+  it('lets exactly the free attempts through when 50 guesses arrive at once on two replicas', async () => {
+    const waits = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? replicaA : replicaB).attempt('default', 'dave')));
+    assert.equal(waits.filter(w => w === 0).length, 3, `checked: ${JSON.stringify(waits)}`);
+    assert.ok(waits.filter(w => w > 0).every(w => w >= 1));
+  });
+});
