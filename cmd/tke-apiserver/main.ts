@@ -9,6 +9,7 @@ import { businessGroup } from '../../pkg/business/index.ts';
 import { platformGroup } from '../../pkg/platform/index.ts';
 import { registryGroup } from '../../pkg/registry/index.ts';
 import { AdmissionChain } from '../../pkg/rest/admission.ts';
+import { secretFieldsOf } from '../../pkg/rest/resource.ts';
 import type { Controller } from '../../pkg/controller/informer.ts';
 import type { APIGroupInstaller, GroupContext } from '../../pkg/server/group.ts';
 import { bootstrapTokenAuthenticator, ensureBootstrapAdmin } from '../../pkg/auth/bootstrap.ts';
@@ -19,6 +20,7 @@ import { allowAuthenticated } from '../../pkg/server/authz.ts';
 import { ensureServingCertificates, splitPEMCertificates } from '../../pkg/server/certs.ts';
 import { serverURL, writeKubeconfig } from '../../pkg/server/kubeconfig.ts';
 import { startEmbeddedPostgres } from '../../pkg/storage/embedded.ts';
+import { ensureEncryptionKeyFile, FieldEncryption, loadEncryptionKeys } from '../../pkg/storage/encryption.ts';
 import { openPostgresStore } from '../../pkg/storage/postgres.ts';
 import { parseOptionsOrExit } from './options.ts';
 
@@ -36,7 +38,12 @@ async function main(): Promise<void> {
   const log = (msg: string, fields?: object) => logger.debug(fields ?? {}, msg);
   const embedded = opts.databaseUrl ? undefined : await startEmbeddedPostgres(join(dataDir, 'postgres'), { log });
   const databaseUrl = opts.databaseUrl ?? embedded!.databaseUrl;
-  const storage = await openPostgresStore({ databaseUrl, log });
+  const definitions = groups.flatMap(g => g.resources);
+  const encryptionKeys = opts.encryptionKeyFile
+    ? await loadEncryptionKeys(opts.encryptionKeyFile)
+    : await ensureEncryptionKeyFile(join(dataDir, 'encryption.key'));
+  const encryption = new FieldEncryption(encryptionKeys, secretFieldsOf(definitions));
+  const storage = await openPostgresStore({ databaseUrl, log, encryption });
 
   const certs = await ensureServingCertificates(dataDir, { bindAddress: opts.bindAddress, extraSANs: opts.tlsSANs });
   const tlsCert = opts.tlsCertFile ? await readFile(opts.tlsCertFile, 'utf8') : certs.certPEM;
@@ -44,7 +51,6 @@ async function main(): Promise<void> {
   const admin = await ensureBootstrapAdmin(storage.pool, dataDir);
   const authenticator = createAuthenticator(authenticatorConfigFromOptions(opts, [bootstrapTokenAuthenticator(storage.pool)]));
 
-  const definitions = groups.flatMap(g => g.resources);
   const admission = new AdmissionChain();
   let apiserver: APIServer | undefined;
   const groupContext: GroupContext = {

@@ -23,6 +23,8 @@ export interface ServerOptions {
   securePort: number;
   /** PostgreSQL URL; undefined = start the embedded PostgreSQL in `<dataDir>/postgres`. */
   databaseUrl?: string;
+  /** Keys sealing secret fields at rest; unset = `<dataDir>/encryption.key`, made at first start. */
+  encryptionKeyFile?: string;
   /** Both set or both unset; unset = use the self-signed certificate in `<dataDir>/pki`. */
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
@@ -65,6 +67,7 @@ const FLAGS = {
   'secure-port': { kind: 'int', arg: 'PORT', default: '9443', help: 'The port on which to serve HTTPS with authentication and authorization. 0 picks a free port.' },
   'bind-address': { kind: 'string', arg: 'IP', default: '127.0.0.1', help: 'The IP address on which to listen for the --secure-port port. Use 0.0.0.0 (or ::) for all interfaces.' },
   'database-url': { kind: 'string', arg: 'URL', help: 'PostgreSQL connection URL (postgres://user:pass@host:port/db). Defaults to $DATABASE_URL; if neither is set, an embedded PostgreSQL is started in <data-dir>/postgres.' },
+  'encryption-key-file': { kind: 'string', arg: 'FILE', help: 'Keys that encrypt secret fields (passwords, private keys, connector configurations) in the database: one "<name> <base64 of 32 random bytes>" a line, the first encrypting, all decrypting. Every replica of one database needs the same file. If unset, <data-dir>/encryption.key is used, generated at first start.' },
   'tls-cert-file': { kind: 'string', arg: 'FILE', help: 'File containing the default x509 certificate for HTTPS (CA cert, if any, concatenated after server cert). If unset, a self-signed CA and serving certificate are generated in <data-dir>/pki.' },
   'tls-private-key-file': { kind: 'string', arg: 'FILE', help: 'File containing the default x509 private key matching --tls-cert-file.' },
   'tls-san': { kind: 'list', arg: 'NAMES', help: 'Additional DNS names or IP addresses for the generated serving certificate (comma-separated).' },
@@ -227,6 +230,7 @@ function buildOptions(raw: RawValues, env: Record<string, string | undefined>): 
     bindAddress: str(raw, 'bind-address') ?? '127.0.0.1',
     securePort: int(raw, 'secure-port', 0, 65535),
     databaseUrl: str(raw, 'database-url') ?? (env.DATABASE_URL || undefined),
+    encryptionKeyFile: str(raw, 'encryption-key-file'),
     tlsCertFile: str(raw, 'tls-cert-file'),
     tlsPrivateKeyFile: str(raw, 'tls-private-key-file'),
     tlsSANs: [...list(raw, 'tls-san'), ...(externalHostname ? [externalHostname] : [])],

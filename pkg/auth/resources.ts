@@ -62,6 +62,8 @@ interface KindOptions {
   namePrefix?: string;
   /** PUT <kind>/<name>/finalize updates spec.finalizers. */
   finalize?: boolean;
+  /** Encrypted at rest (see ResourceDefinition.secretFields). */
+  secretFields?: string[];
   strategy?: Strategy;
 }
 
@@ -83,6 +85,7 @@ function authKind(deps: AuthDeps, o: KindOptions): ResourceDefinition {
     group: authGroupName, version, kind: o.kind, listKind: `${o.kind}List`, resource: o.resource,
     singular: o.singular ?? o.kind.toLowerCase(), namespaced: false, shortNames: o.shortNames ?? [], categories: ['tke'],
     schema: o.schema, subresources: { status: o.status, statusField: o.statusField, finalize: o.finalize, custom: o.custom }, verbs: o.verbs, strategy: s, handlers: o.handlers,
+    secretFields: o.secretFields,
   };
 }
 
@@ -166,10 +169,6 @@ function bindingBody(body: KubeObject | undefined): { users: SubjectRef[]; group
   return { users, groups };
 }
 
-/**
- * Read-modify-write of one stored object in one transaction with its row locked, so concurrent
- * bindings never lose each other's subjects. Objects the caller cannot see are NotFound.
- */
 function typed(kind: string, obj: KubeObject): KubeObject {
   return { apiVersion: `${authGroupName}/${version}`, kind, ...obj };
 }
@@ -435,13 +434,15 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
   });
 
   const apisigningkeys = authKind(deps, {
-    kind: 'APISigningKey', resource: 'apisigningkeys', schema: v1.APISigningKey, inSnapshot: true,
+    kind: 'APISigningKey', resource: 'apisigningkeys', schema: v1.APISigningKey, inSnapshot: true, secretFields: ['signingKey'],
     verbs: ['get', 'list', 'watch', 'delete'],
     strategy: { decorate(obj) { delete obj.signingKey; } },
   });
 
   const identityproviders = authKind(deps, {
     kind: 'IdentityProvider', resource: 'identityproviders', schema: v1.IdentityProvider, shortNames: ['idp'], inSnapshot: true,
+    // The connector configuration holds the LDAP bind password.
+    secretFields: ['spec.config'],
     strategy: {
       defaults(obj) {
         obj.spec ??= {};
@@ -682,7 +683,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
     },
   });
   const clients = authKind(deps, {
-    kind: 'Client', resource: 'clients', schema: v1.Client,
+    kind: 'Client', resource: 'clients', schema: v1.Client, secretFields: ['spec.secret'],
     strategy: { decorate(obj) { if (obj.spec?.secret) obj.spec.secret = '******'; } },
   });
   const configmaps = authKind(deps, { kind: 'ConfigMap', resource: 'configmaps', schema: v1.ConfigMap });
@@ -789,11 +790,11 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
   }
 
   /** projects.auth.tkestack.io: members of a business project, from its project policy bindings. */
-  async function projectView(ctx: RequestContext, name: string, written?: KubeObject[]): Promise<KubeObject> {
+  async function projectView(ctx: RequestContext, name: string): Promise<KubeObject> {
     const project = await businessProject(ctx, name);
     const members: Record<string, string> = {};
     const groupsOf: Record<string, string> = {};
-    for (const b of await bindingsOf(project, written)) {
+    for (const b of await bindingsOf(project)) {
       for (const s of subjectsOf(b.spec?.users)) members[s.id || s.name || ''] = s.name || s.id || '';
       for (const s of subjectsOf(b.spec?.groups)) groupsOf[s.id || s.name || ''] = s.name || s.id || '';
     }
@@ -847,10 +848,11 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
   }
 
   // projects/* act on the project named in the URL, which is what authorization decided on; TKE's
-  // X-TKE-ProjectName header is not allowed to redirect them to another project.
+  // X-TKE-ProjectName header is not allowed to redirect them to another project. Like TKE, they
+  // answer the ProjectPolicyBindingList of the bindings written.
   function projectBinding(add: boolean): CustomSubresource {
     return {
-      verbs: ['create'], kind: 'Project', parentless: true,
+      verbs: ['create'], kind: 'ProjectPolicyBindingList', parentless: true,
       handle: async (r: SubresourceRequest) => {
         const project = await businessProject(r.ctx, r.parentName);
         const req = projectRequest(r);
@@ -858,8 +860,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
         bindingBody(r.body);
         const tenant = tenantOf(project);
         if (add) await checkProjectPolicies(tenant, req.policies);
-        const written = await bindInProject(r, r.parentName, tenant, req.policies, req.users, req.groups, add);
-        return projectView(r.ctx, r.parentName, written);
+        return listOf('ProjectPolicyBinding', await bindInProject(r, r.parentName, tenant, req.policies, req.users, req.groups, add));
       },
     };
   }

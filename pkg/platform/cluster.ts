@@ -10,6 +10,9 @@ export const clusters: ResourceDefinition = {
   shortNames: ['cls'], categories: ['tke', 'all'],
   schema: Cluster,
   subresources: { status: true, finalize: true },
+  // SSH credentials of the machines, and of the proxy in front of them.
+  secretFields: ['machines', 'scalingMachines'].flatMap(list => ['password', 'privateKey', 'passPhrase', 'proxy.password', 'proxy.privateKey', 'proxy.passPhrase']
+    .map(field => `spec.${list}[].${field}`)),
   strategy: {
     prepareForCreate(obj) {
       if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'cls-';

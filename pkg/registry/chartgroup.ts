@@ -35,6 +35,7 @@ export const chartGroups: OpenAPIResource = {
   schema: ChartGroup,
   listSchema: ChartGroupList,
   subresources: { status: true, finalize: true },
+  secretFields: ['spec.importedInfo.password'],
   verbs: verbsWithoutDeleteCollection,
   strategy: {
     prepareForCreate(obj, ctx) {

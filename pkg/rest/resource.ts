@@ -136,6 +136,11 @@ export interface ResourceDefinition {
   };
   /** Verbs served; defaults to all of them. Virtual kinds (portal) narrow it. */
   verbs?: Verb[];
+  /**
+   * Fields holding secrets (passwords, private keys), encrypted at rest by the storage: paths
+   * like `spec.config`, with `[]` for every element of an array (`spec.machines[].password`).
+   */
+  secretFields?: string[];
   strategy: Strategy;
   /**
    * Verbs answered by code instead of the generic store: kinds that are computed
@@ -159,4 +164,9 @@ export const allVerbs: Verb[] = ['create', 'delete', 'deletecollection', 'get', 
 
 export function apiVersionOf(def: Pick<ResourceDefinition, 'group' | 'version'>): string {
   return def.group ? `${def.group}/${def.version}` : def.version;
+}
+
+/** The secret fields of every kind that has some, keyed `<group>/<resource>` for the storage. */
+export function secretFieldsOf(defs: ResourceDefinition[]): Record<string, string[]> {
+  return Object.fromEntries(defs.filter(d => d.secretFields?.length).map(d => [`${d.group}/${d.resource}`, d.secretFields!]));
 }

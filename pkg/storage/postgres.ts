@@ -30,6 +30,7 @@ import {
   type WatchEventType,
   type WatchOptions,
 } from './interface.ts';
+import type { FieldEncryption } from './encryption.ts';
 import { migrate, type Logger } from './migrate.ts';
 
 export type { Logger } from './migrate.ts';
@@ -50,6 +51,8 @@ export interface PostgresStoreOptions {
   pollIntervalMs?: number;
   /** Apply migrations before opening. Default true. */
   migrate?: boolean;
+  /** Seals the secret fields of the resources it names (see encryption.ts); none when unset. */
+  encryption?: FieldEncryption;
 }
 
 export type PostgresStore = Store & {
@@ -142,6 +145,23 @@ function fromDB(obj: KubeObject | null): KubeObject | null {
   return top;
 }
 
+/**
+ * Objects to rows and back: JSON going in, with the secret fields sealed when encryption is on;
+ * coming out, the field order restored and the secret fields opened.
+ */
+class ObjectCodec {
+  constructor(private readonly encryption?: FieldEncryption) {}
+
+  decode(where: KeyPrefix, obj: KubeObject): KubeObject {
+    const out = fromDB(obj);
+    return this.encryption ? this.encryption.open(where, out) : out;
+  }
+
+  encode(key: ObjectKey, obj: KubeObject): string {
+    return JSON.stringify(this.encryption ? this.encryption.seal(key, obj) : obj);
+  }
+}
+
 function keyParams(key: ObjectKey): string[] {
   return [key.group, key.resource, key.namespace, key.name];
 }
@@ -231,14 +251,10 @@ interface FeedRow extends ChangeRow {
   head: string;
 }
 
-function toEvent(row: ChangeRow & { rv: string }): ChangeEvent {
-  const event: ChangeEvent = {
-    type: row.type,
-    key: { group: row.grp, resource: row.resource, namespace: row.namespace, name: row.name },
-    object: fromDB(row.obj),
-    rv: BigInt(row.rv),
-  };
-  if (row.prev) event.prevObject = fromDB(row.prev);
+function toEvent(row: ChangeRow & { rv: string }, codec: ObjectCodec): ChangeEvent {
+  const key = { group: row.grp, resource: row.resource, namespace: row.namespace, name: row.name };
+  const event: ChangeEvent = { type: row.type, key, object: codec.decode(key, row.obj), rv: BigInt(row.rv) };
+  if (row.prev) event.prevObject = codec.decode(key, row.prev);
   return deepFreeze(event);
 }
 
@@ -324,7 +340,7 @@ class PgTransaction implements Transaction {
   failure: unknown;
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly client: pg.PoolClient) {}
+  constructor(private readonly client: pg.PoolClient, private readonly codec: ObjectCodec) {}
 
   /** fn may fire operations concurrently; they must still run one at a time, in call order. */
   private run<T>(op: () => Promise<T>): Promise<T> {
@@ -417,7 +433,7 @@ class PgTransaction implements Transaction {
       );
       const row = r.rows[0];
       if (row && opts.forUpdate) this.locked.set(keyString(key), row.rv);
-      return row ? fromDB(row.obj) : undefined;
+      return row ? this.codec.decode(key, row.obj) : undefined;
     });
   }
 
@@ -447,7 +463,7 @@ class PgTransaction implements Transaction {
           this.noteKey(k);
         }
       }
-      const objs = r.rows.map(row => fromDB(row.obj));
+      const objs = r.rows.map(row => this.codec.decode(prefix, row.obj));
       return opts.filter ? objs.filter(opts.filter) : objs;
     });
   }
@@ -457,7 +473,7 @@ class PgTransaction implements Transaction {
       await this.returnUnusedRevisions();
       const r = await this.q<{ allocated: string | null; rv: string | null }>(
         CREATE_SQL,
-        [...keyParams(key), JSON.stringify(obj)],
+        [...keyParams(key), this.codec.encode(key, obj)],
         'tke_create',
       );
       const { allocated, rv } = r.rows[0];
@@ -483,7 +499,7 @@ class PgTransaction implements Transaction {
         throw new StorageError('Conflict', `${describe(key)}: resourceVersion ${expectedRV} is stale, the object is at ${cur}`, key);
       }
       await this.returnUnusedRevisions();
-      const r = await this.q<{ rv: string }>(UPDATE_SQL, [...keyParams(key), JSON.stringify(obj), cur], 'tke_update');
+      const r = await this.q<{ rv: string }>(UPDATE_SQL, [...keyParams(key), this.codec.encode(key, obj), cur], 'tke_update');
       this.writeLocked = true;
       // Cannot happen while we hold the row lock; the statement would have taken a revision.
       if (r.rowCount !== 1) throw new Error(`${describe(key)} vanished while locked`);
@@ -505,7 +521,7 @@ class PgTransaction implements Transaction {
       this.writeLocked = true;
       if (r.rowCount !== 1) throw new Error(`${describe(key)} vanished while locked`);
       this.locked.set(keyString(key), null);
-      return fromDB(r.rows[0].obj);
+      return this.codec.decode(key, r.rows[0].obj);
     });
   }
 
@@ -703,6 +719,7 @@ class EventRing {
 
 interface FeedHost {
   pool: pg.Pool;
+  codec: ObjectCodec;
   databaseUrl: string;
   log: Logger;
   noteCompacted(rv: bigint): void;
@@ -846,7 +863,7 @@ class ChangeFeed {
           for (const row of rows) {
             if (row.rv === null) continue;
             n++;
-            this.publish(toEvent({ ...row, rv: row.rv }));
+            this.publish(toEvent({ ...row, rv: row.rv }, this.host.codec));
           }
           for (const set of this.live.values()) for (const w of set) w.advance(this.last);
           if (n < this.batch) break;
@@ -942,7 +959,7 @@ class ChangeFeed {
         for (const row of rows) {
           if (row.rv === null) continue;
           n++;
-          const e = toEvent({ ...row, rv: row.rv });
+          const e = toEvent({ ...row, rv: row.rv }, this.host.codec);
           w.push(e);
           cursor = e.rv;
         }
@@ -969,11 +986,14 @@ class PgStore implements PostgresStore {
   private readonly log: Logger;
   private readonly retain: number;
 
+  private readonly codec: ObjectCodec;
+
   constructor(readonly pool: pg.Pool, private readonly opts: PostgresStoreOptions) {
     this.log = opts.log ?? (() => {});
+    this.codec = new ObjectCodec(opts.encryption);
     this.retain = opts.retainRevisions ?? 100_000;
     this.feed = new ChangeFeed(
-      { pool, databaseUrl: opts.databaseUrl, log: this.log, noteCompacted: rv => this.noteCompacted(rv) },
+      { pool, codec: this.codec, databaseUrl: opts.databaseUrl, log: this.log, noteCompacted: rv => this.noteCompacted(rv) },
       opts.watchCacheSize ?? 10_000,
       opts.watcherBufferSize ?? 10_000,
       opts.pollIntervalMs ?? 1000,
@@ -1002,7 +1022,7 @@ class PgStore implements PostgresStore {
         keyParams(key),
       );
       const row = r.rows[0];
-      return row ? fromDB(row.obj) : undefined;
+      return row ? this.codec.decode(key, row.obj) : undefined;
     } catch (err) {
       throw mapError(err);
     }
@@ -1042,7 +1062,7 @@ class PgStore implements PostgresStore {
         // every writer of the database, so a client that stalls mid-transaction (a hung
         // process, a lost network) is cut off by the server instead of holding it forever.
         await client.query(`BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = ${TX_IDLE_TIMEOUT_MS}`);
-        tx = new PgTransaction(client);
+        tx = new PgTransaction(client, this.codec);
         if (learned) await tx.preLock(learned);
         let result: T;
         try {
@@ -1191,7 +1211,7 @@ class PgStore implements PostgresStore {
         const { rows, bound } = await fetchChunk(after, chunk);
         for (const row of rows) {
           after = [row.namespace, row.name];
-          const obj = fromDB(row.obj);
+          const obj = this.codec.decode(prefix, row.obj);
           if (opts.filter && !opts.filter(obj)) continue;
           if (limit && items.length >= limit) {
             more = true;
@@ -1318,6 +1338,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   pool.on('error', err => log('idle database connection failed', { error: err.message }));
   try {
     if (opts.migrate ?? true) await migrate(pool, { log });
+    await opts.encryption?.verifyAgainst(pool);
     const store = new PgStore(pool, opts);
     await store.start();
     return store;

@@ -105,7 +105,9 @@ describe('e2e: auth binding subresources', function () {
 
       const dryProject = await s.request('POST', `${AUTH}/projects/${project}/binding?dryRun=All`, { body: { policies: ['pol-default-project-member'], users: [{ id: 'dryp', name: 'dryp' }] } });
       assert.equal(dryProject.status, 201, describeResponse(dryProject));
-      assert.equal(dryProject.json().members.dryp, 'dryp', 'the answer shows the would-be member');
+      assert.equal(dryProject.json().kind, 'ProjectPolicyBindingList', 'TKE answers the bindings written');
+      assert.deepEqual(dryProject.json().items.map((b: any) => b.metadata.name), [`${project}-pol-default-project-member`]);
+      assert.ok(dryProject.json().items[0].spec.users.some((u: any) => u.id === 'dryp'), 'the answer shows the would-be member');
       assert.equal((await get(`${AUTH}/projects/${project}`)).members.dryp, undefined, 'no member was added');
       assert.equal((await s.request('GET', `${AUTH}/projectpolicybindings/${project}-pol-default-project-member`)).status, 404, 'no binding was created');
 
