@@ -231,9 +231,7 @@ function bindingSubresources(deps: AuthDeps, resource: string, kind: string): Re
     verbs: ['get'], kind: which === 'users' ? 'UserList' : 'GroupList',
     handle: async (r) => {
       if (resource === 'policies' && r.parent?.spec?.scope === 'project') throw errors.badRequest(`unable list ${which} of a project-scoped policy, please use project${which} api`);
-      return listOf(which === 'users' ? 'User' : 'Group', subjectsOf(r.parent?.status?.[which]).map(s => typed(which === 'users' ? 'User' : 'Group', {
-      metadata: { name: s.id || s.name || '' }, spec: { id: s.id ?? '', name: s.name ?? '', tenantID: tenantOf(r.parent!) },
-    })));
+      return subjectObjects(await deps.state.snapshot(), tenantOf(r.parent!), which, subjectsOf(r.parent?.status?.[which]));
     },
   });
   return { binding: change(true), unbinding: change(false), users: members('users'), ...(resource === 'localgroups' ? {} : { groups: members('groups') }) };
@@ -255,6 +253,26 @@ function userObject(tenant: string, u: DirectoryUser): KubeObject {
     metadata: { name: u.id || u.name },
     spec: { id: u.id || u.name, name: u.name, displayName: u.displayName ?? u.name, email: u.email ?? '', tenantID: tenant, extra: u.groups.length ? { groups: u.groups.join(',') } : {} },
   });
+}
+
+/**
+ * The users or groups a binding names, as the full objects of the tenant's provider (local or
+ * LDAP), as TKE looks each up; a subject the provider does not know (any more) is shown as the
+ * binding names it.
+ */
+async function subjectObjects(snap: Snapshot, tenant: string, which: 'users' | 'groups', subjects: SubjectRef[]): Promise<KubeObject> {
+  if (which === 'users') {
+    const known = subjects.length ? await listUsers(snap, tenant) : [];
+    return listOf('User', subjects.map(s => {
+      const u = known.find(k => (s.id && k.id === s.id) || (!s.id && k.name === s.name));
+      return u ? userObject(tenant, u) : typed('User', { metadata: { name: s.id || s.name || '' }, spec: { id: s.id ?? '', name: s.name ?? '', tenantID: tenant } });
+    }));
+  }
+  const known = subjects.length ? await listGroups(snap, tenant) : [];
+  return listOf('Group', subjects.map(s => {
+    const g = known.find(k => (s.id && k.id === s.id) || (!s.id && k.name === s.name));
+    return g ? groupObject(tenant, g) : typed('Group', { metadata: { name: s.id || s.name || '' }, spec: { id: s.id ?? '', displayName: s.name ?? '', tenantID: tenant } });
+  }));
 }
 
 async function findUser(snap: Snapshot, tenant: string, name: string): Promise<DirectoryUser | undefined> {
@@ -559,10 +577,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
       handle: async (r) => {
         const { project, tenant } = await policyProject(r);
         const b = await deps.store('projectpolicybindings').get({ ...r.ctx, subresource: '' }, `${project}-${r.parentName}`);
-        return listOf(kind, subjectsOf(b.spec?.[which]).map(s => typed(kind, {
-          metadata: { name: s.id || s.name || '' },
-          spec: which === 'users' ? { id: s.id ?? '', name: s.name ?? '', tenantID: tenant } : { id: s.id ?? '', displayName: s.name ?? '', tenantID: tenant },
-        })));
+        return subjectObjects(await deps.state.snapshot(), tenant, which, subjectsOf(b.spec?.[which]));
       },
     };
   }

@@ -149,6 +149,26 @@ describe('e2e: auth binding subresources', function () {
       assert.equal(pb.status, 201, describeResponse(pb));
     });
 
+    it('policies/users and localgroups/users show the full users the bindings name', async () => {
+      const li = await s.request('POST', `${AUTH}/localidentities`, {
+        body: { metadata: { generateName: 'usr-' }, spec: { username: 'fullview', displayName: 'Full View', email: 'fv@example.org', hashedPassword: b64(PASSWORD) } },
+      });
+      assert.equal(li.status, 201, describeResponse(li));
+      const id = li.json().metadata.name;
+      const pol = await s.request('POST', `${AUTH}/policies`, { body: { spec: { displayName: 'fullview-pol', tenantID: 'default', statement: { actions: ['getCluster'], resources: ['*'], effect: 'allow' } } } });
+      assert.equal(pol.status, 201, describeResponse(pol));
+      const polName = pol.json().metadata.name;
+      const bind = await s.request('POST', `${AUTH}/policies/${polName}/binding`, { body: { users: [{ id }, { id: 'ghost', name: 'ghost' }] } });
+      assert.equal(bind.status, 201, describeResponse(bind));
+      const users = await get(`${AUTH}/policies/${polName}/users`);
+      const full = users.items.find((u: any) => u.metadata.name === id);
+      assert.equal(full.spec.name, 'fullview');
+      assert.equal(full.spec.displayName, 'Full View');
+      assert.equal(full.spec.email, 'fv@example.org');
+      const ghost = users.items.find((u: any) => u.metadata.name === 'ghost');
+      assert.deepEqual(ghost.spec, { id: 'ghost', name: 'ghost', tenantID: 'default' }, 'an unknown subject is shown as the binding names it');
+    });
+
     it('localidentities/groups lists the local groups of the identity', async () => {
       const groups = await get(`${AUTH}/localidentities/${liName}/groups`);
       assert.equal(groups.kind, 'GroupList');
