@@ -8,7 +8,7 @@ import type { KubeObject } from '../../api/meta/v1/types.ts';
 import type { UserInfo } from '../rest/resource.ts';
 import { timestamp } from '../rest/store.ts';
 import type { TokenAuthenticator } from '../server/authn.ts';
-import { StorageError, type Store } from '../storage/interface.ts';
+import { staleStoredForm, StorageError, type Store } from '../storage/interface.ts';
 import { DirectoryUserCache } from './idp.ts';
 import { tenantIDKey } from './subjects.ts';
 import { authGroupName, userKey, type AuthState, type Snapshot } from './state.ts';
@@ -87,6 +87,12 @@ export class APIKeys {
       this.state.invalidate();
     }
     if (!obj) throw new Error('API signing key vanished');
+    // Nobody may update this object, so the server re-seals it itself after a key rotation.
+    if ((obj as { [staleStoredForm]?: boolean })[staleStoredForm]) {
+      const current = obj;
+      obj = await this.storage.transact(tx => tx.update(key, current, current.metadata.resourceVersion))
+        .catch(() => current);
+    }
     const pem = (v: unknown) => Buffer.from(String(v ?? ''), 'base64').toString('utf8');
     const kid = `${obj.metadata.name}.${obj.metadata.uid}`;
     return { kid, privateKey: await importPKCS8(pem(obj.signingKey), algorithm), publicKey: await importSPKI(pem(obj.signingKeyPub), algorithm) };

@@ -5,7 +5,7 @@ import { randomUUID, randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { KubeList, KubeObject } from '../../api/meta/v1/types.ts';
-import { StorageError, type KeyPrefix, type ObjectKey, type Store, type Transaction } from '../storage/interface.ts';
+import { staleStoredForm, StorageError, type KeyPrefix, type ObjectKey, type Store, type Transaction } from '../storage/interface.ts';
 import type { AdmissionChain } from './admission.ts';
 import { errors, field, StatusError, type FieldError } from './errors.ts';
 import { serverSideApply, updateManagedFields, type FieldManagerOptions } from './fieldmanager.ts';
@@ -265,7 +265,8 @@ export class RegistryStore {
       const final = managedByApply ? obj
         : updateManagedFields(current, obj, opts.fieldManager ?? 'unknown', 'Update', this.apiVersion, ctx.subresource || undefined, now, this.fieldOptions(ctx));
       const allWarnings = [...warnings, ...(extra ?? [])];
-      if (isUnchanged(current, final)) return { object: this.withTypeMeta(current), created: false, warnings: allWarnings };
+      // An unchanged object is not written again, unless its stored form is out of date.
+      if (isUnchanged(current, final) && !(current as { [staleStoredForm]?: boolean })[staleStoredForm]) return { object: this.withTypeMeta(current), created: false, warnings: allWarnings };
       return this.writeInTx(tx, ctx, 'UPDATE', current, final, allWarnings);
     });
   }

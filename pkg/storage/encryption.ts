@@ -12,6 +12,7 @@ import { open as openFile, readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
+import { staleStoredForm } from './interface.ts';
 
 const prefix = 'enc:aesgcm:v1:';
 const nonceBytes = 12;
@@ -60,16 +61,25 @@ export class FieldEncryption {
     return copy;
   }
 
-  /** Opens the sealed fields of an object read from the database, in place. */
+  /**
+   * Opens the sealed fields of an object read from the database, in place, and marks it
+   * `staleStoredForm` when a secret was stored in plain text or sealed by a key that is not the
+   * first any more.
+   */
   open(where: Where, obj: KubeObject): KubeObject {
     const paths = this.paths.get(`${where.group}/${where.resource}`);
     if (!paths || !obj || typeof obj !== 'object') return obj;
+    const current = `${prefix}${this.keys[0].name}:`;
+    let stale = false;
     for (const p of paths) {
       visit(obj, p, (holder, field) => {
         const v = holder[field];
-        if (typeof v === 'string' && v.startsWith(prefix)) holder[field] = this.openValue(v, context(where, obj, p));
+        if (typeof v !== 'string' || v === '') return;
+        if (!v.startsWith(current)) stale = true;
+        if (v.startsWith(prefix)) holder[field] = this.openValue(v, context(where, obj, p));
       });
     }
+    if (stale) Object.defineProperty(obj, staleStoredForm, { value: true, enumerable: false });
     return obj;
   }
 

@@ -59,6 +59,13 @@ export interface ListResult {
   remainingItemCount?: number;
 }
 
+/**
+ * Set (true) on an object read back whose stored form is out of date — a secret field stored in
+ * plain text, or sealed with an encryption key that is no longer the first — so that an update
+ * writes it again even when nothing in it changed (how keys are rotated).
+ */
+export const staleStoredForm = Symbol('staleStoredForm');
+
 export type StorageErrorCode = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Expired' | 'InvalidContinue' | 'TooLargeResourceVersion' | 'Unavailable';
 
 export class StorageError extends Error {

@@ -117,8 +117,19 @@ describe('e2e: secrets encrypted at rest', function () {
     const got = await s.request('GET', `${paths.clusters}/${cluster}`);
     assert.equal(got.status, 200, describeResponse(got));
     assert.equal(got.json().spec.machines[0].password, sshPassword, 'values sealed with the old key still open');
-    const patched = await s.request('PATCH', `${paths.clusters}/${cluster}`, { headers: { 'Content-Type': 'application/merge-patch+json' }, body: { spec: { displayName: 'rewritten' } } });
-    assert.equal(patched.status, 200, describeResponse(patched));
-    assert.match((await row('platform.tkestack.io', 'clusters', cluster)).spec.machines[0].password, /^enc:aesgcm:v1:rotated:/, 'a write seals with the new key');
+    assert.match((await row('platform.tkestack.io', 'clusters', cluster)).spec.machines[0].password, /^enc:aesgcm:v1:key-/, 'reading does not write');
+    // Kubernetes' way to re-encrypt after a rotation: replace every object unchanged.
+    const json = await s.kubectlOK(['get', 'cluster', cluster, '-o', 'json']);
+    await s.kubectlOK(['replace', '-f', '-'], { input: json.stdout });
+    const resealed = await row('platform.tkestack.io', 'clusters', cluster);
+    assert.match(resealed.spec.machines[0].password, /^enc:aesgcm:v1:rotated:/, 'an unchanged replace seals with the new key');
+    assert.match(resealed.spec.machines[0].proxy.password, /^enc:aesgcm:v1:rotated:/);
+    const again = await s.request('GET', `${paths.clusters}/${cluster}`);
+    assert.equal(again.json().spec.machines[0].password, sshPassword);
+
+    // The signing key cannot be written by clients; the server re-seals it when it next uses it.
+    const key = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'sealer', password: b64('Passw0rd123'), expire: '1h' } });
+    assert.equal(key.status, 201, describeResponse(key));
+    assert.match((await row('auth.tkestack.io', 'apisigningkeys', 'default')).signingKey, /^enc:aesgcm:v1:rotated:/);
   });
 });

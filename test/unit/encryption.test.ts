@@ -7,6 +7,7 @@ import { clusters } from '../../pkg/platform/cluster.ts';
 import { secretFieldsOf } from '../../pkg/rest/resource.ts';
 import { authResources } from '../../pkg/auth/resources.ts';
 import { chartGroups } from '../../pkg/registry/chartgroup.ts';
+import { staleStoredForm } from '../../pkg/storage/interface.ts';
 import { ensureEncryptionKeyFile, FieldEncryption, loadEncryptionKeys } from '../../pkg/storage/encryption.ts';
 import type { AuthDeps } from '../../pkg/auth/resources.ts';
 import type { TSchema } from '@sinclair/typebox';
@@ -59,8 +60,13 @@ describe('unit: encryption of secret fields at rest', () => {
   it('rotates: the first key seals, the others still open', () => {
     const old = new FieldEncryption([key1], fields).seal(where, cluster());
     const rotated = new FieldEncryption([key2, key1], fields);
-    assert.deepEqual(rotated.open(where, structuredClone(old)), cluster());
-    assert.match(String(rotated.seal(where, cluster()).spec!.token), /^enc:aesgcm:v1:k2:/);
+    const opened = rotated.open(where, structuredClone(old));
+    assert.deepEqual(opened, cluster());
+    assert.equal((opened as any)[staleStoredForm], true, 'sealed by an old key: to be written again');
+    const fresh = rotated.seal(where, cluster());
+    assert.match(String(fresh.spec!.token), /^enc:aesgcm:v1:k2:/);
+    assert.equal((rotated.open(where, fresh) as any)[staleStoredForm], undefined);
+    assert.equal((rotated.open(where, cluster()) as any)[staleStoredForm], true, 'stored in plain text: to be written again');
   });
 
   it('reads and makes key files', async () => {
