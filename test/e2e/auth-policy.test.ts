@@ -97,6 +97,13 @@ describe('e2e: auth policies and API keys', function () {
       assert.match(res.json().message, /cluster:\*/);
     });
 
+    it('the tenant role (PlatformLogin) may log in and read its portal, nothing more', async () => {
+      const portal = await s.request('GET', '/apis/business.tkestack.io/v1/portal', { token });
+      assert.equal(portal.status, 200, describeResponse(portal));
+      assert.equal((await s.request('GET', paths.projects, { token })).status, 403);
+      assert.equal((await s.request('GET', `${AUTH}/policies`, { token })).status, 403);
+    });
+
     it('an unauthenticated request is 401 and a garbage token is 401', async () => {
       assert.equal((await s.request('GET', paths.clusters, { token: null })).status, 401);
       assert.equal((await s.request('GET', paths.clusters, { token: 'garbage' })).status, 401);
