@@ -55,9 +55,10 @@ export function allocationsFrom(project: string, children: KubeObject[], namespa
 
 /** Reads, through the transaction, everything `project` has handed out. Call with its lock held. */
 export async function readAllocations(tx: Transaction, project: string): Promise<Allocation[]> {
+  // Only the fields allocationsFrom() reads: a project may hold thousands of namespaces.
   const [children, namespaces] = await Promise.all([
-    tx.list(keys.allProjects(), { fields: { 'spec.parentProjectName': project }, filter: o => parentOf(o) === project }),
-    tx.list(keys.namespaces(project)),
+    tx.list(keys.allProjects(), { fields: { 'spec.parentProjectName': project }, filter: o => parentOf(o) === project, pick: ['metadata.name', 'spec.parentProjectName', 'spec.clusters'] }),
+    tx.list(keys.namespaces(project), { pick: ['metadata.name', 'metadata.namespace', 'spec.clusterName', 'spec.hard'] }),
   ]);
   return allocationsFrom(project, children, namespaces);
 }

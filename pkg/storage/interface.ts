@@ -81,10 +81,23 @@ export class StorageError extends Error {
  * increasing revision order. Strategy hooks (quota, uniqueness) read and write through it,
  * so what they check and what is written commit together or not at all.
  */
+export interface TransactionListOptions {
+  forUpdate?: boolean;
+  filter?: (obj: KubeObject) => boolean;
+  fields?: FieldEquals;
+  pick?: string[];
+}
+
 export interface Transaction {
   /** Reads an object; `forUpdate` locks its row until commit. */
   get(key: ObjectKey, opts?: { forUpdate?: boolean }): Promise<KubeObject | undefined>;
-  list(prefix: KeyPrefix, opts?: { forUpdate?: boolean; filter?: (obj: KubeObject) => boolean; fields?: FieldEquals }): Promise<KubeObject[]>;
+  /**
+   * Lists objects under a prefix. `fields` are equalities the database checks (indexed paths are
+   * fast); `filter` runs on each object read. `pick` reads only those paths (dot-separated) of
+   * each object, for checks that add up a few fields of many objects; `filter` then sees the
+   * partial objects.
+   */
+  list(prefix: KeyPrefix, opts?: TransactionListOptions): Promise<KubeObject[]>;
   /** Inserts; throws StorageError 'AlreadyExists'. Returns the object with metadata.resourceVersion set. */
   create(key: ObjectKey, obj: KubeObject): Promise<KubeObject>;
   /** Replaces; if `expectedRV` is given and differs from the stored one, throws 'Conflict'. Throws 'NotFound'. */

@@ -27,6 +27,7 @@ import {
   type Store,
   type Transaction,
   type Watcher,
+  type TransactionListOptions,
   type WatchEventType,
   type WatchOptions,
 } from './interface.ts';
@@ -126,13 +127,17 @@ const METADATA_ORDER = [
   'deletionTimestamp', 'deletionGracePeriodSeconds', 'labels', 'annotations', 'ownerReferences', 'finalizers', 'managedFields',
 ];
 
+// On the path of every object read: plain loops, no closure made per call.
 function ordered<T extends object>(value: T, order: readonly string[]): T {
   const src = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  // defineProperty: a stored "__proto__" key must stay data, not become the prototype.
-  const put = (k: string) => Object.defineProperty(out, k, { value: src[k], enumerable: true, writable: true, configurable: true });
-  for (const k of order) if (Object.hasOwn(src, k)) put(k);
-  for (const k of Object.keys(src)) if (!Object.hasOwn(out, k)) put(k);
+  for (const k of order) if (Object.hasOwn(src, k)) out[k] = src[k];
+  for (const k of Object.keys(src)) {
+    if (Object.hasOwn(out, k)) continue;
+    // A stored "__proto__" key must stay data, not become the prototype.
+    if (k === '__proto__') Object.defineProperty(out, k, { value: src[k], enumerable: true, writable: true, configurable: true });
+    else out[k] = src[k];
+  }
   return out as T;
 }
 
@@ -143,6 +148,22 @@ function fromDB(obj: KubeObject | null): KubeObject | null {
   const top = ordered(obj, TOP_LEVEL_ORDER);
   if (top.metadata && typeof top.metadata === 'object') top.metadata = ordered(top.metadata, METADATA_ORDER);
   return top;
+}
+
+/** An object made of the values at `paths` (null = absent), as `pick` reads them. */
+function assemble(paths: string[], values: unknown[]): KubeObject {
+  const out: Record<string, unknown> = { metadata: {} };
+  paths.forEach((path, i) => {
+    if (values[i] === null || values[i] === undefined) return;
+    const steps = path.split('.');
+    let node = out;
+    for (const step of steps.slice(0, -1)) {
+      if (typeof node[step] !== 'object' || node[step] === null) node[step] = {};
+      node = node[step] as Record<string, unknown>;
+    }
+    node[steps[steps.length - 1]] = values[i];
+  });
+  return out as unknown as KubeObject;
 }
 
 /**
@@ -437,7 +458,7 @@ class PgTransaction implements Transaction {
     });
   }
 
-  list(prefix: KeyPrefix, opts: { forUpdate?: boolean; filter?: (obj: KubeObject) => boolean; fields?: FieldEquals } = {}): Promise<KubeObject[]> {
+  list(prefix: KeyPrefix, opts: TransactionListOptions = {}): Promise<KubeObject[]> {
     return this.run(async () => {
       const params: Array<string | string[]> = [prefix.group, prefix.resource];
       let where = 'grp = $1 AND resource = $2';
@@ -452,10 +473,16 @@ class PgTransaction implements Transaction {
         where += ` AND obj #>> $${params.length - 1}::text[] = $${params.length}`;
       }
       const lock = opts.forUpdate ? this.lockClause() : '';
+      // Picked paths come back as one JSON array a row, so only they are sent and parsed.
+      let columns = 'obj';
+      if (opts.pick) {
+        columns = `jsonb_build_array(${opts.pick.map(p => { params.push(p.split('.')); return `obj #> $${params.length}::text[]`; }).join(', ')}) AS obj`;
+      }
       const r = await this.q<{ rv: string; namespace: string; name: string; obj: KubeObject }>(
-        `SELECT rv::text AS rv, namespace, name, obj FROM objects WHERE ${where} ORDER BY namespace, name ${lock}`,
+        `SELECT rv::text AS rv, namespace, name, ${columns} FROM objects WHERE ${where} ORDER BY namespace, name ${lock}`,
         params,
       );
+      if (opts.pick) for (const row of r.rows) row.obj = assemble(opts.pick, row.obj as unknown as unknown[]);
       if (opts.forUpdate) {
         for (const row of r.rows) {
           const k = { group: prefix.group, resource: prefix.resource, namespace: row.namespace, name: row.name };

@@ -178,6 +178,20 @@ describe('storage: PostgreSQL store', function () {
       assert.equal(inTx.length, 3);
     });
 
+    it('reads only the picked paths of each object when asked to', async () => {
+      await store.transact(async tx => {
+        await tx.create(key('picked', 'n', 'p1'), { metadata: { name: 'p1', namespace: 'n', labels: { a: 'b' } }, spec: { hard: { cpu: '1' }, clusterName: 'c1', other: 'x' } });
+        await tx.create(key('picked', 'n', 'p2'), { metadata: { name: 'p2', namespace: 'n' }, spec: { clusterName: 'c2' } });
+      });
+      const picked = await store.transact(tx => tx.list({ group: GROUP, resource: 'picked', namespace: 'n' }, {
+        pick: ['metadata.name', 'spec.hard', 'spec.clusterName'], filter: o => o.spec?.clusterName === 'c1' || o.metadata.name === 'p2',
+      }));
+      assert.deepEqual(picked, [
+        { metadata: { name: 'p1' }, spec: { hard: { cpu: '1' }, clusterName: 'c1' } },
+        { metadata: { name: 'p2' }, spec: { clusterName: 'c2' } },
+      ]);
+    });
+
     it('serialises read-modify-write through expected revisions', async () => {
       const k = key('occ', '', 'counter');
       await store.transact(tx => tx.create(k, object('counter', '', { n: 0 })));
