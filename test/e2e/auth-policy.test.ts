@@ -182,6 +182,29 @@ describe('e2e: auth policies and API keys', function () {
     });
   });
 
+  describe('password throttle across replicas', () => {
+    it('a replica on the same database sees the lock-out another replica counted', async () => {
+      await createUser('spread');
+      const replica = await startServer({ databaseUrl: s.databaseUrl, dataDir: s.dataDir });
+      try {
+        const attempt = (server: TestServer, password: string) => server.request('POST', `${AUTH}/apikeys/default/password`, {
+          token: null, body: { tenantID: 'default', username: 'spread', password: b64(password) },
+        });
+        // Five wrong guesses spread over both replicas lock the account on both.
+        for (let i = 0; i < 5; i++) {
+          const r = await attempt(i % 2 ? replica : s, `Wrong${i}Passw0rd`);
+          assert.equal(r.status, 401, describeResponse(r));
+        }
+        for (const server of [s, replica]) {
+          const r = await attempt(server, PASSWORD);
+          assert.equal(r.status, 429, `locked on both replicas: ${describeResponse(r)}`);
+        }
+      } finally {
+        await replica.stop();
+      }
+    });
+  });
+
   describe('policies', () => {
     let member: string;
     let viewer: string;
