@@ -8,7 +8,7 @@
 // COMMITTED, so reads made after the lock see every allocation committed before it.
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import { errors, field, StatusError, type FieldError, type GroupResource } from '../rest/errors.ts';
-import type { Transaction } from '../storage/interface.ts';
+import type { FieldEquals, KeyPrefix, Transaction } from '../storage/interface.ts';
 import { keys, namespaceCluster, namespaceHard, parentOf, projectClusters, type WireResourceList } from './objects.ts';
 import { Quantity } from './quantity.ts';
 
@@ -55,12 +55,85 @@ export function allocationsFrom(project: string, children: KubeObject[], namespa
 
 /** Reads, through the transaction, everything `project` has handed out. Call with its lock held. */
 export async function readAllocations(tx: Transaction, project: string): Promise<Allocation[]> {
-  // Only the fields allocationsFrom() reads: a project may hold thousands of namespaces.
-  const [children, namespaces] = await Promise.all([
-    tx.list(keys.allProjects(), { fields: { 'spec.parentProjectName': project }, filter: o => parentOf(o) === project, pick: ['metadata.name', 'spec.parentProjectName', 'spec.clusters'] }),
-    tx.list(keys.namespaces(project), { pick: ['metadata.name', 'metadata.namespace', 'spec.clusterName', 'spec.hard'] }),
-  ]);
-  return allocationsFrom(project, children, namespaces);
+  const [children, namespaces] = [
+    await allocationCache.read(tx, `children/${project}`, keys.allProjects(), { fields: { 'spec.parentProjectName': project }, pick: childFields },
+      child => (parentOf(child) === project ? allocationsFrom(project, [child], []) : [])),
+    await allocationCache.read(tx, `namespaces/${project}`, keys.namespaces(project), { pick: namespaceFields },
+      ns => allocationsFrom(project, [], [ns])),
+  ];
+  return [...children, ...namespaces];
+}
+
+// Only the fields allocationsFrom() reads: a project may hold thousands of namespaces.
+const childFields = ['metadata.name', 'metadata.resourceVersion', 'spec.parentProjectName', 'spec.clusters'];
+const namespaceFields = ['metadata.name', 'metadata.namespace', 'metadata.resourceVersion', 'spec.clusterName', 'spec.hard'];
+
+interface CachedSet { revision: bigint; byName: Map<string, Allocation[]> }
+
+/**
+ * The allocations of the object sets quota checks add up (a project's namespaces, its child
+ * projects), kept between transactions. A check reads only what was written in the set since
+ * the copy's revision, with the set's size in the same snapshot; when the merged copy does not
+ * have that size, something left the set and the whole set is read again. Nothing written by the
+ * reading transaction itself may enter the copy (it could still roll back), so a transaction
+ * that has written reads the set whole and leaves the copy alone.
+ */
+class AllocationCache {
+  private readonly sets = new Map<string, CachedSet>();
+
+  constructor(private readonly maxSets: number) {}
+
+  async read(tx: Transaction, id: string, prefix: KeyPrefix, opts: { fields?: FieldEquals; pick: string[] },
+    allocationsOf: (obj: KubeObject) => Allocation[]): Promise<Allocation[]> {
+    const cached = this.sets.get(id);
+    if (cached && !tx.hasWritten) {
+      const { count, changed } = await tx.listChanged(prefix, cached.revision, opts);
+      for (const obj of changed) {
+        cached.byName.set(obj.metadata.name!, allocationsOf(obj));
+        cached.revision = maxRevision(cached.revision, obj);
+      }
+      if (cached.byName.size === count) {
+        this.sets.delete(id);
+        this.sets.set(id, cached);
+        return [...cached.byName.values()].flat();
+      }
+    }
+    const all = await tx.list(prefix, opts);
+    const fresh: CachedSet = { revision: 0n, byName: new Map() };
+    for (const obj of all) {
+      fresh.byName.set(obj.metadata.name!, allocationsOf(obj));
+      fresh.revision = maxRevision(fresh.revision, obj);
+    }
+    this.sets.delete(id);
+    if (!tx.hasWritten) {
+      this.sets.set(id, fresh);
+      if (this.sets.size > this.maxSets) this.sets.delete(this.sets.keys().next().value!);
+    }
+    return [...fresh.byName.values()].flat();
+  }
+}
+
+function maxRevision(revision: bigint, obj: KubeObject): bigint {
+  const rv = BigInt(obj.metadata.resourceVersion ?? '0');
+  return rv > revision ? rv : revision;
+}
+
+// One per process, like the installed group itself (runtime.ts).
+const allocationCache = new AllocationCache(10_000);
+
+/**
+ * Quantity.parse for sums over many allocations, which repeat a few values ("100m", "1Gi"):
+ * quantities are immutable, so parsed ones are kept (a bounded number of them).
+ */
+const parsed = new Map<string | number, Quantity>();
+function parseRemembered(value: string | number): Quantity {
+  let q = parsed.get(value);
+  if (!q) {
+    q = Quantity.parse(value);
+    if (parsed.size >= 10_000) parsed.clear();
+    parsed.set(value, q);
+  }
+  return q;
 }
 
 /** cluster -> resource -> exact sum. */
@@ -71,7 +144,7 @@ export function totalsOf(allocations: Allocation[]): ClusterTotals {
   for (const a of allocations) {
     const perResource = totals.get(a.cluster) ?? new Map<string, Quantity>();
     for (const [resource, value] of Object.entries(a.hard)) {
-      const q = Quantity.parse(value);
+      const q = parseRemembered(value);
       perResource.set(resource, (perResource.get(resource) ?? Quantity.zero(q.format)).add(q));
     }
     totals.set(a.cluster, perResource);

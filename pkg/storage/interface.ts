@@ -109,6 +109,14 @@ export interface Transaction {
    * field): two transactions locking the same name run one after the other, across processes.
    */
   lock(name: string): Promise<void>;
+  /**
+   * How many objects a prefix (and `fields`) holds now, and those of them written after revision
+   * `since`, read in one snapshot: enough to bring a copy of the set read at `since` up to date
+   * (when the count differs from the copy's size after merging, something was removed).
+   */
+  listChanged(prefix: KeyPrefix, since: bigint, opts?: Pick<TransactionListOptions, 'fields' | 'pick'>): Promise<{ count: number; changed: KubeObject[] }>;
+  /** Whether this transaction has written anything yet: its reads may then see its own uncommitted writes. */
+  readonly hasWritten: boolean;
 }
 
 export interface Watcher {

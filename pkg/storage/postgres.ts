@@ -458,26 +458,53 @@ class PgTransaction implements Transaction {
     });
   }
 
+  get hasWritten(): boolean {
+    return this.writeLocked;
+  }
+
+  /** The WHERE clause and the columns of a list, its parameters appended to `params`. */
+  private listQuery(prefix: KeyPrefix, opts: TransactionListOptions, params: Array<string | string[]>): { where: string; columns: string } {
+    params.push(prefix.group, prefix.resource);
+    let where = `grp = $${params.length - 1} AND resource = $${params.length}`;
+    if (prefix.namespace) {
+      params.push(prefix.namespace);
+      where += ` AND namespace = $${params.length}`;
+    }
+    // Planned with the path as a constant, so the expression indexes of
+    // migrations/003_field_indexes.sql serve the paths they cover.
+    for (const [path, value] of Object.entries(opts.fields ?? {})) {
+      params.push(path.split('.'), value);
+      where += ` AND obj #>> $${params.length - 1}::text[] = $${params.length}`;
+    }
+    // Picked paths come back as one JSON array a row, so only they are sent and parsed.
+    let columns = 'obj';
+    if (opts.pick) {
+      columns = `jsonb_build_array(${opts.pick.map(p => { params.push(p.split('.')); return `obj #> $${params.length}::text[]`; }).join(', ')}) AS obj`;
+    }
+    return { where, columns };
+  }
+
+  listChanged(prefix: KeyPrefix, since: bigint, opts: Pick<TransactionListOptions, 'fields' | 'pick'> = {}): Promise<{ count: number; changed: KubeObject[] }> {
+    return this.run(async () => {
+      const params: Array<string | string[]> = [];
+      const { where, columns } = this.listQuery(prefix, opts, params);
+      params.push(since.toString());
+      const r = await this.q<{ total: string; obj: KubeObject | null }>(
+        `WITH t AS (SELECT count(*) AS total FROM objects WHERE ${where})
+         SELECT t.total::text AS total, c.obj FROM t
+         LEFT JOIN LATERAL (SELECT ${columns} FROM objects WHERE ${where} AND rv > $${params.length} ORDER BY namespace, name) c ON true`,
+        params,
+      );
+      const changed = r.rows.filter(row => row.obj !== null).map(row => this.codec.decode(prefix, opts.pick ? assemble(opts.pick, row.obj as unknown as unknown[]) : row.obj!));
+      return { count: Number(r.rows[0]?.total ?? 0), changed };
+    });
+  }
+
   list(prefix: KeyPrefix, opts: TransactionListOptions = {}): Promise<KubeObject[]> {
     return this.run(async () => {
-      const params: Array<string | string[]> = [prefix.group, prefix.resource];
-      let where = 'grp = $1 AND resource = $2';
-      if (prefix.namespace) {
-        params.push(prefix.namespace);
-        where += ` AND namespace = $${params.length}`;
-      }
-      // Planned with the path as a constant, so the expression indexes of
-      // migrations/003_field_indexes.sql serve the paths they cover.
-      for (const [path, value] of Object.entries(opts.fields ?? {})) {
-        params.push(path.split('.'), value);
-        where += ` AND obj #>> $${params.length - 1}::text[] = $${params.length}`;
-      }
+      const params: Array<string | string[]> = [];
+      const { where, columns } = this.listQuery(prefix, opts, params);
       const lock = opts.forUpdate ? this.lockClause() : '';
-      // Picked paths come back as one JSON array a row, so only they are sent and parsed.
-      let columns = 'obj';
-      if (opts.pick) {
-        columns = `jsonb_build_array(${opts.pick.map(p => { params.push(p.split('.')); return `obj #> $${params.length}::text[]`; }).join(', ')}) AS obj`;
-      }
       const r = await this.q<{ rv: string; namespace: string; name: string; obj: KubeObject }>(
         `SELECT rv::text AS rv, namespace, name, ${columns} FROM objects WHERE ${where} ORDER BY namespace, name ${lock}`,
         params,

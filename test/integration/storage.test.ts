@@ -178,6 +178,29 @@ describe('storage: PostgreSQL store', function () {
       assert.equal(inTx.length, 3);
     });
 
+    it('tells what a set holds now and what in it was written since a revision, in one snapshot', async () => {
+      const k = (n: string) => key('since', 'n', n);
+      await store.transact(async tx => { for (const n of ['a', 'b', 'c']) await tx.create(k(n), object(n, 'n')); });
+      const since = await store.currentRevision();
+      const none = await store.transact(tx => tx.listChanged({ group: GROUP, resource: 'since', namespace: 'n' }, since));
+      assert.deepEqual(none, { count: 3, changed: [] });
+      const b = await store.get(k('b'));
+      await store.transact(async tx => { await tx.update(k('b'), { ...b!, spec: { v: 2 } }); await tx.delete(k('c')); await tx.create(k('d'), object('d', 'n')); });
+      const later = await store.transact(tx => tx.listChanged({ group: GROUP, resource: 'since', namespace: 'n' }, since, { pick: ['metadata.name', 'spec.v'] }));
+      assert.equal(later.count, 3);
+      assert.deepEqual(later.changed, [{ metadata: { name: 'b' }, spec: { v: 2 } }, { metadata: { name: 'd' } }]);
+      const empty = await store.transact(tx => tx.listChanged({ group: GROUP, resource: 'since', namespace: 'none' }, 0n));
+      assert.deepEqual(empty, { count: 0, changed: [] });
+      const written = await store.transact(async tx => {
+        const before = tx.hasWritten;
+        await tx.lock('since-lock');
+        const afterLock = tx.hasWritten;
+        await tx.create(k('e'), object('e', 'n'));
+        return [before, afterLock, tx.hasWritten];
+      });
+      assert.deepEqual(written, [false, false, true]);
+    });
+
     it('reads only the picked paths of each object when asked to', async () => {
       await store.transact(async tx => {
         await tx.create(key('picked', 'n', 'p1'), { metadata: { name: 'p1', namespace: 'n', labels: { a: 'b' } }, spec: { hard: { cpu: '1' }, clusterName: 'c1', other: 'x' } });
