@@ -1245,11 +1245,16 @@ class PgStore implements PostgresStore {
              SELECT k.namespace, k.name, s.obj
              FROM (SELECT DISTINCT namespace, name FROM changes WHERE ${cond} AND rv > ${rvParam}) k
              CROSS JOIN LATERAL (
-               SELECT c.type, c.obj FROM changes c
-               WHERE c.grp = $1 AND c.resource = $2 AND c.namespace = k.namespace AND c.name = k.name AND c.rv <= ${rvParam}
-               ORDER BY c.rv DESC LIMIT 1
+               -- The newest change of the key at or below rv, as one backward step of the
+               -- (grp, resource, namespace, name, rv) index: written as a row comparison so no
+               -- other index can serve it (with stale statistics the planner would otherwise
+               -- walk the per-resource index backwards through every later change, per key).
+               SELECT c.grp, c.resource, c.namespace, c.name, c.type, c.obj FROM changes c
+               WHERE (c.grp, c.resource, c.namespace, c.name, c.rv) <= ($1, $2, k.namespace, k.name, ${rvParam}::bigint)
+               ORDER BY c.grp DESC, c.resource DESC, c.namespace DESC, c.name DESC, c.rv DESC LIMIT 1
              ) s
-             WHERE s.type <> 'DELETED'
+             -- A key created after rv has no such change: the step lands on an earlier key.
+             WHERE s.grp = $1 AND s.resource = $2 AND s.namespace = k.namespace AND s.name = k.name AND s.type <> 'DELETED'
            ) u ORDER BY namespace, name`,
           params,
         )).rows;

@@ -402,6 +402,9 @@ describe('storage: PostgreSQL store', function () {
         });
         await del(nm(249));
         await put(nm(248), { v: 1 });
+        // The same namespace and name in a resource that sorts just before this one: a key
+        // created here after R must not be mistaken for it.
+        await s.transact(tx => tx.create(key('mixea', 'ns', 'a-first'), object('a-first', 'ns', { v: 'other resource' })));
         const first = await s.list(mixed, { limit: 7 });
         const R = first.rv;
         const atR = (await s.list(mixed, { atRevision: R })).items;
@@ -424,6 +427,7 @@ describe('storage: PostgreSQL store', function () {
           await del(`${nm(i)}a`);
         }
         await put(nm(249), { v: 'back' });
+        await put('a-first', { v: 'new' });
         await s.transact(tx => tx.create(key('mixed', 'other', 'x'), object('x', 'other')));
 
         const pageThrough = async () => {
