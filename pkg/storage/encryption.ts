@@ -55,7 +55,9 @@ export class FieldEncryption {
     for (const p of paths) {
       visit(copy, p, (holder, field) => {
         const v = holder[field];
-        if (typeof v === 'string' && v !== '' && !v.startsWith(prefix)) holder[field] = this.sealValue(v, context(where, copy, p));
+        // Even a value that looks sealed is sealed again: it is a client's text, and taking it as
+        // sealed would let a client store a value nobody can open.
+        if (typeof v === 'string' && v !== '') holder[field] = this.sealValue(v, context(where, copy, p));
       });
     }
     return copy;

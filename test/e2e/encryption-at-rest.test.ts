@@ -63,6 +63,22 @@ describe('e2e: secrets encrypted at rest', function () {
     assert.equal(listed.json().items[0].spec.machines[0].password, sshPassword);
   });
 
+  it('a value that merely looks sealed is stored as any other and cannot poison reads', async () => {
+    const tricky = 'enc:aesgcm:v1:nobody:AAAA';
+    const name = uniqueName('rcg');
+    const created = await s!.request('POST', '/apis/registry.tkestack.io/v1/chartgroups', {
+      body: { metadata: { name }, spec: { name: uniqueName('imp'), type: 'Imported', importedInfo: { addr: 'https://charts.example.org', username: 'u', password: tricky } } },
+    });
+    assert.equal(created.status, 201, describeResponse(created));
+    const stored = await row('registry.tkestack.io', 'chartgroups', name);
+    assert.notEqual(stored.spec.importedInfo.password, tricky);
+    assert.match(stored.spec.importedInfo.password, /^enc:aesgcm:v1:key-/, 'sealed like any other value');
+    const got = await s!.request('GET', `/apis/registry.tkestack.io/v1/chartgroups/${name}`);
+    assert.equal(got.status, 200, describeResponse(got));
+    assert.equal(got.json().spec.importedInfo.password, undefined, 'the import password is never served');
+    assert.equal((await s!.request('GET', '/apis/registry.tkestack.io/v1/chartgroups')).status, 200);
+  });
+
   it('seals the API signing key and the LDAP bind password, which are never served', async () => {
     const li = await s!.request('POST', `${AUTH}/localidentities`, {
       body: { metadata: { generateName: 'usr-' }, spec: { username: 'sealer', displayName: 'sealer', hashedPassword: b64('Passw0rd123') } },
