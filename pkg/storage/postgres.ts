@@ -917,7 +917,14 @@ class ChangeFeed {
           for (const row of rows) {
             if (row.rv === null) continue;
             n++;
-            this.publish(toEvent({ ...row, rv: row.rv }, this.host.codec));
+            let event: ChangeEvent;
+            try {
+              event = toEvent({ ...row, rv: row.rv }, this.host.codec);
+            } catch (err) {
+              this.undecodable({ ...row, rv: row.rv }, err as Error);
+              continue;
+            }
+            this.publish(event);
           }
           for (const set of this.live.values()) for (const w of set) w.advance(this.last);
           if (n < this.batch) break;
@@ -934,6 +941,20 @@ class ChangeFeed {
     const set = this.live.get(resourceKey(e.key.group, e.key.resource));
     if (!set) return;
     for (const w of set) if (prefixMatches(w.prefix, e.key)) w.push(e);
+  }
+
+  /**
+   * A change that cannot be decoded (a secret sealed by a key this server lacks, or an altered
+   * row) must not stop the feed for everyone: the watches of its resource end with the error,
+   * and the cache restarts after it, so a watch from an earlier revision reads the log and gets
+   * the same error instead of a stream with a hole in it.
+   */
+  private undecodable(row: ChangeRow & { rv: string }, err: Error): void {
+    const rv = BigInt(row.rv);
+    this.host.log('change cannot be decoded; ending the watches of its resource', { group: row.grp, resource: row.resource, namespace: row.namespace, name: row.name, rv: row.rv, error: err.message });
+    for (const w of [...(this.live.get(resourceKey(row.grp, row.resource)) ?? [])]) w.fail(err);
+    this.last = rv;
+    this.ring.reset(rv);
   }
 
   /**
