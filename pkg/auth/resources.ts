@@ -9,9 +9,9 @@ import type { CustomSubresource, RequestContext, ResourceDefinition, Strategy, S
 import { timestamp, type RegistryStore } from '../rest/store.ts';
 import { defaultTenant, tenantOf } from '../rest/tenant.ts';
 import type { Store, Transaction } from '../storage/interface.ts';
-import { checkExpire, defaultExpireMs, parseDuration, serverObject, type APIKeys } from './apikey.ts';
+import { checkExpire, defaultExpireMs, parseDuration, type APIKeys } from './apikey.ts';
 import type { AuditLog } from './audit.ts';
-import { checkPassword, listGroups, listUsers, parseConfig, validateLDAPConfig, validateOIDCConfig, type DirectoryGroup, type DirectoryUser } from './idp.ts';
+import { checkPassword, listGroups, listUsers, validateLDAPConfig, validateOIDCConfig, type DirectoryGroup, type DirectoryUser } from './idp.ts';
 import { decodePassword, hashPassword, isHashed, validatePassword, validateUsername, type PasswordThrottle } from './password.ts';
 import { seedTenant } from './predefined.ts';
 import { authGroupName, type AuthState, type Snapshot } from './state.ts';

@@ -42,9 +42,6 @@ export interface APIServerConfig {
   version: { gitVersion: string };
 }
 
-/** Paths anyone may read, like kube-apiserver's system:public-info-viewer role. */
-const publicPaths = new Set(['/healthz', '/livez', '/readyz', '/version']);
-
 export class APIServer {
   readonly metrics = new Metrics();
   readonly stores = new Map<string, RegistryStore>();

@@ -19,7 +19,6 @@ import type { KubeObject } from '../../api/meta/v1/types.ts';
 import {
   StorageError,
   type ChangeEvent,
-  type FieldEquals,
   type KeyPrefix,
   type ListOptions,
   type ListResult,

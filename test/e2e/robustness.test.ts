@@ -572,7 +572,7 @@ describe('e2e: robustness', function () {
       }
     }
 
-    function baseObject(rng: Rng, kind: 'project' | 'cluster' | 'namespace', name: string): any {
+    function baseObject(kind: 'project' | 'cluster' | 'namespace', name: string): any {
       if (kind === 'cluster') return clusterObject(name);
       if (kind === 'namespace') return namespaceObject(prj, name, cls);
       return projectObject(name, { clusters: { [cls]: { hard: { 'requests.cpu': '1' } } } });
@@ -622,7 +622,7 @@ describe('e2e: robustness', function () {
       }
       let body: Buffer | undefined;
       if (method !== 'GET' && method !== 'HEAD' && (rng.chance(0.9) || method !== 'DELETE')) {
-        let obj: any = baseObject(rng, kind, name);
+        let obj: any = baseObject(kind, name);
         const nMut = 1 + rng.int(3);
         for (let j = 0; j < nMut; j++) {
           if (obj === null || typeof obj !== 'object') break;
