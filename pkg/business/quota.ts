@@ -55,12 +55,10 @@ export function allocationsFrom(project: string, children: KubeObject[], namespa
 
 /** Reads, through the transaction, everything `project` has handed out. Call with its lock held. */
 export async function readAllocations(tx: Transaction, project: string): Promise<Allocation[]> {
-  const [children, namespaces] = [
-    await allocationCache.read(tx, `children/${project}`, keys.allProjects(), { fields: { 'spec.parentProjectName': project }, pick: childFields },
-      child => (parentOf(child) === project ? allocationsFrom(project, [child], []) : [])),
-    await allocationCache.read(tx, `namespaces/${project}`, keys.namespaces(project), { pick: namespaceFields },
-      ns => allocationsFrom(project, [], [ns])),
-  ];
+  const children = await allocationCache.read(tx, `children/${project}`, keys.allProjects(),
+    { fields: { 'spec.parentProjectName': project }, pick: childFields }, child => allocationsFrom(project, [child], []));
+  const namespaces = await allocationCache.read(tx, `namespaces/${project}`, keys.namespaces(project),
+    { pick: namespaceFields }, ns => allocationsFrom(project, [], [ns]));
   return [...children, ...namespaces];
 }
 
