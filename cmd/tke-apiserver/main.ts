@@ -13,10 +13,12 @@ import { secretFieldsOf } from '../../pkg/rest/resource.ts';
 import type { Controller } from '../../pkg/controller/informer.ts';
 import type { APIGroupInstaller, GroupContext } from '../../pkg/server/group.ts';
 import { bootstrapTokenAuthenticator, ensureBootstrapAdmin } from '../../pkg/auth/bootstrap.ts';
+import { tenantIDKey } from '../../pkg/auth/subjects.ts';
 import { openAPIProvider } from '../../pkg/openapi/provider.ts';
 import { APIServer } from '../../pkg/server/apiserver.ts';
-import { authenticatorConfigFromOptions, createAuthenticator } from '../../pkg/server/authn.ts';
-import { allowAuthenticated } from '../../pkg/server/authz.ts';
+import { authenticationMethod, authenticatorConfigFromOptions, createAuthenticator } from '../../pkg/server/authn.ts';
+import { allowAuthenticated, type Authorizer } from '../../pkg/server/authz.ts';
+import { DelegatedAuthorizer, delegateFrontProxyUsers, loadKubeconfig } from '../../pkg/server/delegatedauthz.ts';
 import { ensureServingCertificates, splitPEMCertificates } from '../../pkg/server/certs.ts';
 import { serverURL, writeKubeconfig } from '../../pkg/server/kubeconfig.ts';
 import { startEmbeddedPostgres } from '../../pkg/storage/embedded.ts';
@@ -29,6 +31,9 @@ const version = '0.1.0';
 /** Every served API group; each brings its kinds and whatever it adds to the shared machinery. */
 const groups: APIGroupInstaller[] = [platformGroup, businessGroup, authGroup, registryGroup];
 
+/** Stopped when the start fails: an embedded PostgreSQL would outlive this process and hold its data dir. */
+let startedPostgres: { stop(): Promise<void> } | undefined;
+
 async function main(): Promise<void> {
   const opts = parseOptionsOrExit(process.argv.slice(2), process.env);
   const logger = pino({ level: opts.verbosity >= 4 ? 'debug' : 'info', base: { component: 'tke-apiserver' } });
@@ -37,6 +42,7 @@ async function main(): Promise<void> {
 
   const log = (msg: string, fields?: object) => logger.debug(fields ?? {}, msg);
   const embedded = opts.databaseUrl ? undefined : await startEmbeddedPostgres(join(dataDir, 'postgres'), { log });
+  startedPostgres = embedded;
   const databaseUrl = opts.databaseUrl ?? embedded!.databaseUrl;
   const definitions = groups.flatMap(g => g.resources);
   const encryptionKeys = opts.encryptionKeyFile
@@ -53,22 +59,37 @@ async function main(): Promise<void> {
 
   const admission = new AdmissionChain();
   let apiserver: APIServer | undefined;
+  let serverAuthorizer: Authorizer | undefined;
   const groupContext: GroupContext = {
-    storage, admission, authenticator, ca: certs.ca, dataDir, logger,
+    storage, admission, authenticator, ca: certs.ca, dataDir, logger, audit: opts.audit,
     store: (group, resource) => apiserver!.store(group, resource),
+    authorizer: () => {
+      if (!serverAuthorizer) throw new Error('the authorizer is asked before the server is built');
+      return serverAuthorizer;
+    },
   };
   for (const g of groups) await g.install?.(groupContext);
   const authorizers = groups.filter(g => g.authorizer).map(g => g.authorizer!(groupContext));
   if (authorizers.length > 1) throw new Error('more than one API group provides the authorizer');
+  const localAuthorizer = authorizers[0] ?? allowAuthenticated;
+  // Behind kube-apiserver, kube users are the cluster's to authorize (its RBAC), as for any aggregated
+  // server; TKE users reach us through the cluster too, but carry their tenant from our TokenReview.
+  const delegated = opts.authorizationKubeconfig ? new DelegatedAuthorizer(await loadKubeconfig(opts.authorizationKubeconfig)) : undefined;
+  const authorizer = delegated
+    ? delegateFrontProxyUsers(delegated, localAuthorizer, u => authenticationMethod(u) === 'front-proxy', u => !!u.extra?.[tenantIDKey]?.length)
+    : localAuthorizer;
+  serverAuthorizer = authorizer;
   apiserver = new APIServer({
     definitions,
     storage,
     admission,
     authenticator,
-    authorizer: authorizers[0] ?? allowAuthenticated,
+    authorizer,
     openapi: openAPIProvider(definitions, version),
     logger,
     verbosity: opts.verbosity,
+    maxRequestsInflight: opts.maxRequestsInflight,
+    maxMutatingRequestsInflight: opts.maxMutatingRequestsInflight,
     version: { gitVersion: `v${version}` },
     healthChecks: [{ name: 'postgres', check: async () => { await storage.currentRevision(); } }],
   });
@@ -110,6 +131,7 @@ async function main(): Promise<void> {
     for (const c of controllers) c.stop();
     await apiserver!.drain();
     server.closeAllConnections();
+    delegated?.close();
     await storage.close();
     await embedded?.stop();
     logger.info('stopped');
@@ -122,7 +144,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-main().catch(err => {
+main().catch(async err => {
   process.stderr.write(`tke-apiserver: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  await startedPostgres?.stop().catch(() => {});
   process.exit(1);
 });

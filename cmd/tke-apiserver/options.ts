@@ -34,6 +34,13 @@ export interface ServerOptions {
   /** CA bundle for client certificates (CN = user, O = groups); unset = client certificates not accepted. */
   clientCAFile?: string;
   requestHeader: RequestHeaderOptions;
+  /** kubeconfig of the kube-apiserver that decides, by SubjectAccessReview, for kube users arriving through the front proxy; unset = TKE policies decide for everyone. */
+  authorizationKubeconfig?: string;
+  /** How long, and how many, audit events are kept (0 = no bound of that kind). */
+  audit: { maxAgeDays: number; maxEvents: number };
+  /** Most non-mutating / mutating requests served at once; more get 429 (0 = no limit). */
+  maxRequestsInflight: number;
+  maxMutatingRequestsInflight: number;
   /** klog-style verbosity: 0 normal, 2+ one line per request, 4+ debug, 6+ trace. */
   verbosity: number;
   /** Print a ready-to-paste kubectl command once the server is up. */
@@ -76,8 +83,13 @@ const FLAGS = {
   'requestheader-client-ca-file': { kind: 'string', arg: 'FILE', help: 'Root certificate bundle to verify client certificates on incoming requests before trusting usernames in the headers named by --requestheader-username-headers. WARNING: generally do not depend on authorization being already done for incoming requests.' },
   'requestheader-allowed-names': { kind: 'list', arg: 'NAMES', default: '', help: 'List of client certificate common names allowed to provide usernames in the headers named by --requestheader-username-headers. If empty, any client certificate validated by the authorities in --requestheader-client-ca-file is allowed.' },
   'requestheader-username-headers': { kind: 'list', arg: 'HEADERS', default: 'X-Remote-User', help: 'List of request headers to inspect for usernames. The first header with a non-empty value is used.' },
-  'requestheader-group-headers': { kind: 'list', arg: 'HEADERS', default: 'X-Remote-Group', help: 'List of request headers to inspect for groups. Repeated headers and comma-separated values both add groups.' },
+  'requestheader-group-headers': { kind: 'list', arg: 'HEADERS', default: 'X-Remote-Group', help: 'List of request headers to inspect for groups. Each header value is one group (as kube-apiserver sends them); repeat the header for several.' },
   'requestheader-extra-headers-prefix': { kind: 'list', arg: 'PREFIXES', default: 'X-Remote-Extra-', help: 'List of request header prefixes to inspect for user extra information.' },
+  'authorization-kubeconfig': { kind: 'string', arg: 'FILE', help: 'kubeconfig file pointing at the \'core\' kubernetes server with enough rights to create subjectaccessreviews.authorization.k8s.io (system:auth-delegator). Requests of kube users that come through the front proxy are then authorized by that server (its RBAC); TKE users keep TKE policies. If unset, TKE policies decide every request.' },
+  'audit-log-maxage': { kind: 'int', arg: 'DAYS', default: '30', help: 'The number of days to keep audit events (auditevents.auth.tkestack.io) in the database. 0 keeps them by count only.' },
+  'audit-log-maxevents': { kind: 'int', arg: 'N', default: '1000000', help: 'The most audit events kept in the database; the oldest go first. 0 means no limit.' },
+  'max-requests-inflight': { kind: 'int', arg: 'N', default: '400', help: 'The maximum number of non-mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Watches do not count. Zero for no limit.' },
+  'max-mutating-requests-inflight': { kind: 'int', arg: 'N', default: '200', help: 'The maximum number of mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Zero for no limit.' },
   'v': { kind: 'int', arg: 'LEVEL', default: '0', shorthand: 'v', help: 'Log verbosity: 0 normal, 2 one line per request, 4 debug, 6 trace.' },
   'print-kubectl': { kind: 'bool', default: 'false', help: 'Once serving, print a kubectl command that uses <data-dir>/admin.kubeconfig.' },
   'help': { kind: 'bool', default: 'false', shorthand: 'h', help: 'Print this help and exit.' },
@@ -243,6 +255,10 @@ function buildOptions(raw: RawValues, env: Record<string, string | undefined>): 
       groupHeaders: list(raw, 'requestheader-group-headers'),
       extraHeadersPrefix: list(raw, 'requestheader-extra-headers-prefix'),
     },
+    authorizationKubeconfig: str(raw, 'authorization-kubeconfig'),
+    audit: { maxAgeDays: int(raw, 'audit-log-maxage', 0, 36500), maxEvents: int(raw, 'audit-log-maxevents', 0, 1_000_000_000) },
+    maxRequestsInflight: int(raw, 'max-requests-inflight', 0, 1_000_000),
+    maxMutatingRequestsInflight: int(raw, 'max-mutating-requests-inflight', 0, 1_000_000),
     verbosity: int(raw, 'v', 0, 10),
     printKubectl: bool(raw, 'print-kubectl'),
     help,

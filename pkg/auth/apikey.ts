@@ -1,7 +1,12 @@
 // API keys: JWTs signed with the RSA key kept in apisigningkeys (RS256 and the `usr`/`ted`
 // claims TKE's key signer uses, plus iss and kid). Each key also exists as an APIKey object
 // named by the token's jti; a request's key is refused as soon as that object is disabled,
-// deleted or past expire_at, or its local user is gone.
+// deleted or past expire_at, or its identity is gone.
+//
+// A key is bound to two uids, not to names: `sub` is the uid of the identity it was issued to
+// (a local identity's metadata.uid, a directory entry's id, an OIDC subject, with `idp` the kind
+// of provider that knows it) and `oid` the uid of its APIKey object. A user created later under a deleted user's name, or an APIKey object
+// re-created under a deleted key's name, has another uid, so neither brings an old key back.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, importSPKI, jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
@@ -9,8 +14,9 @@ import type { UserInfo } from '../rest/resource.ts';
 import { timestamp } from '../rest/store.ts';
 import type { TokenAuthenticator } from '../server/authn.ts';
 import { staleStoredForm, StorageError, type Store } from '../storage/interface.ts';
+import { errors } from '../rest/errors.ts';
 import { DirectoryUserCache } from './idp.ts';
-import { tenantIDKey } from './subjects.ts';
+import { isReservedName, tenantAssertedGroups, tenantIDKey } from './subjects.ts';
 import { authGroupName, userKey, type AuthState, type Snapshot } from './state.ts';
 
 export const apiKeyIssuer = 'tke-apiserver/apikey';
@@ -50,6 +56,11 @@ export function checkExpire(ms: number): string | undefined {
 
 interface KeyPair { kid: string; privateKey: PrivateKey; publicKey: PublicKey }
 
+/** Who a key acts as, the uid that identity has now, and the kind of provider that knows it. */
+interface Identity { uid: string; user: UserInfo; provider: string }
+
+interface VerifiedClaims { jti: string; oid: string; sub: string; usr: string; ted: string; idp: string; exp: number }
+
 export class APIKeys {
   private keys: Promise<KeyPair> | undefined;
   private publicKeys = new Map<string, { pem: string; key: Promise<PublicKey> }>();
@@ -59,7 +70,7 @@ export class APIKeys {
    * Tokens whose signature already checked out, with their claims, until they expire: the
    * signature is the costly part and cannot change. Revocation is still checked every time.
    */
-  private readonly verified = new Map<string, { jti: string; usr: string; ted: string; exp: number }>();
+  private readonly verified = new Map<string, VerifiedClaims>();
 
   constructor(private readonly storage: Store, private readonly state: AuthState) {}
 
@@ -98,15 +109,39 @@ export class APIKeys {
     return { kid, privateKey: await importPKCS8(pem(obj.signingKey), algorithm), publicKey: await importSPKI(pem(obj.signingKeyPub), algorithm) };
   }
 
-  /** Issues a key for (tenant, username) and records it as an APIKey object. */
-  async issue(tenant: string, username: string, expireMs: number, description: string): Promise<KubeObject> {
+  /**
+   * The identity (tenant, username) names now, as its tenant's provider knows it: a local identity
+   * that exists and is not locked, a directory entry, or (OIDC, which keeps no directory) the
+   * subject the caller authenticated as. Reserved `system:` names and groups never come from here.
+   */
+  private async identity(snap: Snapshot, tenant: string, username: string, oidcSubject?: string): Promise<Identity | undefined> {
+    if (isReservedName(username)) return undefined;
+    const idp = snap.objects.identityproviders.get(tenant);
+    const extra = { [tenantIDKey]: [tenant] };
+    if (idp?.spec?.type === 'ldap') {
+      // A directory user's groups are the directory's; a user removed there loses its keys.
+      const entry = await this.directory.lookup(idp, username);
+      return entry ? { uid: entry.id, provider: 'ldap', user: { username, uid: entry.id, groups: tenantAssertedGroups(entry.groups), extra } } : undefined;
+    }
+    if (idp?.spec?.type === 'oidc') return oidcSubject ? { uid: oidcSubject, provider: 'oidc', user: { username, uid: oidcSubject, groups: [], extra } } : undefined;
+    const li = snap.identitiesByUser.get(userKey(tenant, username));
+    if (!li || li.status?.locked === true || li.metadata.deletionTimestamp) return undefined;
+    return { uid: li.metadata.uid!, provider: 'local', user: { username, uid: li.metadata.name!, groups: tenantAssertedGroups(li.spec?.groups), extra } };
+  }
+
+  /**
+   * Issues a key for (tenant, username) and records it as an APIKey object. `callerUID` is the
+   * uid the caller authenticated with (the subject of an OIDC tenant). A dry run checks
+   * everything and stores nothing: its answer carries no key.
+   */
+  async issue(tenant: string, username: string, expireMs: number, description: string, opts: { callerUID?: string; dryRun?: boolean } = {}): Promise<KubeObject> {
+    const identity = await this.identity(await this.state.snapshot(), tenant, username, opts.callerUID);
+    if (!identity) {
+      throw errors.badRequest(`user "${username}" has no identity in tenant "${tenant}" to bind a key to: keys are issued to local, directory (LDAP) and OIDC users`);
+    }
     const { kid, privateKey } = await this.signingKey();
     const jti = randomBytes(16).toString('hex');
     const now = Date.now();
-    const token = await new SignJWT({ usr: username, ted: tenant })
-      .setProtectedHeader({ alg: algorithm, kid, typ: 'JWT' })
-      .setIssuer(apiKeyIssuer).setJti(jti).setIssuedAt(Math.floor(now / 1000)).setExpirationTime(Math.floor((now + expireMs) / 1000))
-      .sign(privateKey);
     const obj = serverObject('APIKey', jti, {
       spec: {
         tenantID: tenant, username, description,
@@ -115,6 +150,12 @@ export class APIKeys {
       },
       status: { disabled: false, expired: false },
     });
+    if (opts.dryRun) return obj;
+    const token = await new SignJWT({ usr: username, ted: tenant, idp: identity.provider, oid: obj.metadata.uid })
+      .setProtectedHeader({ alg: algorithm, kid, typ: 'JWT' })
+      .setIssuer(apiKeyIssuer).setSubject(identity.uid).setJti(jti)
+      .setIssuedAt(Math.floor(now / 1000)).setExpirationTime(Math.floor((now + expireMs) / 1000))
+      .sign(privateKey);
     const key = { group: authGroupName, resource: 'apikeys', namespace: '', name: jti };
     const stored = await this.storage.transact(tx => tx.create(key, obj));
     this.state.invalidate();
@@ -151,8 +192,9 @@ export class APIKeys {
     let payload = this.verified.get(token);
     if (!payload || payload.exp * 1000 <= Date.now()) {
       try {
-        const out = await jwtVerify(token, await key, { algorithms: [algorithm], issuer: apiKeyIssuer, requiredClaims: ['jti', 'exp', 'usr', 'ted'] });
-        payload = { jti: String(out.payload.jti), usr: String(out.payload.usr), ted: String(out.payload.ted), exp: Number(out.payload.exp) };
+        const out = await jwtVerify(token, await key, { algorithms: [algorithm], issuer: apiKeyIssuer, requiredClaims: ['jti', 'exp', 'sub', 'usr', 'ted', 'idp', 'oid'] });
+        const p = out.payload;
+        payload = { jti: String(p.jti), oid: String(p.oid), sub: String(p.sub), usr: String(p.usr), ted: String(p.ted), idp: String(p.idp), exp: Number(p.exp) };
       } catch (err) {
         this.verified.delete(token);
         if (err instanceof joseErrors.JOSEError) return undefined;
@@ -161,24 +203,15 @@ export class APIKeys {
       if (this.verified.size >= 10_000) this.verified.clear();
       this.verified.set(token, payload);
     }
-    const username = payload.usr;
-    const tenant = payload.ted;
+    const { usr: username, ted: tenant } = payload;
     const record = snap.objects.apikeys.get(payload.jti);
-    if (!record || record.spec?.username !== username || record.spec?.tenantID !== tenant) return undefined;
+    if (!record || record.metadata.uid !== payload.oid || record.spec?.username !== username || record.spec?.tenantID !== tenant) return undefined;
     if (record.status?.disabled === true || record.status?.expired === true || record.metadata.deletionTimestamp) return undefined;
     const expireAt = Date.parse(String(record.spec?.expire_at ?? ''));
     if (Number.isFinite(expireAt) && expireAt <= Date.now()) return undefined;
-    const idp = snap.objects.identityproviders.get(tenant);
-    const identity = snap.identitiesByUser.get(userKey(tenant, username));
-    const extra = { [tenantIDKey]: [tenant] };
-    if (idp?.spec?.type === 'ldap') {
-      // A directory user's groups are the directory's; a user removed there loses its keys.
-      const entry = await this.directory.lookup(idp, username);
-      return entry ? { username, uid: entry.id, groups: [...entry.groups], extra } : undefined;
-    }
-    // A local user that has been deleted (or locked) loses its keys at once.
-    if ((!idp || idp.spec?.type === 'local') && (!identity || identity.status?.locked === true)) return undefined;
-    return { username, uid: identity?.metadata.name ?? username, groups: [...((identity?.spec?.groups as string[] | undefined) ?? [])], extra };
+    const identity = await this.identity(snap, tenant, username, payload.sub);
+    // A tenant that moved to another kind of provider has other identities, even under the same names.
+    return identity && identity.provider === payload.idp && identity.uid === payload.sub ? identity.user : undefined;
   }
 
   authenticator(): TokenAuthenticator {

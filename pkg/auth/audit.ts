@@ -21,16 +21,42 @@ export interface AuditRecord {
   code: number;
 }
 
+/** Longest text kept in an audit column: what a caller sends is bounded before it is stored. */
+const maxText = 1024;
 const columns = ['tenant_id', 'username', 'groups', 'verb', 'api_group', 'resource', 'subresource', 'namespace', 'name', 'action', 'tke_resource', 'decision', 'reason', 'code'];
 const maxBatch = 500;
 const maxQueued = 50_000;
+
+export interface AuditRetention {
+  /** Events older than this many days are dropped; 0 = no age limit. */
+  maxAgeDays: number;
+  /** At most this many events are kept, the newest; 0 = no count limit. */
+  maxEvents: number;
+}
 
 export class AuditLog {
   private queue: AuditRecord[] = [];
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly pool: pg.Pool, private readonly log: (msg: string, fields?: object) => void = () => {}) {}
+  constructor(private readonly pool: pg.Pool, private readonly log: (msg: string, fields?: object) => void = () => {},
+    private readonly retention: AuditRetention = { maxAgeDays: 30, maxEvents: 1_000_000 }) {}
+
+  /** Drops what the retention no longer keeps (run on a schedule, by one replica or several: it is idempotent). */
+  async prune(): Promise<number> {
+    let dropped = 0;
+    if (this.retention.maxAgeDays > 0) {
+      const r = await this.pool.query(`DELETE FROM auth_audit_events WHERE at < now() - make_interval(days => $1)`, [this.retention.maxAgeDays]);
+      dropped += r.rowCount ?? 0;
+    }
+    if (this.retention.maxEvents > 0) {
+      // ids grow with time: everything below the id of the newest maxEvents-th row goes.
+      const r = await this.pool.query(
+        `DELETE FROM auth_audit_events WHERE id < (SELECT id FROM auth_audit_events ORDER BY id DESC OFFSET $1 LIMIT 1)`, [this.retention.maxEvents - 1]);
+      dropped += r.rowCount ?? 0;
+    }
+    return dropped;
+  }
 
   record(r: AuditRecord): void {
     if (this.queue.length >= maxQueued) { this.log('audit queue full; dropping record', { username: r.username, verb: r.verb }); return; }
@@ -48,7 +74,9 @@ export class AuditLog {
         const batch = this.queue.splice(0, maxBatch);
         const params: unknown[] = [];
         const rows = batch.map(r => {
-          const values = [r.tenantID, r.username, r.groups, r.verb, r.apiGroup, r.resource, r.subresource, r.namespace, r.name, r.action, r.tkeResource, r.decision, r.reason, r.code];
+          const cut = (v: string) => (v.length > maxText ? `${v.slice(0, maxText)}…` : v);
+          const values = [cut(r.tenantID), cut(r.username), r.groups.slice(0, 64).map(cut), r.verb, cut(r.apiGroup), cut(r.resource), cut(r.subresource),
+            cut(r.namespace), cut(r.name), cut(r.action), cut(r.tkeResource), r.decision, cut(r.reason), r.code];
           const start = params.length;
           params.push(...values);
           return `(${values.map((_, i) => `$${start + i + 1}`).join(',')})`;

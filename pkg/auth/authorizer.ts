@@ -8,7 +8,7 @@ import type { AuthorizationAttributes, AuthorizationDecision, Authorizer } from 
 import type { AuditLog } from './audit.ts';
 import { evaluate, tkeAttributes, type Grant, type RequestAttributes, type TKEAttributes } from './policy.ts';
 import { authGroupName, type AuthState, type Snapshot } from './state.ts';
-import { grantsFor, isMaster, isTenantAdmin, tenantOfObject, tenantOfUser } from './subjects.ts';
+import { grantsFor, isMaster, isTenantAdmin, sharedResources, tenantOfObject, tenantOfUser } from './subjects.ts';
 
 const readVerbs = new Set(['get', 'list', 'watch']);
 /** Non-resource paths every authenticated caller may read (kube-apiserver's system:discovery). */
@@ -16,8 +16,6 @@ const discoveryPrefixes = ['/api', '/apis', '/openapi', '/version', '/healthz', 
 const selfReviews = new Set([
   'authentication.k8s.io/selfsubjectreviews', 'authorization.k8s.io/selfsubjectaccessreviews', 'authorization.k8s.io/selfsubjectrulesreviews',
 ]);
-/** TKE's X-TKE-ClusterName: the member cluster a request is about (manual 7.1). */
-const clusterHeader = 'x-tke-clustername';
 
 export interface Decision {
   allowed: boolean;
@@ -41,8 +39,10 @@ export class TKEAuthorizer implements Authorizer {
   constructor(private readonly state: AuthState, private readonly audit: AuditLog) {}
 
   async authorize(attrs: AuthorizationAttributes): Promise<AuthorizationDecision> {
-    const cluster = headerValue(attrs.headers?.[clusterHeader]);
-    const d = await this.decide(attrs.user, { ...attrs, cluster });
+    // No header a client sets takes part: a request's TKE resource comes from its URL alone, so
+    // which deny statements match cannot be steered (X-TKE-ClusterName names the member cluster
+    // of proxied requests, whose authorization passes the cluster explicitly).
+    const d = await this.decide(attrs.user, { ...attrs, cluster: undefined });
     const write = attrs.isResourceRequest && !readVerbs.has(attrs.verb);
     const audited = !d.allowed || write;
     return {
@@ -75,6 +75,9 @@ export class TKEAuthorizer implements Authorizer {
       // Asking about oneself is open to every authenticated user (kube-apiserver's system:basic-user).
       return { allowed: true, reason: 'self review', tenant };
     }
+    if (r.apiGroup === authGroupName && sharedResources.has(r.resource) && !readVerbs.has(r.verb)) {
+      return { allowed: false, tenant, reason: 'objects shared by all tenants are changed by platform administrators only' };
+    }
     const snap = await this.state.snapshot();
     const tke = tkeAttributes(r);
     const admin = isTenantAdmin(snap, tenant, user.username);
@@ -101,11 +104,6 @@ export class TKEAuthorizer implements Authorizer {
   }
 }
 
-function headerValue(v: string | string[] | undefined): string | undefined {
-  const s = Array.isArray(v) ? v[0] : v;
-  return s && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(s) ? s : undefined;
-}
-
 /** What a tenant's caller can see: its tenant's objects; apisigningkeys belong to no tenant and are never visible. */
 export function tenantFilter(apiGroup: string, resource: string, tenant: string): (obj: KubeObject) => boolean {
   if (apiGroup === authGroupName && resource === 'apisigningkeys') return () => false;
@@ -124,7 +122,9 @@ export function tenantFilter(apiGroup: string, resource: string, tenant: string)
 function selfService(snap: Snapshot, tenant: string, user: UserInfo, r: RequestAttributes): ((obj: KubeObject) => boolean) | undefined {
   if (r.apiGroup !== authGroupName) return undefined;
   const own = (obj: KubeObject) => obj.spec?.tenantID === tenant && obj.spec?.username === user.username;
-  if (r.resource === 'apikeys') return own;
+  // Its owner reads, describes and deletes a key; the status (disabled) is for those a policy lets
+  // manage keys, so that a key an administrator disabled stays disabled.
+  if (r.resource === 'apikeys' && r.subresource !== 'status') return own;
   if (r.resource === 'localidentities' && r.subresource === 'password' && r.verb === 'create') {
     const li = snap.objects.localidentities.get(r.name);
     return li && own(li) ? own : undefined;

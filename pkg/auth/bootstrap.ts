@@ -6,6 +6,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { UserInfo } from '../rest/resource.ts';
 import type { TokenAuthenticator } from '../server/authn.ts';
+import { mapError } from '../storage/postgres.ts';
 
 export const BOOTSTRAP_ADMIN_USERNAME = 'admin';
 export const BOOTSTRAP_ADMIN_GROUPS = ['system:masters', 'system:authenticated'];
@@ -101,10 +102,17 @@ export function bootstrapTokenAuthenticator(pool: pg.Pool, opts: BootstrapTokenA
   };
 
   const lookup = async (key: string, hash: Buffer): Promise<UserInfo | undefined> => {
-    const res = await pool.query<TokenRow>(
-      'SELECT token_sha256, username, groups FROM bootstrap_tokens WHERE token_sha256 = $1',
-      [key],
-    );
+    let res: pg.QueryResult<TokenRow>;
+    try {
+      res = await pool.query<TokenRow>(
+        'SELECT token_sha256, username, groups FROM bootstrap_tokens WHERE token_sha256 = $1',
+        [key],
+      );
+    } catch (err) {
+      // Whether the token is valid is unknown: the client is to retry (503 with Retry-After,
+      // from a StorageError 'Unavailable'), not to be told its token is wrong. Nothing is cached.
+      throw mapError(err);
+    }
     const row = res.rows[0];
     let user: UserInfo | undefined;
     if (row && timingSafeEqual(Buffer.from(row.token_sha256, 'hex'), hash)) {

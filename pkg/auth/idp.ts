@@ -2,15 +2,15 @@
 // password belong to this user (local: scrypt hash; ldap: bind as the user), who are its
 // users and groups (local objects, or read live from the directory), and — for oidc — which
 // user an ID token names (discovery + JWKS, issuer, audience, expiry).
-import { Client, Filter, InvalidCredentialsError } from 'ldapts';
+import { Client, Filter, InvalidCredentialsError, ResultCodeError } from 'ldapts';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
-import { errors } from '../rest/errors.ts';
+import { errors, StatusError } from '../rest/errors.ts';
 import type { UserInfo } from '../rest/resource.ts';
 import { tenantOf } from '../rest/tenant.ts';
 import type { TokenAuthenticator } from '../server/authn.ts';
 import { verifyPassword, type PasswordThrottle } from './password.ts';
-import { tenantIDKey } from './subjects.ts';
+import { isReservedName, tenantAssertedGroups, tenantIDKey } from './subjects.ts';
 import { userKey, type AuthState, type Snapshot } from './state.ts';
 
 /** The JSON config of an ldap provider (dex's LDAP connector fields, manual 8.3.1). */
@@ -98,6 +98,12 @@ export class LDAPDirectory {
     try {
       if (this.c.bindDN) await client.bind(this.c.bindDN, this.c.bindPW ?? '');
       return await fn(client);
+    } catch (err) {
+      // The directory answered with an LDAP result (bad bind DN, no such object): a configuration
+      // problem worth its message. Anything else (refused, timed out, TLS) means it is out of
+      // reach: the caller may retry, and learns nothing of where the directory lives.
+      if (err instanceof ResultCodeError || err instanceof StatusError) throw err;
+      throw errors.unavailable('the identity provider\'s LDAP directory cannot be reached; try again later');
     } finally {
       await client.unbind().catch(() => undefined);
     }
@@ -110,7 +116,7 @@ export class LDAPDirectory {
 
   private toUser(e: { dn: string; [k: string]: Buffer | Buffer[] | string[] | string }, groups: string[]): DirectoryUser {
     const s = this.c.userSearch;
-    return { id: attr(e, s.idAttr), name: attr(e, s.username), displayName: s.nameAttr ? attr(e, s.nameAttr) : undefined, email: s.emailAttr ? attr(e, s.emailAttr) : undefined, groups };
+    return { id: attr(e, s.idAttr), name: attr(e, s.username), displayName: s.nameAttr ? attr(e, s.nameAttr) : undefined, email: s.emailAttr ? attr(e, s.emailAttr) : undefined, groups: tenantAssertedGroups(groups) };
   }
 
   private async groupsOf(client: Client, entry: { dn: string; [k: string]: Buffer | Buffer[] | string[] | string }): Promise<string[]> {
@@ -200,23 +206,42 @@ export interface PasswordCheck {
   retryAfter?: number;
 }
 
-/** Checks a password against the tenant's provider, throttling repeated failures per (tenant, user). */
-export async function checkPassword(state: AuthState, throttle: PasswordThrottle, tenant: string, username: string, password: string): Promise<PasswordCheck> {
-  const wait = await throttle.attempt(tenant, username);
-  if (wait > 0) return { retryAfter: wait };
+export interface Login {
+  tenant: string;
+  username: string;
+  password: string;
+  /** The network address the attempt comes from: wrong guesses lock out that source only. */
+  source: string;
+  /** A dry run counts wrong guesses like any attempt (else it would be a free password oracle) and forgives nothing. */
+  dryRun?: boolean;
+}
+
+/** Checks a password against the tenant's provider, throttling repeated failures per (tenant, user, source). */
+export async function checkPassword(state: AuthState, throttle: PasswordThrottle, l: Login): Promise<PasswordCheck> {
   const snap = await state.snapshot();
-  const idp = snap.objects.identityproviders.get(tenant);
+  const idp = snap.objects.identityproviders.get(l.tenant);
+  // An unknown tenant has no users: refused before anything is written, so made-up tenants cost nothing.
+  if (!idp || isReservedName(l.username)) return {};
+  const wait = await throttle.attempt(l.tenant, l.username, l.source);
+  if (wait > 0) return { retryAfter: wait };
   let user: PasswordCheck['user'];
-  if (idp?.spec?.type === 'ldap') {
-    const found = await new LDAPDirectory(parseConfig<LDAPConfig>(idp)).login(username, password);
-    if (found) user = { username: found.name, uid: found.id, groups: found.groups };
-  } else if (!idp || idp.spec?.type === 'local') {
-    const li = snap.identitiesByUser.get(userKey(tenant, username));
-    const ok = await verifyPassword(password, li?.spec?.hashedPassword as string | undefined);
-    if (ok && li && li.status?.locked !== true) user = { username, uid: li.metadata.name!, groups: [...((li.spec?.groups as string[] | undefined) ?? [])] };
+  if (idp.spec?.type === 'ldap') {
+    let found: DirectoryUser | undefined;
+    try {
+      found = await new LDAPDirectory(parseConfig<LDAPConfig>(idp)).login(l.username, l.password);
+    } catch (err) {
+      // The directory is down, not the password wrong: this attempt does not count against the user.
+      await throttle.release(l.tenant, l.username, l.source);
+      throw err;
+    }
+    if (found && !isReservedName(found.name)) user = { username: found.name, uid: found.id, groups: found.groups };
+  } else if (idp.spec?.type === 'local') {
+    const li = snap.identitiesByUser.get(userKey(l.tenant, l.username));
+    const ok = await verifyPassword(l.password, li?.spec?.hashedPassword as string | undefined);
+    if (ok && li && li.status?.locked !== true) user = { username: l.username, uid: li.metadata.name!, groups: tenantAssertedGroups(li.spec?.groups) };
   }
   if (!user) return {};
-  await throttle.success(tenant, username);
+  if (!l.dryRun) await throttle.success(l.tenant, l.username, l.source);
   return { user };
 }
 
@@ -291,9 +316,9 @@ export class OIDCAuthenticator implements TokenAuthenticator {
         throw err;
       }
       const username = payload[c.usernameClaim || 'sub'];
-      if (typeof username !== 'string' || !username) continue;
-      const rawGroups = payload[c.groupsClaim || 'groups'];
-      const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string') : [];
+      // The issuer is the tenant's to choose: its tokens name no reserved user and carry no reserved group.
+      if (typeof username !== 'string' || !username || isReservedName(username)) continue;
+      const groups = tenantAssertedGroups(payload[c.groupsClaim || 'groups']);
       return { username, uid: String(payload.sub ?? username), groups, extra: { [tenantIDKey]: [idp.metadata.name!] } };
     }
     return undefined;

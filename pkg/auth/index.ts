@@ -18,7 +18,9 @@ import { AuthState, authGroupName } from './state.ts';
 import { isMaster, tenantOfObject, tenantOfUser } from './subjects.ts';
 import { BOOTSTRAP_ADMIN_USERNAME } from './bootstrap.ts';
 import { errors } from '../rest/errors.ts';
+import { allowed } from '../server/authz.ts';
 import { webhookResources } from './webhooks.ts';
+import { businessAccessPlugins } from './business.ts';
 
 /** Filled by install(): the kinds are declared before the server (and its storage) exists. */
 const deps = {} as AuthDeps;
@@ -59,13 +61,18 @@ async function ensureDefaultTenant(storage: Store): Promise<void> {
  */
 const tenantAdmission: AdmissionPlugin = {
   name: 'TenantIsolation',
-  handles: ({ operation }) => operation !== 'DELETE',
+  handles: () => true,
   async admit(a) {
-    const obj = a.object;
+    const obj = a.object ?? a.oldObject;
     if (!obj || isMaster(a.user)) return;
     const tenant = tenantOfUser(a.user);
     const objTenant = tenantOfObject(a.resource.resource, obj);
-    if (objTenant === undefined || objTenant === tenant) return;
+    if (objTenant === undefined) {
+      // Objects of no tenant (categories) are shared by every tenant: only platform masters change them.
+      throw errors.forbidden({ group: a.resource.group, resource: a.resource.resource }, a.name, 'objects shared by all tenants are changed by platform administrators only');
+    }
+    // Deletes are kept to the caller's tenant by the authorizer's object filter.
+    if (a.operation === 'DELETE' || objTenant === tenant) return;
     const defaulted = objTenant === defaultTenantID && a.resource.resource !== 'identityproviders' && obj.spec && (!a.oldObject || a.oldObject.spec?.tenantID === tenant);
     if (defaulted && obj.spec) { obj.spec.tenantID = tenant; return; }
     throw errors.forbidden({ group: a.resource.group, resource: a.resource.resource }, a.name, `objects of tenant "${objTenant}" cannot be written by a user of tenant "${tenant}"`);
@@ -85,24 +92,33 @@ export const authGroup: APIGroupInstaller = {
     const state = new AuthState(ctx.storage, log);
     if (!('pool' in ctx.storage)) throw new Error('the auth group keeps its audit trail and password throttle in PostgreSQL');
     const pool = (ctx.storage as PostgresStore).pool;
+    const audit = new AuditLog(pool, log, ctx.audit);
+    authorizer = new TKEAuthorizer(state, audit);
     Object.assign(deps, {
-      storage: ctx.storage, state, apiKeys: new APIKeys(ctx.storage, state), throttle: new PasswordThrottle(pool), audit: new AuditLog(pool, log),
+      storage: ctx.storage, allowed: (user, r) => allowed(ctx.authorizer(), user, r), state, apiKeys: new APIKeys(ctx.storage, state), throttle: new PasswordThrottle(pool), audit,
       store: (resource: string) => ctx.store(authGroupName, resource),
     } satisfies AuthDeps);
     await ensureDefaultTenant(ctx.storage);
-    authorizer = new TKEAuthorizer(state, deps.audit);
     tokenAuthenticators = [deps.apiKeys.authenticator(), new OIDCAuthenticator(state)];
     for (const t of tokenAuthenticators) ctx.authenticator.addTokenAuthenticator(t);
     ctx.admission.register(tenantAdmission);
+    for (const p of businessAccessPlugins({ state, allowed: deps.allowed })) ctx.admission.register(p);
   },
   authorizer: () => installed(authorizer),
-  controllers: () => [{
+  controllers: (ctx) => [{
     name: 'auth-snapshot',
-    // Warm the snapshot without holding up start-up (requests build it on demand anyway), and
-    // keep the password throttle's table from growing with names nobody tries any more.
+    // Warm the snapshot without holding up start-up (requests build it on demand anyway), keep
+    // the password throttle's table from growing with names nobody tries any more, and apply
+    // the audit trail's retention.
     async start() {
       void deps.state.snapshot().catch(() => undefined);
-      forgetTimer = setInterval(() => void deps.throttle.forgetStale().catch(() => undefined), 10 * 60_000).unref();
+      const housekeeping = async () => {
+        await deps.throttle.forgetStale();
+        await deps.audit.prune();
+      };
+      const run = () => void housekeeping().catch(err => ctx.logger.warn({ err }, 'auth housekeeping failed; retried in 10 minutes'));
+      run();
+      forgetTimer = setInterval(run, 10 * 60_000).unref();
     },
     stop() { clearInterval(forgetTimer); deps.state.stop(); void deps.audit.flush(); },
   }],

@@ -64,70 +64,108 @@ export function validatePassword(password: string): string | undefined {
 }
 
 export interface ThrottleOptions {
-  /** Failures allowed before the account is locked out (default 5). */
+  /** Failures from one source allowed before that source is locked out for the user (default 5). */
   freeFailures?: number;
+  /** Failures from sources the user never logged in from, together, before they are all locked out (default 50). */
+  accountFreeFailures?: number;
   /** First lock-out; doubles with every further failure up to maxDelayMs (default 1 s). */
   baseDelayMs?: number;
   maxDelayMs?: number;
   /** Failures older than this are forgotten (default 1 h). */
   windowMs?: number;
+  /** A source the user logged in from within this time is familiar (default 30 days). */
+  familiarMs?: number;
   now?: () => number;
 }
 
+/** The row counting the guesses of all unfamiliar sources of an account. */
+const anySource = '*';
+/** Longest user name and source a login may name: checked before anything is written. */
+export const maxLoginNameLength = 256;
+
 /**
- * Per-(tenant, user) lock-out after repeated wrong passwords: exponential, bounded, reset by a
- * success, forgotten after a quiet window. The counts live in PostgreSQL so every replica sees
- * the same ones. An attempt is counted as a failure before the password is even checked (and
- * forgiven by success()): parallel guesses cannot all slip through before the first is counted.
+ * Lock-out after repeated wrong passwords, per (tenant, user, source): exponential, bounded,
+ * reset by a success, forgotten after a quiet window. Guesses from one address lock out that
+ * address only, so nobody can lock a user out of the machines the user logs in from. Guesses
+ * from addresses the user has never logged in from also count together, with a higher allowance,
+ * against a distributed attack; familiar addresses are never held to that count.
+ *
+ * The counts live in PostgreSQL so every replica sees the same ones. An attempt is counted as a
+ * failure before the password is even checked (and forgiven by success()): parallel guesses
+ * cannot all slip through before the first is counted.
  */
 export class PasswordThrottle {
   private readonly free: number;
+  private readonly accountFree: number;
   private readonly base: number;
   private readonly max: number;
   private readonly window: number;
+  private readonly familiar: number;
   private readonly now: () => number;
 
   constructor(private readonly pool: pg.Pool, opts: ThrottleOptions = {}) {
     this.free = opts.freeFailures ?? 5;
+    this.accountFree = opts.accountFreeFailures ?? 50;
     this.base = opts.baseDelayMs ?? 1000;
     this.max = opts.maxDelayMs ?? 15 * 60_000;
     this.window = opts.windowMs ?? 3_600_000;
+    this.familiar = opts.familiarMs ?? 30 * 24 * 3_600_000;
     this.now = opts.now ?? Date.now;
   }
 
   /**
    * Reserves one attempt: 0 when the password may be checked now (the attempt already counts as
-   * a failure), else the seconds to wait, counting nothing.
+   * a failure), else the seconds to wait.
    */
-  async attempt(tenant: string, username: string): Promise<number> {
+  async attempt(tenant: string, username: string, source: string): Promise<number> {
     const now = this.now();
-    await this.pool.query('INSERT INTO auth_login_failures (tenant_id, username) VALUES ($1, $2) ON CONFLICT DO NOTHING', [tenant, username]);
+    const wait = await this.reserve(tenant, username, source, this.free, now);
+    if (wait > 0) return wait;
+    const seen = await this.pool.query<{ last_success_ms: string }>(
+      'SELECT last_success_ms FROM auth_login_failures WHERE tenant_id = $1 AND username = $2 AND source = $3', [tenant, username, source]);
+    const lastSuccess = Number(seen.rows[0]?.last_success_ms ?? 0);
+    if (lastSuccess > 0 && lastSuccess >= now - this.familiar) return 0;
+    return this.reserve(tenant, username, anySource, this.accountFree, now);
+  }
+
+  private async reserve(tenant: string, username: string, source: string, free: number, now: number): Promise<number> {
+    await this.pool.query('INSERT INTO auth_login_failures (tenant_id, username, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [tenant, username, source]);
     // The row lock serializes concurrent attempts, and PostgreSQL re-checks the WHERE clause
     // against the row a concurrent attempt just locked: only one can take the last free try.
     const counted = await this.pool.query(
       `UPDATE auth_login_failures SET
-         failures = (CASE WHEN updated_ms < $3 - $7 THEN 0 ELSE failures END) + 1,
-         locked_until_ms = CASE WHEN (CASE WHEN updated_ms < $3 - $7 THEN 0 ELSE failures END) + 1 >= $4
-           THEN $3 + least($6::float8, $5 * power(2, least(30, (CASE WHEN updated_ms < $3 - $7 THEN 0 ELSE failures END) + 1 - $4)))::bigint
+         failures = (CASE WHEN updated_ms < $4 - $8 THEN 0 ELSE failures END) + 1,
+         locked_until_ms = CASE WHEN (CASE WHEN updated_ms < $4 - $8 THEN 0 ELSE failures END) + 1 >= $5
+           THEN $4 + least($7::float8, $6 * power(2, least(30, (CASE WHEN updated_ms < $4 - $8 THEN 0 ELSE failures END) + 1 - $5)))::bigint
            ELSE 0 END,
-         updated_ms = $3
-       WHERE tenant_id = $1 AND username = $2 AND locked_until_ms <= $3`,
-      [tenant, username, now, this.free, this.base, this.max, this.window]);
+         updated_ms = $4
+       WHERE tenant_id = $1 AND username = $2 AND source = $3 AND locked_until_ms <= $4`,
+      [tenant, username, source, now, free, this.base, this.max, this.window]);
     if (counted.rowCount) return 0;
     const locked = await this.pool.query<{ locked_until_ms: string }>(
-      'SELECT locked_until_ms FROM auth_login_failures WHERE tenant_id = $1 AND username = $2', [tenant, username]);
+      'SELECT locked_until_ms FROM auth_login_failures WHERE tenant_id = $1 AND username = $2 AND source = $3', [tenant, username, source]);
     const wait = Number(locked.rows[0]?.locked_until_ms ?? 0) - now;
     return wait > 0 ? Math.ceil(wait / 1000) : 1;
   }
 
-  /** The password was right: the reserved attempt and all earlier failures are forgiven. */
-  async success(tenant: string, username: string): Promise<void> {
-    await this.pool.query('DELETE FROM auth_login_failures WHERE tenant_id = $1 AND username = $2', [tenant, username]);
+  /** The password was right: this source's failures are forgiven and the source becomes familiar. */
+  async success(tenant: string, username: string, source: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE auth_login_failures SET failures = 0, locked_until_ms = 0, updated_ms = $4, last_success_ms = $4
+       WHERE tenant_id = $1 AND username = $2 AND source = $3`, [tenant, username, source, this.now()]);
   }
 
-  /** Drops counts nobody has added to within the window and that lock nothing. */
+  /** The attempt could not be checked (the directory was down): it does not count against the source. */
+  async release(tenant: string, username: string, source: string): Promise<void> {
+    await this.pool.query(
+      'UPDATE auth_login_failures SET failures = greatest(failures - 1, 0) WHERE tenant_id = $1 AND username = $2 AND source = $3',
+      [tenant, username, source]);
+  }
+
+  /** Drops counts nobody has added to within the window, that lock nothing and that make no source familiar. */
   async forgetStale(): Promise<void> {
     const now = this.now();
-    await this.pool.query('DELETE FROM auth_login_failures WHERE updated_ms < $1 AND locked_until_ms < $2', [now - this.window, now]);
+    await this.pool.query('DELETE FROM auth_login_failures WHERE updated_ms < $1 AND locked_until_ms < $2 AND (last_success_ms = 0 OR last_success_ms < $3)',
+      [now - this.window, now, now - this.familiar]);
   }
 }

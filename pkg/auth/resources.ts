@@ -5,21 +5,25 @@ import * as v1 from '../../api/auth/v1/types.ts';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import { createHash } from 'node:crypto';
 import { errors, field, StatusError, type FieldError } from '../rest/errors.ts';
-import type { CustomSubresource, RequestContext, ResourceDefinition, Strategy, SubresourceRequest, Verb, VirtualHandlers } from '../rest/resource.ts';
+import type { CustomSubresource, RequestContext, ResourceDefinition, Strategy, SubresourceRequest, UserInfo, Verb, VirtualHandlers, WriteContext } from '../rest/resource.ts';
 import { timestamp, type RegistryStore } from '../rest/store.ts';
 import { defaultTenant, tenantOf } from '../rest/tenant.ts';
 import type { Store, Transaction } from '../storage/interface.ts';
 import { checkExpire, defaultExpireMs, parseDuration, type APIKeys } from './apikey.ts';
 import type { AuditLog } from './audit.ts';
+import type { ObjectRequest } from '../server/authz.ts';
 import { checkPassword, listGroups, listUsers, validateLDAPConfig, validateOIDCConfig, type DirectoryGroup, type DirectoryUser } from './idp.ts';
-import { decodePassword, hashPassword, isHashed, validatePassword, validateUsername, type PasswordThrottle } from './password.ts';
+import { decodePassword, hashPassword, isHashed, maxLoginNameLength, validatePassword, validateUsername, type PasswordThrottle } from './password.ts';
 import { seedTenant } from './predefined.ts';
 import { authGroupName, type AuthState, type Snapshot } from './state.ts';
-import { grantsFor, isMaster, isTenantAdmin, tenantOfUser, type SubjectRef } from './subjects.ts';
+import { grantsFor, isMaster, isReservedName, isTenantAdmin, tenantIDKey, tenantOfUser, type SubjectRef } from './subjects.ts';
 import { fieldsAt } from '../rest/selectors.ts';
+import { secretMask } from '../rest/secrets.ts';
 
 export interface AuthDeps {
   storage: Store;
+  /** Whether the server's authorizer lets `user` make the request `r`: rules that act on other objects ask it. */
+  allowed(user: UserInfo, r: ObjectRequest): Promise<boolean>;
   state: AuthState;
   apiKeys: APIKeys;
   throttle: PasswordThrottle;
@@ -306,6 +310,22 @@ function rolesReaching(snap: Snapshot, tenant: string, u: { name: string; id: st
   return [...snap.objects.roles.values()].filter(r => tenantOf(r) === tenant && subjectsOf(r.status?.users).some(s => s.name === u.name || s.id === u.id)).map(r => typed('Role', r));
 }
 
+// ---- identity provider configurations ---------------------------------------------------------------
+
+function configOf(idp: KubeObject): Record<string, unknown> | undefined {
+  try {
+    const c = JSON.parse(String(idp.spec?.config ?? '')) as unknown;
+    return c && typeof c === 'object' && !Array.isArray(c) ? c as Record<string, unknown> : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where an LDAP bind password goes, and how: the server, the account, and whether TLS protects it. */
+function bindPasswordTarget(c: Record<string, unknown>): string {
+  return JSON.stringify([c.host, c.bindDN, c.insecureNoSSL === true, c.insecureSkipVerify === true]);
+}
+
 // ---- the definitions -----------------------------------------------------------------------------------
 
 export function authResources(deps: AuthDeps): ResourceDefinition[] {
@@ -329,6 +349,10 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
         const username = String(obj.spec?.username ?? '');
         const bad = validateUsername(username);
         if (bad) out.push(field.invalid('spec.username', username, bad));
+        const groups = Array.isArray(obj.spec?.groups) ? obj.spec.groups as unknown[] : [];
+        groups.forEach((g, i) => {
+          if (typeof g === 'string' && isReservedName(g)) out.push(field.forbidden(`spec.groups[${i}]`, `"system:" groups are Kubernetes' own and cannot be given to a tenant's user`));
+        });
         const pw = obj.spec?.hashedPassword;
         if (typeof pw === 'string' && !isHashed(pw)) {
           const why = validatePassword(decodePassword(pw));
@@ -350,6 +374,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
         }
         obj.status ??= {};
         obj.status.lastUpdateTime = timestamp();
+        await bindExtraPolicies(obj, old, ctx);
       },
       decorate(obj) { if (obj.spec) delete obj.spec.hashedPassword; },
       columns: [
@@ -371,7 +396,9 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
           const tenant = tenantOf(r.parent!);
           const privileged = isMaster(r.ctx.user) || (tenantOfUser(r.ctx.user) === tenant && isTenantAdmin(snap, tenant, r.ctx.user.username));
           if (!privileged) {
-            const check = await checkPassword(deps.state, deps.throttle, tenant, String(r.parent!.spec?.username), decodePassword(String(req.originalPassword ?? '')));
+            const check = await checkPassword(deps.state, deps.throttle, {
+              tenant, username: String(r.parent!.spec?.username), password: decodePassword(String(req.originalPassword ?? '')), source: r.ctx.source ?? '', dryRun: r.ctx.dryRun,
+            });
             if (check.retryAfter) throw errors.tooManyRequests('too many wrong passwords; try again later', check.retryAfter);
             if (!check.user) throw errors.badRequest('the original password is wrong');
           }
@@ -394,6 +421,34 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
     },
   });
 
+  /**
+   * TKE's spec.extra.policies ("pol-a,pol-b"): the platform policies the identity holds directly,
+   * bound on write (in the write's transaction) and taken out of the stored object. On update,
+   * policies that bind the user directly and are not listed any more are unbound. Each binding is
+   * authorized as the caller's own POST policies/<p>/binding (or unbinding) would be.
+   */
+  async function bindExtraPolicies(obj: KubeObject, old: KubeObject | undefined, ctx: WriteContext): Promise<void> {
+    const extra = obj.spec?.extra as Record<string, unknown> | undefined;
+    if (!extra || typeof extra.policies !== 'string') return;
+    const wanted = [...new Set(extra.policies.split(',').map(p => p.trim()).filter(p => p.startsWith('pol-')))];
+    delete extra.policies;
+    const tenant = tenantOf(obj);
+    const subject: SubjectRef = { id: obj.metadata.name!, name: String(obj.spec?.username ?? '') };
+    const held = old ? (await ctx.tx.list({ group: authGroupName, resource: 'policies' }, { filter: p => tenantOf(p) === tenant && subjectsOf(p.status?.users).some(u => sameSubject(u, subject)) })).map(p => p.metadata.name!) : [];
+    const changes = [...wanted.filter(p => !held.includes(p)).map(p => [p, true] as const), ...held.filter(p => !wanted.includes(p)).map(p => [p, false] as const)];
+    for (const [name, add] of changes) {
+      if (!(await deps.allowed(ctx.user, { verb: 'create', apiGroup: authGroupName, resource: 'policies', subresource: add ? 'binding' : 'unbinding', name }))) {
+        throw forbidden('policies', name, `spec.extra.policies: user "${ctx.user.username}" may not ${add ? 'bind' : 'unbind'} policy ${name}`);
+      }
+      const policy = await ctx.tx.get(key('policies', name), { forUpdate: true });
+      if (!policy || tenantOf(policy) !== tenant) throw errors.invalid(authGroupName, 'LocalIdentity', obj.metadata.name!, [field.invalid('spec.extra.policies', name, 'no such policy in the tenant')]);
+      if (policy.spec?.scope === 'project') throw errors.invalid(authGroupName, 'LocalIdentity', obj.metadata.name!, [field.invalid('spec.extra.policies', name, 'a project policy is granted inside a project, not to a user')]);
+      const status = policy.status ?? {};
+      const users = add ? merge(status.users, [subject]) : remove(status.users, [subject]);
+      await ctx.tx.update(key('policies', name), { ...policy, status: { ...status, users } }, policy.metadata.resourceVersion);
+    }
+  }
+
   function subjectView(kind: string, build: (snap: Snapshot, tenant: string, parent: KubeObject, r: SubresourceRequest) => KubeObject): CustomSubresource {
     return { verbs: ['get'], kind, handle: async (r) => build(await deps.state.snapshot(), tenantOf(r.parent!), r.parent!, r) };
   }
@@ -402,6 +457,11 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
     kind: 'APIKey', resource: 'apikeys', schema: v1.APIKey, status: true, inSnapshot: true, tenanted: true,
     verbs: storedVerbs,
     strategy: {
+      prepareForCreate() {
+        // Only the server makes APIKey objects, as it issues their tokens: an object made any other
+        // way (an apply of a deleted key's object, say) would name a token nobody issued for it.
+        throw errors.methodNotAllowed('API keys are made by POST apikeys, apikeys/default/token or apikeys/default/password');
+      },
       prepareForUpdate(obj, old) {
         // Who a key belongs to and when it expires are fixed when it is made.
         obj.spec = { ...obj.spec, tenantID: old.spec?.tenantID, username: old.spec?.username, issue_at: old.spec?.issue_at, expire_at: old.spec?.expire_at };
@@ -418,38 +478,42 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
     },
     handlers: {
       // POST apikeys takes TKE's APIKeyReq: a key for the caller itself.
-      async create(ctx, body) {
-        const req = body as v1.APIKeyReq;
-        if (ctx.user.groups.includes('system:unauthenticated')) throw errors.unauthorized();
-        const expire = expireOf(req.expire);
-        return deps.apiKeys.issue(tenantOfUser(ctx.user), ctx.user.username, expire, String(req.description ?? ''));
-      },
+      create: (ctx, body) => issueOwnKey(ctx, body as v1.APIKeyReq),
     },
     custom: {
       // apikeys/<any>/token: TKE's TokenREST, an APIKeyReq for a key of the caller itself.
-      token: {
-        verbs: ['create'], kind: 'APIKey', parentless: true,
-        handle: async (r) => {
-          const req = (r.body ?? {}) as v1.APIKeyReq;
-          if (r.ctx.user.groups.includes('system:unauthenticated')) throw errors.unauthorized();
-          return deps.apiKeys.issue(tenantOfUser(r.ctx.user), r.ctx.user.username, expireOf(req.expire), String(req.description ?? ''));
-        },
-      },
+      token: { verbs: ['create'], kind: 'APIKey', parentless: true, handle: r => issueOwnKey(r.ctx, (r.body ?? {}) as v1.APIKeyReq) },
       password: {
         verbs: ['create'], kind: 'APIKey', parentless: true, anonymous: true,
         handle: async (r) => {
           const req = (r.body ?? {}) as v1.APIKeyReqPassword;
           const tenant = String(req.tenantID || 'default');
           const username = String(req.username ?? '');
+          // Checked before anything is written: no made-up name of any length costs a row.
+          if (username.length > maxLoginNameLength || tenant.length > maxLoginNameLength) throw errors.unauthorized('invalid username or password');
           const expire = expireOf(req.expire);
-          const check = await checkPassword(deps.state, deps.throttle, tenant, username, decodePassword(String(req.password ?? '')));
+          const check = await checkPassword(deps.state, deps.throttle, {
+            tenant, username, password: decodePassword(String(req.password ?? '')), source: r.ctx.source ?? '', dryRun: r.ctx.dryRun,
+          });
           if (check.retryAfter) throw errors.tooManyRequests('too many wrong passwords; try again later', check.retryAfter);
           if (!check.user) throw errors.unauthorized('invalid username or password');
-          return deps.apiKeys.issue(tenant, check.user.username, expire, String(req.description ?? ''));
+          return deps.apiKeys.issue(tenant, check.user.username, expire, String(req.description ?? ''), { dryRun: r.ctx.dryRun });
         },
       },
     },
   });
+
+  /**
+   * A key for the caller itself. Only callers who are a tenant's identity (they carry its tenant:
+   * API keys, OIDC tokens, directory users, also through the front proxy) get one: a Kubernetes
+   * user or a client certificate named like a tenant's user is not that user.
+   */
+  async function issueOwnKey(ctx: RequestContext, req: v1.APIKeyReq): Promise<KubeObject> {
+    if (ctx.user.groups.includes('system:unauthenticated')) throw errors.unauthorized();
+    const tenant = ctx.user.extra?.[tenantIDKey]?.[0];
+    if (!tenant) throw errors.badRequest(`user "${ctx.user.username}" is not an identity of a tenant; keys are issued to local, directory (LDAP) and OIDC users`);
+    return deps.apiKeys.issue(tenant, ctx.user.username, expireOf(req.expire), String(req.description ?? ''), { callerUID: ctx.user.uid, dryRun: ctx.dryRun });
+  }
 
   const apisigningkeys = authKind(deps, {
     kind: 'APISigningKey', resource: 'apisigningkeys', schema: v1.APISigningKey, inSnapshot: true, secretFields: ['signingKey'],
@@ -470,12 +534,24 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
       validate(obj) {
         const t = obj.spec?.type;
         if (t === 'local') return [];
-        let cfg: Record<string, unknown>;
-        try { cfg = JSON.parse(String(obj.spec?.config ?? '')) as Record<string, unknown>; } catch { return [field.invalid('spec.config', '<config>', 'must be JSON')]; }
+        const cfg = configOf(obj);
+        if (!cfg) return [field.invalid('spec.config', '<config>', 'must be JSON')];
+        if (cfg.bindPW === secretMask) {
+          return [field.invalid('spec.config', '<config>', 'bindPW is masked: the stored bind password is kept only while host, bindDN and the TLS settings stay the same; give the password again')];
+        }
         const why = t === 'ldap' ? validateLDAPConfig(cfg) : validateOIDCConfig(cfg);
         return why ? [field.invalid('spec.config', '<config>', why)] : [];
       },
       async beforeWrite(obj, old, ctx) {
+        const cfg = obj.spec?.type === 'oidc' ? configOf(obj) : undefined;
+        if (cfg) {
+          // Tokens are matched to a tenant by issuer and audience: a second tenant naming the same
+          // pair would take over the first one's users.
+          const idps = await ctx.tx.list({ group: authGroupName, resource: 'identityproviders' });
+          const taken = idps.find(i => i.metadata.name !== obj.metadata.name && i.spec?.type === 'oidc'
+            && configOf(i)?.issuer === cfg.issuer && configOf(i)?.clientID === cfg.clientID);
+          if (taken) throw errors.invalid(authGroupName, 'IdentityProvider', obj.metadata.name!, [field.invalid('spec.config', '<config>', 'another tenant already uses this issuer with this clientID')]);
+        }
         if (old) return;
         // Tenant IDs partition the names of auth objects (`pol-<tenant>-...`, see tenantPartition):
         // no tenant ID may be another's followed by '-', or two tenants would share names.
@@ -486,20 +562,18 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
         await seedTenant(ctx.tx, name);
       },
       prepareForUpdate(obj, old) {
-        // A client writing back what it read sends the masked bind password: keep the stored one.
-        const mask = (o: KubeObject) => { try { return JSON.parse(String(o.spec?.config ?? '')) as Record<string, unknown>; } catch { return undefined; } };
-        const next = mask(obj);
-        const prev = mask(old);
-        if (next && prev && next.bindPW === '******') obj.spec = { ...obj.spec, config: JSON.stringify({ ...next, bindPW: prev.bindPW }) };
+        // A client writing back what it read sends the masked bind password: keep the stored one,
+        // but only for the directory and account it was given for (see bindPasswordTarget).
+        const next = configOf(obj);
+        const prev = configOf(old);
+        if (next?.bindPW === secretMask && prev && bindPasswordTarget(next) === bindPasswordTarget(prev)) {
+          obj.spec = { ...obj.spec, config: JSON.stringify({ ...next, bindPW: prev.bindPW }) };
+        }
       },
       decorate(obj) {
         // The LDAP bind password is a secret: never served back.
-        if (obj.spec?.type !== 'ldap' || typeof obj.spec.config !== 'string') return;
-        try {
-          const c = JSON.parse(obj.spec.config) as Record<string, unknown>;
-          if (c.bindPW) c.bindPW = '******';
-          obj.spec.config = JSON.stringify(c);
-        } catch { /* invalid configs are refused on write */ }
+        const c = obj.spec?.type === 'ldap' ? configOf(obj) : undefined;
+        if (c?.bindPW) obj.spec!.config = JSON.stringify({ ...c, bindPW: secretMask });
       },
       columns: [
         { name: 'Type', type: 'string', format: '', description: 'local, ldap or oidc.', priority: 0 },

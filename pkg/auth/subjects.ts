@@ -13,6 +13,24 @@ const tenantGroupPrefix = 'tenant:';
 
 export interface SubjectRef { id?: string; name?: string }
 
+/**
+ * kube-apiserver's reserved prefix. `system:` users and groups (above all system:masters) come only
+ * from the bootstrap admin token, client certificates of the client CA and the verified front proxy;
+ * identities a tenant controls (local identities, its LDAP directory, its OIDC issuer) never carry
+ * them, here or in the TokenReview answers member clusters act on.
+ */
+const reservedPrefix = 'system:';
+
+/** Compared trimmed and case-folded: a front proxy or a member cluster may trim what we hand on. */
+export function isReservedName(name: string): boolean {
+  return name.trim().toLowerCase().startsWith(reservedPrefix);
+}
+
+/** The groups an identity a tenant controls asserts, without the reserved ones. */
+export function tenantAssertedGroups(groups: unknown): string[] {
+  return Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string' && g.trim() !== '' && !isReservedName(g)) : [];
+}
+
 export function isMaster(user: UserInfo): boolean {
   return user.groups.includes(mastersGroup);
 }
@@ -25,10 +43,13 @@ export function tenantOfUser(user: UserInfo): string {
   return g ? g.slice(tenantGroupPrefix.length) || defaultTenantID : defaultTenantID;
 }
 
+/** Kinds whose objects belong to no tenant: every tenant reads them, platform masters change them. */
+export const sharedResources = new Set(['categories']);
+
 /** The tenant an auth object belongs to: identity providers are named after their tenant. */
 export function tenantOfObject(resource: string, obj: KubeObject): string | undefined {
   if (resource === 'identityproviders') return obj.metadata.name;
-  if (resource === 'categories') return undefined;
+  if (sharedResources.has(resource)) return undefined;
   return tenantOf(obj);
 }
 

@@ -9,6 +9,7 @@ import { errors } from '../rest/errors.ts';
 import type { ResourceDefinition, UserInfo } from '../rest/resource.ts';
 import type { TokenAuthenticator } from '../server/authn.ts';
 import type { TKEAuthorizer } from './authorizer.ts';
+import { isMaster, tenantOfUser } from './subjects.ts';
 
 function echoVersion(body: KubeObject, group: string): string {
   const v = typeof body.apiVersion === 'string' ? body.apiVersion : '';
@@ -30,13 +31,18 @@ export interface WebhookRuntime {
   authorizer(): TKEAuthorizer;
 }
 
+/** Platform masters (member clusters' webhook credentials) ask about anyone; a tenant's user about its tenant. */
+function withinCallerTenant(caller: UserInfo, subject: UserInfo): boolean {
+  return isMaster(caller) || tenantOfUser(caller) === tenantOfUser(subject);
+}
+
 export function webhookResources(rt: WebhookRuntime): ResourceDefinition[] {
   const tokenreviews: ResourceDefinition = {
     group: 'authentication.k8s.io', version: 'v1', kind: 'TokenReview', listKind: 'TokenReviewList', resource: 'tokenreviews',
     singular: 'tokenreview', namespaced: false, shortNames: [], categories: [], schema: TokenReview, subresources: {},
     verbs: ['create'], strategy: {},
     handlers: {
-      async create(_ctx, body) {
+      async create(ctx, body) {
         const spec = (body as TokenReviewBody).spec ?? {};
         if (typeof spec.token !== 'string') throw errors.badRequest('spec.token is required');
         let user: UserInfo | undefined;
@@ -44,6 +50,8 @@ export function webhookResources(rt: WebhookRuntime): ResourceDefinition[] {
           user = await t.authenticateToken(spec.token);
           if (user) break;
         }
+        // A tenant's caller learns about its own tenant's credentials only.
+        if (user && !withinCallerTenant(ctx.user, user)) user = undefined;
         const status = user
           ? { authenticated: true, user: { username: user.username, uid: user.uid ?? '', groups: user.groups, extra: user.extra ?? {} }, ...(spec.audiences ? { audiences: spec.audiences } : {}) }
           : { authenticated: false, error: 'invalid or revoked token' };
@@ -58,25 +66,28 @@ export function webhookResources(rt: WebhookRuntime): ResourceDefinition[] {
     singular: 'subjectaccessreview', namespaced: false, shortNames: [], categories: [], schema: SubjectAccessReview, subresources: {},
     verbs: ['create'], strategy: {},
     handlers: {
-      async create(_ctx, body) {
+      async create(ctx, body) {
         const spec = (body as SARBody).spec ?? {};
         if (!spec.user && !(spec.groups?.length)) throw errors.badRequest('spec.user or spec.groups is required');
         // kube-apiserver adds system:authenticated itself; masters are never taken from a review.
         const user: UserInfo = { username: spec.user ?? '', uid: spec.uid, groups: (spec.groups ?? []).filter(g => g !== 'system:masters'), extra: spec.extra };
         const ra = spec.resourceAttributes;
         const nra = spec.nonResourceAttributes;
+        const answer = (status: Record<string, unknown>): KubeObject => ({
+          apiVersion: echoVersion(body, 'authorization.k8s.io'), kind: 'SubjectAccessReview',
+          metadata: { creationTimestamp: null } as unknown as KubeObject['metadata'],
+          spec: spec as Record<string, unknown>, status,
+        });
+        // A tenant's caller asks about its own tenant's users only, or it would learn another
+        // tenant's policies one question at a time.
+        if (!withinCallerTenant(ctx.user, user)) return answer({ allowed: false, reason: 'the user under review is not of the caller\'s tenant' });
         const d = ra
           ? await rt.authorizer().decide(user, {
             isResourceRequest: true, path: '', verb: ra.verb ?? '', apiGroup: ra.group ?? '', resource: ra.resource ?? '',
             subresource: ra.subresource ?? '', namespace: ra.namespace ?? '', name: ra.name ?? '',
           })
           : await rt.authorizer().decide(user, { isResourceRequest: false, path: nra?.path ?? '', verb: nra?.verb ?? '', apiGroup: '', resource: '', subresource: '', namespace: '', name: '' });
-        return {
-          apiVersion: echoVersion(body, 'authorization.k8s.io'), kind: 'SubjectAccessReview',
-          metadata: { creationTimestamp: null } as unknown as KubeObject['metadata'],
-          spec: spec as Record<string, unknown>,
-          status: { allowed: d.allowed, ...(d.explicitDeny ? { denied: true } : {}), reason: d.reason },
-        };
+        return answer({ allowed: d.allowed, ...(d.explicitDeny ? { denied: true } : {}), reason: d.reason });
       },
     },
   };

@@ -1,29 +1,28 @@
 // GET /apis/business.tkestack.io/v1/portal: the caller's view of the business console — which
 // projects it is a member of (spec.members holds usernames) and whether it administers the
-// platform. Platform administrators (system:masters, or listed in a Platform of the tenant)
-// see every project of the tenant, as in TKE. Computed on every call, never stored.
+// platform. Platform administrators (system:masters, or administrators of the tenant's identity
+// provider, which Platforms' administrators are written to) see every project of the tenant, as
+// in TKE. The same administrators the authorizer knows. Computed on every call, never stored.
 import { Portal } from '../../api/business/v1/portal.ts';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import type { OpenAPIResource } from '../openapi/builder.ts';
 import type { RequestContext } from '../rest/resource.ts';
-import { defaultTenantID, tenantOf } from '../rest/tenant.ts';
+import { tenantOf } from '../rest/tenant.ts';
+import { isMaster, tenantOfUser } from '../auth/subjects.ts';
 import { businessGroup as group, keys, parentOf } from './objects.ts';
 import { administratorsOf } from './platform.ts';
 import { groupContext } from './runtime.ts';
-
-const mastersGroup = 'system:masters';
 
 const membersOf = (project: KubeObject): string[] =>
   ((project.spec?.members as unknown[] | undefined) ?? []).filter((x): x is string => typeof x === 'string');
 
 async function portalFor(ctx: RequestContext): Promise<KubeObject> {
   const { storage } = groupContext();
-  const { username, groups } = ctx.user;
-  // Identities carry no tenant yet, so every caller belongs to the default tenant.
-  const tenant = defaultTenantID;
+  const { username } = ctx.user;
+  const tenant = tenantOfUser(ctx.user);
   const visible = (o: KubeObject) => tenantOf(o) === tenant && (!ctx.objectFilter || ctx.objectFilter(o));
-  const platformList = await storage.list({ group, resource: 'platforms' }, { filter: visible });
-  const administrator = groups.includes(mastersGroup) || platformList.items.some(p => administratorsOf(p).includes(username));
+  const idp = await storage.get({ group: 'auth.tkestack.io', resource: 'identityproviders', namespace: '', name: tenant });
+  const administrator = isMaster(ctx.user) || (idp !== undefined && administratorsOf(idp).includes(username));
   const projectList = await storage.list(keys.allProjects(), { filter: o => visible(o) && (administrator || membersOf(o).includes(username)) });
   const projects: Record<string, string> = {};
   const extension: Record<string, { phase: string; parent: string }> = {};

@@ -13,6 +13,8 @@ export const clusters: ResourceDefinition = {
   // SSH credentials of the machines, and of the proxy in front of them.
   secretFields: ['machines', 'scalingMachines'].flatMap(list => ['password', 'privateKey', 'passPhrase', 'proxy.password', 'proxy.privateKey', 'proxy.passPhrase']
     .map(field => `spec.${list}[].${field}`)),
+  // A machine's credentials written back masked are kept only for the same address.
+  secretTargets: Object.fromEntries(['machines', 'scalingMachines'].flatMap(list => [[`spec.${list}[]`, ['ip', 'port']], [`spec.${list}[].proxy`, ['ip', 'port']]])),
   strategy: {
     prepareForCreate(obj) {
       if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'cls-';

@@ -2,7 +2,7 @@
 // Stored only: creating it in chartmuseum and importing remote repos are not done yet. It carries
 // TKE's `chartgroup` spec finalizer, which the lifecycle controller (index.ts) removes on delete.
 import { RegistryFinalizer, RepoType, Visibility } from '../../api/registry/v1/common.ts';
-import { ChartGroup, ChartGroupList } from '../../api/registry/v1/chartgroup.ts';
+import { ChartGroup, ChartGroupList, type ChartGroupImport } from '../../api/registry/v1/chartgroup.ts';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import type { OpenAPIResource } from '../openapi/builder.ts';
 import { field, type FieldError } from '../rest/errors.ts';
@@ -25,7 +25,7 @@ function validateChartGroup(obj: KubeObject): FieldError[] {
   return problems;
 }
 
-type ImportedInfo = { password?: string } | undefined;
+type ImportedInfo = ChartGroupImport | undefined;
 const importedInfoOf = (obj: KubeObject): ImportedInfo => obj.spec?.importedInfo as ImportedInfo;
 
 export const chartGroups: OpenAPIResource = {
@@ -56,10 +56,13 @@ export const chartGroups: OpenAPIResource = {
     prepareForUpdate(obj, old) {
       keepSpecFinalizers(obj, old);
       // The import password is never served (decorate), so a client writing back what it read
-      // sends none: keep the stored one rather than erase it.
+      // sends none: keep the stored one rather than erase it, but only for the repository and
+      // account it was given for, or a writer could send it to a repository of its own.
       const next = importedInfoOf(obj);
       const prev = importedInfoOf(old);
-      if (next && next.password === undefined && prev?.password !== undefined) next.password = prev.password;
+      if (next && next.password === undefined && prev?.password !== undefined && next.addr === prev.addr && next.username === prev.username) {
+        next.password = prev.password;
+      }
     },
     defaults: defaultTenant,
     validate: validateChartGroup,

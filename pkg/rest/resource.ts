@@ -28,6 +28,18 @@ export interface RequestContext {
    * reported as NotFound and left out of lists and watches, never as Forbidden.
    */
   objectFilter?: (obj: KubeObject) => boolean;
+  /**
+   * Whether the caller may see the kind's secret fields as stored; anyone else reads them masked.
+   * Unset = masked: only a request whose authorizer said so sees them.
+   */
+  revealSecrets?: boolean;
+  /**
+   * Asks the authorizer whether the caller may also `verb` the object of the request (its kind,
+   * namespace and name, no subresource): a write that turns out to create is authorized as create.
+   */
+  authorize?: (verb: string) => Promise<boolean>;
+  /** The network address the request comes from (its socket's peer), for limits kept per source. */
+  source?: string;
 }
 
 /** Everything a strategy hook gets inside the write transaction. */
@@ -141,6 +153,12 @@ export interface ResourceDefinition {
    * like `spec.config`, with `[]` for every element of an array (`spec.machines[].password`).
    */
   secretFields?: string[];
+  /**
+   * For the holder of secret fields (their path without the last step, e.g. `spec.machines[]`),
+   * the sibling fields that say where the secret is sent (ip, port, a URL). A secret written back
+   * masked is kept only while these are unchanged; without an entry it is always kept.
+   */
+  secretTargets?: Record<string, string[]>;
   strategy: Strategy;
   /**
    * Verbs answered by code instead of the generic store: kinds that are computed

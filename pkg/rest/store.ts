@@ -13,6 +13,7 @@ import { applyPatch } from './patch.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { apiVersionOf, type Operation, type RequestContext, type ResourceDefinition, type WriteContext } from './resource.ts';
 import { compileKind, validateObjectMeta, type CompiledKind } from './validation.ts';
+import { keepMaskedSecrets, maskSecrets } from './secrets.ts';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -122,7 +123,7 @@ export class RegistryStore {
           ...(page.continue ? { continue: page.continue } : {}),
           ...(page.remainingItemCount !== undefined ? { remainingItemCount: page.remainingItemCount } : {}),
         },
-        items: page.items.map(o => this.withTypeMeta(o)),
+        items: page.items.map(o => this.present(o, ctx)),
       };
     } catch (err) {
       throw this.translate(err, '');
@@ -138,13 +139,23 @@ export class RegistryStore {
     }
   }
 
-  /** The object as served to clients: type meta set, and the kind's decorate() applied. */
-  withTypeMeta(obj: KubeObject): KubeObject {
+  /**
+   * The object as served to a caller: type meta set, the kind's decorate() applied, and its secret
+   * fields masked unless the caller may see them.
+   */
+  present(obj: KubeObject, ctx: Pick<RequestContext, 'revealSecrets'>): KubeObject {
     const out = { apiVersion: this.apiVersion, kind: this.def.kind, ...obj };
-    if (!this.def.strategy.decorate) return out;
+    const mask = !ctx.revealSecrets && !!this.def.secretFields?.length;
+    if (!this.def.strategy.decorate && !mask) return out;
     const copy = structuredClone(out);
-    this.def.strategy.decorate(copy);
+    this.def.strategy.decorate?.(copy);
+    if (mask) maskSecrets(copy, this.def.secretFields!);
     return copy;
+  }
+
+  /** Secret fields written as the mask take the stored value back, where they may (see secrets.ts). */
+  private keepMaskedSecrets(obj: KubeObject, old: KubeObject | undefined): FieldError[] {
+    return this.def.secretFields?.length ? keepMaskedSecrets(obj, old, this.def.secretFields, this.def.secretTargets) : [];
   }
 
   // ---- writes --------------------------------------------------------------
@@ -166,11 +177,12 @@ export class RegistryStore {
     const generated = !obj.metadata.name && !!obj.metadata.generateName;
     if (generated) obj.metadata.name = obj.metadata.generateName + randomSuffix();
     this.normalize(obj);
-    this.validate(obj, undefined, ctx);
+    this.validate(obj, undefined, ctx, this.keepMaskedSecrets(obj, undefined));
     const final = updateManagedFields(undefined, obj, opts.fieldManager ?? 'unknown', 'Update', this.apiVersion, ctx.subresource || undefined, now, this.fieldOptions(ctx));
     for (let attempt = 0; ; attempt++) {
       try {
-        const result = await this.write(ctx, 'CREATE', undefined, final, warnings);
+        // A copy per attempt: the strategy's beforeWrite may change the object it writes.
+        const result = await this.write(ctx, 'CREATE', undefined, structuredClone(final), warnings);
         return result;
       } catch (err) {
         // A generated name that collides is regenerated, as Kubernetes does.
@@ -224,6 +236,10 @@ export class RegistryStore {
     }
     const existing = await this.storage.get(this.key(ctx.namespace, name));
     if (!existing) {
+      // As kube-apiserver: an apply that creates is a create, whatever the patch was allowed as.
+      if (ctx.authorize && !(await ctx.authorize('create'))) {
+        throw errors.forbidden(this.gr, name, `User "${ctx.user.username}" cannot create resource "${this.def.resource}" in API group "${this.def.group}": an apply that creates the object needs create`);
+      }
       const now = timestamp();
       const obj = serverSideApply(undefined, { ...applied, metadata: { ...applied.metadata, name } }, opts.fieldManager, !!opts.force, this.def.schema, this.apiVersion, now, this.fieldOptions(ctx));
       try {
@@ -243,7 +259,7 @@ export class RegistryStore {
     delete obj.metadata.resourceVersion;
     this.def.strategy.prepareForCreate?.(obj, ctx);
     this.normalize(obj);
-    this.validate(obj, undefined, ctx);
+    this.validate(obj, undefined, ctx, this.keepMaskedSecrets(obj, undefined));
     return this.write(ctx, 'CREATE', undefined, obj, warnings);
   }
 
@@ -266,7 +282,7 @@ export class RegistryStore {
         : updateManagedFields(current, obj, opts.fieldManager ?? 'unknown', 'Update', this.apiVersion, ctx.subresource || undefined, now, this.fieldOptions(ctx));
       const allWarnings = [...warnings, ...(extra ?? [])];
       // An unchanged object is not written again, unless its stored form is out of date.
-      if (isUnchanged(current, final) && !(current as { [staleStoredForm]?: boolean })[staleStoredForm]) return { object: this.withTypeMeta(current), created: false, warnings: allWarnings };
+      if (isUnchanged(current, final) && !(current as { [staleStoredForm]?: boolean })[staleStoredForm]) return { object: this.present(current, ctx), created: false, warnings: allWarnings };
       return this.writeInTx(tx, ctx, 'UPDATE', current, final, allWarnings);
     });
   }
@@ -304,6 +320,7 @@ export class RegistryStore {
       delete m.deletionGracePeriodSeconds;
     }
     if (!m.managedFields && current.metadata.managedFields) m.managedFields = current.metadata.managedFields;
+    const secretProblems = this.keepMaskedSecrets(obj, current);
     // A custom subresource that writes the whole object (localidentities/password) is an update of
     // the main resource as far as the strategy goes; ctx.subresource tells it which one.
     if (ctx.subresource !== 'status' && ctx.subresource !== 'finalize') this.def.strategy.prepareForUpdate?.(obj, current, ctx);
@@ -311,7 +328,7 @@ export class RegistryStore {
     if ((this.def.strategy.generationFromSpec ?? true) && !isDeepStrictEqual(obj.spec, current.spec)) {
       m.generation = (current.metadata.generation ?? 0) + 1;
     }
-    this.validate(obj, current, ctx);
+    this.validate(obj, current, ctx, secretProblems);
     return obj;
   }
 
@@ -328,7 +345,7 @@ export class RegistryStore {
         throw errors.conflict(this.gr, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${current.metadata.resourceVersion}`);
       }
       if (hasFinalizers(current)) {
-        if (current.metadata.deletionTimestamp) return { object: this.withTypeMeta(current), created: false, warnings: [] };
+        if (current.metadata.deletionTimestamp) return { object: this.present(current, ctx), created: false, warnings: [] };
         const marked = structuredClone(current);
         marked.metadata.deletionTimestamp = timestamp();
         marked.metadata.deletionGracePeriodSeconds = 0;
@@ -380,19 +397,19 @@ export class RegistryStore {
       if (op === 'DELETE') {
         await this.def.strategy.beforeDelete?.(old!, wctx);
         const gone = await tx.delete(key, old!.metadata.resourceVersion);
-        return { object: this.withTypeMeta(gone), created: false, warnings };
+        return { object: this.present(gone, ctx), created: false, warnings };
       }
       // The last finalizer removed from an object being deleted: it goes now.
       if (op === 'UPDATE' && obj!.metadata.deletionTimestamp && !hasFinalizers(obj!)) {
         await this.def.strategy.beforeDelete?.(obj!, { ...wctx, operation: 'DELETE' });
         const gone = await tx.delete(key, old!.metadata.resourceVersion);
-        return { object: this.withTypeMeta(gone), created: false, warnings };
+        return { object: this.present(gone, ctx), created: false, warnings };
       }
       await this.def.strategy.beforeWrite?.(obj!, old, wctx);
       const stored = op === 'CREATE'
         ? await tx.create(key, stripTypeMeta(obj!))
         : await tx.update(key, stripTypeMeta(obj!), old!.metadata.resourceVersion);
-      return { object: this.withTypeMeta(stored), created: op === 'CREATE', warnings };
+      return { object: this.present(stored, ctx), created: op === 'CREATE', warnings };
     } catch (err) {
       throw this.translate(err, name);
     }
@@ -410,6 +427,10 @@ export class RegistryStore {
   /** Checks kind/apiVersion and unknown fields (pruning them from `body`); returns warnings for fieldValidation=Warn. */
   private checkTypeAndFields(body: KubeObject, mode: FieldValidation = 'Warn'): string[] {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw errors.badRequest('the body of the request must be a JSON or YAML object');
+    // A struct, map or list of the wrong JSON type (`"spec": "x"`) is the client's mistake, found
+    // before any strategy reads the object.
+    const mistyped = this.compiled.shapeError(body);
+    if (mistyped) throw errors.badRequest(`${this.def.kind} in version "${this.def.version}" cannot be handled as a ${this.def.kind}: ${mistyped}`);
     if (body.kind !== undefined && body.kind !== this.def.kind) {
       throw errors.badRequest(`the kind of the object (${String(body.kind)}) does not match the kind of the endpoint (${this.def.kind})`);
     }
@@ -443,8 +464,9 @@ export class RegistryStore {
     this.def.strategy.defaults?.(obj);
   }
 
-  private validate(obj: KubeObject, old: KubeObject | undefined, ctx: RequestContext): void {
+  private validate(obj: KubeObject, old: KubeObject | undefined, ctx: RequestContext, found: FieldError[] = []): void {
     const problems: FieldError[] = [
+      ...found,
       ...validateObjectMeta(obj.metadata, { namespaced: this.def.namespaced }),
       ...this.compiled.validate(obj),
       ...(this.def.strategy.validate?.(obj, ctx) ?? []),
@@ -469,6 +491,7 @@ export class RegistryStore {
       case 'InvalidContinue': return errors.badRequest(`continue key is not valid: ${err.message}`);
       case 'TooLargeResourceVersion': return errors.tooLargeResourceVersion(err.message);
       case 'Unavailable': return errors.unavailable(err.message);
+      default: return err;
     }
   }
 }
@@ -543,7 +566,7 @@ export async function watchResource(store: RegistryStore, storage: Store, ctx: R
   if (initial) {
     const list = await storage.list(store.prefix(ctx.namespace), { filter: matches });
     fromRV = list.rv;
-    for (const item of list.items) sink.event('ADDED', store.withTypeMeta(item));
+    for (const item of list.items) sink.event('ADDED', store.present(item, ctx));
     if (query.sendInitialEvents) sink.bookmark(fromRV, true);
   } else {
     fromRV = parseRevision(rv);
@@ -553,7 +576,7 @@ export async function watchResource(store: RegistryStore, storage: Store, ctx: R
     onEvent: (ev) => {
       const now = matches(ev.object);
       const before = ev.prevObject ? matches(ev.prevObject) : false;
-      const obj = store.withTypeMeta(ev.object);
+      const obj = store.present(ev.object, ctx);
       if (ev.type === 'DELETED') { if (before || now) sink.event('DELETED', obj); return; }
       if (ev.type === 'ADDED') { if (now) sink.event('ADDED', obj); return; }
       // A modification moves an object into or out of the selected set.

@@ -19,6 +19,12 @@ export interface CompiledKind {
   /** Removes the fields unknownFields reports (structural pruning, as Kubernetes does) and returns their paths. */
   pruneUnknownFields(obj: unknown): string[];
   /**
+   * The first place where the JSON type of a value cannot be what the schema declares for a
+   * struct, map or list (e.g. `"metadata": "x"`), as Go's decoder reports it before anything
+   * else runs; undefined when the shapes agree. Scalars are left to validate().
+   */
+  shapeError(obj: unknown): string | undefined;
+  /**
    * Fills schema `default`s in place, walking into objects, maps and arrays like structural-schema
    * defaulting; drops null-valued fields first (so a null field gets its default).
    */
@@ -57,10 +63,15 @@ function compile(schema: TSchema | JsonSchema): CompiledKind {
   const compiled: ValidateFunction = ajv().compile({ ...root, definitions: Object.fromEntries(set.definitions) });
   return {
     validate: obj => {
-      const copy = structuredClone(obj);
-      walkDefaults(copy, root, resolver, false);
-      if (compiled(copy)) return [];
-      return convertErrors(compiled.errors ?? [], copy, root, resolver);
+      // Nulls are dropped from a copy; objects from the store have none (defaulting dropped
+      // them), and copying a 100,000-label object costs more than validating it.
+      let data = obj;
+      if (containsNull(obj)) {
+        data = structuredClone(obj);
+        walkDefaults(data, root, resolver, false);
+      }
+      if (compiled(data)) return [];
+      return convertErrors(compiled.errors ?? [], data, root, resolver);
     },
     unknownFields: obj => {
       const out: string[] = [];
@@ -73,7 +84,79 @@ function compile(schema: TSchema | JsonSchema): CompiledKind {
       return out;
     },
     applyDefaults: obj => walkDefaults(obj, root, resolver, true),
+    shapeError: obj => firstShapeError(obj, root, resolver, ''),
   };
+}
+
+// --- shapes -----------------------------------------------------------------------------------
+
+function shapeOf(node: JsonSchema, resolver: SchemaResolver, depth = 0): 'object' | 'array' | undefined {
+  const n = resolver.deref(node);
+  const type = n['type'];
+  if (type === 'object') return 'object';
+  if (type === 'array') return 'array';
+  if (type !== undefined || depth > 8) return undefined;
+  // A field with its own description or default wraps its type in allOf; anyOf/oneOf admit several shapes.
+  const all = n['allOf'];
+  if (Array.isArray(all)) {
+    for (const sub of all) {
+      const found = isObject(sub) ? shapeOf(sub, resolver, depth + 1) : undefined;
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function firstShapeError(value: unknown, node: JsonSchema, resolver: SchemaResolver, path: string): string | undefined {
+  // null is an absent field to Go's decoder, whatever the field's type.
+  if (value === null || value === undefined) return undefined;
+  const want = shapeOf(node, resolver);
+  const got = jsonType(value);
+  if (want === 'object' && got !== 'object') return `${path || 'body'}: expected an object, got ${got}`;
+  if (want === 'array' && got !== 'array') return `${path || 'body'}: expected a list, got ${got}`;
+  const view = resolver.view(node);
+  if (view.preserveUnknownFields) return undefined;
+  if (Array.isArray(value)) {
+    if (!view.items) return undefined;
+    for (let i = 0; i < value.length; i++) {
+      const found = firstShapeError(value[i], view.items, resolver, `${path}[${i}]`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (!isObject(value)) return undefined;
+  const additional = view.additionalProperties;
+  if (view.properties) {
+    for (const [key, prop] of Object.entries(view.properties)) {
+      if (!Object.hasOwn(value, key)) continue;
+      const found = firstShapeError(value[key], prop, resolver, childPath(path, key));
+      if (found) return found;
+    }
+  }
+  if (isObject(additional)) {
+    // A map of scalars (labels, annotations) has nothing to find: skip the walk over its keys.
+    const inner = shapeOf(additional, resolver);
+    const v = resolver.view(additional);
+    if (inner === undefined && !v.properties && !v.items && !isObject(v.additionalProperties)) return undefined;
+    for (const key of Object.keys(value)) {
+      if (view.properties && key in view.properties) continue;
+      const found = firstShapeError(value[key], additional, resolver, `${path}[${key}]`);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function containsNull(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (v === null) return true;
+    if (typeof v !== 'object' || v === undefined) continue;
+    if (Array.isArray(v)) { for (const item of v) stack.push(item); continue; }
+    for (const key in v) stack.push((v as Record<string, unknown>)[key]);
+  }
+  return false;
 }
 
 // --- defaulting -------------------------------------------------------------------------------
@@ -357,12 +440,19 @@ function maskTrailingDash(name: string): string {
 export const nameIsDNSSubdomain: NameValidator = (name, prefix) => isDNS1123Subdomain(prefix ? maskTrailingDash(name) : name);
 export const nameIsDNSLabel: NameValidator = (name, prefix) => isDNS1123Label(prefix ? maskTrailingDash(name) : name);
 
+// The common case, a valid unprefixed name or value, in one test; anything else takes the full
+// rules (and their messages). Objects may carry 100,000 labels.
+const plainQualifiedNameRe = /^[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const plainLabelValueRe = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
 export function validateLabels(labels: Record<string, unknown> | undefined, path: string): FieldError[] {
   const errs: FieldError[] = [];
-  for (const [key, value] of Object.entries(labels ?? {})) {
-    for (const msg of isQualifiedName(key)) errs.push(field.invalid(path, key, msg));
+  if (!labels) return errs;
+  for (const key of Object.keys(labels)) {
+    const value = labels[key];
+    if (!plainQualifiedNameRe.test(key)) for (const msg of isQualifiedName(key)) errs.push(field.invalid(path, key, msg));
     // A non-string value is a schema (type) error, reported by the kind's validator.
-    if (typeof value === 'string') for (const msg of isValidLabelValue(value)) errs.push(field.invalid(path, value, msg));
+    if (typeof value === 'string' && !plainLabelValueRe.test(value)) for (const msg of isValidLabelValue(value)) errs.push(field.invalid(path, value, msg));
   }
   return errs;
 }
@@ -370,9 +460,11 @@ export function validateLabels(labels: Record<string, unknown> | undefined, path
 export function validateAnnotations(annotations: Record<string, unknown> | undefined, path: string): FieldError[] {
   const errs: FieldError[] = [];
   let total = 0;
-  for (const [key, value] of Object.entries(annotations ?? {})) {
+  if (!annotations) return errs;
+  for (const key of Object.keys(annotations)) {
+    const value = annotations[key];
     // Kubernetes checks annotation keys case-insensitively.
-    for (const msg of isQualifiedName(key.toLowerCase())) errs.push(field.invalid(path, key, msg));
+    if (!plainQualifiedNameRe.test(key)) for (const msg of isQualifiedName(key.toLowerCase())) errs.push(field.invalid(path, key, msg));
     total += Buffer.byteLength(key) + (typeof value === 'string' ? Buffer.byteLength(value) : 0);
   }
   if (total > totalAnnotationSizeLimitBytes) errs.push(field.tooLong(path, totalAnnotationSizeLimitBytes));

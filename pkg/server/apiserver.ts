@@ -6,7 +6,8 @@ import { AdmissionChain } from '../rest/admission.ts';
 import { errors, StatusError } from '../rest/errors.ts';
 import type { RequestContext, ResourceDefinition, UserInfo } from '../rest/resource.ts';
 import { RegistryStore } from '../rest/store.ts';
-import type { Store } from '../storage/interface.ts';
+import { StorageError, StorageValueError, type Store } from '../storage/interface.ts';
+import { isConnectionError } from '../storage/postgres.ts';
 import type { Authenticator } from './authn.ts';
 import type { Authorizer } from './authz.ts';
 import { aggregatedConversions, Discovery } from './discovery.ts';
@@ -16,6 +17,14 @@ import { negotiate } from './negotiate.ts';
 import { isTrue, parseRequestInfo, type RequestInfo } from './requestinfo.ts';
 
 export const maxRequestBodyBytes = 3 * 1024 * 1024;
+
+/** kube-apiserver's defaults for --max-requests-inflight and --max-mutating-requests-inflight. */
+export const defaultMaxRequestsInflight = 400;
+export const defaultMaxMutatingRequestsInflight = 200;
+
+const nonMutatingVerbs = new Set(['get', 'list', 'watch', 'head']);
+// As kube-apiserver's BasicLongRunningRequestCheck: streams that last as long as the client wants.
+const longRunningSubresources = new Set(['proxy', 'exec', 'attach', 'log', 'portforward']);
 
 export interface OpenAPIProvider {
   v2(): unknown;
@@ -40,6 +49,14 @@ export interface APIServerConfig {
   verbosity: number;
   healthChecks?: HealthCheck[];
   version: { gitVersion: string };
+  /**
+   * Most non-mutating requests served at once (--max-requests-inflight); more are refused with
+   * 429 and Retry-After. Watches and other long-running requests, health checks and /metrics do
+   * not count. 0 = no limit; default 400.
+   */
+  maxRequestsInflight?: number;
+  /** The same for mutating requests (--max-mutating-requests-inflight); 0 = no limit; default 200. */
+  maxMutatingRequestsInflight?: number;
 }
 
 export class APIServer {
@@ -49,6 +66,7 @@ export class APIServer {
   private readonly handlers: ResourceHandlers;
   private readonly watches = new Set<() => void>();
   private inflight = 0;
+  private readonly limited = { readOnly: 0, mutating: 0 };
   private draining = false;
   private idleWaiters: Array<() => void> = [];
 
@@ -105,6 +123,7 @@ export class APIServer {
       user = { username: 'system:anonymous', groups: ['system:unauthenticated'] };
     }
     (req as IncomingMessage & { user?: UserInfo }).user = user;
+    this.admit(res, info, path, user);
 
     const decision = await this.config.authorizer.authorize({
       user, verb: info.verb, isResourceRequest: info.isResourceRequest, path,
@@ -128,9 +147,17 @@ export class APIServer {
       if (this.draining && info.verb === 'watch') throw errors.unavailable('the server is shutting down');
       const store = this.handlers.find(info);
       if (!store) throw errors.notFound({ group: info.apiGroup, resource: info.resource }, info.name || info.resource);
+      const ask = async (verb: string, subresource = '') => (await this.config.authorizer.authorize({
+        user, verb, isResourceRequest: true, path, apiGroup: info.apiGroup, apiVersion: info.apiVersion,
+        resource: info.resource, subresource, namespace: info.namespace, name: info.name,
+      })).allowed;
       const ctx: RequestContext = {
         user, namespace: info.namespace, subresource: info.subresource,
         dryRun: this.dryRun(url), objectFilter: decision.objectFilter,
+        // Secret fields are for those who may write them (as Kubernetes keeps Secrets out of `view`).
+        revealSecrets: store.def.secretFields?.length ? await ask('update') : undefined,
+        authorize: verb => ask(verb),
+        source: req.socket.remoteAddress,
       };
       return this.handlers.handle({
         req, res, url, info, ctx,
@@ -142,6 +169,30 @@ export class APIServer {
       }, store);
     }
     return this.nonResource(req, res, path);
+  }
+
+  /**
+   * kube-apiserver's max-in-flight filter: a request takes a seat of its kind until its response
+   * is finished, or is refused with 429 when there is none. It runs after authentication, as
+   * there: system:masters is still served without a seat (a super-admin always gets an answer).
+   */
+  private admit(res: ServerResponse, info: RequestInfo, path: string, user: UserInfo): void {
+    if (info.verb === 'watch' || (info.isResourceRequest && longRunningSubresources.has(info.subresource))) return;
+    if (path === '/metrics') return;
+    const kind = nonMutatingVerbs.has(info.verb) ? 'readOnly' : 'mutating';
+    const limit = kind === 'readOnly'
+      ? this.config.maxRequestsInflight ?? defaultMaxRequestsInflight
+      : this.config.maxMutatingRequestsInflight ?? defaultMaxMutatingRequestsInflight;
+    if (limit > 0 && this.limited[kind] >= limit) {
+      if (user.groups.includes('system:masters')) return;
+      throw errors.tooManyRequests('Too many requests, please try again later.', 1);
+    }
+    this.limited[kind]++;
+    this.metrics.inflight.set({ request_kind: kind }, this.limited[kind]);
+    res.once('close', () => {
+      this.limited[kind]--;
+      this.metrics.inflight.set({ request_kind: kind }, this.limited[kind]);
+    });
   }
 
   private dryRun(url: URL): boolean {
@@ -217,17 +268,49 @@ export class APIServer {
   }
 
   private fail(res: ServerResponse, err: unknown, info: RequestInfo): void {
-    let status: StatusError;
-    if (err instanceof StatusError) {
-      status = err;
-    } else {
-      this.config.logger.error({ err, path: info.path, verb: info.verb }, 'request failed');
-      status = errors.internal('an unexpected error occurred; see the server log');
-    }
-    if (res.headersSent) { res.end(); return; }
+    const status = this.statusOf(err, info);
+    // A stream already under way cannot turn into a Status: cutting it tells the client it is incomplete.
+    if (res.headersSent) { if (!res.writableEnded) res.destroy(); return; }
     if (status.code === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="tke-apiserver"');
-    if (status.code === 429) res.setHeader('Retry-After', String(status.status.details?.retryAfterSeconds ?? 1));
+    const retryAfter = status.status.details?.retryAfterSeconds;
+    if (status.code === 429 || (retryAfter !== undefined && retryAfter > 0)) res.setHeader('Retry-After', String(retryAfter ?? 1));
     send(res, status.code, status.status, { encoding: 'json', contentType: 'application/json' });
+  }
+
+  /**
+   * The Status for an error that reached the top. Storage errors that no layer translated are
+   * still the client's to act on (retry, fix its data), so they are answered as such and logged
+   * without a stack; only what nobody understood is a 500 at error level.
+   */
+  private statusOf(err: unknown, info: RequestInfo): StatusError {
+    if (err instanceof StatusError) return err;
+    const where = { path: info.path, verb: info.verb };
+    if (err instanceof StorageValueError) {
+      this.config.logger.warn({ ...where, reason: err.message }, 'request refused: the database cannot store its data');
+      return err.code === 'TooLarge' ? errors.tooLarge(err.message) : errors.badRequest(err.message);
+    }
+    if (err instanceof StorageError) {
+      const gr = { group: err.key?.group ?? info.apiGroup, resource: err.key?.resource ?? info.resource };
+      const name = err.key?.name ?? info.name;
+      switch (err.code) {
+        case 'Unavailable':
+          this.config.logger.warn({ ...where, reason: err.message }, 'request failed: storage unavailable');
+          return errors.unavailable(err.message);
+        case 'NotFound': return errors.notFound(gr, name);
+        case 'AlreadyExists': return errors.alreadyExists(gr, name);
+        case 'Conflict': return errors.conflict(gr, name, 'the object has been modified; please apply your changes to the latest version and try again');
+        case 'Expired': return errors.gone(err.message);
+        case 'InvalidContinue': return errors.badRequest(`continue key is not valid: ${err.message}`);
+        case 'TooLargeResourceVersion': return errors.tooLargeResourceVersion(err.message);
+      }
+    }
+    if (isConnectionError(err)) {
+      const reason = (err as Error).message;
+      this.config.logger.warn({ ...where, reason }, 'request failed: database unavailable');
+      return errors.unavailable(`database unavailable: ${reason}`);
+    }
+    this.config.logger.error({ err, ...where }, 'request failed');
+    return errors.internal('an unexpected error occurred; see the server log');
   }
 
   private record(req: IncomingMessage, res: ServerResponse, info: RequestInfo, started: bigint): void {

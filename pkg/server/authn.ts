@@ -19,6 +19,18 @@ export interface Authenticator {
   authenticate(req: IncomingMessage): Promise<UserInfo | undefined>;
 }
 
+/** How a request's user proved who it is. */
+export type AuthenticationMethod = 'front-proxy' | 'client-certificate' | 'token';
+
+// Kept beside the user rather than in it, so nothing a request carries can claim a method and the
+// UserInfo shape stays what every other layer knows.
+const methods = new WeakMap<UserInfo, AuthenticationMethod>();
+
+/** The method that authenticated `user`, for users returned by createAuthenticator. */
+export function authenticationMethod(user: UserInfo): AuthenticationMethod | undefined {
+  return methods.get(user);
+}
+
 export interface TokenAuthenticator {
   /**
    * undefined when the token is not one this authenticator knows or it is invalid, so the next
@@ -202,11 +214,11 @@ export function createAuthenticator(config: AuthenticatorConfig): ChainAuthentic
       if (v) { username = v.trim(); break; }
     }
     if (!username) return undefined;
+    // One group a header value, as kube-apiserver sends them and reads them: splitting at commas
+    // would turn a group "x,system:masters" that some identity source let through into two.
     const groups: string[] = [];
     for (const h of groupHeaders) {
-      for (const v of headers[h] ?? []) {
-        for (const g of v.split(',')) if (g.trim()) groups.push(g.trim());
-      }
+      for (const v of headers[h] ?? []) if (v !== '') groups.push(v);
     }
     const extra: Record<string, string[]> = {};
     for (const [name, values] of Object.entries(headers)) {
@@ -233,8 +245,11 @@ export function createAuthenticator(config: AuthenticatorConfig): ChainAuthentic
     }
   };
 
-  const withAuthenticatedGroup = (u: UserInfo): UserInfo =>
-    u.groups.includes(AUTHENTICATED_GROUP) ? u : { ...u, groups: [...u.groups, AUTHENTICATED_GROUP] };
+  const authenticated = (u: UserInfo, method: AuthenticationMethod): UserInfo => {
+    const user = u.groups.includes(AUTHENTICATED_GROUP) ? { ...u } : { ...u, groups: [...u.groups, AUTHENTICATED_GROUP] };
+    methods.set(user, method);
+    return user;
+  };
 
   const authenticate = async (req: IncomingMessage): Promise<UserInfo | undefined> => {
     const peer = identifyPeer(req);
@@ -243,10 +258,10 @@ export function createAuthenticator(config: AuthenticatorConfig): ChainAuthentic
     const proxied = peer.frontProxy ? fromHeaders(req) : undefined;
     // Whatever happened, later code (audit, impersonation, proxying) must not see client-set identity headers.
     stripProxyHeaders(req);
-    if (proxied) return withAuthenticatedGroup(proxied);
+    if (proxied) return authenticated(proxied, 'front-proxy');
 
     // (b) client certificate.
-    if (peer.clientUser) return withAuthenticatedGroup({ ...peer.clientUser, groups: [...peer.clientUser.groups] });
+    if (peer.clientUser) return authenticated({ ...peer.clientUser, groups: [...peer.clientUser.groups] }, 'client-certificate');
     // A certificate nobody vouches for is a failed credential, unless a token below succeeds.
     let failed = peer.presented && !peer.frontProxy;
 
@@ -257,7 +272,7 @@ export function createAuthenticator(config: AuthenticatorConfig): ChainAuthentic
       for (const t of tokenAuthenticators) {
         try {
           const user = await t.authenticateToken(token);
-          if (user) return withAuthenticatedGroup(user);
+          if (user) return authenticated(user, 'token');
         } catch (err) {
           if (err instanceof StatusError) continue;
           internal ??= err;

@@ -18,6 +18,25 @@ export interface AuthorizationAttributes {
   headers?: Record<string, string | string[] | undefined>;
 }
 
+/** A request about one object, as rules that ask the authorizer on a caller's behalf describe it. */
+export interface ObjectRequest {
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name: string;
+}
+
+/** Asks `authorizer` whether `user` may make `r`. */
+export async function allowed(authorizer: Authorizer, user: UserInfo, r: ObjectRequest): Promise<boolean> {
+  const d = await authorizer.authorize({
+    user, verb: r.verb, isResourceRequest: true, path: '', apiGroup: r.apiGroup, apiVersion: 'v1',
+    resource: r.resource, subresource: r.subresource ?? '', namespace: r.namespace ?? '', name: r.name,
+  });
+  return d.allowed;
+}
+
 export interface AuthorizationDecision {
   allowed: boolean;
   /** Why not, in words a user can act on. */

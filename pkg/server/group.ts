@@ -17,10 +17,17 @@ export interface GroupContext {
   store(group: string, resource: string): RegistryStore;
   admission: AdmissionChain;
   authenticator: ChainAuthenticator;
+  /**
+   * The server's authorizer, as it decides requests (every source of decisions composed), for rules
+   * that must ask about another object than the request's own. Usable once the server serves.
+   */
+  authorizer(): Authorizer;
   /** The server's CA (the one in DIR/pki), for certificates a group issues. */
   ca: CertificateAuthority;
   dataDir: string;
   logger: Logger;
+  /** Retention of the audit trail (--audit-log-maxage, --audit-log-maxevents; 0 = unbounded). */
+  audit: { maxAgeDays: number; maxEvents: number };
 }
 
 export interface APIGroupInstaller {

@@ -1,15 +1,15 @@
 // One generic handler per verb, for every kind. They read HTTP, call the registry store,
 // and write objects, lists, tables and watch streams.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { KubeObject } from '../../api/meta/v1/types.ts';
+import type { KubeList, KubeObject, ListMeta } from '../../api/meta/v1/types.ts';
 import { errors, StatusError } from '../rest/errors.ts';
 import { apiVersionOf, type RequestContext, type ResourceDefinition } from '../rest/resource.ts';
 import { parseRevision, watchResource, type DeleteOptions, type FieldValidation, type ListQuery, type RegistryStore, type WriteResult } from '../rest/store.ts';
-import type { Store } from '../storage/interface.ts';
-import { decodeBody, encode, negotiate, type Negotiated } from './negotiate.ts';
+import { maxObjectBytes, type Store } from '../storage/interface.ts';
+import { checkPatchText, decodeBody, decodeText, encode, negotiate, type Negotiated } from './negotiate.ts';
 import type { RequestInfo } from './requestinfo.ts';
 import { isTrue } from './requestinfo.ts';
-import { partialMetadata, partialMetadataList, tableConversions, toTable, type IncludeObject } from './table.ts';
+import { columnsOf, partialMetadata, partialMetadataList, tableConversions, toTable, type IncludeObject } from './table.ts';
 
 export interface HandlerContext {
   req: IncomingMessage;
@@ -30,6 +30,16 @@ export const patchTypes = [
 ];
 
 const minWatchTimeoutSeconds = 1800;
+// Node fires a timer of more than 2^31-1 ms at once, which ended such watches immediately; and no
+// client needs one stream for longer than the longest a watch without a timeout lasts.
+const maxWatchTimeoutSeconds = 2 * minWatchTimeoutSeconds;
+
+// A list is read and written a page at a time, so memory holds about one page per list however
+// large the list is. Objects may be 1.5 MiB each: the first page is small, later ones are sized
+// from the objects seen so far.
+const firstListPageItems = 10;
+const maxListPageItems = 1000;
+const listPageBudgetBytes = 1024 * 1024;
 
 export class ResourceHandlers {
   constructor(private readonly stores: Map<string, RegistryStore>, private readonly storage: Store) {}
@@ -122,7 +132,7 @@ export class ResourceHandlers {
 
   private async get(h: HandlerContext, store: RegistryStore): Promise<void> {
     const n = negotiate(h.req.headers.accept, tableConversions);
-    const obj = store.withTypeMeta(await store.get(h.ctx, h.info.name));
+    const obj = store.present(await store.get(h.ctx, h.info.name), h.ctx);
     if (n.as === 'Table') return send(h.res, 200, toTable(store.def, [obj], { resourceVersion: obj.metadata.resourceVersion }, includeObject(h.url)), n);
     if (n.as === 'PartialObjectMetadata') return send(h.res, 200, partialMetadata(obj), n);
     send(h.res, 200, obj, n);
@@ -130,10 +140,93 @@ export class ResourceHandlers {
 
   private async list(h: HandlerContext, store: RegistryStore): Promise<void> {
     const n = negotiate(h.req.headers.accept, tableConversions);
-    const list = await store.list(h.ctx, listQuery(h.url));
-    if (n.as === 'Table') return send(h.res, 200, toTable(store.def, list.items, list.metadata, includeObject(h.url)), n);
+    const query = listQuery(h.url);
+    const include = n.as === 'Table' ? includeObject(h.url) : 'Metadata';
+    // YAML is one document; it is built whole, as before.
+    if (n.encoding !== 'json') return this.sendList(h, store, n, include, await store.list(h.ctx, query));
+    const limit = query.limit && query.limit > 0 ? query.limit : 0;
+    const first = await store.list(h.ctx, { ...query, limit: limit ? Math.min(limit, firstListPageItems) : firstListPageItems });
+    if (!first.metadata.continue || (limit > 0 && first.items.length >= limit)) return this.sendList(h, store, n, include, first);
+    return this.streamList(h, store, n, include, query, limit, first);
+  }
+
+  private sendList(h: HandlerContext, store: RegistryStore, n: Negotiated, include: IncludeObject, list: KubeList): void {
+    if (n.as === 'Table') return send(h.res, 200, toTable(store.def, list.items, list.metadata, include), n);
     if (n.as === 'PartialObjectMetadataList') return send(h.res, 200, partialMetadataList(list.items, list.metadata), n);
     send(h.res, 200, list, n);
+  }
+
+  /**
+   * Writes a list of more than one page as it is read: page after page of the same snapshot (the
+   * storage's continue tokens), each written only once the client has taken the one before, so a
+   * huge list or a slow reader holds one page in memory, not the list several times over.
+   */
+  private async streamList(h: HandlerContext, store: RegistryStore, n: Negotiated, include: IncludeObject, query: ListQuery,
+    limit: number, first: KubeList): Promise<void> {
+    const { res } = h;
+    const rv = first.metadata.resourceVersion;
+    const convert = (items: KubeObject[]): unknown[] =>
+      n.as === 'Table' ? toTable(store.def, items, {}, include).rows as unknown[]
+        : n.as === 'PartialObjectMetadataList' ? items.map(partialMetadata) : items;
+    // Without a client limit the list ends without a continue token: its metadata is known now
+    // and goes first, as kube-apiserver writes it. With one, it is known at the end only.
+    const metaFirst = limit === 0;
+    const envelope: Record<string, unknown> = n.as === 'Table'
+      ? { kind: 'Table', apiVersion: 'meta.k8s.io/v1', ...(metaFirst ? { metadata: { resourceVersion: rv } } : {}), columnDefinitions: columnsOf(store.def) }
+      : n.as === 'PartialObjectMetadataList'
+        ? { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', ...(metaFirst ? { metadata: { resourceVersion: rv } } : {}) }
+        : { apiVersion: first.apiVersion, kind: first.kind, ...(metaFirst ? { metadata: { resourceVersion: rv } } : {}) };
+    const itemsKey = n.as === 'Table' ? 'rows' : 'items';
+
+    res.writeHead(200, { 'Content-Type': n.contentType, 'Cache-Control': 'no-cache, private' });
+    let written = 0;
+    // Pages are sized by the objects read, not by what is written of them (a Table row is small).
+    let sampled = 0;
+    let sampledBytes = 0;
+    const writeItems = async (items: KubeObject[]): Promise<boolean> => {
+      if (n.as !== undefined) {
+        for (const item of items.slice(0, 3)) { sampled++; sampledBytes += JSON.stringify(item).length; }
+      }
+      // Written in pieces of about 64 KiB: a page is never copied whole into one string nor
+      // buffered whole in the socket, and small items do not become one chunk each.
+      let batch = '';
+      for (const item of convert(items)) {
+        const text = JSON.stringify(item);
+        if (n.as === undefined) { sampled++; sampledBytes += text.length; }
+        batch += written > 0 ? `,${text}` : text;
+        written++;
+        if (batch.length >= 64 * 1024) {
+          if (!await writeWithBackpressure(res, batch)) return false;
+          batch = '';
+        }
+      }
+      return batch ? writeWithBackpressure(res, batch) : !res.destroyed;
+    };
+    try {
+      if (!await writeWithBackpressure(res, `${JSON.stringify(envelope).slice(0, -1)},"${itemsKey}":[`)) return;
+      if (!await writeItems(first.items)) return;
+      let page = first;
+      while (page.metadata.continue && (!limit || written < limit)) {
+        const average = sampled > 0 ? sampledBytes / sampled : 1024;
+        const size = Math.max(1, Math.min(maxListPageItems, Math.floor(listPageBudgetBytes / average)));
+        page = await store.list(h.ctx, {
+          labelSelector: query.labelSelector, fieldSelector: query.fieldSelector,
+          limit: limit ? Math.min(size, limit - written) : size, continue: page.metadata.continue,
+        });
+        if (!await writeItems(page.items)) return;
+      }
+      const meta: ListMeta = {
+        resourceVersion: rv,
+        ...(page.metadata.continue ? { continue: page.metadata.continue } : {}),
+        ...(page.metadata.remainingItemCount !== undefined && page.metadata.continue ? { remainingItemCount: page.metadata.remainingItemCount } : {}),
+      };
+      res.end(metaFirst ? ']}' : `],"metadata":${JSON.stringify(meta)}}`);
+    } catch (err) {
+      // The status line is sent: a cut connection is the only way left to tell the client the
+      // list is incomplete (a well-formed but short list would be taken as the whole).
+      res.destroy();
+      throw err;
+    }
   }
 
   private async watch(h: HandlerContext, store: RegistryStore): Promise<void> {
@@ -147,7 +240,7 @@ export class ResourceHandlers {
     const timeoutParam = url.searchParams.get('timeoutSeconds');
     if (timeoutParam !== null && !/^\d+$/.test(timeoutParam)) throw errors.badRequest(`timeoutSeconds: invalid value ${JSON.stringify(timeoutParam)}`);
     // Like kube-apiserver, a watch without a timeout ends after a random 30-60 minutes so load rebalances.
-    const timeoutSeconds = Number(timeoutParam) > 0 ? Number(timeoutParam) : minWatchTimeoutSeconds * (1 + Math.random());
+    const timeoutSeconds = Number(timeoutParam) > 0 ? Math.min(Number(timeoutParam), maxWatchTimeoutSeconds) : minWatchTimeoutSeconds * (1 + Math.random());
 
     store.matcher(h.ctx, query); // bad selectors are a 400 before the stream starts, not an ERROR event in it
     res.writeHead(200, { 'Content-Type': n.contentType === 'application/yaml' ? 'application/json' : n.contentType, 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
@@ -200,7 +293,9 @@ export class ResourceHandlers {
   private async create(h: HandlerContext, store: RegistryStore): Promise<void> {
     const n = negotiate(h.req.headers.accept);
     const opts = writeOptions(h);
-    const body = decodeBody(h.req.headers['content-type'], await h.body(), { rejectDuplicateKeys: opts.fieldValidation === 'Strict' }) as KubeObject;
+    const raw = await h.body();
+    const body = decodeBody(h.req.headers['content-type'], raw, { rejectDuplicateKeys: opts.fieldValidation === 'Strict' }) as KubeObject;
+    checkObjectBody(store, raw, body);
     const result = await store.create(h.ctx, body, opts);
     respondWrite(h.res, 201, result, n);
   }
@@ -208,7 +303,9 @@ export class ResourceHandlers {
   private async update(h: HandlerContext, store: RegistryStore): Promise<void> {
     const n = negotiate(h.req.headers.accept);
     const opts = writeOptions(h);
-    const body = decodeBody(h.req.headers['content-type'], await h.body(), { rejectDuplicateKeys: opts.fieldValidation === 'Strict' }) as KubeObject;
+    const raw = await h.body();
+    const body = decodeBody(h.req.headers['content-type'], raw, { rejectDuplicateKeys: opts.fieldValidation === 'Strict' }) as KubeObject;
+    checkObjectBody(store, raw, body);
     const result = await store.update(h.ctx, h.info.name, body, opts);
     respondWrite(h.res, 200, result, n);
   }
@@ -221,7 +318,9 @@ export class ResourceHandlers {
     if (h.url.searchParams.has('force') && type !== 'application/apply-patch+yaml') {
       throw errors.badRequest('force flag must only be set for apply patches');
     }
-    const result = await store.patch(h.ctx, h.info.name, type, (await h.body()).toString('utf8'), opts);
+    const text = decodeText(await h.body());
+    checkPatchText(type, text);
+    const result = await store.patch(h.ctx, h.info.name, type, text, opts);
     respondWrite(h.res, result.created ? 201 : 200, result, n);
   }
 
@@ -251,6 +350,42 @@ export class ResourceHandlers {
     const out = await sub.handle({ verb, parentName: h.info.name, parent, body, query: h.url.searchParams, headers: h.req.headers, writeOptions: writeOpts, ctx: h.ctx });
     send(h.res, verb === 'create' ? 201 : 200, out, n);
   }
+}
+
+/** Resolves when `res` can take more, or false once the client is gone. */
+async function writeWithBackpressure(res: ServerResponse, chunk: string): Promise<boolean> {
+  if (res.destroyed) return false;
+  if (res.write(chunk)) return true;
+  await new Promise<void>(resolve => {
+    const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+  return !res.destroyed;
+}
+
+/**
+ * What Go's typed decoding refuses before anything else runs (a struct given as a string, e.g.
+ * `"metadata": "x"`), and objects that could never be stored: both fail here, before the
+ * object goes through defaulting, validation and field ownership at all.
+ */
+function checkObjectBody(store: RegistryStore, raw: Buffer, body: unknown): void {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return; // the store says what is wrong
+  const mistyped = store.compiled.shapeError(body);
+  if (mistyped) {
+    const kind = store.def.kind;
+    throw errors.badRequest(`${kind} in version "${store.def.version}" cannot be handled as a ${kind}: ${mistyped}`);
+  }
+  // What is stored is the body and more (field ownership, status), so a body over the limit once
+  // measured compact (YAML and indented JSON are larger than what is stored) cannot be stored.
+  if (raw.length > maxObjectBytes) {
+    const size = Buffer.byteLength(JSON.stringify(body));
+    if (size > maxObjectBytes) throw objectTooLarge(size);
+  }
+}
+
+function objectTooLarge(size: number): StatusError {
+  return errors.tooLarge(`Request entity too large: the object is ${size} bytes, limit is ${maxObjectBytes}`);
 }
 
 function includeObject(url: URL): IncludeObject {

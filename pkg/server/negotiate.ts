@@ -1,7 +1,7 @@
 // Content negotiation: which media type a client asked for (JSON, YAML, Table,
 // aggregated discovery) and how a request body is decoded.
 import { isMap, isScalar, isSeq, parse as parseYaml, parseDocument, stringify as stringifyYaml } from 'yaml';
-import { errors } from '../rest/errors.ts';
+import { errors, type StatusError } from '../rest/errors.ts';
 
 export interface MediaRange {
   type: string;
@@ -57,8 +57,8 @@ export function encode(value: unknown, encoding: Encoding): string {
 /** Decodes a create/update body: JSON or YAML by Content-Type. */
 export function decodeBody(contentType: string | undefined, body: Buffer, opts: { rejectDuplicateKeys?: boolean } = {}): unknown {
   const type = (contentType ?? 'application/json').split(';')[0].trim().toLowerCase();
-  const text = body.toString('utf8');
   if (type === 'application/json' || type === '') {
+    const text = decodeText(body);
     let value: unknown;
     try { value = JSON.parse(text); } catch (err) {
       throw errors.badRequest(`error decoding JSON: ${(err as Error).message}`);
@@ -68,14 +68,113 @@ export function decodeBody(contentType: string | undefined, body: Buffer, opts: 
       const dup = firstDuplicateKey(parseDocument(text, { uniqueKeys: false }).contents, '');
       if (dup) throw errors.badRequest(`strict decoding error: json: duplicate field "${dup}"`);
     }
+    checkDecoded(value);
     return value;
   }
   if (type === 'application/yaml' || type === 'application/x-yaml' || type === 'text/yaml') {
-    try { return parseYaml(text, { strict: true, uniqueKeys: true }); } catch (err) {
+    const text = decodeText(body);
+    let value: unknown;
+    try { value = parseYaml(text, { strict: true, uniqueKeys: true }); } catch (err) {
       throw errors.badRequest(`error decoding YAML: ${(err as Error).message.split('\n')[0]}`);
     }
+    checkDecoded(value);
+    return value;
   }
   throw errors.unsupportedMediaType(type);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * A body as text. Invalid UTF-8 is refused rather than replaced with U+FFFD, so what is stored
+ * is what the client sent.
+ */
+export function decodeText(body: Buffer): string {
+  try {
+    return utf8.decode(body);
+  } catch {
+    throw errors.badRequest('the request body is not valid UTF-8');
+  }
+}
+
+/**
+ * Checks a patch body before it is applied: the same string rules as decodeBody. Only the
+ * strings matter here; a body that does not parse is left for the patch code to report.
+ */
+export function checkPatchText(patchType: string, text: string): void {
+  // Without an escape, a NUL or a lone surrogate can only be in the text itself.
+  if (!text.includes('\\')) {
+    if (text.includes('\0') || !isWellFormed(text)) checkDecoded(text);
+    return;
+  }
+  let value: unknown;
+  try {
+    value = patchType === 'application/apply-patch+yaml' ? parseYaml(text, { strict: true, uniqueKeys: true }) : JSON.parse(text);
+  } catch {
+    return;
+  }
+  checkDecoded(value);
+}
+
+/** Deeper than any object kube's decoders accept, and below what the recursive code after decoding can walk. */
+export const maxNestingDepth = 1000;
+
+function isWellFormed(s: string): boolean {
+  // String.prototype.isWellFormed (Node 20) is not in the ES2022 lib typings.
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
+function badString(s: string): string | undefined {
+  if (s.includes('\0')) return 'must not contain the NUL character (\\u0000)';
+  if (!isWellFormed(s)) return 'must be valid Unicode: a lone UTF-16 surrogate cannot be stored';
+  return undefined;
+}
+
+function pathOf(parent: string, key: string | number): string {
+  if (typeof key === 'number') return `${parent}[${key}]`;
+  if (/^[A-Za-z_$][\w$]*$/.test(key)) return parent ? `${parent}.${key}` : key;
+  return `${parent}[${key}]`;
+}
+
+function shown(s: string): string {
+  // A 2 MB value is not echoed back whole.
+  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
+}
+
+/**
+ * Refuses, before anything is stored, what PostgreSQL cannot hold or what later code cannot
+ * walk: NUL characters and lone surrogates in any key or string (text and jsonb reject them,
+ * which would surface as a 500 at the first write), and nesting deeper than maxNestingDepth.
+ * Iterative, so a deeply nested body cannot overflow the stack here.
+ */
+export function checkDecoded(value: unknown): void {
+  const stack: Array<{ v: unknown; path: string; depth: number }> = [{ v: value, path: '', depth: 0 }];
+  while (stack.length) {
+    const { v, path, depth } = stack.pop()!;
+    if (typeof v === 'string') {
+      const why = badString(v);
+      if (why) throw invalidString(path, `Invalid value: ${shown(v)}: ${why}`);
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= maxNestingDepth) {
+      throw errors.badRequest(`the request body is nested more than ${maxNestingDepth} levels deep${path ? ` at ${path}` : ''}`);
+    }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) stack.push({ v: v[i], path: pathOf(path, i), depth: depth + 1 });
+      continue;
+    }
+    for (const key of Object.keys(v)) {
+      const why = badString(key);
+      if (why) throw invalidString(path, `Invalid key ${shown(key)}: ${why}`);
+      stack.push({ v: (v as Record<string, unknown>)[key], path: pathOf(path, key), depth: depth + 1 });
+    }
+  }
+}
+
+function invalidString(path: string, message: string): StatusError {
+  return errors.badRequest(`the request body is invalid: ${path ? `${path}: ` : ''}${message}`,
+    [{ reason: 'FieldValueInvalid', message, field: path }]);
 }
 
 /** The path of the first key that occurs twice in one object, e.g. `spec.displayName`. */

@@ -31,6 +31,14 @@ export function parseRequestInfo(method: string, url: URL): RequestInfo {
   } catch {
     throw errors.badRequest(`malformed URL path: ${JSON.stringify(path.slice(0, 200))}`);
   }
+  // No name, namespace or parameter holds a NUL, and PostgreSQL text cannot: refused here, it
+  // never reaches a query. (Percent-decoding cannot make a lone surrogate: invalid UTF-8 throws above.)
+  if (segments.some(s => s.includes('\0'))) throw errors.badRequest('malformed URL path: it contains a NUL character (%00)');
+  for (const [key, value] of url.searchParams) {
+    if (key.includes('\0') || value.includes('\0')) {
+      throw errors.badRequest(`malformed query parameter ${JSON.stringify(key.slice(0, 100))}: it contains a NUL character (%00)`);
+    }
+  }
   if (segments[0] !== 'apis' && segments[0] !== 'api') return info;
   info.apiPrefix = segments[0];
   let rest = segments.slice(1);

@@ -13,6 +13,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import { staleStoredForm } from './interface.ts';
+import { parseFieldPath, visitField } from './fieldpath.ts';
 
 const prefix = 'enc:aesgcm:v1:';
 const nonceBytes = 12;
@@ -44,7 +45,7 @@ export class FieldEncryption {
       if (this.secrets.has(k.name)) throw new Error(`encryption key "${k.name}" is given twice`);
       this.secrets.set(k.name, k.secret);
     }
-    for (const [resource, list] of Object.entries(fields)) if (list.length) this.paths.set(resource, list.map(p => p.split('.')));
+    for (const [resource, list] of Object.entries(fields)) if (list.length) this.paths.set(resource, list.map(parseFieldPath));
   }
 
   /** A copy of `obj` with its secret fields sealed; `obj` itself when its resource has none. */
@@ -53,7 +54,7 @@ export class FieldEncryption {
     if (!paths) return obj;
     const copy = structuredClone(obj);
     for (const p of paths) {
-      visit(copy, p, (holder, field) => {
+      visitField(copy, p, (holder, field) => {
         const v = holder[field];
         // Even a value that looks sealed is sealed again: it is a client's text, and taking it as
         // sealed would let a client store a value nobody can open.
@@ -74,7 +75,7 @@ export class FieldEncryption {
     const current = `${prefix}${this.keys[0].name}:`;
     let stale = false;
     for (const p of paths) {
-      visit(obj, p, (holder, field) => {
+      visitField(obj, p, (holder, field) => {
         const v = holder[field];
         if (typeof v !== 'string' || v === '') return;
         if (!v.startsWith(current)) stale = true;
@@ -152,28 +153,6 @@ const probeContext = 'encryption-key-probe';
 
 function context(where: Where, obj: KubeObject, path: string[]): string {
   return `${where.group}/${where.resource}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}:${path.join('.')}`;
-}
-
-/** Calls `fn` with the holder and field name of every value at `path`. */
-function visit(node: unknown, path: string[], fn: (holder: Record<string, unknown>, field: string) => void): void {
-  if (!node || typeof node !== 'object' || !path.length) return;
-  const [step, ...rest] = path;
-  const each = step.endsWith('[]');
-  const field = each ? step.slice(0, -2) : step;
-  const holder = node as Record<string, unknown>;
-  if (!Object.hasOwn(holder, field)) return;
-  if (each) {
-    const list = holder[field];
-    if (!Array.isArray(list)) return;
-    for (let i = 0; i < list.length; i++) {
-      if (rest.length) visit(list[i], rest, fn);
-      else fn(list as unknown as Record<string, unknown>, String(i));
-    }
-  } else if (rest.length) {
-    visit(holder[field], rest, fn);
-  } else {
-    fn(holder, field);
-  }
 }
 
 /**

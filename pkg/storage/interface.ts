@@ -76,6 +76,25 @@ export class StorageError extends Error {
 }
 
 /**
+ * The largest object the storage keeps, as its JSON: etcd's default request limit, which is
+ * what bounds a Kubernetes object.
+ */
+export const maxObjectBytes = 1.5 * 1024 * 1024;
+
+/**
+ * The database cannot keep a value it was given: an object over maxObjectBytes ('TooLarge'), or
+ * a string PostgreSQL cannot hold ('Invalid'). The client's data is at fault, not the server.
+ * A class of its own rather than a StorageErrorCode, so code that maps every StorageErrorCode to
+ * a status passes it on untouched to the HTTP layer, which answers 413 or 400.
+ */
+export class StorageValueError extends Error {
+  constructor(readonly code: 'TooLarge' | 'Invalid', message: string, readonly key?: ObjectKey) {
+    super(message);
+    this.name = 'StorageValueError';
+  }
+}
+
+/**
  * One database transaction. Reads see the transaction's snapshot; writes get their
  * resourceVersion at the moment they are made, in commit order, so a watcher sees them in
  * increasing revision order. Strategy hooks (quota, uniqueness) read and write through it,

@@ -17,7 +17,9 @@
 import pg from 'pg';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import {
+  maxObjectBytes,
   StorageError,
+  StorageValueError,
   type ChangeEvent,
   type KeyPrefix,
   type ListOptions,
@@ -93,7 +95,8 @@ function isRetryable(err: unknown): boolean {
 
 const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNABORTED']);
 
-function isConnectionError(err: unknown): boolean {
+/** Whether err says the database cannot be reached (or refuses connections) rather than that a statement failed. */
+export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = errorCode(err);
   if (code !== undefined) {
@@ -103,10 +106,18 @@ function isConnectionError(err: unknown): boolean {
   return /Connection terminated|connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end/i.test(err.message);
 }
 
-/** Callers see StorageError for what they can act on; other errors pass through unchanged. */
-function mapError(err: unknown): unknown {
-  if (err instanceof StorageError) return err;
+/**
+ * Callers see StorageError (and StorageValueError) for what they can act on; other errors pass
+ * through unchanged. Exported for code outside the store that queries the same database.
+ */
+export function mapError(err: unknown): unknown {
+  if (err instanceof StorageError || err instanceof StorageValueError) return err;
   if (isConnectionError(err)) return new StorageError('Unavailable', `database unavailable: ${(err as Error).message}`);
+  const code = errorCode(err);
+  // Class 22 is a data exception: a value PostgreSQL cannot hold (a NUL character, a lone
+  // surrogate escape). The request's data is at fault, whatever check let it through.
+  if (code?.startsWith('22')) return new StorageValueError('Invalid', `the database cannot store a value of this request: ${(err as Error).message}`);
+  if (code === '54000') return new StorageValueError('TooLarge', `the database cannot store a value this large: ${(err as Error).message}`);
   return err;
 }
 
@@ -178,7 +189,13 @@ class ObjectCodec {
   }
 
   encode(key: ObjectKey, obj: KubeObject): string {
-    return JSON.stringify(this.encryption ? this.encryption.seal(key, obj) : obj);
+    const text = JSON.stringify(this.encryption ? this.encryption.seal(key, obj) : obj);
+    // UTF-8 takes at least one byte per UTF-16 unit: the length alone settles most cases.
+    const size = text.length > maxObjectBytes ? text.length : Buffer.byteLength(text);
+    if (size > maxObjectBytes) {
+      throw new StorageValueError('TooLarge', `Request entity too large: the object is ${size} bytes as stored, limit is ${maxObjectBytes}`, key);
+    }
+    return text;
   }
 }
 
@@ -240,6 +257,8 @@ function decodeContinue(token: string, prefix: KeyPrefix): { rv: bigint; after: 
   const t = parsed as Partial<Record<keyof ContinueToken, unknown>>;
   if (t.v !== 1 || typeof t.rv !== 'string' || !/^\d{1,19}$/.test(t.rv)) throw invalid('bad version or revision');
   if (!Array.isArray(t.p) || t.p.length !== 3 || !isStringPair(t.k)) throw invalid('bad key');
+  // Key strings go into SQL parameters: ones PostgreSQL cannot hold would fail the query instead.
+  if (t.k.some(s => s.length > 1024 || s.includes('\0') || !(s as unknown as { isWellFormed(): boolean }).isWellFormed())) throw invalid('bad key');
   if (t.p[0] !== prefix.group || t.p[1] !== prefix.resource || t.p[2] !== (prefix.namespace ?? '')) {
     throw invalid('it belongs to another list');
   }
@@ -523,10 +542,11 @@ class PgTransaction implements Transaction {
 
   create(key: ObjectKey, obj: KubeObject): Promise<KubeObject> {
     return this.run(async () => {
+      const encoded = this.codec.encode(key, obj);
       await this.returnUnusedRevisions();
       const r = await this.q<{ allocated: string | null; rv: string | null }>(
         CREATE_SQL,
-        [...keyParams(key), this.codec.encode(key, obj)],
+        [...keyParams(key), encoded],
         'tke_create',
       );
       const { allocated, rv } = r.rows[0];
@@ -551,8 +571,9 @@ class PgTransaction implements Transaction {
       if (expectedRV && expectedRV !== cur) {
         throw new StorageError('Conflict', `${describe(key)}: resourceVersion ${expectedRV} is stale, the object is at ${cur}`, key);
       }
+      const encoded = this.codec.encode(key, obj);
       await this.returnUnusedRevisions();
-      const r = await this.q<{ rv: string }>(UPDATE_SQL, [...keyParams(key), this.codec.encode(key, obj), cur], 'tke_update');
+      const r = await this.q<{ rv: string }>(UPDATE_SQL, [...keyParams(key), encoded, cur], 'tke_update');
       this.writeLocked = true;
       // Cannot happen while we hold the row lock; the statement would have taken a revision.
       if (r.rowCount !== 1) throw new Error(`${describe(key)} vanished while locked`);
@@ -1130,6 +1151,10 @@ class PgStore implements PostgresStore {
       }
       // A connection whose state is unknown must not go back to the pool.
       let broken: Error | undefined;
+      // The pool stops listening to a client it hands out: a connection lost then (the database
+      // restarting) would be an unhandled 'error' event, which ends the process.
+      const onLost = (err: Error) => { broken ??= err; };
+      client.on('error', onLost);
       let tx: PgTransaction | undefined;
       try {
         // One round trip (simple protocol). A transaction that holds the revision lock stops
@@ -1165,6 +1190,7 @@ class PgStore implements PostgresStore {
         if (isRetryable(err)) throw new StorageError('Conflict', `transaction gave up after ${attempt} attempts: ${(err as Error).message}`);
         throw mapError(err);
       } finally {
+        client.off('error', onLost);
         client.release(broken);
       }
     }
@@ -1285,9 +1311,12 @@ class PgStore implements PostgresStore {
       let after = start;
       let lastReturned: [string, string] | undefined;
       let more = false;
-      const chunk = limit ? Math.min(Math.max(limit + 1, 100), 5000) : 0;
+      // A chunk is every row read at once, before the filter: a page of 10 big objects must not
+      // read 100 of them. A chunk that was not enough means a sparse filter: the next is larger.
+      let chunk = limit ? Math.min(limit + 1, 5000) : 0;
       scan: for (;;) {
         const { rows, bound } = await fetchChunk(after, chunk);
+        if (chunk) chunk = Math.min(chunk * 2, 5000);
         for (const row of rows) {
           after = [row.namespace, row.name];
           const obj = this.codec.decode(prefix, row.obj);
@@ -1381,15 +1410,18 @@ class PgStore implements PostgresStore {
       throw mapError(err);
     }
     let broken: Error | undefined;
+    const onLost = (err: Error) => { broken ??= err; };
+    client.on('error', onLost);
     try {
       await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
       const result = await fn(client);
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch((e: Error) => { broken = e; });
+      await client.query('ROLLBACK').catch((e: Error) => { broken ??= e; });
       throw mapError(err);
     } finally {
+      client.off('error', onLost);
       client.release(broken);
     }
   }

@@ -147,7 +147,7 @@ describe('e2e: auth policies and API keys', function () {
 
     it('refuses a disabled key at once and a deleted one too', async () => {
       const { token: t, name } = await keyFor('keyuser');
-      const dis = await s.request('PATCH', `${AUTH}/apikeys/${name}/status`, { token: t, headers: { 'Content-Type': 'application/merge-patch+json' }, body: { status: { disabled: true } } });
+      const dis = await s.request('PATCH', `${AUTH}/apikeys/${name}/status`, { headers: { 'Content-Type': 'application/merge-patch+json' }, body: { status: { disabled: true } } });
       assert.equal(dis.status, 200, describeResponse(dis));
       assert.equal((await s.request('GET', `${AUTH}/apikeys`, { token: t })).status, 401, 'disabled');
       const { token: t2, name: n2 } = await keyFor('keyuser');

@@ -46,7 +46,16 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
     });
     await waitFor(`${parent} accounted`, async () =>
       (await server.request('GET', paths.project(parent))).json().status?.clusters?.[cls]?.used?.['requests.cpu'] === '2500m', 10_000);
+    // alice, a member of two projects and nothing more, asks for the namespace certificates below.
+    await post('/apis/auth.tkestack.io/v1/localidentities', { metadata: { generateName: 'usr-' }, spec: { username: 'alice', hashedPassword: Buffer.from('Passw0rd123').toString('base64') } });
+    const key = await expectStatus(server.request('POST', '/apis/auth.tkestack.io/v1/apikeys/default/password', {
+      token: null, body: { tenantID: 'default', username: 'alice', password: Buffer.from('Passw0rd123').toString('base64') },
+    }), 201);
+    alice = key.spec.apiKey;
+    // TKE's PlatformLogin: what lets a user open the console (its portal) at all.
+    await post('/apis/auth.tkestack.io/v1/policies/pol-default-viewer/binding', { users: [{ name: 'alice' }] });
   });
+  let alice: string;
   after(async function () {
     await replica?.stop();
     if (server) await server.stop();
@@ -99,7 +108,7 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
     const bad = await server.request('GET', `${paths.namespace(parent, ns)}/certificate?validDays=forever`);
     assert.equal(bad.status, 400, describeResponse(bad));
     const before = Date.now();
-    const out = await expectStatus(server.request('GET', `${paths.namespace(parent, ns)}/certificate?validDays=7`), 200);
+    const out = await expectStatus(server.request('GET', `${paths.namespace(parent, ns)}/certificate?validDays=7`, { token: alice }), 200);
     const cert = out.status.certificate;
     const certPEM = Buffer.from(cert.certPem, 'base64').toString('utf8');
     const caPEM = Buffer.from(cert.caCertPem, 'base64').toString('utf8');
@@ -108,7 +117,7 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
     assert.ok(x509.verify(new X509Certificate(caPEM).publicKey), 'signed by the server CA');
     const days = (Date.parse(x509.validTo) - before) / 86_400_000;
     assert.ok(days > 6.9 && days < 7.1, `valid for ${days} days`);
-    assert.match(x509.subject, /CN=admin/);
+    assert.match(x509.subject, /CN=alice/);
     for (const o of [`cluster:${cls}`, `project:${parent}`, `namespace:${ns}`, 'tenant:default']) assert.ok(x509.subject.includes(`O=${o}`), x509.subject);
     assert.equal(cert.apiServer, `https://127.0.0.1:${replica.port}`);
     // Issuing a certificate reads the namespace; it changes nothing stored.
@@ -117,21 +126,21 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
     const kubeconfig = out.metadata.annotations['business.tkestack.io/kubeconfig'];
     assert.equal(YAML.parse(kubeconfig).clusters[0].cluster.server, `https://127.0.0.1:${replica.port}`);
     const file = tempFile('ns.kubeconfig', kubeconfig);
-    // The certificate's identity is "admin" in the groups of its organizations, not system:masters:
-    // the portal shows it only the projects "admin" is a member of.
+    // The certificate's identity is "alice" in the groups of its organizations: the portal shows
+    // it only the projects alice is a member of.
     const args = ['--kubeconfig', file, 'get', '--raw', portalPath];
     const r = await server.kubectl(args);
     assert.equal(r.code, 0, describeRun(args, r));
     const portal = JSON.parse(r.stdout);
     assert.equal(portal.administrator, false);
-    assert.deepEqual(Object.keys(portal.projects), [parent]);
+    assert.deepEqual(Object.keys(portal.projects).sort(), [parent, child].sort());
   });
 
   it('a Platform listing the user makes it an administrator', async function () {
     assert.ok(replica, 'needs the replica of the previous test');
-    const file = tempFile('ns2.kubeconfig', (await expectStatus(server.request('GET', `${paths.namespace(parent, ns)}/certificate`), 200)).metadata.annotations['business.tkestack.io/kubeconfig']);
+    const file = tempFile('ns2.kubeconfig', (await expectStatus(server.request('GET', `${paths.namespace(parent, ns)}/certificate`, { token: alice }), 200)).metadata.annotations['business.tkestack.io/kubeconfig']);
     await post('/apis/business.tkestack.io/v1/platforms', {
-      apiVersion: 'business.tkestack.io/v1', kind: 'Platform', metadata: { name: uniqueName('plat') }, spec: { tenantID: 'default', administrators: ['admin'] },
+      apiVersion: 'business.tkestack.io/v1', kind: 'Platform', metadata: { name: uniqueName('plat') }, spec: { tenantID: 'default', administrators: ['alice'] },
     });
     const r = await server.kubectl(['--kubeconfig', file, 'get', '--raw', portalPath]);
     assert.equal(r.code, 0, describeRun(['get', '--raw', portalPath], r));
