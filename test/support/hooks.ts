@@ -1,4 +1,5 @@
 // Mocha root hooks (loaded through .mocharc.json `require`) shared by every test file.
+import { stopKubeControlPlane } from './kube.ts';
 import { stopTestPostgres } from './postgres.ts';
 
 export const mochaHooks = {
@@ -7,6 +8,11 @@ export const mochaHooks = {
     // unit-only runs stay fast.
   },
   async afterAll(): Promise<void> {
-    await stopTestPostgres();
+    // The control plane's tke-apiserver uses the test PostgreSQL: it goes first.
+    try {
+      await stopKubeControlPlane();
+    } finally {
+      await stopTestPostgres();
+    }
   },
 };
