@@ -60,12 +60,17 @@ async function main(): Promise<void> {
   const admission = new AdmissionChain();
   let apiserver: APIServer | undefined;
   let serverAuthorizer: Authorizer | undefined;
+  let externalURL: string | undefined;
   const groupContext: GroupContext = {
     storage, admission, authenticator, ca: certs.ca, dataDir, logger, audit: opts.audit,
     store: (group, resource) => apiserver!.store(group, resource),
     authorizer: () => {
       if (!serverAuthorizer) throw new Error('the authorizer is asked before the server is built');
       return serverAuthorizer;
+    },
+    externalURL: () => {
+      if (!externalURL) throw new Error('the server\'s URL is asked before it listens');
+      return externalURL;
     },
   };
   for (const g of groups) await g.install?.(groupContext);
@@ -81,6 +86,7 @@ async function main(): Promise<void> {
   serverAuthorizer = authorizer;
   apiserver = new APIServer({
     definitions,
+    routes: groups.flatMap(g => g.routes?.(groupContext) ?? []),
     storage,
     admission,
     authenticator,
@@ -108,7 +114,9 @@ async function main(): Promise<void> {
     server.once('error', fail);
     server.listen(opts.securePort, opts.bindAddress, () => ok());
   });
-  const url = serverURL(opts.bindAddress, (server.address() as { port: number }).port);
+  const port = (server.address() as { port: number }).port;
+  const url = serverURL(opts.bindAddress, port);
+  externalURL = opts.externalHostname ? serverURL(opts.externalHostname, port) : url;
   const kubeconfig = join(dataDir, 'admin.kubeconfig');
   // With an operator's certificate, clients trust the chain it came with (or the certificate itself).
   const chain = opts.tlsCertFile ? splitPEMCertificates(tlsCert) : [];

@@ -236,9 +236,14 @@ if [ "$only" != kube ]; then
     --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
     --requestheader-extra-headers-prefix X-Remote-Extra- \
     --authorization-kubeconfig "$dir/tke-authorization.kubeconfig"
+  # TKE users reach the cluster two ways, as member clusters trust TKE: their API keys through the
+  # token webhook, and ID tokens of tke-apiserver's OIDC issuer (as TKE does with dex), whose
+  # users are prefixed oidc: so one can tell which way a user came in.
   kube_auth=(--authorization-config "$dir/authorization-config.yaml"
     --authentication-token-webhook-config-file "$dir/webhook-authn.kubeconfig"
-    --authentication-token-webhook-version v1 --authentication-token-webhook-cache-ttl 10s)
+    --authentication-token-webhook-version v1 --authentication-token-webhook-cache-ttl 10s
+    --oidc-issuer-url "$tke_url/oidc" --oidc-client-id kubernetes --oidc-ca-file "$pki/tke-ca.crt"
+    --oidc-username-claim name --oidc-username-prefix oidc: --oidc-groups-claim groups --oidc-groups-prefix oidc:)
 else
   # Nothing to ask about TKE users when there is no tke-apiserver.
   kube_auth=(--authorization-mode Node,RBAC)
@@ -352,6 +357,17 @@ wait_until "kube-controller-manager to issue the member-import token" member_tok
 kube_token="$(kc -n kube-system get secret tke-member-import-token -o 'jsonpath={.data.token}' | base64 -d)"
 
 kubeconfig "$dir/tke.kubeconfig" "$tke_url" "$pki/tke-ca.crt" "      token: $tke_token"
+# The OAuth client the cluster's --oidc-client-id names: ID tokens for it are this cluster's.
+kubectl --kubeconfig "$dir/tke.kubeconfig" apply -f - >/dev/null <<EOF
+apiVersion: auth.tkestack.io/v1
+kind: Client
+metadata:
+  name: kubernetes
+spec:
+  id: kubernetes
+  name: hack/kube control plane
+  public: true
+EOF
 (umask 077; cat > "$dir/env" <<EOF
 KUBE_SERVER='$kube_url'
 KUBE_CA_FILE='$pki/ca.crt'

@@ -1,42 +1,29 @@
-// API keys: JWTs signed with the RSA key kept in apisigningkeys (RS256 and the `usr`/`ted`
+// API keys: JWTs signed with the server's signing key (RS256 and the `usr`/`ted`
 // claims TKE's key signer uses, plus iss and kid). Each key also exists as an APIKey object
 // named by the token's jti; a request's key is refused as soon as that object is disabled,
 // deleted or past expire_at, or its identity is gone.
 //
 // A key is bound to two uids, not to names: `sub` is the uid of the identity it was issued to
 // (a local identity's metadata.uid, a directory entry's id, an OIDC subject, with `idp` the kind
-// of provider that knows it) and `oid` the uid of its APIKey object. A user created later under a deleted user's name, or an APIKey object
-// re-created under a deleted key's name, has another uid, so neither brings an old key back.
-import { randomBytes, randomUUID } from 'node:crypto';
-import { decodeProtectedHeader, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, importSPKI, jwtVerify, SignJWT, errors as joseErrors } from 'jose';
+// of provider that knows it) and `oid` the uid of its APIKey object. A user created later under a
+// deleted user's name, or an APIKey object re-created under a deleted key's name, has another
+// uid, so neither brings an old key back.
+import { randomBytes } from 'node:crypto';
+import { decodeProtectedHeader, jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import type { UserInfo } from '../rest/resource.ts';
-import { timestamp } from '../rest/store.ts';
 import type { TokenAuthenticator } from '../server/authn.ts';
-import { staleStoredForm, StorageError, type Store } from '../storage/interface.ts';
+import type { Store } from '../storage/interface.ts';
 import { errors } from '../rest/errors.ts';
 import { DirectoryUserCache } from './idp.ts';
 import { isReservedName, tenantAssertedGroups, tenantIDKey } from './subjects.ts';
-import { authGroupName, userKey, type AuthState, type Snapshot } from './state.ts';
+import { signingAlgorithm, type SigningKeys } from './signingkey.ts';
+import { authGroupName, serverObject, userKey, type AuthState, type Snapshot } from './state.ts';
 
 export const apiKeyIssuer = 'tke-apiserver/apikey';
-export const signingKeyName = 'default';
-const algorithm = 'RS256';
 /** TKE's defaultAPIKeyTimeout. */
 export const defaultExpireMs = 7 * 24 * 3600 * 1000;
 const maxExpireMs = 10 * 365 * 24 * 3600 * 1000;
-
-type PrivateKey = Awaited<ReturnType<typeof importPKCS8>>;
-type PublicKey = Awaited<ReturnType<typeof importSPKI>>;
-
-/** A stored object written by the server itself (not through a REST store). */
-export function serverObject(kind: string, name: string, fields: Record<string, unknown>): KubeObject {
-  return {
-    apiVersion: `${authGroupName}/v1`, kind,
-    metadata: { name, uid: randomUUID(), creationTimestamp: timestamp(), generation: 1 },
-    ...fields,
-  };
-}
 
 /** Parses a Go duration ("1h", "30m", "720h0m0s", "1.5h") into milliseconds; undefined if malformed. */
 export function parseDuration(d: string): number | undefined {
@@ -54,17 +41,12 @@ export function checkExpire(ms: number): string | undefined {
   return undefined;
 }
 
-interface KeyPair { kid: string; privateKey: PrivateKey; publicKey: PublicKey }
-
 /** Who a key acts as, the uid that identity has now, and the kind of provider that knows it. */
 interface Identity { uid: string; user: UserInfo; provider: string }
 
 interface VerifiedClaims { jti: string; oid: string; sub: string; usr: string; ted: string; idp: string; exp: number }
 
 export class APIKeys {
-  private keys: Promise<KeyPair> | undefined;
-  private publicKeys = new Map<string, { pem: string; key: Promise<PublicKey> }>();
-
   private readonly directory = new DirectoryUserCache();
   /**
    * Tokens whose signature already checked out, with their claims, until they expire: the
@@ -72,42 +54,7 @@ export class APIKeys {
    */
   private readonly verified = new Map<string, VerifiedClaims>();
 
-  constructor(private readonly storage: Store, private readonly state: AuthState) {}
-
-  /** The signing key, made at first use; replicas racing to make it end up with the same one. */
-  private signingKey(): Promise<KeyPair> {
-    this.keys ??= this.loadOrCreate().catch(err => { this.keys = undefined; throw err; });
-    return this.keys;
-  }
-
-  private async loadOrCreate(): Promise<KeyPair> {
-    const key = { group: authGroupName, resource: 'apisigningkeys', namespace: '', name: signingKeyName };
-    let obj = await this.storage.get(key);
-    if (!obj) {
-      const { privateKey, publicKey } = await generateKeyPair(algorithm, { modulusLength: 2048, extractable: true });
-      const fresh = serverObject('APISigningKey', signingKeyName, {
-        signingKey: Buffer.from(await exportPKCS8(privateKey)).toString('base64'),
-        signingKeyPub: Buffer.from(await exportSPKI(publicKey)).toString('base64'),
-      });
-      try {
-        obj = await this.storage.transact(tx => tx.create(key, fresh));
-      } catch (err) {
-        if (!(err instanceof StorageError && err.code === 'AlreadyExists')) throw err;
-        obj = await this.storage.get(key);
-      }
-      this.state.invalidate();
-    }
-    if (!obj) throw new Error('API signing key vanished');
-    // Nobody may update this object, so the server re-seals it itself after a key rotation.
-    if ((obj as { [staleStoredForm]?: boolean })[staleStoredForm]) {
-      const current = obj;
-      obj = await this.storage.transact(tx => tx.update(key, current, current.metadata.resourceVersion))
-        .catch(() => current);
-    }
-    const pem = (v: unknown) => Buffer.from(String(v ?? ''), 'base64').toString('utf8');
-    const kid = `${obj.metadata.name}.${obj.metadata.uid}`;
-    return { kid, privateKey: await importPKCS8(pem(obj.signingKey), algorithm), publicKey: await importSPKI(pem(obj.signingKeyPub), algorithm) };
-  }
+  constructor(private readonly storage: Store, private readonly state: AuthState, private readonly keys: SigningKeys) {}
 
   /**
    * The identity (tenant, username) names now, as its tenant's provider knows it: a local identity
@@ -139,7 +86,7 @@ export class APIKeys {
     if (!identity) {
       throw errors.badRequest(`user "${username}" has no identity in tenant "${tenant}" to bind a key to: keys are issued to local, directory (LDAP) and OIDC users`);
     }
-    const { kid, privateKey } = await this.signingKey();
+    const { kid, privateKey } = await this.keys.current();
     const jti = randomBytes(16).toString('hex');
     const now = Date.now();
     const obj = serverObject('APIKey', jti, {
@@ -152,7 +99,7 @@ export class APIKeys {
     });
     if (opts.dryRun) return obj;
     const token = await new SignJWT({ usr: username, ted: tenant, idp: identity.provider, oid: obj.metadata.uid })
-      .setProtectedHeader({ alg: algorithm, kid, typ: 'JWT' })
+      .setProtectedHeader({ alg: signingAlgorithm, kid, typ: 'JWT' })
       .setIssuer(apiKeyIssuer).setSubject(identity.uid).setJti(jti)
       .setIssuedAt(Math.floor(now / 1000)).setExpirationTime(Math.floor((now + expireMs) / 1000))
       .sign(privateKey);
@@ -163,36 +110,24 @@ export class APIKeys {
     return { ...stored, spec: { ...stored.spec, apiKey: token } };
   }
 
-  private publicKey(snap: Snapshot, kid: string): Promise<PublicKey> | undefined {
-    const dot = kid.indexOf('.');
-    const obj = snap.objects.apisigningkeys.get(dot < 0 ? kid : kid.slice(0, dot));
-    if (!obj || `${obj.metadata.name}.${obj.metadata.uid}` !== kid) return undefined;
-    const pem = Buffer.from(String(obj.signingKeyPub ?? ''), 'base64').toString('utf8');
-    const cached = this.publicKeys.get(kid);
-    if (cached && cached.pem === pem) return cached.key;
-    const key = importSPKI(pem, algorithm);
-    this.publicKeys.set(kid, { pem, key });
-    return key;
-  }
-
   /** The user a key authenticates, or undefined (not a key of ours, bad signature, expired, revoked). */
   async verify(token: string): Promise<UserInfo | undefined> {
     let kid: string | undefined;
     try {
       const header = decodeProtectedHeader(token);
-      if (header.alg !== algorithm) return undefined;
+      if (header.alg !== signingAlgorithm) return undefined;
       kid = header.kid;
     } catch {
       return undefined;
     }
     if (!kid) return undefined;
     const snap = await this.state.snapshot();
-    const key = this.publicKey(snap, kid);
+    const key = this.keys.publicKey(snap, kid);
     if (!key) return undefined;
     let payload = this.verified.get(token);
     if (!payload || payload.exp * 1000 <= Date.now()) {
       try {
-        const out = await jwtVerify(token, await key, { algorithms: [algorithm], issuer: apiKeyIssuer, requiredClaims: ['jti', 'exp', 'sub', 'usr', 'ted', 'idp', 'oid'] });
+        const out = await jwtVerify(token, await key, { algorithms: [signingAlgorithm], issuer: apiKeyIssuer, requiredClaims: ['jti', 'exp', 'sub', 'usr', 'ted', 'idp', 'oid'] });
         const p = out.payload;
         payload = { jti: String(p.jti), oid: String(p.oid), sub: String(p.sub), usr: String(p.usr), ted: String(p.ted), idp: String(p.idp), exp: Number(p.exp) };
       } catch (err) {

@@ -15,8 +15,7 @@ import { errors } from '../rest/errors.ts';
 import type { UserInfo } from '../rest/resource.ts';
 import { tenantOf } from '../rest/tenant.ts';
 import type { ObjectRequest } from '../server/authz.ts';
-import { serverObject } from './apikey.ts';
-import { authGroupName, type AuthState } from './state.ts';
+import { authGroupName, serverObject, type AuthState } from './state.ts';
 
 const businessGroup = 'business.tkestack.io';
 

@@ -7,14 +7,16 @@ import type { TokenAuthenticator } from '../server/authn.ts';
 import type { APIGroupInstaller, GroupContext } from '../server/group.ts';
 import type { PostgresStore } from '../storage/postgres.ts';
 import { StorageError, type Store } from '../storage/interface.ts';
-import { APIKeys, serverObject } from './apikey.ts';
+import { APIKeys } from './apikey.ts';
+import { SigningKeys } from './signingkey.ts';
+import { issuerRoutes } from './issuer.ts';
 import { AuditLog } from './audit.ts';
 import { TKEAuthorizer } from './authorizer.ts';
 import { OIDCAuthenticator } from './idp.ts';
 import { PasswordThrottle } from './password.ts';
 import { seedCategories, seedTenant } from './predefined.ts';
 import { authResources, type AuthDeps } from './resources.ts';
-import { AuthState, authGroupName } from './state.ts';
+import { AuthState, authGroupName, serverObject } from './state.ts';
 import { isMaster, tenantOfObject, tenantOfUser } from './subjects.ts';
 import { BOOTSTRAP_ADMIN_USERNAME } from './bootstrap.ts';
 import { errors } from '../rest/errors.ts';
@@ -25,6 +27,7 @@ import { businessAccessPlugins } from './business.ts';
 /** Filled by install(): the kinds are declared before the server (and its storage) exists. */
 const deps = {} as AuthDeps;
 let authorizer: TKEAuthorizer | undefined;
+let signingKeys: SigningKeys | undefined;
 let tokenAuthenticators: TokenAuthenticator[] = [];
 
 function installed<T>(v: T | undefined): T {
@@ -93,9 +96,10 @@ export const authGroup: APIGroupInstaller = {
     if (!('pool' in ctx.storage)) throw new Error('the auth group keeps its audit trail and password throttle in PostgreSQL');
     const pool = (ctx.storage as PostgresStore).pool;
     const audit = new AuditLog(pool, log, ctx.audit);
+    signingKeys = new SigningKeys(ctx.storage, state);
     authorizer = new TKEAuthorizer(state, audit);
     Object.assign(deps, {
-      storage: ctx.storage, allowed: (user, r) => allowed(ctx.authorizer(), user, r), state, apiKeys: new APIKeys(ctx.storage, state), throttle: new PasswordThrottle(pool), audit,
+      storage: ctx.storage, allowed: (user, r) => allowed(ctx.authorizer(), user, r), state, apiKeys: new APIKeys(ctx.storage, state, signingKeys), throttle: new PasswordThrottle(pool), audit,
       store: (resource: string) => ctx.store(authGroupName, resource),
     } satisfies AuthDeps);
     await ensureDefaultTenant(ctx.storage);
@@ -105,6 +109,7 @@ export const authGroup: APIGroupInstaller = {
     for (const p of businessAccessPlugins({ state, allowed: deps.allowed })) ctx.admission.register(p);
   },
   authorizer: () => installed(authorizer),
+  routes: (ctx) => issuerRoutes({ ...deps, keys: installed(signingKeys), externalURL: ctx.externalURL }),
   controllers: (ctx) => [{
     name: 'auth-snapshot',
     // Warm the snapshot without holding up start-up (requests build it on demand anyway), keep

@@ -3,8 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import type { Transaction } from '../storage/interface.ts';
-import { serverObject } from './apikey.ts';
-import { authGroupName } from './state.ts';
+import { authGroupName, serverObject } from './state.ts';
 
 interface PredefinedPolicy {
   metadata: { name?: string };

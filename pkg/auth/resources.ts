@@ -772,7 +772,7 @@ export function authResources(deps: AuthDeps): ResourceDefinition[] {
     },
   });
   const clients = authKind(deps, {
-    kind: 'Client', resource: 'clients', schema: v1.Client, secretFields: ['spec.secret'],
+    kind: 'Client', resource: 'clients', schema: v1.Client, secretFields: ['spec.secret'], inSnapshot: true,
     strategy: { decorate(obj) { if (obj.spec?.secret) obj.spec.secret = '******'; } },
   });
   const configmaps = authKind(deps, { kind: 'ConfigMap', resource: 'configmaps', schema: v1.ConfigMap });

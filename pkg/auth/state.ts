@@ -3,15 +3,26 @@
 // request costs no database round trip. It is rebuilt when a watch on any of those kinds
 // reports a change (writes by any replica) and, for writes made through this process, on every
 // request for a short window after the write so the writer's next request already sees it.
+import { randomUUID } from 'node:crypto';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
+import { timestamp } from '../rest/store.ts';
 import type { Store, Watcher } from '../storage/interface.ts';
 
 export const authGroupName = 'auth.tkestack.io';
 
+/** A stored object written by the server itself (not through a REST store). */
+export function serverObject(kind: string, name: string, fields: Record<string, unknown>): KubeObject {
+  return {
+    apiVersion: `${authGroupName}/v1`, kind,
+    metadata: { name, uid: randomUUID(), creationTimestamp: timestamp(), generation: 1 },
+    ...fields,
+  };
+}
+
 /** The kinds the snapshot holds, by resource name. */
 export const snapshotResources = [
   'identityproviders', 'policies', 'roles', 'localgroups', 'projectpolicybindings',
-  'custompolicybindings', 'apikeys', 'localidentities', 'apisigningkeys',
+  'custompolicybindings', 'apikeys', 'localidentities', 'apisigningkeys', 'clients',
 ] as const;
 export type SnapshotResource = typeof snapshotResources[number];
 

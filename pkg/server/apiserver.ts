@@ -37,8 +37,31 @@ export interface HealthCheck {
   check(): Promise<void>;
 }
 
+/**
+ * A path the server answers with a group's own handler rather than as a Kubernetes API: protocols
+ * that sit beside it (an OIDC issuer, a registry's token service). No authentication or
+ * authorization of the server's runs first: such protocols have their own (a password in a form,
+ * a token in a challenge), or serve documents anyone may read (discovery, JWKS). A route that
+ * wants the server's own credentials asks for them with `authenticate`.
+ */
+export interface Route {
+  /** The path it answers, and everything below it: `/oidc` answers `/oidc/keys`. */
+  prefix: string;
+  handle(r: RouteRequest): Promise<void>;
+}
+
+export interface RouteRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  /** The caller, as the server's authenticators see it (bearer token, client certificate, front proxy). */
+  authenticate(): Promise<UserInfo | undefined>;
+}
+
 export interface APIServerConfig {
   definitions: ResourceDefinition[];
+  /** Paths served by groups' own handlers (see Route). */
+  routes?: Route[];
   storage: Store;
   admission?: AdmissionChain;
   authenticator: Authenticator;
@@ -58,6 +81,8 @@ export interface APIServerConfig {
   /** The same for mutating requests (--max-mutating-requests-inflight); 0 = no limit; default 200. */
   maxMutatingRequestsInflight?: number;
 }
+
+const anonymous: UserInfo = { username: 'system:anonymous', groups: ['system:unauthenticated'] };
 
 export class APIServer {
   readonly metrics = new Metrics();
@@ -116,11 +141,16 @@ export class APIServer {
       return this.health(res, path, url);
     }
     if (path === '/version') return send(res, 200, this.versionInfo(), { encoding: 'json', contentType: 'application/json' });
+    const route = this.config.routes?.find(r => path === r.prefix || path.startsWith(`${r.prefix}/`));
+    if (route) {
+      this.admit(res, info, path, anonymous);
+      return route.handle({ req, res, url, authenticate: () => this.config.authenticator.authenticate(req) });
+    }
 
     let user = await this.config.authenticator.authenticate(req);
     if (!user) {
       if (!this.handlers.allowsAnonymous(info)) throw errors.unauthorized();
-      user = { username: 'system:anonymous', groups: ['system:unauthenticated'] };
+      user = anonymous;
     }
     (req as IncomingMessage & { user?: UserInfo }).user = user;
     this.admit(res, info, path, user);

@@ -7,6 +7,7 @@ import type { AdmissionChain } from '../rest/admission.ts';
 import type { ResourceDefinition } from '../rest/resource.ts';
 import type { RegistryStore } from '../rest/store.ts';
 import type { Store } from '../storage/interface.ts';
+import type { Route } from './apiserver.ts';
 import type { ChainAuthenticator } from './authn.ts';
 import type { Authorizer } from './authz.ts';
 import type { CertificateAuthority } from './certs.ts';
@@ -22,6 +23,8 @@ export interface GroupContext {
    * that must ask about another object than the request's own. Usable once the server serves.
    */
   authorizer(): Authorizer;
+  /** The URL clients reach this server at (https, --external-hostname or the bind address, and the port). Usable once the server serves. */
+  externalURL(): string;
   /** The server's CA (the one in DIR/pki), for certificates a group issues. */
   ca: CertificateAuthority;
   dataDir: string;
@@ -37,6 +40,8 @@ export interface APIGroupInstaller {
   install?(ctx: GroupContext): Promise<void> | void;
   /** The group that decides authorization returns it here (at most one group does). */
   authorizer?(ctx: GroupContext): Authorizer;
+  /** Paths the group answers beside the Kubernetes API (an OIDC issuer, a registry's token service). */
+  routes?(ctx: GroupContext): Route[];
   /** Controllers started once the server serves and stopped on shutdown. */
   controllers?(ctx: GroupContext): Controller[];
 }

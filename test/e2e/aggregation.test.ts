@@ -2,7 +2,8 @@
 // kube-controller-manager built from Go modules, started by hack/kube/up.sh), driven by the real
 // kubectl against kube.kubeconfig: discovery, OpenAPI, every verb and watch through the
 // aggregator, who the server sees, delegated authorization (RBAC) for kube users and TKE
-// policies for TKE users coming through the cluster's token webhook.
+// policies for TKE users coming through the cluster's token webhook, and the ID tokens of
+// tke-apiserver's OIDC issuer accepted by kube-apiserver's --oidc-issuer-url.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -276,6 +277,26 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
         const r = await kube.kubectl(args, { token: tampered });
         refused(args, r, /Unauthorized/);
       }
+    });
+
+    it('an ID token of tke-apiserver\'s OIDC issuer is accepted by kube-apiserver (--oidc-issuer-url), a forged one is not', async function () {
+      const form = new URLSearchParams({ grant_type: 'password', client_id: 'kubernetes', username, password: PASSWORD, scope: 'openid groups' });
+      const issued = await kube.tke('POST', '/oidc/token', { token: null, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+      assert.equal(issued.status, 200, describeResponse(issued));
+      const idToken = issued.json().id_token;
+      // kube-apiserver verifies the token itself against the issuer's JWKS: the oidc: prefix says
+      // it came in through --oidc-issuer-url, not through the token webhook.
+      let who: any;
+      await waitFor('kube-apiserver to accept the ID token', async () => {
+        const r = await kube.kubectl(['auth', 'whoami', '-o', 'json'], { token: idToken });
+        if (r.code === 0) who = json(r);
+        return r.code === 0;
+      }, 30_000, 500);
+      assert.equal(who.status.userInfo.username, `oidc:${username}`, JSON.stringify(who));
+      const [h, p] = idToken.split('.');
+      const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
+      const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, name: 'admin', groups: ['system:masters'] })).toString('base64url')}.${idToken.split('.')[2]}`;
+      refused(['auth', 'whoami'], await kube.kubectl(['auth', 'whoami'], { token: forged }), /Unauthorized/);
     });
 
     it('is decided by TKE policies: 403 without one, 200 once pol-default-viewer is bound', async function () {
