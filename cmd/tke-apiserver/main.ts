@@ -4,16 +4,13 @@ import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
-import { authGroup } from '../../pkg/auth/index.ts';
-import { businessGroup } from '../../pkg/business/index.ts';
-import { platformGroup } from '../../pkg/platform/index.ts';
-import { registryGroup } from '../../pkg/registry/index.ts';
 import { AdmissionChain } from '../../pkg/rest/admission.ts';
 import { secretFieldsOf } from '../../pkg/rest/resource.ts';
 import type { Controller } from '../../pkg/controller/informer.ts';
-import type { APIGroupInstaller, GroupContext } from '../../pkg/server/group.ts';
-import { bootstrapTokenAuthenticator, ensureBootstrapAdmin } from '../../pkg/auth/bootstrap.ts';
-import { tenantIDKey } from '../../pkg/auth/subjects.ts';
+import { apiGroups } from '../../pkg/apis/index.ts';
+import type { GroupContext } from '../../pkg/server/group.ts';
+import { bootstrapTokenAuthenticator, ensureBootstrapAdmin } from '../../pkg/apis/auth/bootstrap.ts';
+import { tenantIDKey } from '../../pkg/apis/auth/subjects.ts';
 import { openAPIProvider } from '../../pkg/openapi/provider.ts';
 import { APIServer } from '../../pkg/server/apiserver.ts';
 import { authenticationMethod, authenticatorConfigFromOptions, createAuthenticator } from '../../pkg/server/authn.ts';
@@ -28,8 +25,7 @@ import { parseOptionsOrExit } from './options.ts';
 
 const version = '0.1.0';
 
-/** Every served API group; each brings its kinds and whatever it adds to the shared machinery. */
-const groups: APIGroupInstaller[] = [platformGroup, businessGroup, authGroup, registryGroup];
+const groups = apiGroups;
 
 /** Stopped when the start fails: an embedded PostgreSQL would outlive this process and hold its data dir. */
 let startedPostgres: { stop(): Promise<void> } | undefined;
@@ -44,12 +40,13 @@ async function main(): Promise<void> {
   const embedded = opts.databaseUrl ? undefined : await startEmbeddedPostgres(join(dataDir, 'postgres'), { log });
   startedPostgres = embedded;
   const databaseUrl = opts.databaseUrl ?? embedded!.databaseUrl;
-  const definitions = groups.flatMap(g => g.resources);
   const encryptionKeys = opts.encryptionKeyFile
     ? await loadEncryptionKeys(opts.encryptionKeyFile)
     : await ensureEncryptionKeyFile(join(dataDir, 'encryption.key'));
-  const encryption = new FieldEncryption(encryptionKeys, secretFieldsOf(definitions));
-  const storage = await openPostgresStore({ databaseUrl, log, encryption });
+  // Which fields are secret the groups say once built, below, before any of their objects is read.
+  const encryption = new FieldEncryption(encryptionKeys);
+  const migrationDirs = groups.flatMap(g => (g.migrations ? [g.migrations] : []));
+  const storage = await openPostgresStore({ databaseUrl, log, encryption, migrationDirs });
 
   const certs = await ensureServingCertificates(dataDir, { bindAddress: opts.bindAddress, extraSANs: opts.tlsSANs });
   const tlsCert = opts.tlsCertFile ? await readFile(opts.tlsCertFile, 'utf8') : certs.certPEM;
@@ -62,7 +59,7 @@ async function main(): Promise<void> {
   let serverAuthorizer: Authorizer | undefined;
   let externalURL: string | undefined;
   const groupContext: GroupContext = {
-    storage, admission, authenticator, ca: certs.ca, dataDir, logger, audit: opts.audit,
+    storage, sql: storage.pool, admission, authenticator, ca: certs.ca, dataDir, logger, audit: opts.audit,
     store: (group, resource) => apiserver!.store(group, resource),
     authorizer: () => {
       if (!serverAuthorizer) throw new Error('the authorizer is asked before the server is built');
@@ -73,8 +70,11 @@ async function main(): Promise<void> {
       return externalURL;
     },
   };
-  for (const g of groups) await g.install?.(groupContext);
-  const authorizers = groups.filter(g => g.authorizer).map(g => g.authorizer!(groupContext));
+  const built = groups.map(g => g.build(groupContext));
+  const definitions = built.flatMap(g => g.resources);
+  encryption.addSecretFields(secretFieldsOf(definitions));
+  for (const g of built) await g.prepare?.();
+  const authorizers = built.flatMap(g => (g.authorizer ? [g.authorizer] : []));
   if (authorizers.length > 1) throw new Error('more than one API group provides the authorizer');
   const localAuthorizer = authorizers[0] ?? allowAuthenticated;
   // Behind kube-apiserver, kube users are the cluster's to authorize (its RBAC), as for any aggregated
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   serverAuthorizer = authorizer;
   apiserver = new APIServer({
     definitions,
-    routes: groups.flatMap(g => g.routes?.(groupContext) ?? []),
+    routes: built.flatMap(g => g.routes ?? []),
     storage,
     admission,
     authenticator,
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\ntke-apiserver is serving on ${url}\nPoint kubectl at it:\n\n  export KUBECONFIG=${kubeconfig}\n  kubectl get tke\n\n`);
   }
 
-  const controllers: Controller[] = groups.flatMap(g => g.controllers?.(groupContext) ?? []);
+  const controllers: Controller[] = built.flatMap(g => g.controllers?.() ?? []);
   for (const c of controllers) await c.start();
 
   let stopping = false;

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { projects } from '../../pkg/business/project.ts';
+import { projects } from '../../pkg/apis/business/project.ts';
+import { ProjectAllocations } from '../../pkg/apis/business/quota.ts';
 import { expectOk, makeClient, type Target } from './client.ts';
 import { customResourceDefinition } from './crd.ts';
 import { projectsPath } from './workload.ts';
@@ -99,7 +100,7 @@ export async function startPeer(onStop: (stop: () => Promise<void>) => void): Pr
 
 async function installCRD(target: Target): Promise<void> {
   const client = makeClient(target, 1);
-  const crd = customResourceDefinition(projects);
+  const crd = customResourceDefinition(projects(new ProjectAllocations()));
   // Strict: a keyword the structural conversion lets through by mistake is an error, not dropped.
   await expectOk(client.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions?fieldValidation=Strict', crd));
   const name = (crd['metadata'] as { name: string }).name;

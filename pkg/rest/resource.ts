@@ -91,6 +91,18 @@ export interface Strategy {
   decorate?(obj: KubeObject): void;
 }
 
+/**
+ * Finalizers a kind keeps beside metadata.finalizers, as Kubernetes' Namespace keeps
+ * spec.finalizers: the object is not removed while either list holds one, only the finalize
+ * subresource writes these, and an update of the main resource keeps them as stored.
+ */
+export interface FinalizerField {
+  /** undefined when the object has no such list at all (not even an empty one). */
+  get(obj: KubeObject): string[] | undefined;
+  /** undefined removes the list. */
+  set(obj: KubeObject, finalizers: string[] | undefined): void;
+}
+
 /** A subresource other than status/finalize, served by its own handler (e.g. namespaces/certificate). */
 export interface CustomSubresource {
   /** HTTP verbs it answers: 'get', 'create' (POST), 'update' (PUT). */
@@ -142,8 +154,8 @@ export interface ResourceDefinition {
      * bindings carry theirs as `Status` (a Go field without a JSON tag), and clients send it so.
      */
     statusField?: string;
-    /** PUT /finalize updates spec.finalizers (TKE's namespace-style lifecycle). */
-    finalize?: boolean;
+    /** PUT /finalize writes the kind's own finalizer list (TKE's namespace-style lifecycle). */
+    finalize?: FinalizerField;
     custom?: Record<string, CustomSubresource>;
   };
   /** Verbs served; defaults to all of them. Virtual kinds (portal) narrow it. */

@@ -153,6 +153,11 @@ export class RegistryStore {
     return copy;
   }
 
+  /** Whether something still holds the object: metadata.finalizers, or the kind's own list. */
+  private hasFinalizers(obj: KubeObject): boolean {
+    return (obj.metadata.finalizers?.length ?? 0) > 0 || (this.def.subresources.finalize?.get(obj)?.length ?? 0) > 0;
+  }
+
   /** Secret fields written as the mask take the stored value back, where they may (see secrets.ts). */
   private keepMaskedSecrets(obj: KubeObject, old: KubeObject | undefined): FieldError[] {
     return this.def.secretFields?.length ? keepMaskedSecrets(obj, old, this.def.secretFields, this.def.secretTargets) : [];
@@ -292,17 +297,20 @@ export class RegistryStore {
     desired.metadata ??= {};
     let obj: KubeObject;
     const statusField = this.def.subresources.statusField ?? 'status';
+    const finalizers = this.def.subresources.finalize;
     if (ctx.subresource === 'status') {
       obj = { ...structuredClone(current), [statusField]: desired[statusField] };
       if (desired[statusField] === undefined) delete obj[statusField];
-    } else if (ctx.subresource === 'finalize') {
+    } else if (ctx.subresource === 'finalize' && finalizers) {
       obj = structuredClone(current);
-      obj.spec = { ...(obj.spec ?? {}), finalizers: desired.spec?.finalizers ?? [] };
+      finalizers.set(obj, finalizers.get(desired) ?? []);
     } else {
       obj = desired;
       if (this.def.subresources.status) {
         if (current[statusField] === undefined) delete obj[statusField]; else obj[statusField] = structuredClone(current[statusField]);
       }
+      // Only the finalize subresource changes the kind's own finalizers.
+      if (finalizers) finalizers.set(obj, structuredClone(finalizers.get(current)));
     }
     // Fields no client may change through an update.
     const m = obj.metadata;
@@ -344,7 +352,7 @@ export class RegistryStore {
       if (pre?.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion) {
         throw errors.conflict(this.gr, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${current.metadata.resourceVersion}`);
       }
-      if (hasFinalizers(current)) {
+      if (this.hasFinalizers(current)) {
         if (current.metadata.deletionTimestamp) return { object: this.present(current, ctx), created: false, warnings: [] };
         const marked = structuredClone(current);
         marked.metadata.deletionTimestamp = timestamp();
@@ -400,7 +408,7 @@ export class RegistryStore {
         return { object: this.present(gone, ctx), created: false, warnings };
       }
       // The last finalizer removed from an object being deleted: it goes now.
-      if (op === 'UPDATE' && obj!.metadata.deletionTimestamp && !hasFinalizers(obj!)) {
+      if (op === 'UPDATE' && obj!.metadata.deletionTimestamp && !this.hasFinalizers(obj!)) {
         await this.def.strategy.beforeDelete?.(obj!, { ...wctx, operation: 'DELETE' });
         const gone = await tx.delete(key, old!.metadata.resourceVersion);
         return { object: this.present(gone, ctx), created: false, warnings };
@@ -498,10 +506,6 @@ export class RegistryStore {
 
 const warningsKey = '__tkeWarnings';
 
-export function hasFinalizers(obj: KubeObject): boolean {
-  const specFinalizers = obj.spec?.finalizers;
-  return (obj.metadata.finalizers?.length ?? 0) > 0 || (Array.isArray(specFinalizers) && specFinalizers.length > 0);
-}
 
 /** A write that changes nothing but bookkeeping is not a write: no new revision, no watch event. */
 function isUnchanged(current: KubeObject, next: KubeObject): boolean {

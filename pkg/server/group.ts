@@ -1,6 +1,9 @@
-// How an API group plugs into the server: its kinds, plus what it adds to the shared
-// machinery (admission plugins, token authenticators, an authorizer, controllers).
-// main.ts installs every group the same way; no group is special-cased anywhere else.
+// How an API group plugs into the server: built from the server's context into its kinds and
+// what it adds to the shared machinery (admission plugins, token authenticators, an authorizer,
+// routes, controllers). main.ts builds every group the same way; no group is special-cased
+// anywhere else, and a group keeps no state outside what it builds, so several servers can run in
+// one process.
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Controller } from '../controller/informer.ts';
 import type { AdmissionChain } from '../rest/admission.ts';
@@ -14,6 +17,8 @@ import type { CertificateAuthority } from './certs.ts';
 
 export interface GroupContext {
   storage: Store;
+  /** The database itself, for a group's own tables (its `migrations`): the audit trail, login counts. */
+  sql: pg.Pool;
   /** The registry store of any served kind, for controllers and cross-kind rules. */
   store(group: string, resource: string): RegistryStore;
   admission: AdmissionChain;
@@ -35,13 +40,23 @@ export interface GroupContext {
 
 export interface APIGroupInstaller {
   name: string;
+  /** A directory of the group's own SQL migrations, numbered apart from every other's. */
+  migrations?: string;
+  /**
+   * Makes the group. No I/O here: the kinds are asked for before the storage is ready for them
+   * (it learns their secret fields from them); what needs the database goes into `prepare`.
+   */
+  build(ctx: GroupContext): APIGroup;
+}
+
+export interface APIGroup {
   resources: ResourceDefinition[];
-  /** Called before serving: registers admission plugins and authenticators. */
-  install?(ctx: GroupContext): Promise<void> | void;
-  /** The group that decides authorization returns it here (at most one group does). */
-  authorizer?(ctx: GroupContext): Authorizer;
+  /** Work before serving, once every group is built (seeding objects, say). */
+  prepare?(): Promise<void>;
+  /** The group that decides authorization gives it here (at most one group does). */
+  authorizer?: Authorizer;
   /** Paths the group answers beside the Kubernetes API (an OIDC issuer, a registry's token service). */
-  routes?(ctx: GroupContext): Route[];
+  routes?: Route[];
   /** Controllers started once the server serves and stopped on shutdown. */
-  controllers?(ctx: GroupContext): Controller[];
+  controllers?(): Controller[];
 }

@@ -38,13 +38,18 @@ export class FieldEncryption {
   private readonly paths = new Map<string, string[][]>();
 
   /** `keys[0]` seals; every key opens (so a new key can be put first while old values remain). */
-  constructor(readonly keys: EncryptionKey[], fields: SecretFields) {
+  constructor(readonly keys: EncryptionKey[], fields: SecretFields = {}) {
     if (!keys.length) throw new Error('encryption needs at least one key');
     for (const k of keys) {
       if (k.secret.length !== keyBytes) throw new Error(`encryption key "${k.name}" must be ${keyBytes} bytes, not ${k.secret.length}`);
       if (this.secrets.has(k.name)) throw new Error(`encryption key "${k.name}" is given twice`);
       this.secrets.set(k.name, k.secret);
     }
+    this.addSecretFields(fields);
+  }
+
+  /** More resources with secret fields: the server's API groups name theirs once built. */
+  addSecretFields(fields: SecretFields): void {
     for (const [resource, list] of Object.entries(fields)) if (list.length) this.paths.set(resource, list.map(parseFieldPath));
   }
 

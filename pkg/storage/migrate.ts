@@ -22,10 +22,17 @@ export interface Migration {
   checksum: string;
 }
 
-export async function loadMigrations(dir: string = defaultMigrationsDir): Promise<Migration[]> {
-  const files = (await readdir(dir)).filter(f => /^\d+_.*\.sql$/.test(f));
+/**
+ * The migrations of the storage (`defaultMigrationsDir`) and of every extra directory (an API
+ * group's own tables), in one order: versions are unique across all of them.
+ */
+export async function loadMigrations(extraDirs: string[] = []): Promise<Migration[]> {
+  const files: Array<{ dir: string; file: string }> = [];
+  for (const dir of [defaultMigrationsDir, ...extraDirs]) {
+    for (const file of await readdir(dir)) if (/^\d+_.*\.sql$/.test(file)) files.push({ dir, file });
+  }
   const migrations: Migration[] = [];
-  for (const file of files) {
+  for (const { dir, file } of files) {
     const sql = await readFile(path.join(dir, file), 'utf8');
     migrations.push({
       version: Number.parseInt(file, 10),
@@ -53,9 +60,9 @@ interface AppliedRow {
  * Applies every migration not yet recorded in `schema_migrations`, each in its own
  * transaction. Returns the names of the migrations it applied.
  */
-export async function migrate(db: pg.Pool | string, opts: { dir?: string; log?: Logger } = {}): Promise<string[]> {
+export async function migrate(db: pg.Pool | string, opts: { dirs?: string[]; log?: Logger } = {}): Promise<string[]> {
   const log = opts.log ?? (() => {});
-  const migrations = await loadMigrations(opts.dir);
+  const migrations = await loadMigrations(opts.dirs);
   const owned = typeof db === 'string' ? new pg.Client({ connectionString: db }) : undefined;
   const client = owned ?? await (db as pg.Pool).connect();
   if (owned) await owned.connect();

@@ -53,6 +53,8 @@ export interface PostgresStoreOptions {
   pollIntervalMs?: number;
   /** Apply migrations before opening. Default true. */
   migrate?: boolean;
+  /** Directories of migrations beside the storage's own (the API groups' tables). */
+  migrationDirs?: string[];
   /** Seals the secret fields of the resources it names (see encryption.ts); none when unset. */
   encryption?: FieldEncryption;
 }
@@ -1448,7 +1450,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   // An idle pooled connection that dies emits here; without a listener it would crash the process.
   pool.on('error', err => log('idle database connection failed', { error: err.message }));
   try {
-    if (opts.migrate ?? true) await migrate(pool, { log });
+    if (opts.migrate ?? true) await migrate(pool, { log, dirs: opts.migrationDirs });
     await opts.encryption?.verifyAgainst(pool);
     const store = new PgStore(pool, opts);
     await store.start();

@@ -2,7 +2,8 @@
 // (--audit-log-maxevents), and what a caller sends is bounded before it is stored.
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { AuditLog, type AuditRecord } from '../../pkg/auth/audit.ts';
+import { AuditLog, type AuditRecord } from '../../pkg/apis/auth/audit.ts';
+import { authGroup } from '../../pkg/apis/auth/index.ts';
 import { migrate } from '../../pkg/storage/migrate.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
@@ -18,7 +19,7 @@ describe('integration: audit retention', function () {
   before(async () => {
     pool = new pg.Pool({ connectionString: await createTestDatabase(), max: 4 });
     pool.on('error', () => undefined);
-    await migrate(pool);
+    await migrate(pool, { dirs: [authGroup.migrations!] });
   });
   after(async () => { await pool?.end(); });
   beforeEach(async () => { await pool.query('DELETE FROM auth_audit_events'); });

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { bootstrapTokenAuthenticator, ensureBootstrapAdmin, hashToken } from '../../pkg/auth/bootstrap.ts';
+import { bootstrapTokenAuthenticator, ensureBootstrapAdmin, hashToken } from '../../pkg/apis/auth/bootstrap.ts';
 import { StatusError } from '../../pkg/rest/errors.ts';
 import type { UserInfo } from '../../pkg/rest/resource.ts';
 import { authenticatorConfigFromOptions, createAuthenticator, type Authenticator, type AuthenticationOptions } from '../../pkg/server/authn.ts';

@@ -3,7 +3,8 @@
 // past the lock before the first failure is recorded.
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { PasswordThrottle } from '../../pkg/auth/password.ts';
+import { PasswordThrottle } from '../../pkg/apis/auth/password.ts';
+import { authGroup } from '../../pkg/apis/auth/index.ts';
 import { migrate } from '../../pkg/storage/migrate.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
@@ -21,7 +22,7 @@ describe('integration: password throttle shared by replicas', function () {
     // pg-pool's end() resolves before its sockets are closed; the test PostgreSQL stopping right
     // after may still reach a closing connection with an error nobody is waiting for.
     pool.on('error', () => undefined);
-    await migrate(pool);
+    await migrate(pool, { dirs: [authGroup.migrations!] });
     replicaA = new PasswordThrottle(pool, { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 8000, windowMs: 60_000, now: clock });
     replicaB = new PasswordThrottle(pool, { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 8000, windowMs: 60_000, now: clock });
   });

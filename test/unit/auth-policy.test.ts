@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { evaluate, keyMatch, singularize, tkeAttributes, type Grant } from '../../pkg/auth/policy.ts';
-import { decodePassword, hashPassword, validatePassword, validateUsername, verifyPassword } from '../../pkg/auth/password.ts';
-import { parseDuration } from '../../pkg/auth/apikey.ts';
-import { predefinedPolicies } from '../../pkg/auth/predefined.ts';
+import { evaluate, keyMatch, singularize, tkeAttributes, type Grant } from '../../pkg/apis/auth/policyengine.ts';
+import { decodePassword, hashPassword, validatePassword, validateUsername, verifyPassword } from '../../pkg/apis/auth/password.ts';
+import { parseDuration } from '../../pkg/apis/auth/apikeytokens.ts';
+import { predefinedPolicies } from '../../pkg/apis/auth/predefined.ts';
 
 const allow = (actions: string[], resources: string[], policy = 'p', project?: string): Grant => ({ policy, project, statement: { actions, resources, effect: 'allow' } });
 const deny = (actions: string[], resources: string[], policy = 'd'): Grant => ({ policy, statement: { actions, resources, effect: 'deny' } });

@@ -3,13 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { clusters } from '../../pkg/platform/cluster.ts';
 import { secretFieldsOf } from '../../pkg/rest/resource.ts';
-import { authResources } from '../../pkg/auth/resources.ts';
-import { chartGroups } from '../../pkg/registry/chartgroup.ts';
+import { servedKinds } from '../support/groups.ts';
 import { staleStoredForm } from '../../pkg/storage/interface.ts';
 import { ensureEncryptionKeyFile, FieldEncryption, loadEncryptionKeys } from '../../pkg/storage/encryption.ts';
-import type { AuthDeps } from '../../pkg/auth/resources.ts';
 import type { TSchema } from '@sinclair/typebox';
 
 const where = { group: 'platform.tkestack.io', resource: 'clusters' };
@@ -98,7 +95,7 @@ describe('unit: encryption of secret fields at rest', () => {
   });
 
   it('every declared secret field is a string field of its kind\'s schema', () => {
-    const defs = [clusters, chartGroups, ...authResources({} as AuthDeps)];
+    const defs = servedKinds();
     const declared = secretFieldsOf(defs);
     assert.ok(Object.keys(declared).length >= 5, JSON.stringify(Object.keys(declared)));
     for (const def of defs) {

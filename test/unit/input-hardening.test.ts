@@ -3,9 +3,8 @@
 // that validating an object with 100,000 labels stays fast and its error answer bounded.
 import assert from 'node:assert/strict';
 import { OptionsError, parseOptions } from '../../cmd/tke-apiserver/options.ts';
-import { projects } from '../../pkg/business/project.ts';
+import { Project } from '../../api/business/v1/project.ts';
 import { errors, field, StatusError } from '../../pkg/rest/errors.ts';
-import type { ResourceDefinition } from '../../pkg/rest/resource.ts';
 import { compileKind, validateObjectMeta } from '../../pkg/rest/validation.ts';
 import { checkPatchText, decodeBody, maxNestingDepth } from '../../pkg/server/negotiate.ts';
 import { parseRequestInfo } from '../../pkg/server/requestinfo.ts';
@@ -88,7 +87,7 @@ describe('unit: input hardening', function () {
   });
 
   describe('shapeError (typed decoding)', function () {
-    const kind = compileKind((projects as ResourceDefinition).schema);
+    const kind = compileKind(Project);
 
     it('names a struct, map or list given as something else', function () {
       assert.equal(kind.shapeError({ metadata: 'x' }), 'metadata: expected an object, got string');
@@ -134,7 +133,7 @@ describe('unit: input hardening', function () {
     const labels = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`l${i}`, `v${i}`]));
 
     it('validate in well under two seconds', function () {
-      const kind = compileKind((projects as ResourceDefinition).schema);
+      const kind = compileKind(Project);
       const meta = { name: 'x', labels };
       const check = () => {
         assert.deepEqual(validateObjectMeta(meta, { namespaced: false }), []);

@@ -1,3 +1,4 @@
+import { specFinalizers } from '../../pkg/apis/tke/finalizers.ts';
 import assert from 'node:assert/strict';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { Time } from '../../api/meta/v1/schema.ts';
@@ -19,15 +20,15 @@ function resource(over: Partial<OpenAPIResource> & Pick<OpenAPIResource, 'group'
   };
 }
 
-const projects = resource({ group: 'business.tkestack.io', kind: 'Project', resource: 'projects', schema: Project, listSchema: ProjectList, subresources: { status: true, finalize: true } });
+const projects = resource({ group: 'business.tkestack.io', kind: 'Project', resource: 'projects', schema: Project, listSchema: ProjectList, subresources: { status: true, finalize: specFinalizers } });
 const namespaces = resource({
   group: 'business.tkestack.io', kind: 'Namespace', resource: 'namespaces', schema: Namespace, namespaced: true,
   subresources: {
-    status: true, finalize: true,
+    status: true, finalize: specFinalizers,
     custom: { certificate: { verbs: ['get'], kind: 'Namespace', handle: async ({ parent }) => parent as KubeObject } },
   },
 });
-const clusters = resource({ group: 'platform.tkestack.io', kind: 'Cluster', resource: 'clusters', schema: Cluster, subresources: { status: true, finalize: true }, verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] });
+const clusters = resource({ group: 'platform.tkestack.io', kind: 'Cluster', resource: 'clusters', schema: Cluster, subresources: { status: true, finalize: specFinalizers }, verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] });
 const defs = [projects, namespaces, clusters];
 const info = { title: 'test', version: 'v0.0.1' };
 

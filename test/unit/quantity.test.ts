@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { Quantity, QuantityError, canonicalQuantity, sumQuantities } from '../../pkg/business/quantity.ts';
-import { isIntegerResource, quotaResourceNameProblems, validateResourceList } from '../../pkg/business/resourcenames.ts';
+import { Quantity, QuantityError, canonicalQuantity, sumQuantities } from '../../pkg/apis/business/quantity.ts';
+import { isIntegerResource, quotaResourceNameProblems, validateResourceList } from '../../pkg/apis/business/resourcenames.ts';
 
 const q = (s: string | number) => Quantity.parse(s);
 

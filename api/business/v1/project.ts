@@ -4,7 +4,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
 import { Field, ListOf, SpecFinalizers, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
-import { ClusterHard, ClusterUsed } from './common.ts';
+import { ClusterHard, ClusterUsed } from './types.ts';
 
 /** ProjectPhase defines the phase of project constructor. */
 export const ProjectPhase = {

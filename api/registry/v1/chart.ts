@@ -3,7 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
 import { Field, ListOf, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
-import { RegistrySpecFinalizers, Visibility, VisibilityField, countField, registryDefinition } from './common.ts';
+import { RegistrySpecFinalizers, Visibility, VisibilityField, countField, registryDefinition } from './types.ts';
 
 /** ChartPhase indicates the phase of chart. */
 export const ChartPhase = {

@@ -3,7 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
 import { Field, ListOf, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
-import { RegistrySpecFinalizers, RepoType, Visibility, VisibilityField, countField, registryDefinition } from './common.ts';
+import { RegistrySpecFinalizers, RepoType, Visibility, VisibilityField, countField, registryDefinition } from './types.ts';
 
 /** ChartGroupPhase indicates the phase of chart groups. */
 export const ChartGroupPhase = {

@@ -4,7 +4,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
 import { ListOf, TypeMeta } from '../../meta/v1/schema.ts';
-import { registryDefinition } from './common.ts';
+import { registryDefinition } from './types.ts';
 
 export const ConfigMap = Type.Object({
   ...TypeMeta,

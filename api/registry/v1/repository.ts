@@ -3,7 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
 import { Field, ListOf, Time, TypeMeta } from '../../meta/v1/schema.ts';
-import { Visibility, VisibilityField, countField, registryDefinition } from './common.ts';
+import { Visibility, VisibilityField, countField, registryDefinition } from './types.ts';
 
 export const RepositorySpec = Type.Object({
   name: Type.Optional(Type.String()),

@@ -1,0 +1,120 @@
+// Where TKE's access control meets business objects. Admission plugins of the auth group that
+// run inside the business write's transaction, so a project and the bindings it implies commit
+// together, and a write that would reach beyond the caller's rights is refused before it lands:
+//  - naming a parent project, or taking a project from one, needs the right to update that
+//    parent (the child draws on the parent's quota); a top-level project's quota is a platform
+//    right (updating projects at the platform level, not inside one project);
+//  - a project's spec.members hold TKE's project-owner policy in it, as TKE's project controller
+//    binds them;
+//  - a Platform's spec.administrators are the tenant's administrators: they are written to the
+//    tenant's identity provider, which the authorizer reads, by those who may update it.
+import { isDeepStrictEqual } from 'node:util';
+import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import type { AdmissionAttributes, AdmissionPlugin } from '../../rest/admission.ts';
+import { errors } from '../../rest/errors.ts';
+import type { UserInfo } from '../../rest/resource.ts';
+import { tenantOf } from '../tke/tenant.ts';
+import type { ObjectRequest } from '../../server/authz.ts';
+import { authGroupName, serverObject, type AuthState } from './state.ts';
+
+const businessGroup = 'business.tkestack.io';
+
+export interface BusinessAccessDeps {
+  state: AuthState;
+  allowed(user: UserInfo, r: ObjectRequest): Promise<boolean>;
+}
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : []);
+
+/** What a write adds to and removes from a list of names (members, administrators). */
+function nameChanges(next: unknown, before: unknown): { added: string[]; removed: string[] } {
+  const now = strings(next);
+  const was = strings(before);
+  return { added: now.filter(m => !was.includes(m)), removed: was.filter(m => !now.includes(m)) };
+}
+const parentOf = (o: KubeObject | undefined): string => String(o?.spec?.parentProjectName ?? '');
+
+function mainWrite(a: Pick<AdmissionAttributes, 'operation' | 'resource' | 'subresource'>, resource: string): boolean {
+  return a.resource.group === businessGroup && a.resource.resource === resource && a.subresource === '' && a.operation !== 'DELETE';
+}
+
+export function businessAccessPlugins(deps: BusinessAccessDeps): AdmissionPlugin[] {
+  const requireUpdateOfProject = async (a: AdmissionAttributes, project: string, why: string) => {
+    if (await deps.allowed(a.user, { verb: 'update', apiGroup: businessGroup, resource: 'projects', name: project })) return;
+    throw errors.forbidden({ group: businessGroup, resource: 'projects' }, a.name, `User "${a.user.username}" ${why}`);
+  };
+
+  const projectHierarchy: AdmissionPlugin = {
+    name: 'ProjectHierarchyRights',
+    handles: a => mainWrite(a, 'projects'),
+    async validate(a) {
+      const obj = a.object!;
+      const old = a.oldObject;
+      const parent = parentOf(obj);
+      const oldParent = parentOf(old);
+      if (old && parent !== oldParent && oldParent) {
+        await requireUpdateOfProject(a, oldParent, `cannot take project "${a.name}" from parent "${oldParent}": that needs the right to update "${oldParent}"`);
+      }
+      if (parent && (!old || parent !== oldParent)) {
+        await requireUpdateOfProject(a, parent, `cannot make "${parent}" the parent of "${a.name}": that needs the right to update "${parent}", whose quota the project draws on`);
+      }
+      const quotaChanged = old && !isDeepStrictEqual(obj.spec?.clusters ?? {}, old.spec?.clusters ?? {});
+      const becameTopLevel = old && !parent && oldParent;
+      if (!quotaChanged && !becameTopLevel) return;
+      if (parent) {
+        await requireUpdateOfProject(a, parent, `cannot change the quota of "${a.name}": it is carved out of parent "${parent}", which the user may not update`);
+      } else if (!(await deps.allowed(a.user, { verb: 'update', apiGroup: businessGroup, resource: 'projects', name: '' }))) {
+        throw errors.forbidden({ group: businessGroup, resource: 'projects' }, a.name,
+          `User "${a.user.username}" cannot give top-level project "${a.name}" its quota: that is a platform right (update of projects outside any one project)`);
+      }
+    },
+  };
+
+  const projectOwners: AdmissionPlugin = {
+    name: 'ProjectMembers',
+    handles: a => mainWrite(a, 'projects'),
+    async validate(a) {
+      const { added, removed } = nameChanges(a.object!.spec?.members, a.oldObject?.spec?.members);
+      if (!added.length && !removed.length) return;
+      const tenant = tenantOf(a.object!);
+      const policy = `pol-${tenant}-project-owner`;
+      const key = { group: authGroupName, resource: 'projectpolicybindings', namespace: '', name: `${a.name}-${policy}` };
+      const binding = await a.tx.get(key, { forUpdate: true });
+      const current = Array.isArray(binding?.spec?.users) ? binding!.spec!.users as Array<{ id?: string; name?: string }> : [];
+      const next = current.filter(u => !removed.includes(u.name ?? ''));
+      for (const m of added) if (!next.some(u => u.name === m)) next.push({ id: m, name: m });
+      if (binding) {
+        await a.tx.update(key, { ...binding, spec: { ...binding.spec, users: next } }, binding.metadata.resourceVersion);
+      } else {
+        await a.tx.create(key, serverObject('ProjectPolicyBinding', key.name, {
+          spec: { tenantID: tenant, projectID: a.name, policyID: policy, users: next, groups: [] },
+          Status: { phase: 'Active' },
+        }));
+      }
+      deps.state.invalidate();
+    },
+  };
+
+  const platformAdministrators: AdmissionPlugin = {
+    name: 'PlatformAdministrators',
+    handles: a => mainWrite(a, 'platforms'),
+    async validate(a) {
+      const { added, removed } = nameChanges(a.object!.spec?.administrators, a.oldObject?.spec?.administrators);
+      if (!added.length && !removed.length) return;
+      const tenant = tenantOf(a.object!);
+      if (!(await deps.allowed(a.user, { verb: 'update', apiGroup: authGroupName, resource: 'identityproviders', name: tenant }))) {
+        throw errors.forbidden({ group: businessGroup, resource: 'platforms' }, a.name,
+          `User "${a.user.username}" cannot change the administrators of tenant "${tenant}": that needs the right to update identity provider "${tenant}"`);
+      }
+      const key = { group: authGroupName, resource: 'identityproviders', namespace: '', name: tenant };
+      const idp = await a.tx.get(key, { forUpdate: true });
+      if (!idp) throw errors.invalid(businessGroup, 'Platform', a.name, [{ field: 'spec.tenantID', reason: 'FieldValueNotFound', message: `Not found: "${tenant}"` }]);
+      const current = strings(idp.spec?.administrators);
+      const next = [...current.filter(u => !removed.includes(u)), ...added.filter(u => !current.includes(u))];
+      await a.tx.update(key, { ...idp, spec: { ...idp.spec, administrators: next } }, idp.metadata.resourceVersion);
+      deps.state.invalidate();
+    },
+  };
+
+  return [projectHierarchy, projectOwners, platformAdministrators];
+}

@@ -1,0 +1,37 @@
+// business.tkestack.io/v1: projects and what lives in them, the platform and portal views, and
+// the controllers that keep their status true.
+import { BusinessFinalizer } from '../../../api/business/v1/types.ts';
+import type { APIGroupInstaller } from '../../server/group.ts';
+import { configMaps } from './configmap.ts';
+import { lifecycleController, namespaceAvailableStatus } from './controllers/lifecycle.ts';
+import { projectController } from './controllers/project.ts';
+import { namespaces } from './namespace.ts';
+import { nsEmigrations } from './nsemigration.ts';
+import { businessGroup as group } from './objects.ts';
+import { platforms } from './platform.ts';
+import { portal } from './portal.ts';
+import { projects } from './project.ts';
+import { chartGroups, imageNamespaces } from './registryobjects.ts';
+import { ProjectAllocations } from './quota.ts';
+
+export const businessGroup: APIGroupInstaller = {
+  name: group,
+  build(ctx) {
+    const allocations = new ProjectAllocations();
+    return {
+      resources: [
+        projects(allocations), namespaces(allocations, { ca: ctx.ca, storage: ctx.storage }), platforms, portal(ctx.storage),
+        imageNamespaces, chartGroups, nsEmigrations(allocations), configMaps,
+      ],
+      controllers() {
+        const store = (resource: string) => ctx.store(group, resource);
+        return [
+          projectController(ctx.storage, store),
+          lifecycleController(ctx.storage, { store: store('namespaces'), finalizer: BusinessFinalizer.Namespace, availableStatus: namespaceAvailableStatus }),
+          lifecycleController(ctx.storage, { store: store('imagenamespaces'), finalizer: BusinessFinalizer.ImageNamespace }),
+          lifecycleController(ctx.storage, { store: store('chartgroups'), finalizer: BusinessFinalizer.ChartGroup }),
+        ];
+      },
+    };
+  },
+};

@@ -1,0 +1,53 @@
+// GET /apis/business.tkestack.io/v1/portal: the caller's view of the business console — which
+// projects it is a member of (spec.members holds usernames) and whether it administers the
+// platform. Platform administrators (system:masters, or administrators of the tenant's identity
+// provider, which Platforms' administrators are written to) see every project of the tenant, as
+// in TKE. The same administrators the authorizer knows. Computed on every call, never stored.
+import { Portal } from '../../../api/business/v1/portal.ts';
+import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import type { OpenAPIResource } from '../../openapi/builder.ts';
+import type { RequestContext } from '../../rest/resource.ts';
+import { tenantOf } from '../tke/tenant.ts';
+import type { Store } from '../../storage/interface.ts';
+import { isMaster, tenantOfUser } from '../auth/subjects.ts';
+import { businessGroup as group, keys, parentOf } from './objects.ts';
+import { administratorsOf } from './platform.ts';
+
+const membersOf = (project: KubeObject): string[] =>
+  ((project.spec?.members as unknown[] | undefined) ?? []).filter((x): x is string => typeof x === 'string');
+
+async function portalFor(storage: Store, ctx: RequestContext): Promise<KubeObject> {
+  const { username } = ctx.user;
+  const tenant = tenantOfUser(ctx.user);
+  const visible = (o: KubeObject) => tenantOf(o) === tenant && (!ctx.objectFilter || ctx.objectFilter(o));
+  const idp = await storage.get({ group: 'auth.tkestack.io', resource: 'identityproviders', namespace: '', name: tenant });
+  const administrator = isMaster(ctx.user) || (idp !== undefined && administratorsOf(idp).includes(username));
+  const projectList = await storage.list(keys.allProjects(), { filter: o => visible(o) && (administrator || membersOf(o).includes(username)) });
+  const projects: Record<string, string> = {};
+  const extension: Record<string, { phase: string; parent: string }> = {};
+  for (const p of projectList.items) {
+    const name = p.metadata.name!;
+    projects[name] = String(p.spec?.displayName ?? '');
+    extension[name] = { phase: String(p.status?.phase ?? ''), parent: parentOf(p) };
+  }
+  return { apiVersion: `${group}/v1`, kind: 'Portal', metadata: {}, administrator, projects, extension };
+}
+
+export const portal = (storage: Store): OpenAPIResource => ({
+  group, version: 'v1', kind: 'Portal', listKind: 'Portal',
+  resource: 'portal', singular: 'portal', namespaced: false,
+  shortNames: ['pt'], categories: [],
+  schema: Portal,
+  listSchema: Portal,
+  subresources: {},
+  verbs: ['list'],
+  handlers: { listObject: ctx => portalFor(storage, ctx) },
+  strategy: {
+    columns: [
+      { name: 'Administrator', type: 'boolean', format: '', description: 'Whether the caller administers the platform.', priority: 0 },
+      { name: 'Projects', type: 'string', format: '', description: 'The projects the caller is a member of.', priority: 0 },
+    ],
+    omitAge: true,
+    row: (obj) => [obj.administrator, Object.keys((obj.projects ?? {}) as object).join(',')],
+  },
+});

@@ -1,0 +1,158 @@
+// projects.business.tkestack.io: a team's share of clusters, possibly carved out of a parent
+// project's share. The hierarchy and quota rules run in beforeWrite, inside the transaction.
+import { BusinessFinalizer } from '../../../api/business/v1/types.ts';
+import { Project, ProjectList } from '../../../api/business/v1/project.ts';
+import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import type { OpenAPIResource } from '../../openapi/builder.ts';
+import { errors, field, type FieldError } from '../../rest/errors.ts';
+import type { WriteContext } from '../../rest/resource.ts';
+import { defaultTenant, tenantOf } from '../tke/tenant.ts';
+import { canonicalizeResourceList } from './quantity.ts';
+import { describeQuotaUse } from './quota.ts';
+import { requireUnchanged } from '../tke/kinds.ts';
+import { isDeleting, keys, parentOf, projectClusters, projectContentResources } from './objects.ts';
+import {
+  allocationId, checkAllocationFits, checkLimitsCoverAllocations, lockAll, quotaLockName, type ProjectAllocations, type Subject,
+} from './quota.ts';
+import { validateResourceList } from './resourcenames.ts';
+import { isDeepStrictEqual } from 'node:util';
+import { fieldsAt } from '../../rest/selectors.ts';
+import { specFinalizers } from '../tke/finalizers.ts';
+
+const gr = { group: 'business.tkestack.io', resource: 'projects' };
+const subjectOf = (obj: KubeObject): Subject => ({ gr, group: gr.group, kind: 'Project', name: obj.metadata.name ?? '' });
+
+function validateProject(obj: KubeObject): FieldError[] {
+  const problems: FieldError[] = [];
+  if (!obj.spec?.displayName) problems.push(field.required('spec.displayName', 'Required value: must specify display name'));
+  for (const [cluster, hard] of projectClusters(obj)) {
+    problems.push(...validateResourceList(hard, `spec.clusters[${cluster}].hard`));
+  }
+  if (parentOf(obj) && parentOf(obj) === obj.metadata.name) {
+    problems.push(field.invalid('spec.parentProjectName', parentOf(obj), 'a project cannot be its own parent'));
+  }
+  return problems;
+}
+
+/** The cross-object rules of a project write; `old` is undefined on create. */
+async function admitProject(obj: KubeObject, old: KubeObject | undefined, ctx: WriteContext, allocations: ProjectAllocations): Promise<void> {
+  if (ctx.subresource !== '') return;
+  const parent = parentOf(obj);
+  const oldParent = old ? parentOf(old) : '';
+  const clustersChanged = !old || !isDeepStrictEqual(obj.spec?.clusters ?? {}, old.spec?.clusters ?? {});
+  if (old && !clustersChanged && parent === oldParent) return;
+  const self = obj.metadata.name!;
+  await lockAll(ctx.tx, [self, parent, oldParent].filter(Boolean).map(quotaLockName));
+  const subject = subjectOf(obj);
+
+  const oldClusters = old ? projectClusters(old) : new Map();
+  const missing: FieldError[] = [];
+  for (const cluster of projectClusters(obj).keys()) {
+    if (oldClusters.has(cluster)) continue;
+    const c = await ctx.tx.get(keys.cluster(cluster));
+    if (!c || tenantOf(c) !== tenantOf(obj)) missing.push({ field: `spec.clusters[${cluster}]`, reason: 'FieldValueNotFound', message: `Not found: "${cluster}"` });
+  }
+  if (missing.length) throw errors.invalid(gr.group, 'Project', self, missing);
+
+  if (parent) {
+    const parentObj = await readParent(obj, parent, ctx);
+    await rejectCycle(obj, parent, ctx);
+    const handedOut = await allocations.read(ctx.tx, parent);
+    for (const [cluster, hard] of projectClusters(obj)) {
+      checkAllocationFits(parentObj, handedOut, { holder: `project "${self}"`, id: allocationId.project(self), cluster, hard }, subject, `spec.clusters[${cluster}].hard`);
+    }
+  }
+  if (old) checkLimitsCoverAllocations(obj, await allocations.read(ctx.tx, self), subject);
+}
+
+async function readParent(obj: KubeObject, parent: string, ctx: WriteContext): Promise<KubeObject> {
+  const parentObj = await ctx.tx.get(keys.project(parent));
+  if (!parentObj || tenantOf(parentObj) !== tenantOf(obj)) {
+    throw errors.invalid(gr.group, 'Project', obj.metadata.name!, [{ field: 'spec.parentProjectName', reason: 'FieldValueNotFound', message: `Not found: "${parent}"` }]);
+  }
+  if (isDeleting(parentObj)) {
+    throw errors.forbidden(gr, obj.metadata.name!, `parent project "${parent}" is being terminated`);
+  }
+  return parentObj;
+}
+
+/** Walks up from the new parent; meeting the project itself means the write would close a loop. */
+async function rejectCycle(obj: KubeObject, parent: string, ctx: WriteContext): Promise<void> {
+  const self = obj.metadata.name!;
+  const chain = [self];
+  const seen = new Set<string>([self]);
+  for (let name = parent; name;) {
+    chain.push(name);
+    if (seen.has(name)) {
+      throw errors.invalid(gr.group, 'Project', self, [field.invalid('spec.parentProjectName', parent, `ancestor projects formed a circle: ${chain.join(' -> ')}`)]);
+    }
+    seen.add(name);
+    const ancestor = await ctx.tx.get(keys.project(name));
+    name = ancestor ? parentOf(ancestor) : '';
+  }
+}
+
+/**
+ * The last step of a project's deletion: refused while anything still draws on its quota, so a
+ * namespace or child created while the controller was finalizing cannot be left behind.
+ */
+async function beforeProjectRemoved(obj: KubeObject, ctx: WriteContext): Promise<void> {
+  const self = obj.metadata.name!;
+  await lockAll(ctx.tx, [quotaLockName(self)]);
+  const children = await ctx.tx.list(keys.allProjects(), { fields: { 'spec.parentProjectName': self }, filter: o => parentOf(o) === self });
+  const left = children.map(c => `project "${c.metadata.name}"`);
+  for (const resource of projectContentResources) {
+    for (const o of await ctx.tx.list(keys.inProject(resource, self))) left.push(`${resource} "${self}/${o.metadata.name}"`);
+  }
+  if (left.length) {
+    throw errors.conflict(gr, self, `the project still has ${left.slice(0, 5).join(', ')}${left.length > 5 ? ', ...' : ''}; they are deleted first`);
+  }
+}
+
+export const projects = (allocations: ProjectAllocations): OpenAPIResource => ({
+  group: 'business.tkestack.io', version: 'v1', kind: 'Project', listKind: 'ProjectList',
+  resource: 'projects', singular: 'project', namespaced: false,
+  shortNames: ['prj'], categories: ['tke', 'all'],
+  schema: Project,
+  listSchema: ProjectList,
+  subresources: { status: true, finalize: specFinalizers },
+  strategy: {
+    prepareForCreate(obj) {
+      if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'prj-';
+      delete obj.status;
+      // The project controller removes it once the project's namespaces and children are gone.
+      obj.spec = { ...(obj.spec ?? {}), finalizers: [BusinessFinalizer.Project] };
+    },
+    defaults(obj) {
+      defaultTenant(obj);
+      for (const hard of projectClusters(obj).values()) canonicalizeResourceList(hard);
+    },
+    validate: validateProject,
+    validateUpdate: (obj, old) => requireUnchanged(obj, old, ['tenantID']),
+    allowUnconditionalUpdate: false,
+    beforeWrite: (obj, old, ctx) => admitProject(obj, old, ctx, allocations),
+    beforeDelete: beforeProjectRemoved,
+    columns: [
+      { name: 'Display Name', type: 'string', format: '', description: 'The name shown to people.', priority: 0 },
+      { name: 'Parent', type: 'string', format: '', description: 'The superior project.', priority: 0 },
+      { name: 'Clusters', type: 'string', format: '', description: 'Clusters the project may use.', priority: 0 },
+      { name: 'Phase', type: 'string', format: '', description: 'The lifecycle phase of the project.', priority: 0 },
+      { name: 'Quota', type: 'string', format: '', description: 'Per cluster and resource: allocated to child projects and namespaces / hard limit.', priority: 1 },
+      { name: 'Tenant', type: 'string', format: '', description: 'The tenant the project belongs to.', priority: 1 },
+      { name: 'Members', type: 'string', format: '', description: 'Users who are members of the project.', priority: 1 },
+    ],
+    row: (obj) => [
+      obj.spec?.displayName ?? '',
+      parentOf(obj),
+      [...projectClusters(obj).keys()].join(','),
+      obj.status?.phase ?? '',
+      describeQuotaUse(obj),
+      obj.spec?.tenantID ?? '',
+      ((obj.spec?.members as string[] | undefined) ?? []).join(','),
+    ],
+    fieldSelectors: {
+      ...fieldsAt('spec.tenantID', 'status.phase'),
+      'spec.parentProjectName': o => parentOf(o),
+    },
+  },
+});
