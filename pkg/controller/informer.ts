@@ -6,6 +6,9 @@ import type { KeyPrefix, Store, Watcher } from '../storage/interface.ts';
 
 export type Handler = (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject, old?: KubeObject) => void;
 
+/** Where an informer or a queue reports what failed; they retry either way, but nobody should have to guess why. */
+export type FailureReporter = (err: unknown, what: string) => void;
+
 export function objectKey(obj: KubeObject): string {
   return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj.metadata.name!;
 }
@@ -18,7 +21,7 @@ export class Informer {
   private synced = false;
   private syncWaiters: Array<() => void> = [];
 
-  constructor(private readonly store: Store, private readonly prefix: KeyPrefix, private readonly relistDelayMs = 1000) {}
+  constructor(private readonly store: Store, private readonly prefix: KeyPrefix, private readonly relistDelayMs = 1000, private readonly report: FailureReporter = () => undefined) {}
 
   onChange(handler: Handler): void {
     this.handlers.push(handler);
@@ -64,9 +67,13 @@ export class Informer {
           this.emit(ev.type, ev.object, old);
         },
         // The watch ended (compaction, overload): start again from a fresh list.
-        onError: () => { setTimeout(() => void this.relist(), this.relistDelayMs); },
+        onError: (err) => {
+          this.report(err, `watch of ${this.prefix.group}/${this.prefix.resource} ended; listing again`);
+          setTimeout(() => void this.relist(), this.relistDelayMs);
+        },
       });
-    } catch {
+    } catch (err) {
+      this.report(err, `list of ${this.prefix.group}/${this.prefix.resource} failed; trying again`);
       setTimeout(() => void this.relist(), this.relistDelayMs);
     }
   }
@@ -89,7 +96,12 @@ export class WorkQueue {
   private running = 0;
   private stopped = false;
 
-  constructor(private readonly work: (key: string) => Promise<void>, private readonly workers = 2, private readonly maxBackoffMs = 30_000) {}
+  constructor(
+    private readonly work: (key: string) => Promise<void>,
+    private readonly workers = 2,
+    private readonly maxBackoffMs = 30_000,
+    private readonly report: FailureReporter = () => undefined,
+  ) {}
 
   add(key: string): void {
     if (this.stopped) return;
@@ -112,10 +124,11 @@ export class WorkQueue {
       this.running++;
       this.work(key).then(() => {
         this.failures.delete(key);
-      }, () => {
+      }, (err) => {
         const n = (this.failures.get(key) ?? 0) + 1;
         this.failures.set(key, n);
         const delay = Math.min(this.maxBackoffMs, 5 * 2 ** n);
+        this.report(err, `${key} failed (attempt ${n}); retrying in ${delay} ms`);
         setTimeout(() => this.add(key), delay).unref();
       }).finally(() => {
         this.running--;

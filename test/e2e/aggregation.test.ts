@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { KUBE_START_TIMEOUT_MS, kubeControlPlane, type KubeControlPlane, type KubeKubectlOptions } from '../support/kube.ts';
-import {
-  clusterObject, describeResponse, describeRun, namespaceObject, parseJSONStream, parseTable, projectObject, toYAML,
-  uniqueName, waitFor, GROUPS, type KubectlResult,
-} from '../support/server.ts';
+import { describeResponse, parseJSONStream } from '../support/http.ts';
+import { describeRun, type KubectlResult } from '../support/kubectl.ts';
+import { clusterObject, namespaceObject, projectObject, toYAML, uniqueName, GROUPS } from '../support/fixtures.ts';
+import { parseTable } from '../support/tables.ts';
+import { waitFor } from '../support/wait.ts';
 
 const AUTH = '/apis/auth.tkestack.io/v1';
 const PASSWORD = 'Passw0rd123';

@@ -2,7 +2,9 @@
 // bindings going through the generic store (managedFields, dryRun), rules as a view of what the
 // authorizer enforces, and tenant-partitioned names that never reveal another tenant's objects.
 import assert from 'node:assert/strict';
-import { describeResponse, paths, projectObject, startServer, uniqueName, type TestServer } from '../support/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { describeResponse } from '../support/http.ts';
+import { paths, projectObject, uniqueName } from '../support/fixtures.ts';
 
 const AUTH = '/apis/auth.tkestack.io/v1';
 const b64 = (s: string) => Buffer.from(s).toString('base64');

@@ -4,7 +4,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, importPKCS8, SignJWT } from 'jose';
 import { startLDAP, slapdAvailable, type TestLDAP } from '../support/ldap.ts';
 import { startOIDC, type TestOIDC } from '../support/oidc.ts';
-import { describeResponse, paths, startServer, type TestServer } from '../support/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { describeResponse } from '../support/http.ts';
+import { paths } from '../support/fixtures.ts';
 
 const AUTH = '/apis/auth.tkestack.io/v1';
 const b64 = (s: string) => Buffer.from(s).toString('base64');

@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT, importPKCS8, base64url } from 'jose';
-import { describeResponse, paths, projectObject, startServer, uniqueName, type TestServer } from '../support/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { describeResponse } from '../support/http.ts';
+import { paths, projectObject, uniqueName } from '../support/fixtures.ts';
 
 const AUTH = '/apis/auth.tkestack.io/v1';
 const b64 = (s: string) => Buffer.from(s).toString('base64');

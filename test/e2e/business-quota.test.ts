@@ -2,9 +2,10 @@
 // cluster and parent checks, no overcommit under races (also across two replicas), cycles,
 // status kept by the controllers, namespace uniqueness, project deletion and namespace moves.
 import assert from 'node:assert/strict';
-import {
-  startServer, type TestServer, type HttpResponse, describeResponse, uniqueName, clusterObject, paths, waitFor,
-} from '../support/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { type HttpResponse, describeResponse } from '../support/http.ts';
+import { uniqueName, clusterObject, paths } from '../support/fixtures.ts';
+import { waitFor } from '../support/wait.ts';
 
 type Hard = Record<string, string | number>;
 

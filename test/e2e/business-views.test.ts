@@ -5,10 +5,13 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import YAML from 'yaml';
-import {
-  startServer, type TestServer, type HttpResponse, describeResponse, describeRun, uniqueName, clusterObject, paths, waitFor,
-  parseTable, tempFile,
-} from '../support/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { type HttpResponse, describeResponse } from '../support/http.ts';
+import { describeRun } from '../support/kubectl.ts';
+import { uniqueName, clusterObject, paths } from '../support/fixtures.ts';
+import { parseTable } from '../support/tables.ts';
+import { tempFile } from '../support/process.ts';
+import { waitFor } from '../support/wait.ts';
 
 const portalPath = '/apis/business.tkestack.io/v1/portal';
 

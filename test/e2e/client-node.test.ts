@@ -2,9 +2,10 @@
 // informer that keeps delivering add/update/delete across a server restart.
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
-import {
-  startServer, type TestServer, uniqueName, projectObject, paths, waitFor, describeResponse, waitSettled,
-} from '../support/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { describeResponse, waitSettled } from '../support/http.ts';
+import { uniqueName, projectObject, paths } from '../support/fixtures.ts';
+import { waitFor } from '../support/wait.ts';
 
 type Project = k8s.KubernetesObject & { spec?: any; status?: any };
 

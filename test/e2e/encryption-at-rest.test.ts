@@ -8,7 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { clusterObject, describeResponse, paths, startServer, uniqueName, type TestServer } from '../support/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { describeResponse } from '../support/http.ts';
+import { clusterObject, paths, uniqueName } from '../support/fixtures.ts';
 
 const AUTH = '/apis/auth.tkestack.io/v1';
 const b64 = (s: string) => Buffer.from(s).toString('base64');

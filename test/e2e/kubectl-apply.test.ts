@@ -1,10 +1,11 @@
 // kubectl apply (client-side, three-way), kubectl diff and server-side apply with field managers.
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
-import {
-  useServer, type TestServer, describeRun, describeResponse, uniqueName, tempFile, toYAML,
-  clusterObject, projectObject, namespaceObject, paths, waitSettled,
-} from '../support/server.ts';
+import { useServer, type TestServer } from '../support/server.ts';
+import { describeResponse, waitSettled } from '../support/http.ts';
+import { describeRun } from '../support/kubectl.ts';
+import { uniqueName, toYAML, clusterObject, projectObject, namespaceObject, paths } from '../support/fixtures.ts';
+import { tempFile } from '../support/process.ts';
 
 describe('e2e: kubectl apply, diff and server-side apply', function () {
   this.timeout(120_000);

@@ -1,10 +1,11 @@
 // kubectl against a started server: discovery (api-resources, api-versions, categories),
 // explain (OpenAPI) and get --raw of the discovery/openapi/version documents.
 import assert from 'node:assert/strict';
-import {
-  useServer, type TestServer, describeRun, describeResponse, parseTable, uniqueName,
-  clusterObject, projectObject, namespaceObject, paths, GROUPS,
-} from '../support/server.ts';
+import { useServer, type TestServer } from '../support/server.ts';
+import { describeResponse } from '../support/http.ts';
+import { describeRun } from '../support/kubectl.ts';
+import { uniqueName, clusterObject, projectObject, namespaceObject, paths, GROUPS } from '../support/fixtures.ts';
+import { parseTable } from '../support/tables.ts';
 
 describe('e2e: kubectl discovery, explain and raw documents', function () {
   this.timeout(120_000);

@@ -1,10 +1,10 @@
 // Error responses, through kubectl and as raw metav1.Status bodies.
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
-import {
-  useServer, type TestServer, type HttpResponse, describeRun, describeResponse, uniqueName,
-  projectObject, clusterObject, paths,
-} from '../support/server.ts';
+import { useServer, type TestServer } from '../support/server.ts';
+import { type HttpResponse, describeResponse } from '../support/http.ts';
+import { describeRun } from '../support/kubectl.ts';
+import { uniqueName, projectObject, clusterObject, paths } from '../support/fixtures.ts';
 
 function assertStatus(res: HttpResponse, code: number, reason: string): any {
   assert.equal(res.status, code, describeResponse(res));
@@ -335,7 +335,7 @@ describe('e2e: errors as metav1.Status', function () {
     it('kubectl with a wrong token says it must log in', async function () {
       const kc = YAML.parse((await import('node:fs')).readFileSync(server.kubeconfig, 'utf8'));
       for (const u of kc.users) u.user = { token: 'not-a-valid-token' };
-      const { tempFile } = await import('../support/server.ts');
+      const { tempFile } = await import('../support/process.ts');
       const file = tempFile('anon.kubeconfig', YAML.stringify(kc));
       const args = ['--kubeconfig', file, 'get', 'projects'];
       const r = await server.kubectl(args, { env: { KUBECONFIG: file } });

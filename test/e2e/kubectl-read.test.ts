@@ -2,10 +2,12 @@
 // chunked lists and `get -w --output-watch-events`.
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
-import {
-  startServer, type TestServer, describeRun, describeResponse, uniqueName, parseTable, parseTables,
-  clusterObject, projectObject, paths, waitFor, parseJSONStream,
-} from '../support/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { describeResponse, parseJSONStream } from '../support/http.ts';
+import { describeRun } from '../support/kubectl.ts';
+import { uniqueName, clusterObject, projectObject, paths } from '../support/fixtures.ts';
+import { parseTable, parseTables } from '../support/tables.ts';
+import { waitFor } from '../support/wait.ts';
 
 describe('e2e: kubectl get, describe, selectors, chunking and watch', function () {
   this.timeout(120_000);

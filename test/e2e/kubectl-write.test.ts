@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
 import YAML from 'yaml';
-import {
-  startServer, type TestServer, describeRun, describeResponse, uniqueName, tempFile,
-  clusterObject, projectObject, paths, waitFor, waitSettled,
-} from '../support/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { describeResponse, waitSettled } from '../support/http.ts';
+import { describeRun } from '../support/kubectl.ts';
+import { uniqueName, clusterObject, projectObject, paths } from '../support/fixtures.ts';
+import { tempFile } from '../support/process.ts';
+import { waitFor } from '../support/wait.ts';
 
 describe('e2e: kubectl label, annotate, patch, edit, replace, dry-run and finalizers', function () {
   this.timeout(120_000);

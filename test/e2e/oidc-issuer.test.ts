@@ -3,7 +3,8 @@
 // published keys exactly as a relying party (kube-apiserver's --oidc-issuer-url) verifies them.
 import assert from 'node:assert/strict';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { describeResponse, useServer, type HttpResponse, type TestServer } from '../support/server.ts';
+import { useServer, type TestServer } from '../support/server.ts';
+import { describeResponse, type HttpResponse } from '../support/http.ts';
 
 const AUTH = '/apis/auth.tkestack.io/v1';
 const b64 = (s: string) => Buffer.from(s).toString('base64');

@@ -2,9 +2,11 @@
 // table columns, field selectors, the status subresource, the chart group lifecycle and
 // discovery with TKE's short names.
 import assert from 'node:assert/strict';
-import {
-  useServer, type TestServer, describeResponse, uniqueName, parseTable, toYAML, waitFor,
-} from '../support/server.ts';
+import { useServer, type TestServer } from '../support/server.ts';
+import { describeResponse } from '../support/http.ts';
+import { uniqueName, toYAML } from '../support/fixtures.ts';
+import { parseTable } from '../support/tables.ts';
+import { waitFor } from '../support/wait.ts';
 
 const api = '/apis/registry.tkestack.io/v1';
 

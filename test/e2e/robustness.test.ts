@@ -8,10 +8,10 @@ import https from 'node:https';
 import path from 'node:path';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import {
-  startServer, type TestServer, type HttpResponse, type WatchEvent, openWatch, uniqueName, projectObject,
-  clusterObject, namespaceObject, paths, waitFor, describeResponse, sleep, isReady,
-} from '../support/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { type HttpResponse, type WatchEvent, openWatch, describeResponse, isReady } from '../support/http.ts';
+import { uniqueName, projectObject, clusterObject, namespaceObject, paths } from '../support/fixtures.ts';
+import { waitFor, sleep } from '../support/wait.ts';
 
 /** mulberry32: a small deterministic PRNG. */
 function prng(seed: number) {

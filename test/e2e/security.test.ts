@@ -8,10 +8,11 @@ import https from 'node:https';
 import pg from 'pg';
 import { startLDAP, slapdAvailable, type TestLDAP } from '../support/ldap.ts';
 import { startOIDC, type TestOIDC } from '../support/oidc.ts';
-import {
-  clusterObject, describeResponse, openWatch, paths, startServer, tempFile, uniqueName, waitFor,
-  type HttpResponse, type TestServer,
-} from '../support/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { describeResponse, openWatch, type HttpResponse } from '../support/http.ts';
+import { clusterObject, paths, uniqueName } from '../support/fixtures.ts';
+import { tempFile } from '../support/process.ts';
+import { waitFor } from '../support/wait.ts';
 
 const AUTH = '/apis/auth.tkestack.io/v1';
 const BUSINESS = '/apis/business.tkestack.io/v1';

@@ -8,7 +8,7 @@ import { FieldEncryption } from '../../pkg/storage/encryption.ts';
 import type { ChangeEvent } from '../../pkg/storage/interface.ts';
 import { openPostgresStore, type PostgresStore } from '../../pkg/storage/postgres.ts';
 import { createTestDatabase } from '../support/postgres.ts';
-import { waitFor } from '../support/server.ts';
+import { waitFor } from '../support/wait.ts';
 
 const GROUP = 'enc.test';
 const fields = { [`${GROUP}/sealed`]: ['spec.password'] };

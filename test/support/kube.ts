@@ -13,9 +13,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase } from './postgres.ts';
-import {
-  describeRun, httpsRequest, kubectlBin, repoRoot, type HttpResponse, type KubectlOptions, type KubectlResult, type RequestOptions,
-} from './server.ts';
+import { httpsRequest, type HttpResponse, type RequestOptions } from './http.ts';
+import { describeRun, kubectlBin, type KubectlOptions, type KubectlResult } from './kubectl.ts';
+import { repoRoot } from './process.ts';
 
 const upScript = path.join(repoRoot, 'hack', 'kube', 'up.sh');
 const downScript = path.join(repoRoot, 'hack', 'kube', 'down.sh');

@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, waitFor } from './server.ts';
+import { freePort } from './process.ts';
+import { waitFor } from './wait.ts';
 
 export const slapdBin = '/usr/sbin/slapd';
 export const slapaddBin = '/usr/sbin/slapadd';

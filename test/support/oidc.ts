@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
-import { freePort } from './server.ts';
+import { freePort } from './process.ts';
 
 export interface TestOIDC {
   issuer: string;

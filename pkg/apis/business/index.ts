@@ -26,10 +26,10 @@ export const businessGroup: APIGroupInstaller = {
       controllers() {
         const store = (resource: string) => ctx.store(group, resource);
         return [
-          projectController(ctx.storage, store),
-          lifecycleController(ctx.storage, { store: store('namespaces'), finalizer: BusinessFinalizer.Namespace, availableStatus: namespaceAvailableStatus }),
-          lifecycleController(ctx.storage, { store: store('imagenamespaces'), finalizer: BusinessFinalizer.ImageNamespace }),
-          lifecycleController(ctx.storage, { store: store('chartgroups'), finalizer: BusinessFinalizer.ChartGroup }),
+          projectController(ctx.storage, store, ctx.logger),
+          lifecycleController(ctx.storage, { store: store('namespaces'), finalizer: BusinessFinalizer.Namespace, availableStatus: namespaceAvailableStatus }, ctx.logger),
+          lifecycleController(ctx.storage, { store: store('imagenamespaces'), finalizer: BusinessFinalizer.ImageNamespace }, ctx.logger),
+          lifecycleController(ctx.storage, { store: store('chartgroups'), finalizer: BusinessFinalizer.ChartGroup }, ctx.logger),
         ];
       },
     };

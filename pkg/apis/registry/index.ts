@@ -19,8 +19,8 @@ export const registryGroup: APIGroupInstaller = {
     controllers() {
       const store = (resource: string) => ctx.store(group, resource);
       return [
-        lifecycleController(ctx.storage, { store: store('chartgroups'), finalizer: RegistryFinalizer.ChartGroup }),
-        lifecycleController(ctx.storage, { store: store('charts'), finalizer: RegistryFinalizer.Chart }),
+        lifecycleController(ctx.storage, { store: store('chartgroups'), finalizer: RegistryFinalizer.ChartGroup }, ctx.logger),
+        lifecycleController(ctx.storage, { store: store('charts'), finalizer: RegistryFinalizer.Chart }, ctx.logger),
       ];
     },
   }),

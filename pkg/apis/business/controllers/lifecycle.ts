@@ -5,6 +5,7 @@
 import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import type { RegistryStore } from '../../../rest/store.ts';
 import { timestamp } from '../../../rest/store.ts';
+import type { Logger } from 'pino';
 import type { Store } from '../../../storage/interface.ts';
 import { withPhase } from '../../tke/kinds.ts';
 import { isDeleting } from '../objects.ts';
@@ -18,7 +19,7 @@ export interface LifecycleKind {
   availableStatus?(obj: KubeObject): Record<string, unknown>;
 }
 
-export function lifecycleController(storage: Store, kind: LifecycleKind): InformerController {
+export function lifecycleController(storage: Store, kind: LifecycleKind, logger?: Logger): InformerController {
   const { group, resource } = kind.store.def;
   let informer: ReturnType<InformerController['watch']> | undefined;
   const controller = new InformerController(`${resource}.${group}-lifecycle`, storage, async (key) => {
@@ -29,7 +30,7 @@ export function lifecycleController(storage: Store, kind: LifecycleKind): Inform
       return removeSpecFinalizer(kind.store, obj, kind.finalizer);
     }
     await writeStatus(kind.store, obj, withPhase(obj.status, 'Available', timestamp(), kind.availableStatus?.(obj) ?? {}));
-  });
+  }, { logger });
   informer = controller.watch({ group, resource }, obj => [selfKey(obj)]);
   return controller;
 }

@@ -4,6 +4,7 @@
 // - on delete: Terminating; delete its child projects and everything in its namespace (each
 //   goes through its own finalizers); once nothing is left, remove the "project" finalizer. The
 //   project's beforeDelete re-checks that in the transaction, so nothing can be left behind.
+import type { Logger } from 'pino';
 import { BusinessFinalizer } from '../../../../api/business/v1/types.ts';
 import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import type { Informer } from '../../../controller/informer.ts';
@@ -15,7 +16,7 @@ import { businessGroup, isDeleting, parentOf, projectContentResources, type Proj
 import { allocationsFrom, usedByCluster } from '../quota.ts';
 import { CacheIndex, deleteIgnoringNotFound, InformerController, removeSpecFinalizer, writeStatus } from './reconcile.ts';
 
-export function projectController(storage: Store, store: (resource: string) => RegistryStore): InformerController {
+export function projectController(storage: Store, store: (resource: string) => RegistryStore, logger?: Logger): InformerController {
   const projects = store('projects');
   const contents = new Map<ProjectContentResource, CacheIndex>();
   let projectInformer: Informer | undefined;
@@ -57,7 +58,7 @@ export function projectController(storage: Store, store: (resource: string) => R
     if (remaining.length === 0) await removeSpecFinalizer(projects, project, BusinessFinalizer.Project);
   };
 
-  const controller = new InformerController(`projects.${businessGroup}`, storage, reconcile);
+  const controller = new InformerController(`projects.${businessGroup}`, storage, reconcile, { logger });
   projectInformer = controller.watch({ group: businessGroup, resource: 'projects' }, (obj, old) => [
     obj.metadata.name, parentOf(obj), old ? parentOf(old) : undefined,
   ], childIndex);

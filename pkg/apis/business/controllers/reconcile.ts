@@ -2,7 +2,8 @@
 // that never overwrite a newer object, and the informer -> queue wiring.
 import { isDeepStrictEqual } from 'node:util';
 import type { KubeObject } from '../../../../api/meta/v1/types.ts';
-import { Informer, objectKey, WorkQueue, type Controller } from '../../../controller/informer.ts';
+import type { Logger } from 'pino';
+import { Informer, objectKey, WorkQueue, type Controller, type FailureReporter } from '../../../controller/informer.ts';
 import { StatusError } from '../../../rest/errors.ts';
 import type { RequestContext } from '../../../rest/resource.ts';
 import type { RegistryStore } from '../../../rest/store.ts';
@@ -51,24 +52,37 @@ export class InformerController implements Controller {
   private readonly queue: WorkQueue;
   private readonly informers: Informer[] = [];
 
+  private readonly report: FailureReporter;
+
   constructor(
     readonly name: string,
     private readonly storage: Store,
     reconcile: (key: string) => Promise<void>,
-    workers = 4,
+    opts: { workers?: number; logger?: Logger } = {},
   ) {
-    this.queue = new WorkQueue(reconcile, workers, 2_000);
+    const log = opts.logger?.child({ controller: name });
+    // A conflict is a stale cache meeting a newer object: routine, retried at once with the new one.
+    this.report = (err, what) => {
+      const routine = err instanceof StatusError && err.reason === 'Conflict';
+      log?.[routine ? 'debug' : 'warn']({ err: err instanceof Error ? err.message : String(err) }, what);
+    };
+    this.queue = new WorkQueue(reconcile, opts.workers ?? 4, 2_000, this.report);
   }
 
   /** `indexes` are updated before the queue hears of a change, since a reconcile may start at once. */
   watch(prefix: KeyPrefix, keysFor: (obj: KubeObject, old?: KubeObject) => Array<string | undefined>, ...indexes: CacheIndex[]): Informer {
-    const informer = new Informer(this.storage, prefix);
+    const informer = new Informer(this.storage, prefix, 1000, this.report);
     for (const index of indexes) informer.onChange((type, obj, old) => index.update(type, obj, old));
     informer.onChange((_type, obj, old) => {
       for (const key of keysFor(obj, old)) if (key) this.queue.add(key);
     });
     this.informers.push(informer);
     return informer;
+  }
+
+  /** Queues a key outside any change, e.g. for a periodic check. */
+  enqueue(key: string): void {
+    this.queue.add(key);
   }
 
   async start(): Promise<void> {

@@ -1,0 +1,209 @@
+// The change feed: the process's single reader of the change log. It follows `changes` in
+// revision order, woken by LISTEN/NOTIFY (with a poll as a safety net), and publishes what it
+// reads to the watch cache; it also reads the log for watches that start before the cache.
+import pg from 'pg';
+import type { ChangeEvent, KeyPrefix, Watcher, WatchOptions } from '../interface.ts';
+import type { Logger } from '../migrate.ts';
+import { WatchCache, type HistoryPage } from '../watchcache/cache.ts';
+import type { ObjectCodec } from './codec.ts';
+import { changesSQL, mapError, NOTIFY_CHANNEL, type ChangeRow, type FeedRow } from './sql.ts';
+
+export interface FeedHost {
+  pool: pg.Pool;
+  codec: ObjectCodec;
+  databaseUrl: string;
+  log: Logger;
+  noteCompacted(rv: bigint): void;
+}
+
+export interface FeedOptions {
+  /** How many recent changes the watch cache keeps. */
+  cacheSize: number;
+  /** Events buffered per watcher before it is stopped as too slow. */
+  watcherBuffer: number;
+  /** Safety-net poll of the change log when no notification arrives. */
+  pollIntervalMs: number;
+}
+
+const TAIL_SQL = changesSQL('rv > $1', '$2');
+
+export class ChangeFeed {
+  private readonly cache: WatchCache;
+  private fetching = false;
+  private fetchAgain = false;
+  private listener: pg.Client | undefined;
+  private listenerBackoff = 100;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly pollIntervalMs: number;
+
+  constructor(private readonly host: FeedHost, opts: FeedOptions) {
+    this.pollIntervalMs = opts.pollIntervalMs;
+    this.cache = new WatchCache({
+      capacity: opts.cacheSize,
+      watcherBuffer: opts.watcherBuffer,
+      history: { read: (prefix, after, limit) => this.readHistory(prefix, after, limit) },
+    });
+  }
+
+  window(): { from: bigint; to: bigint } {
+    return this.cache.window();
+  }
+
+  watch(prefix: KeyPrefix, opts: WatchOptions): Watcher {
+    return this.cache.watch(prefix, opts);
+  }
+
+  async start(): Promise<void> {
+    const r = await this.host.pool.query<{ rv: string; compacted: string }>(
+      'SELECT r.rv::text AS rv, c.rv::text AS compacted FROM revision r, compaction c',
+    );
+    this.host.noteCompacted(BigInt(r.rows[0].compacted));
+    this.cache.reset(BigInt(r.rows[0].rv));
+    await this.connectListener();
+    this.pollTimer = setInterval(() => this.kick(), this.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.pollTimer);
+    clearTimeout(this.reconnectTimer);
+    this.cache.close();
+    const l = this.listener;
+    this.listener = undefined;
+    if (l) await l.end().catch(() => {});
+  }
+
+  private async connectListener(): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client({
+      connectionString: this.host.databaseUrl,
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000,
+      application_name: 'tke-apiserver-watch',
+    });
+    let dropped = false;
+    const onDrop = (err?: Error) => {
+      if (dropped) return;
+      dropped = true;
+      if (this.listener === client) this.listener = undefined;
+      client.end().catch(() => {});
+      if (this.closed) return;
+      this.host.log('change feed listener lost; reconnecting', { error: err?.message, retryMs: this.listenerBackoff });
+      this.reconnectTimer = setTimeout(() => void this.connectListener(), this.listenerBackoff);
+      this.reconnectTimer.unref();
+      this.listenerBackoff = Math.min(this.listenerBackoff * 2, 5000);
+    };
+    client.on('error', onDrop);
+    client.on('end', () => onDrop());
+    client.on('notification', () => this.kick());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    } catch (err) {
+      onDrop(err as Error);
+      return;
+    }
+    if (this.closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.listener = client;
+    this.listenerBackoff = 100;
+    // Notifications sent while we were not listening are lost; the log is not.
+    this.kick();
+  }
+
+  /** Reads whatever is new. Calls while a read is running coalesce into one more read. */
+  kick(): void {
+    if (this.closed) return;
+    if (this.fetching) {
+      this.fetchAgain = true;
+      return;
+    }
+    this.fetching = true;
+    void this.fetchLoop().finally(() => {
+      this.fetching = false;
+    });
+  }
+
+  private async fetchLoop(): Promise<void> {
+    const batch = this.cache.batch;
+    try {
+      do {
+        this.fetchAgain = false;
+        for (;;) {
+          if (this.closed) return;
+          // The listener connection is otherwise idle; using it keeps the feed moving when
+          // writers have taken every pooled connection.
+          const db: pg.Client | pg.Pool = this.listener ?? this.host.pool;
+          // One statement = one snapshot: the compaction marker is consistent with the rows.
+          const { rows } = await db.query<FeedRow>(TAIL_SQL, [this.cache.revision.toString(), batch]);
+          if (this.closed) return;
+          const compacted = BigInt(rows[0].compacted);
+          this.host.noteCompacted(compacted);
+          if (this.cache.revision < compacted) {
+            // The feed fell behind the compaction point (the process was stalled for a long
+            // time): changes it has not read may be gone.
+            this.host.log('change feed fell behind compaction; restarting watches', { last: this.cache.revision.toString(), compacted: compacted.toString() });
+            this.cache.expire(compacted);
+            continue;
+          }
+          let n = 0;
+          for (const row of rows) {
+            if (row.rv === null) continue;
+            n++;
+            const withRV = { ...row, rv: row.rv };
+            let event: ChangeEvent;
+            try {
+              event = this.host.codec.event(withRV);
+            } catch (err) {
+              this.undecodable(withRV, err as Error);
+              continue;
+            }
+            this.cache.publish(event);
+          }
+          this.cache.progress();
+          if (n < batch) break;
+        }
+      } while (this.fetchAgain);
+    } catch (err) {
+      if (!this.closed) this.host.log('change feed read failed; will retry', { error: (err as Error).message });
+    }
+  }
+
+  /**
+   * A change that cannot be decoded (a secret sealed by a key this server lacks, or an altered
+   * row) must not stop the feed for everyone: only the watches of its resource end.
+   */
+  private undecodable(row: ChangeRow & { rv: string }, err: Error): void {
+    this.host.log('change cannot be decoded; ending the watches of its resource', { group: row.grp, resource: row.resource, namespace: row.namespace, name: row.name, rv: row.rv, error: err.message });
+    this.cache.skip({ group: row.grp, resource: row.resource }, BigInt(row.rv), err);
+  }
+
+  /** The log under `prefix` after `after`, for a watch that starts before the cache. */
+  private async readHistory(prefix: KeyPrefix, after: bigint, limit: number): Promise<HistoryPage> {
+    const params: string[] = [prefix.group, prefix.resource];
+    let where = 'grp = $1 AND resource = $2';
+    if (prefix.namespace) {
+      params.push(prefix.namespace);
+      where += ` AND namespace = $${params.length}`;
+    }
+    const sql = changesSQL(`${where} AND rv > $${params.length + 1}`, `$${params.length + 2}`);
+    try {
+      const { rows } = await this.host.pool.query<FeedRow>(sql, [...params, after.toString(), limit]);
+      const compacted = BigInt(rows[0].compacted);
+      this.host.noteCompacted(compacted);
+      const head = BigInt(rows[0].head);
+      // Nothing is decoded for a watch that is too old: it ends with Expired, not a decoding error.
+      if (after < compacted) return { events: [], compacted, head };
+      const events: ChangeEvent[] = [];
+      for (const row of rows) if (row.rv !== null) events.push(this.host.codec.event({ ...row, rv: row.rv }));
+      return { events, compacted, head };
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+}

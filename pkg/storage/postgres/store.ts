@@ -1,0 +1,278 @@
+// The PostgreSQL implementation of the Store contract.
+//
+// Ordering. Every write takes its revision from the single row of `revision`, and the first
+// write of a transaction locks that row until COMMIT. So at most one transaction at a time is
+// between "took a revision" and "committed", and revisions become visible strictly in order:
+// a reader that sees revision N also sees every revision below N. The change feed can then
+// read `changes WHERE rv > last` and never skip a change that commits later. A transaction
+// that rolls back also rolls back its counter update, so revisions stay dense.
+//
+// Deadlock freedom. Only the holder of the counter lock inserts, updates or deletes rows (each
+// write statement touches `objects` only after its counter update has returned); the other
+// transactions only take row locks (SELECT ... FOR UPDATE) and named advisory locks. The
+// holder must never wait for those (the other side may be queued on the counter), so once a
+// transaction holds the counter it takes further locks with NOWAIT / try-lock and, if busy,
+// rolls back and runs again. Transactions without the counter lock wait normally; their
+// checks (existence, expected revision) run before they queue for the counter.
+import pg from 'pg';
+import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import {
+  StorageError,
+  type KeyPrefix,
+  type ListOptions,
+  type ListResult,
+  type ObjectKey,
+  type Store,
+  type Transaction,
+  type Watcher,
+  type WatchOptions,
+} from '../interface.ts';
+import type { FieldEncryption } from '../encryption.ts';
+import { migrate, type Logger } from '../migrate.ts';
+import { ObjectCodec } from './codec.ts';
+import { ChangeFeed } from './feed.ts';
+import { decodeContinue, readPage } from './list.ts';
+import { COMPACTION_LOCK_CLASS, isRetryable, keyParams, mapError } from './sql.ts';
+import { PgTransaction, withTransaction, type LockSet } from './transaction.ts';
+
+export interface PostgresStoreOptions {
+  databaseUrl: string;
+  poolSize?: number;
+  log?: Logger;
+  /** How often compaction runs; 0 disables the timer. Default 5 minutes. */
+  compactionIntervalMs?: number;
+  /** How many revisions behind the newest stay exactly reconstructable. Default 100000. */
+  retainRevisions?: number;
+  /** How many recent changes the in-memory watch cache keeps. Default 10000. */
+  watchCacheSize?: number;
+  /** Events buffered per watcher before it is stopped as too slow. Default 10000. */
+  watcherBufferSize?: number;
+  /** Safety-net poll of the change log when no notification arrives. Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Apply migrations before opening. Default true. */
+  migrate?: boolean;
+  /** Directories of migrations beside the storage's own (the API groups' tables). */
+  migrationDirs?: string[];
+  /** Seals the secret fields of the resources it names (see encryption.ts); none when unset. */
+  encryption?: FieldEncryption;
+}
+
+export type PostgresStore = Store & {
+  pool: pg.Pool;
+  /** Compacts now; returns the new compacted revision. */
+  compact(opts?: { retainRevisions?: number }): Promise<bigint>;
+  /** The revisions (from, to] the in-memory watch cache can serve without the database. */
+  watchCacheWindow(): { from: bigint; to: bigint };
+};
+
+const MAX_TX_ATTEMPTS = 10;
+const TX_IDLE_TIMEOUT_MS = 60_000;
+// One round trip (simple protocol). A transaction that holds the revision lock stops every
+// writer of the database, so a client that stalls mid-transaction (a hung process, a lost
+// network) is cut off by the server instead of holding it forever.
+const BEGIN_WRITE = `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = ${TX_IDLE_TIMEOUT_MS}`;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}
+
+class PgStore implements PostgresStore {
+  private compacted = 0n;
+  private closed = false;
+  private compactTimer: NodeJS.Timeout | undefined;
+  private readonly feed: ChangeFeed;
+  private readonly log: Logger;
+  private readonly retain: number;
+
+  private readonly codec: ObjectCodec;
+
+  constructor(readonly pool: pg.Pool, private readonly opts: PostgresStoreOptions) {
+    this.log = opts.log ?? (() => {});
+    this.codec = new ObjectCodec(opts.encryption);
+    this.retain = opts.retainRevisions ?? 100_000;
+    this.feed = new ChangeFeed(
+      { pool, codec: this.codec, databaseUrl: opts.databaseUrl, log: this.log, noteCompacted: rv => this.noteCompacted(rv) },
+      { cacheSize: opts.watchCacheSize ?? 10_000, watcherBuffer: opts.watcherBufferSize ?? 10_000, pollIntervalMs: opts.pollIntervalMs ?? 1000 },
+    );
+  }
+
+  async start(): Promise<void> {
+    await this.feed.start();
+    const interval = this.opts.compactionIntervalMs ?? 5 * 60_000;
+    if (interval > 0) {
+      this.compactTimer = setInterval(() => {
+        this.compact().catch(err => this.log('compaction failed', { error: (err as Error).message }));
+      }, interval);
+      this.compactTimer.unref();
+    }
+  }
+
+  private noteCompacted(rv: bigint): void {
+    if (rv > this.compacted) this.compacted = rv;
+  }
+
+  async get(key: ObjectKey): Promise<KubeObject | undefined> {
+    try {
+      const r = await this.pool.query<{ obj: KubeObject }>(
+        'SELECT obj FROM objects WHERE grp = $1 AND resource = $2 AND namespace = $3 AND name = $4',
+        keyParams(key),
+      );
+      const row = r.rows[0];
+      return row ? this.codec.decode(key, row.obj) : undefined;
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  async currentRevision(): Promise<bigint> {
+    try {
+      const r = await this.pool.query<{ rv: string }>('SELECT rv::text AS rv FROM revision');
+      return BigInt(r.rows[0].rv);
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  compactedRevision(): bigint {
+    return this.compacted;
+  }
+
+  watchCacheWindow(): { from: bigint; to: bigint } {
+    return this.feed.window();
+  }
+
+  async transact<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    let learned: LockSet | undefined;
+    for (let attempt = 1; ; attempt++) {
+      let tx: PgTransaction | undefined;
+      try {
+        return await withTransaction(this.pool, async (client) => {
+          tx = new PgTransaction(client, this.codec);
+          if (learned) await tx.preLock(learned);
+          let result: T;
+          try {
+            result = await fn(tx);
+          } finally {
+            await tx.settle();
+          }
+          if (tx.failure) throw tx.failure;
+          await tx.prepareCommit();
+          return result;
+        }, { begin: BEGIN_WRITE });
+      } catch (err) {
+        if (isRetryable(err) && attempt < MAX_TX_ATTEMPTS) {
+          if (tx) learned = tx.lockSet;
+          // Long enough, late on, for the transaction that holds the contended lock to finish.
+          await sleep(Math.random() * Math.min(5 * 2 ** attempt, 250));
+          continue;
+        }
+        if (isRetryable(err)) throw new StorageError('Conflict', `transaction gave up after ${attempt} attempts: ${(err as Error).message}`);
+        throw mapError(err);
+      }
+    }
+  }
+
+  async list(prefix: KeyPrefix, opts: ListOptions = {}): Promise<ListResult> {
+    const token = opts.continue ? decodeContinue(opts.continue, prefix) : undefined;
+    const wanted = token?.rv ?? opts.atRevision;
+    // A revision newer than the newest committed one may not have committed yet (another
+    // replica acknowledged it a moment ago): wait briefly rather than read a state that could
+    // still change under that revision.
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const result = await this.inTransaction('REPEATABLE READ READ ONLY', client =>
+        readPage(client, this.codec, { prefix, opts, wanted, start: token?.after }, rv => this.noteCompacted(rv)));
+      if (typeof result !== 'bigint') return result;
+      if (Date.now() >= deadline) {
+        throw new StorageError('TooLargeResourceVersion', `Too large resource version: ${wanted}, current: ${result}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  watch(prefix: KeyPrefix, opts: WatchOptions): Watcher {
+    return this.feed.watch(prefix, opts);
+  }
+
+  /**
+   * Drops change-log entries no snapshot at revision >= C needs: an entry superseded by a
+   * newer entry of the same key at or below C, and deletions at or below C. Only keys changed
+   * since the previous compaction can have such entries, so the work is incremental.
+   */
+  async compact(opts: { retainRevisions?: number } = {}): Promise<bigint> {
+    const retain = BigInt(Math.max(0, Math.floor(opts.retainRevisions ?? this.retain)));
+    // The new compacted revision is noted only once it is committed.
+    const compacted = await this.inTransaction('READ COMMITTED', async (client) => {
+      const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, 0) AS ok', [COMPACTION_LOCK_CLASS]);
+      if (!got.rows[0].ok) {
+        // Another replica is compacting right now; its result is as good as ours.
+        return this.compacted;
+      }
+      const st = (await client.query<{ current: string; compacted: string }>(
+        'SELECT r.rv::text AS current, c.rv::text AS compacted FROM revision r, compaction c FOR UPDATE OF c',
+      )).rows[0];
+      const previous = BigInt(st.compacted);
+      const target = BigInt(st.current) - retain;
+      if (target <= previous) return previous;
+      const del = await client.query(
+        `WITH touched AS (
+           SELECT DISTINCT grp, resource, namespace, name FROM changes WHERE rv > $1 AND rv <= $2
+         )
+         DELETE FROM changes c USING touched t
+         WHERE c.grp = t.grp AND c.resource = t.resource AND c.namespace = t.namespace AND c.name = t.name
+           AND c.rv <= $2
+           AND (c.type = 'DELETED' OR EXISTS (
+             SELECT 1 FROM changes n
+             WHERE n.grp = c.grp AND n.resource = c.resource AND n.namespace = c.namespace AND n.name = c.name
+               AND n.rv > c.rv AND n.rv <= $2))`,
+        [previous.toString(), target.toString()],
+      );
+      await client.query('UPDATE compaction SET rv = $1 WHERE id', [target.toString()]);
+      this.log('compacted change log', { revision: target.toString(), deleted: del.rowCount ?? 0 });
+      return target;
+    });
+    this.noteCompacted(compacted);
+    return compacted;
+  }
+
+  /** Runs `fn` in one transaction of its own connection; errors come out as the store's. */
+  private async inTransaction<T>(isolation: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    try {
+      return await withTransaction(this.pool, fn, { begin: `BEGIN ISOLATION LEVEL ${isolation}` });
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.compactTimer);
+    await this.feed.stop();
+    await this.pool.end();
+  }
+}
+
+export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
+  const log = opts.log ?? (() => {});
+  const pool = new pg.Pool({
+    connectionString: opts.databaseUrl,
+    max: opts.poolSize ?? 10,
+    keepAlive: true,
+    // Without a bound, requests would queue forever while the database is unreachable.
+    connectionTimeoutMillis: 10_000,
+    application_name: 'tke-apiserver',
+  });
+  // An idle pooled connection that dies emits here; without a listener it would crash the process.
+  pool.on('error', err => log('idle database connection failed', { error: err.message }));
+  try {
+    if (opts.migrate ?? true) await migrate(pool, { log, dirs: opts.migrationDirs });
+    await opts.encryption?.verifyAgainst(pool);
+    const store = new PgStore(pool, opts);
+    await store.start();
+    return store;
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw mapError(err);
+  }
+}

@@ -1,0 +1,333 @@
+// Transactions on PostgreSQL: every BEGIN ... COMMIT of the storage (and of the code beside it
+// that shares its database) goes through withTransaction(), and the store's transactions are
+// PgTransaction.
+import pg from 'pg';
+import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import { StorageError, type KeyPrefix, type ObjectKey, type Transaction, type TransactionListOptions } from '../interface.ts';
+import { assemble, withRV, type ObjectCodec } from './codec.ts';
+import { CREATE_SQL, DELETE_SQL, describe, keyParams, keyString, LockBusyError, NAMED_LOCK_CLASS, UPDATE_SQL } from './sql.ts';
+
+// ---------------------------------------------------------------------------------------------
+// BEGIN ... COMMIT
+
+export interface TransactionOptions {
+  /** The statement that opens the transaction (isolation level, SET LOCAL); default `BEGIN`. */
+  begin?: string;
+  /** Told when ROLLBACK failed too: the connection is then in an unknown state. */
+  onRollbackError?: (err: Error) => void;
+}
+
+/**
+ * Runs `fn` between BEGIN and COMMIT on a connection the caller holds (a migration's, which
+ * keeps a session lock across transactions). Any error rolls back and is rethrown as it was.
+ */
+export async function inTransaction<T>(client: pg.ClientBase, fn: () => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+  try {
+    await client.query(opts.begin ?? 'BEGIN');
+    const result = await fn();
+    const done = await client.query('COMMIT');
+    // COMMIT of an aborted transaction (fn swallowed a failed statement) reports ROLLBACK
+    // instead of failing.
+    if (done.command === 'ROLLBACK') throw new Error('transaction was rolled back by the database');
+    return result;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackErr) {
+      opts.onRollbackError?.(rollbackErr as Error);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Runs `fn` in one transaction on a connection of `pool` and gives the connection back. One
+ * whose ROLLBACK failed, or that was lost while out of the pool, is released with the error, so
+ * the pool destroys it instead of handing a broken or still-open transaction to the next caller.
+ * Errors are rethrown as they were (the pool's own included).
+ */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  // The pool stops listening to a client it hands out: a connection lost then (the database
+  // restarting) would be an unhandled 'error' event, which ends the process.
+  const onLost = (err: Error) => { broken ??= err; };
+  client.on('error', onLost);
+  try {
+    return await inTransaction(client, () => fn(client), {
+      begin: opts.begin,
+      onRollbackError: err => { broken ??= err; opts.onRollbackError?.(err); },
+    });
+  } finally {
+    client.off('error', onLost);
+    client.release(broken);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store's transactions
+
+/** Bound on the locks a retry takes up front (a list(forUpdate) can lock many rows). */
+const MAX_LEARNED_LOCKS = 256;
+
+/** What one attempt of a transaction locked, for the next attempt to take first. */
+export interface LockSet { keys: Map<string, ObjectKey>; names: Set<string> }
+
+export class PgTransaction implements Transaction {
+  /** Whether this transaction holds the counter row lock (made its first write). */
+  private writeLocked = false;
+  /**
+   * Revisions of rows this transaction holds locked, so a write after get(forUpdate) needs no
+   * second round trip to lock and check. null: deleted by this transaction, which holds the
+   * counter, so nobody else can create it before COMMIT.
+   */
+  private readonly locked = new Map<string, string | null>();
+  /** Revisions taken from the counter but not used; returned before the next write or COMMIT. */
+  private unusedRevisions = 0;
+  /**
+   * What this attempt locked or tried to lock. When it has to be re-run because a lock was
+   * busy, the next attempt takes these first, in a fixed order and before the counter, so
+   * transactions that lock the same objects in different orders still make progress.
+   */
+  readonly lockSet: LockSet = { keys: new Map<string, ObjectKey>(), names: new Set<string>() };
+  private finished = false;
+  /** A database error the transaction cannot commit after, even if fn swallowed it. */
+  failure: unknown;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly client: pg.PoolClient, private readonly codec: ObjectCodec) {}
+
+  /** fn may fire operations concurrently; they must still run one at a time, in call order. */
+  private run<T>(op: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(() => {
+      if (this.finished) throw new Error('transaction already finished');
+      return op();
+    });
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private noteKey(key: ObjectKey): void {
+    if (this.lockSet.keys.size < MAX_LEARNED_LOCKS) this.lockSet.keys.set(keyString(key), key);
+  }
+
+  /** Takes the locks a previous attempt needed, names then rows, each in sorted order. */
+  async preLock(prev: LockSet): Promise<void> {
+    for (const name of [...prev.names].sort()) {
+      this.lockSet.names.add(name);
+      await this.q('SELECT pg_advisory_xact_lock($1, hashtext($2))', [NAMED_LOCK_CLASS, name]);
+    }
+    const keys = [...prev.keys.values()];
+    if (keys.length === 0) return;
+    for (const k of keys) this.noteKey(k);
+    // LockRows runs above the sort, so the rows are locked in this order.
+    const r = await this.q<{ grp: string; resource: string; namespace: string; name: string; rv: string }>(
+      `SELECT grp, resource, namespace, name, rv::text AS rv FROM objects
+       WHERE (grp, resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))
+       ORDER BY grp, resource, namespace, name FOR UPDATE`,
+      [keys.map(k => k.group), keys.map(k => k.resource), keys.map(k => k.namespace), keys.map(k => k.name)],
+    );
+    for (const row of r.rows) {
+      this.locked.set(keyString({ group: row.grp, resource: row.resource, namespace: row.namespace, name: row.name }), row.rv);
+    }
+  }
+
+  /** Waits for operations still running; afterwards the transaction accepts no more. */
+  async settle(): Promise<void> {
+    await this.chain;
+    this.finished = true;
+  }
+
+  /** Last statements before COMMIT. */
+  async prepareCommit(): Promise<void> {
+    await this.returnUnusedRevisions();
+  }
+
+  private async returnUnusedRevisions(): Promise<void> {
+    if (this.unusedRevisions === 0 || this.failure) return;
+    const n = this.unusedRevisions;
+    this.unusedRevisions = 0;
+    await this.q('UPDATE revision SET rv = rv - $1 WHERE id', [n]);
+  }
+
+  private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[], name?: string): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.client.query<R>(name ? { name, text: sql, values: params } : { text: sql, values: params });
+    } catch (err) {
+      this.failure ??= err;
+      throw err;
+    }
+  }
+
+  private lockClause(): string {
+    return this.writeLocked ? 'FOR UPDATE NOWAIT' : 'FOR UPDATE';
+  }
+
+  /** The stored revision of key, locked until COMMIT; undefined when there is no such object. */
+  private async lockRow(key: ObjectKey): Promise<string | undefined> {
+    const k = keyString(key);
+    const known = this.locked.get(k);
+    if (known !== undefined) return known ?? undefined;
+    this.noteKey(key);
+    const r = await this.q<{ rv: string }>(
+      `SELECT rv::text AS rv FROM objects WHERE grp = $1 AND resource = $2 AND namespace = $3 AND name = $4 ${this.lockClause()}`,
+      keyParams(key),
+    );
+    const rv = r.rows[0]?.rv;
+    if (rv !== undefined) this.locked.set(k, rv);
+    return rv;
+  }
+
+  get(key: ObjectKey, opts: { forUpdate?: boolean } = {}): Promise<KubeObject | undefined> {
+    return this.run(async () => {
+      const lock = opts.forUpdate ? this.lockClause() : '';
+      if (opts.forUpdate) this.noteKey(key);
+      const r = await this.q<{ rv: string; obj: KubeObject }>(
+        `SELECT rv::text AS rv, obj FROM objects WHERE grp = $1 AND resource = $2 AND namespace = $3 AND name = $4 ${lock}`,
+        keyParams(key),
+      );
+      const row = r.rows[0];
+      if (row && opts.forUpdate) this.locked.set(keyString(key), row.rv);
+      return row ? this.codec.decode(key, row.obj) : undefined;
+    });
+  }
+
+  get hasWritten(): boolean {
+    return this.writeLocked;
+  }
+
+  /** The WHERE clause and the columns of a list, its parameters appended to `params`. */
+  private listQuery(prefix: KeyPrefix, opts: TransactionListOptions, params: Array<string | string[]>): { where: string; columns: string } {
+    params.push(prefix.group, prefix.resource);
+    let where = `grp = $${params.length - 1} AND resource = $${params.length}`;
+    if (prefix.namespace) {
+      params.push(prefix.namespace);
+      where += ` AND namespace = $${params.length}`;
+    }
+    // Planned with the path as a constant, so the expression indexes of
+    // migrations/003_field_indexes.sql serve the paths they cover.
+    for (const [path, value] of Object.entries(opts.fields ?? {})) {
+      params.push(path.split('.'), value);
+      where += ` AND obj #>> $${params.length - 1}::text[] = $${params.length}`;
+    }
+    // Picked paths come back as one JSON array a row, so only they are sent and parsed.
+    let columns = 'obj';
+    if (opts.pick) {
+      columns = `jsonb_build_array(${opts.pick.map(p => { params.push(p.split('.')); return `obj #> $${params.length}::text[]`; }).join(', ')}) AS obj`;
+    }
+    return { where, columns };
+  }
+
+  listChanged(prefix: KeyPrefix, since: bigint, opts: Pick<TransactionListOptions, 'fields' | 'pick'> = {}): Promise<{ count: number; changed: KubeObject[] }> {
+    return this.run(async () => {
+      const params: Array<string | string[]> = [];
+      const { where, columns } = this.listQuery(prefix, opts, params);
+      params.push(since.toString());
+      const r = await this.q<{ total: string; obj: KubeObject | null }>(
+        `WITH t AS (SELECT count(*) AS total FROM objects WHERE ${where})
+         SELECT t.total::text AS total, c.obj FROM t
+         LEFT JOIN LATERAL (SELECT ${columns} FROM objects WHERE ${where} AND rv > $${params.length} ORDER BY namespace, name) c ON true`,
+        params,
+      );
+      const changed = r.rows.filter(row => row.obj !== null).map(row => this.codec.decode(prefix, opts.pick ? assemble(opts.pick, row.obj as unknown as unknown[]) : row.obj!));
+      return { count: Number(r.rows[0]?.total ?? 0), changed };
+    });
+  }
+
+  list(prefix: KeyPrefix, opts: TransactionListOptions = {}): Promise<KubeObject[]> {
+    return this.run(async () => {
+      const params: Array<string | string[]> = [];
+      const { where, columns } = this.listQuery(prefix, opts, params);
+      const lock = opts.forUpdate ? this.lockClause() : '';
+      const r = await this.q<{ rv: string; namespace: string; name: string; obj: KubeObject }>(
+        `SELECT rv::text AS rv, namespace, name, ${columns} FROM objects WHERE ${where} ORDER BY namespace, name ${lock}`,
+        params,
+      );
+      if (opts.pick) for (const row of r.rows) row.obj = assemble(opts.pick, row.obj as unknown as unknown[]);
+      if (opts.forUpdate) {
+        for (const row of r.rows) {
+          const k = { group: prefix.group, resource: prefix.resource, namespace: row.namespace, name: row.name };
+          this.locked.set(keyString(k), row.rv);
+          this.noteKey(k);
+        }
+      }
+      const objs = r.rows.map(row => this.codec.decode(prefix, row.obj));
+      return opts.filter ? objs.filter(opts.filter) : objs;
+    });
+  }
+
+  create(key: ObjectKey, obj: KubeObject): Promise<KubeObject> {
+    return this.run(async () => {
+      const encoded = this.codec.encode(key, obj);
+      await this.returnUnusedRevisions();
+      const r = await this.q<{ allocated: string | null; rv: string | null }>(
+        CREATE_SQL,
+        [...keyParams(key), encoded],
+        'tke_create',
+      );
+      const { allocated, rv } = r.rows[0];
+      if (allocated !== null) this.writeLocked = true;
+      if (rv === null) {
+        // Another transaction created the key after this statement's snapshot was taken and
+        // committed while we waited for the counter. The revision must be handed back (no
+        // gap), but usually the caller rolls back anyway, so only pay for it if it goes on.
+        if (allocated !== null) this.unusedRevisions++;
+        throw new StorageError('AlreadyExists', `${describe(key)} already exists`, key);
+      }
+      this.locked.set(keyString(key), rv);
+      return withRV(obj, BigInt(rv));
+    });
+  }
+
+  update(key: ObjectKey, obj: KubeObject, expectedRV?: string): Promise<KubeObject> {
+    return this.run(async () => {
+      // Lock and check before taking the counter: a conflict then costs no serialized time.
+      const cur = await this.lockRow(key);
+      if (cur === undefined) throw new StorageError('NotFound', `${describe(key)} not found`, key);
+      if (expectedRV && expectedRV !== cur) {
+        throw new StorageError('Conflict', `${describe(key)}: resourceVersion ${expectedRV} is stale, the object is at ${cur}`, key);
+      }
+      const encoded = this.codec.encode(key, obj);
+      await this.returnUnusedRevisions();
+      const r = await this.q<{ rv: string }>(UPDATE_SQL, [...keyParams(key), encoded, cur], 'tke_update');
+      this.writeLocked = true;
+      // Cannot happen while we hold the row lock; the statement would have taken a revision.
+      if (r.rowCount !== 1) throw new Error(`${describe(key)} vanished while locked`);
+      const rv = r.rows[0].rv;
+      this.locked.set(keyString(key), rv);
+      return withRV(obj, BigInt(rv));
+    });
+  }
+
+  delete(key: ObjectKey, expectedRV?: string): Promise<KubeObject> {
+    return this.run(async () => {
+      const cur = await this.lockRow(key);
+      if (cur === undefined) throw new StorageError('NotFound', `${describe(key)} not found`, key);
+      if (expectedRV && expectedRV !== cur) {
+        throw new StorageError('Conflict', `${describe(key)}: resourceVersion ${expectedRV} is stale, the object is at ${cur}`, key);
+      }
+      await this.returnUnusedRevisions();
+      const r = await this.q<{ rv: string; obj: KubeObject }>(DELETE_SQL, keyParams(key), 'tke_delete');
+      this.writeLocked = true;
+      if (r.rowCount !== 1) throw new Error(`${describe(key)} vanished while locked`);
+      this.locked.set(keyString(key), null);
+      return this.codec.decode(key, r.rows[0].obj);
+    });
+  }
+
+  lock(name: string): Promise<void> {
+    return this.run(async () => {
+      this.lockSet.names.add(name);
+      if (!this.writeLocked) {
+        await this.q('SELECT pg_advisory_xact_lock($1, hashtext($2))', [NAMED_LOCK_CLASS, name]);
+        return;
+      }
+      const r = await this.q<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS ok', [NAMED_LOCK_CLASS, name]);
+      if (!r.rows[0].ok) {
+        const err = new LockBusyError(`lock ${name} is busy`);
+        this.failure ??= err;
+        throw err;
+      }
+    });
+  }
+}

@@ -1,0 +1,187 @@
+// The watch cache, after kube-apiserver's cacher: the newest changes in memory, fanned out to
+// every watch of the process. It knows revisions, keys and events, and nothing of where they
+// come from: the storage publishes the changes it reads from its log in revision order, and a
+// watch that starts before what the cache holds is served from the storage's `History` until
+// it reaches the cache, then joins the live stream without a gap or a repeat.
+import { StorageError, type ChangeEvent, type KeyPrefix, type ObjectKey, type Watcher, type WatchOptions } from '../interface.ts';
+import { EventRing } from './ring.ts';
+import { CacheWatcher } from './watcher.ts';
+
+/** What the storage's log holds after a revision, as one consistent read. */
+export interface HistoryPage {
+  /** Changes under the prefix with rv > after, oldest first. */
+  events: ChangeEvent[];
+  /** Revisions at or below this one are gone from the log. */
+  compacted: bigint;
+  /** The newest revision committed when the page was read. */
+  head: bigint;
+}
+
+export interface History {
+  /** At most `limit` changes under `prefix` after revision `after`; errors are the storage's. */
+  read(prefix: KeyPrefix, after: bigint, limit: number): Promise<HistoryPage>;
+}
+
+export interface WatchCacheOptions {
+  /** How many recent changes stay in memory. */
+  capacity: number;
+  /** Events queued per watcher before it is stopped as too slow. */
+  watcherBuffer: number;
+  history: History;
+}
+
+/** The most events read at once, from the log or from history. */
+const MAX_BATCH = 1000;
+
+/**
+ * Watch events are shared by every watcher and the cache; freezing turns an accidental
+ * mutation by one consumer into an immediate TypeError instead of corrupting the others.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+export function prefixMatches(prefix: KeyPrefix, key: ObjectKey): boolean {
+  return key.group === prefix.group && key.resource === prefix.resource && (!prefix.namespace || key.namespace === prefix.namespace);
+}
+
+function resourceKey(group: string, resource: string): string {
+  return `${group}\u0000${resource}`;
+}
+
+export class WatchCache {
+  /** The newest revision published; every change up to it is in the ring or older. */
+  revision = 0n;
+  /**
+   * Events per read of the log: at most half a watcher's buffer, so a catching-up watcher that
+   * waited for room always has room for a whole batch.
+   */
+  readonly batch: number;
+  private readonly ring: EventRing;
+  private readonly live = new Map<string, Set<CacheWatcher>>();
+  private readonly all = new Set<CacheWatcher>();
+  private readonly watcherBuffer: number;
+  private readonly history: History;
+  private closed = false;
+
+  constructor(opts: WatchCacheOptions) {
+    this.ring = new EventRing(opts.capacity, 0n);
+    this.watcherBuffer = opts.watcherBuffer;
+    this.history = opts.history;
+    this.batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(opts.watcherBuffer / 2)));
+  }
+
+  /** The revisions (from, to] served from memory. */
+  window(): { from: bigint; to: bigint } {
+    return { from: this.ring.startRV, to: this.revision };
+  }
+
+  /** Starts empty at `rv`: watches from `rv` on are served from memory. */
+  reset(rv: bigint): void {
+    this.revision = rv;
+    this.ring.reset(rv);
+  }
+
+  /** The next change, in revision order. */
+  publish(e: ChangeEvent): void {
+    deepFreeze(e);
+    this.ring.push(e);
+    this.revision = e.rv;
+    const set = this.live.get(resourceKey(e.key.group, e.key.resource));
+    if (!set) return;
+    for (const w of set) if (prefixMatches(w.prefix, e.key)) w.push(e);
+  }
+
+  /** Tells every live watch it has seen everything up to `revision` (for bookmarks). */
+  progress(): void {
+    for (const set of this.live.values()) for (const w of set) w.advance(this.revision);
+  }
+
+  /**
+   * Changes up to `compacted` may be lost (the storage fell behind its compaction): every live
+   * watch ends with Expired and the cache restarts there.
+   */
+  expire(compacted: bigint): void {
+    for (const set of this.live.values()) {
+      for (const w of [...set]) w.fail(new StorageError('Expired', `watch revision ${w.threshold} has been compacted`));
+    }
+    this.reset(compacted);
+  }
+
+  /**
+   * The change at `rv` of `where`'s resource cannot be delivered: that resource's live watches end
+   * with `err`, and the cache restarts after it, so a watch from an earlier revision reads the
+   * history and meets the same error instead of a stream with a hole in it.
+   */
+  skip(where: { group: string; resource: string }, rv: bigint, err: Error): void {
+    for (const w of [...(this.live.get(resourceKey(where.group, where.resource)) ?? [])]) w.fail(err);
+    this.reset(rv);
+  }
+
+  /** Ends every watch; later ones fail at once. */
+  close(): void {
+    this.closed = true;
+    for (const w of [...this.all]) w.fail(new StorageError('Unavailable', 'storage is shutting down'));
+  }
+
+  watch(prefix: KeyPrefix, opts: WatchOptions): Watcher {
+    const w = new CacheWatcher(prefix, opts, this.watcherBuffer, watcher => this.detach(watcher));
+    this.all.add(w);
+    if (this.closed) w.fail(new StorageError('Unavailable', 'storage is closed'));
+    else if (opts.fromRV >= this.ring.startRV) this.attachLive(w);
+    else void this.catchUp(w);
+    return w;
+  }
+
+  private detach(w: CacheWatcher): void {
+    this.all.delete(w);
+    const k = resourceKey(w.prefix.group, w.prefix.resource);
+    const set = this.live.get(k);
+    if (set?.delete(w) && set.size === 0) this.live.delete(k);
+  }
+
+  /** Synchronous, so no event can be published between reading the ring and subscribing. */
+  private attachLive(w: CacheWatcher): void {
+    for (const e of this.ring.since(w.threshold)) if (prefixMatches(w.prefix, e.key)) w.push(e);
+    if (w.stopped) return;
+    const k = resourceKey(w.prefix.group, w.prefix.resource);
+    let set = this.live.get(k);
+    if (!set) this.live.set(k, (set = new Set()));
+    set.add(w);
+    w.advance(this.revision);
+  }
+
+  /** Serves a watch that starts before the ring from history, then hands it to the live stream. */
+  private async catchUp(w: CacheWatcher): Promise<void> {
+    try {
+      let cursor = w.threshold;
+      for (;;) {
+        if (w.stopped || this.closed) return;
+        if (cursor >= this.ring.startRV) {
+          this.attachLive(w);
+          return;
+        }
+        await w.waitForRoom();
+        if (w.stopped || this.closed) return;
+        const page = await this.history.read(w.prefix, cursor, this.batch);
+        if (cursor < page.compacted) {
+          w.fail(new StorageError('Expired', `too old resource version: ${cursor} (compacted to ${page.compacted})`));
+          return;
+        }
+        for (const e of page.events) {
+          w.push(deepFreeze(e));
+          cursor = e.rv;
+        }
+        // A short page saw everything committed up to head.
+        if (page.events.length < this.batch && page.head > cursor) cursor = page.head;
+        w.advance(cursor);
+      }
+    } catch (err) {
+      w.fail(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+}

@@ -1,0 +1,123 @@
+// One watch of the cache: a bounded queue between the cache and the consumer.
+import { StorageError, type ChangeEvent, type KeyPrefix, type Watcher, type WatchOptions } from '../interface.ts';
+
+type QueueItem = ChangeEvent | bigint;
+
+/**
+ * Events are queued and handed to onEvent from a later tick, so neither the cache nor other
+ * watchers ever run inside a consumer's callback.
+ */
+export class CacheWatcher implements Watcher {
+  stopped = false;
+  /** Everything at or below this revision has been queued (or did not concern this watch). */
+  threshold: bigint;
+  private queue: (QueueItem | undefined)[] = [];
+  private head = 0;
+  private scheduled = false;
+  private roomWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly prefix: KeyPrefix,
+    private readonly opts: WatchOptions,
+    private readonly maxBuffer: number,
+    private readonly detach: (w: CacheWatcher) => void,
+  ) {
+    this.threshold = opts.fromRV;
+  }
+
+  get pending(): number {
+    return this.queue.length - this.head;
+  }
+
+  push(event: ChangeEvent): void {
+    if (this.stopped || event.rv <= this.threshold) return;
+    this.threshold = event.rv;
+    if (this.pending >= this.maxBuffer) {
+      this.fail(new StorageError('Unavailable', `watch fell more than ${this.maxBuffer} events behind; watch again from the last revision received`));
+      return;
+    }
+    this.queue.push(event);
+    this.schedule();
+  }
+
+  /** Everything up to rv has been pushed; report it as progress. */
+  advance(rv: bigint): void {
+    if (this.stopped || rv < this.threshold) return;
+    this.threshold = rv;
+    if (!this.opts.onProgress) return;
+    const tail = this.pending > 0 ? this.queue[this.queue.length - 1] : undefined;
+    if (typeof tail === 'bigint') this.queue[this.queue.length - 1] = rv;
+    else this.queue.push(rv);
+    this.schedule();
+  }
+
+  /** Resolves when the queue has room for another batch (backpressure for catch-up reads). */
+  waitForRoom(): Promise<void> {
+    if (this.stopped || this.pending < this.maxBuffer / 2) return Promise.resolve();
+    return new Promise(resolve => this.roomWaiters.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.drain);
+  }
+
+  private readonly drain = (): void => {
+    this.scheduled = false;
+    let delivered = 0;
+    while (!this.stopped && this.head < this.queue.length && delivered < 1000) {
+      const item = this.queue[this.head];
+      this.queue[this.head] = undefined;
+      this.head++;
+      delivered++;
+      try {
+        if (typeof item === 'bigint') this.opts.onProgress?.(item);
+        else if (item) this.opts.onEvent(item);
+      } catch (err) {
+        this.fail(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 4096) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    if (this.pending < this.maxBuffer / 2) this.wakeWaiters();
+    if (!this.stopped && this.pending > 0) this.schedule();
+  };
+
+  private wakeWaiters(): void {
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private halt(): void {
+    this.stopped = true;
+    this.queue = [];
+    this.head = 0;
+    this.detach(this);
+    this.wakeWaiters();
+  }
+
+  fail(err: Error): void {
+    if (this.stopped) return;
+    this.halt();
+    setImmediate(() => {
+      try {
+        this.opts.onError(err);
+      } catch {
+        // The watch is over either way; a throwing handler must not take the process down.
+      }
+    });
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.halt();
+  }
+}
