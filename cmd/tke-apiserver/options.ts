@@ -38,6 +38,8 @@ export interface ServerOptions {
   authorizationKubeconfig?: string;
   /** How long, and how many, audit events are kept (0 = no bound of that kind). */
   audit: { maxAgeDays: number; maxEvents: number };
+  /** Seconds between probes of an imported cluster (--cluster-health-check-period). */
+  clusterHealthCheckPeriodSeconds: number;
   /** Most non-mutating / mutating requests served at once; more get 429 (0 = no limit). */
   maxRequestsInflight: number;
   maxMutatingRequestsInflight: number;
@@ -88,6 +90,7 @@ const FLAGS = {
   'authorization-kubeconfig': { kind: 'string', arg: 'FILE', help: 'kubeconfig file pointing at the \'core\' kubernetes server with enough rights to create subjectaccessreviews.authorization.k8s.io (system:auth-delegator). Requests of kube users that come through the front proxy are then authorized by that server (its RBAC); TKE users keep TKE policies. If unset, TKE policies decide every request.' },
   'audit-log-maxage': { kind: 'int', arg: 'DAYS', default: '30', help: 'The number of days to keep audit events (auditevents.auth.tkestack.io) in the database. 0 keeps them by count only.' },
   'audit-log-maxevents': { kind: 'int', arg: 'N', default: '1000000', help: 'The most audit events kept in the database; the oldest go first. 0 means no limit.' },
+  'cluster-health-check-period': { kind: 'int', arg: 'SECONDS', default: '60', help: 'How often each imported cluster is probed (/version through its credential); each probe is moved by up to a fifth of this at random so that clusters are not probed all at once.' },
   'max-requests-inflight': { kind: 'int', arg: 'N', default: '400', help: 'The maximum number of non-mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Watches do not count. Zero for no limit.' },
   'max-mutating-requests-inflight': { kind: 'int', arg: 'N', default: '200', help: 'The maximum number of mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Zero for no limit.' },
   'v': { kind: 'int', arg: 'LEVEL', default: '0', shorthand: 'v', help: 'Log verbosity: 0 normal, 2 one line per request, 4 debug, 6 trace.' },
@@ -257,6 +260,7 @@ function buildOptions(raw: RawValues, env: Record<string, string | undefined>): 
     },
     authorizationKubeconfig: str(raw, 'authorization-kubeconfig'),
     audit: { maxAgeDays: int(raw, 'audit-log-maxage', 0, 36500), maxEvents: int(raw, 'audit-log-maxevents', 0, 1_000_000_000) },
+    clusterHealthCheckPeriodSeconds: int(raw, 'cluster-health-check-period', 1, 86_400),
     maxRequestsInflight: int(raw, 'max-requests-inflight', 0, 1_000_000),
     maxMutatingRequestsInflight: int(raw, 'max-mutating-requests-inflight', 0, 1_000_000),
     verbosity: int(raw, 'v', 0, 10),

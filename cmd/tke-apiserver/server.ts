@@ -88,6 +88,7 @@ export async function assembleServer(opts: AssembleOptions, deps: AssembleDeps):
     let externalURL = deps.externalURL;
     const groupContext: GroupContext = {
       storage, sql: storage.pool, admission, authenticator, ca: certs.ca, dataDir, logger, audit: opts.audit,
+      clusterHealthCheckPeriodSeconds: opts.clusterHealthCheckPeriodSeconds,
       store: (group, resource) => apiserver!.store(group, resource),
       authorizer: () => {
         if (!serverAuthorizer) throw new Error('the authorizer is asked before the server is built');

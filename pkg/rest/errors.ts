@@ -77,5 +77,6 @@ export const field = {
   duplicate: (f: string, value: unknown): FieldError => ({ field: f, reason: 'FieldValueDuplicate', message: `Duplicate value: ${JSON.stringify(value)}` }),
   forbidden: (f: string, detail: string): FieldError => ({ field: f, reason: 'FieldValueForbidden', message: `Forbidden: ${detail}` }),
   tooLong: (f: string, max: number): FieldError => ({ field: f, reason: 'FieldValueTooLong', message: `Too long: may not be more than ${max} bytes` }),
+  notFound: (f: string, value: unknown): FieldError => ({ field: f, reason: 'FieldValueNotFound', message: `Not found: ${JSON.stringify(value)}` }),
   typeInvalid: (f: string, detail: string): FieldError => ({ field: f, reason: 'FieldValueTypeInvalid', message: `Invalid value: ${detail}` }),
 };

@@ -46,7 +46,13 @@ export interface HealthCheck {
  */
 export interface Route {
   /** The path it answers, and everything below it: `/oidc` answers `/oidc/keys`. */
-  prefix: string;
+  prefix?: string;
+  /**
+   * Whether it answers this request, asked before the Kubernetes API is dispatched (and, with a
+   * prefix, only for paths under it): routes chosen by a header or a path pattern rather than a
+   * prefix of their own. A route has a prefix, this, or both.
+   */
+  matches?(req: IncomingMessage, url: URL): boolean;
   handle(r: RouteRequest): Promise<void>;
 }
 
@@ -141,7 +147,8 @@ export class APIServer {
       return this.health(res, path, url);
     }
     if (path === '/version') return send(res, 200, this.versionInfo(), { encoding: 'json', contentType: 'application/json' });
-    const route = this.config.routes?.find(r => path === r.prefix || path.startsWith(`${r.prefix}/`));
+    const route = this.config.routes?.find(r => (r.prefix === undefined || path === r.prefix || path.startsWith(`${r.prefix}/`))
+      && (r.matches ? r.matches(req, url) : r.prefix !== undefined));
     if (route) {
       this.admit(res, info, path, anonymous);
       return route.handle({ req, res, url, authenticate: () => this.config.authenticator.authenticate(req) });

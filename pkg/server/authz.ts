@@ -16,6 +16,11 @@ export interface AuthorizationAttributes {
   name: string;
   /** Request headers (e.g. TKE's X-TKE-ClusterName); absent when the attributes come from elsewhere. */
   headers?: Record<string, string | string[] | undefined>;
+  /**
+   * The member cluster a proxied request is about, set by the code that proxies it once it has
+   * resolved the cluster; never taken from a header by the server.
+   */
+  cluster?: string;
 }
 
 /** A request about one object, as rules that ask the authorizer on a caller's behalf describe it. */

@@ -36,6 +36,8 @@ export interface GroupContext {
   logger: Logger;
   /** Retention of the audit trail (--audit-log-maxage, --audit-log-maxevents; 0 = unbounded). */
   audit: { maxAgeDays: number; maxEvents: number };
+  /** Seconds between probes of a member cluster (--cluster-health-check-period). */
+  clusterHealthCheckPeriodSeconds: number;
 }
 
 export interface APIGroupInstaller {

@@ -35,7 +35,7 @@ export function clusterObject(name: string, extra: { labels?: Record<string, str
     spec: {
       tenantID: TENANT,
       displayName: extra.displayName ?? `Cluster ${name}`,
-      type: 'Imported',
+      type: 'Baremetal',
       version: '1.30.0',
       clusterCIDR: '10.244.0.0/16',
       networkDevice: 'eth0',

@@ -17,7 +17,7 @@ export function servedKinds(): ResourceDefinition[] {
     storage: {} as Store, sql: {} as pg.Pool, ca: {} as CertificateAuthority,
     admission: new AdmissionChain(), authenticator: createAuthenticator({}),
     store: unused('store'), authorizer: unused('authorizer'), externalURL: unused('externalURL'),
-    dataDir: '', logger: pino({ level: 'silent' }), audit: { maxAgeDays: 0, maxEvents: 0 },
+    dataDir: '', logger: pino({ level: 'silent' }), audit: { maxAgeDays: 0, maxEvents: 0 }, clusterHealthCheckPeriodSeconds: 60,
   };
   return apiGroups.flatMap(g => g.build(ctx).resources);
 }

@@ -40,9 +40,9 @@ export class TKEAuthorizer implements Authorizer {
 
   async authorize(attrs: AuthorizationAttributes): Promise<AuthorizationDecision> {
     // No header a client sets takes part: a request's TKE resource comes from its URL alone, so
-    // which deny statements match cannot be steered (X-TKE-ClusterName names the member cluster
-    // of proxied requests, whose authorization passes the cluster explicitly).
-    const d = await this.decide(attrs.user, { ...attrs, cluster: undefined });
+    // which deny statements match cannot be steered. The cluster of a proxied request is the one
+    // the proxy resolved and passes as an attribute (pkg/apis/platform/proxy.ts).
+    const d = await this.decide(attrs.user, attrs);
     const write = attrs.isResourceRequest && !readVerbs.has(attrs.verb);
     const audited = !d.allowed || write;
     return {

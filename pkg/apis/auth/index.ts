@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { AdmissionPlugin } from '../../rest/admission.ts';
 import { errors } from '../../rest/errors.ts';
 import type { ResourceDefinition } from '../../rest/resource.ts';
-import { defaultTenantID } from '../tke/tenant.ts';
+import { defaultTenantID, setTenant, tenantOf } from '../tke/tenant.ts';
 import { allowed } from '../../server/authz.ts';
 import type { APIGroupInstaller } from '../../server/group.ts';
 import { StorageError, type Store } from '../../storage/interface.ts';
@@ -83,8 +83,9 @@ const tenantAdmission: AdmissionPlugin = {
     }
     // Deletes are kept to the caller's tenant by the authorizer's object filter.
     if (a.operation === 'DELETE' || objTenant === tenant) return;
-    const defaulted = objTenant === defaultTenantID && a.resource.resource !== 'identityproviders' && obj.spec && (!a.oldObject || a.oldObject.spec?.tenantID === tenant);
-    if (defaulted && obj.spec) { obj.spec.tenantID = tenant; return; }
+    const hasTenantField = obj.spec !== undefined || 'tenantID' in obj;
+    const defaulted = objTenant === defaultTenantID && hasTenantField && a.resource.resource !== 'identityproviders' && (!a.oldObject || tenantOf(a.oldObject) === tenant);
+    if (defaulted) { setTenant(obj, tenant); return; }
     throw errors.forbidden({ group: a.resource.group, resource: a.resource.resource }, a.name, `objects of tenant "${objTenant}" cannot be written by a user of tenant "${tenant}"`);
   },
 };

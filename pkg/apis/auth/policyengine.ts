@@ -77,7 +77,7 @@ export interface RequestAttributes {
   subresource: string;
   namespace: string;
   name: string;
-  /** Member cluster the request is about (X-TKE-ClusterName, or a tokenreview's cluster), if any. */
+  /** Member cluster the request is about (a proxied request's, or a tokenreview's cluster), if any. */
   cluster?: string;
 }
 

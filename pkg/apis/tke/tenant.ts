@@ -4,12 +4,27 @@ import type { KubeObject } from '../../../api/meta/v1/types.ts';
 
 export const defaultTenantID = 'default';
 
+/** Kinds without a spec (ClusterCredential) carry tenantID at the top level. */
+function tenantHolder(obj: KubeObject): Record<string, unknown> {
+  return obj.spec === undefined && 'tenantID' in obj ? obj : (obj.spec ??= {});
+}
+
 export function tenantOf(obj: KubeObject): string {
-  const id = obj.spec?.tenantID;
+  const id = obj.spec?.tenantID ?? (obj as { tenantID?: unknown }).tenantID;
   return typeof id === 'string' && id ? id : defaultTenantID;
 }
 
+export function setTenant(obj: KubeObject, tenant: string): void {
+  tenantHolder(obj).tenantID = tenant;
+}
+
 export function defaultTenant(obj: KubeObject): void {
-  obj.spec ??= {};
-  if (!obj.spec.tenantID) obj.spec.tenantID = defaultTenantID;
+  const holder = tenantHolder(obj);
+  if (!holder.tenantID) holder.tenantID = defaultTenantID;
+}
+
+/** defaultTenant for kinds that keep tenantID beside metadata, not in a spec. */
+export function defaultTopLevelTenant(obj: KubeObject): void {
+  const o = obj as { tenantID?: unknown };
+  if (!o.tenantID) o.tenantID = defaultTenantID;
 }

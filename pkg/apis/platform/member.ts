@@ -1,0 +1,90 @@
+// How the server reaches a member cluster's kube-apiserver: the cluster's address and the
+// credential it names, as TKE's util.BuildClientSet does it. One place for the controller's
+// client-node calls and for the raw requests the proxy forwards.
+import https from 'node:https';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import { clusterURL, credentialRefOf } from './cluster.ts';
+
+export interface MemberConnection {
+  cluster: string;
+  /** https://host:port[/path] of the member's kube-apiserver. */
+  server: string;
+  caCert?: Buffer;
+  clientCert?: Buffer;
+  clientKey?: Buffer;
+  token?: string;
+  /** Whom the credential acts as (its `as`, `as-groups`, `as-user-extra`), when it says. */
+  impersonate?: { user: string; groups: string[]; extra: Record<string, string> };
+}
+
+const bytesOf = (v: unknown): Buffer | undefined => (typeof v === 'string' && v ? Buffer.from(v, 'base64') : undefined);
+
+/** undefined when the cluster has no address or no credential (a reason for Failed, not an exception). */
+export function memberConnection(cluster: KubeObject, credential: KubeObject | undefined): MemberConnection | undefined {
+  const server = clusterURL(cluster);
+  if (!server || !credential) return undefined;
+  const c = credential as Record<string, unknown>;
+  const as = typeof c.as === 'string' && c.as ? c.as : undefined;
+  return {
+    cluster: cluster.metadata.name!,
+    server,
+    caCert: bytesOf(c.caCert),
+    clientCert: bytesOf(c.clientCert),
+    clientKey: bytesOf(c.clientKey),
+    token: typeof c.token === 'string' && c.token ? c.token : undefined,
+    impersonate: as ? {
+      user: as,
+      groups: Array.isArray(c['as-groups']) ? (c['as-groups'] as string[]) : [],
+      extra: (c['as-user-extra'] as Record<string, string> | undefined) ?? {},
+    } : undefined,
+  };
+}
+
+/** The credential's name a cluster uses, or '' (TKE imported clusters always name one). */
+export const credentialNameOf = credentialRefOf;
+
+/** A client-node KubeConfig for the member, to use its typed APIs. */
+export function kubeConfigFor(conn: MemberConnection): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{
+      name: conn.cluster, server: conn.server,
+      caData: conn.caCert?.toString('base64'),
+      // Without a CA, TKE connects without checking the server's certificate (rest.Config.Insecure).
+      skipTLSVerify: !conn.caCert,
+    }],
+    users: [{
+      name: 'tke',
+      token: conn.token,
+      certData: conn.clientCert?.toString('base64'),
+      keyData: conn.clientKey?.toString('base64'),
+      ...(conn.impersonate ? { impersonateUser: conn.impersonate.user } : {}),
+    }],
+    contexts: [{ name: 'tke', cluster: conn.cluster, user: 'tke' }],
+    currentContext: 'tke',
+  });
+  return kc;
+}
+
+/** TLS options and headers for a raw request to the member (the proxy streams through these). */
+export function memberRequestOptions(conn: MemberConnection, timeoutMs = 30_000): { url: URL; options: https.RequestOptions } {
+  const url = new URL(conn.server);
+  const headers: Record<string, string | string[]> = {};
+  if (conn.token) headers.authorization = `Bearer ${conn.token}`;
+  if (conn.impersonate) {
+    headers['impersonate-user'] = conn.impersonate.user;
+    if (conn.impersonate.groups.length) headers['impersonate-group'] = conn.impersonate.groups;
+    for (const [k, v] of Object.entries(conn.impersonate.extra)) headers[`impersonate-extra-${encodeURIComponent(k)}`] = v;
+  }
+  return {
+    url,
+    options: {
+      ca: conn.caCert, cert: conn.clientCert, key: conn.clientKey,
+      rejectUnauthorized: Boolean(conn.caCert),
+      headers, timeout: timeoutMs,
+      // The member's address decides the TLS name, as client-go does; no SNI for an IP address.
+      servername: /^[\d.]+$|:/.test(url.hostname) ? undefined : url.hostname,
+    },
+  };
+}
