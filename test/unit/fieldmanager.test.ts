@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { Type } from '@sinclair/typebox';
 import { objectSchema } from '../../api/meta/v1/schema.ts';
 import type { KubeObject, ManagedFieldsEntry } from '../../api/meta/v1/types.ts';
-import {
-  FieldSet, LAST_APPLIED_ANNOTATION, fieldSet, fromFieldsV1, pathString, pe, serverSideApply,
-  stripManagedFields, toFieldsV1, updateManagedFields,
-} from '../../pkg/rest/fieldmanager.ts';
+import { LAST_APPLIED_ANNOTATION, serverSideApply, stripManagedFields, updateManagedFields } from '../../pkg/rest/fieldmanager.ts';
+import { FieldSet, fromFieldsV1, pathString, pe, toFieldsV1 } from '../../pkg/rest/fieldmanager/fieldpath.ts';
+import { fieldSet } from '../../pkg/rest/fieldmanager/typed.ts';
 import { StatusError } from '../../pkg/rest/errors.ts';
 
 const GV = 'business.tkestack.io/v1';
