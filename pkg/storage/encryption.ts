@@ -14,6 +14,7 @@ import type pg from 'pg';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import { staleStoredForm } from './interface.ts';
 import { parseFieldPath, visitField } from './fieldpath.ts';
+import { withTransaction } from './postgres/transaction.ts';
 
 const prefix = 'enc:aesgcm:v1:';
 const nonceBytes = 12;
@@ -126,9 +127,7 @@ export class FieldEncryption {
    * writes). Then records the sealing key. Runs once at start-up.
    */
   async verifyAgainst(pool: pg.Pool): Promise<void> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+    await withTransaction(pool, async (client) => {
       await client.query('LOCK TABLE encryption_keys IN EXCLUSIVE MODE');
       const known = (await client.query<{ name: string; probe: string }>('SELECT name, probe FROM encryption_keys')).rows;
       for (const row of known) {
@@ -144,13 +143,7 @@ export class FieldEncryption {
       if (!known.some(r => r.name === primary)) {
         await client.query('INSERT INTO encryption_keys (name, probe) VALUES ($1, $2)', [primary, this.sealValue(primary, probeContext)]);
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 }
 
