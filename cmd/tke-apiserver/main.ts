@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { serverURL, writeKubeconfig } from '../../pkg/server/kubeconfig.ts';
 import { startEmbeddedPostgres } from '../../pkg/storage/embedded.ts';
 import { parseOptionsOrExit } from './options.ts';
-import { assembleServer } from './server.ts';
+import { assembleServer, startupStep } from './server.ts';
 
 /** Stopped when the start fails: an embedded PostgreSQL would outlive this process and hold its data dir. */
 let startedPostgres: { stop(): Promise<void> } | undefined;
@@ -18,8 +18,11 @@ async function main(): Promise<void> {
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
+  const began = Date.now();
   const log = (msg: string, fields?: object) => logger.debug(fields ?? {}, msg);
-  const embedded = opts.databaseUrl ? undefined : await startEmbeddedPostgres(join(dataDir, 'postgres'), { log });
+  const progress = (msg: string, fields?: object) => logger.info(fields ?? {}, msg);
+  const embedded = opts.databaseUrl ? undefined : await startupStep(logger, 'starting the embedded PostgreSQL',
+    () => startEmbeddedPostgres(join(dataDir, 'postgres'), { log, progress }));
   startedPostgres = embedded;
   const databaseUrl = opts.databaseUrl ?? embedded!.databaseUrl;
   const assembled = await assembleServer({ ...opts, dataDir, databaseUrl }, { logger });
@@ -49,12 +52,12 @@ async function main(): Promise<void> {
   assembled.setExternalURL(opts.externalHostname ? serverURL(opts.externalHostname, port) : url);
   const kubeconfig = join(dataDir, 'admin.kubeconfig');
   await writeKubeconfig(kubeconfig, { server: url, caPEM: tls.caPEM, token: assembled.adminToken, user: 'admin', cluster: 'tke', context: 'tke-admin' });
-  logger.info({ url, kubeconfig, database: embedded ? 'embedded' : 'external' }, 'serving');
+  logger.info({ url, kubeconfig, database: embedded ? 'embedded' : 'external', startupMs: Date.now() - began }, `serving (started in ${((Date.now() - began) / 1000).toFixed(1)}s)`);
   if (opts.printKubectl) {
     process.stdout.write(`\ntke-apiserver is serving on ${url}\nPoint kubectl at it:\n\n  export KUBECONFIG=${kubeconfig}\n  kubectl get tke\n\n`);
   }
 
-  await assembled.startControllers();
+  await startupStep(logger, 'starting the controllers', () => assembled.startControllers());
 
   let stopping = false;
   const stop = async (signal: string) => {

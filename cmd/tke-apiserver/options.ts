@@ -4,6 +4,7 @@
 //
 // Adding a flag: one entry in FLAGS, one field in ServerOptions, one line in buildOptions.
 import { isIP } from 'node:net';
+import type { ImageRegistryOptions } from '../../pkg/server/group.ts';
 
 export interface RequestHeaderOptions {
   /** CA bundle that must have signed the front proxy's client certificate; unset = front-proxy auth off. */
@@ -40,6 +41,12 @@ export interface ServerOptions {
   audit: { maxAgeDays: number; maxEvents: number };
   /** Seconds between probes of an imported cluster (--cluster-health-check-period). */
   clusterHealthCheckPeriodSeconds: number;
+  /** Seconds an Event is kept after it was last seen (--event-ttl, a Go duration such as 1h). */
+  eventTTLSeconds: number;
+  /** kubeconfig of the kube-apiserver that receives the controllers' Events; unset = this server keeps them. */
+  eventsKubeconfig?: string;
+  /** The image registry's engine (--registry-*). */
+  registry: ImageRegistryOptions;
   /** Most non-mutating / mutating requests served at once; more get 429 (0 = no limit). */
   maxRequestsInflight: number;
   maxMutatingRequestsInflight: number;
@@ -91,6 +98,14 @@ const FLAGS = {
   'audit-log-maxage': { kind: 'int', arg: 'DAYS', default: '30', help: 'The number of days to keep audit events (auditevents.auth.tkestack.io) in the database. 0 keeps them by count only.' },
   'audit-log-maxevents': { kind: 'int', arg: 'N', default: '1000000', help: 'The most audit events kept in the database; the oldest go first. 0 means no limit.' },
   'cluster-health-check-period': { kind: 'int', arg: 'SECONDS', default: '60', help: 'How often each imported cluster is probed (/version through its credential); each probe is moved by up to a fifth of this at random so that clusters are not probed all at once.' },
+  'event-ttl': { kind: 'string', arg: 'DURATION', default: '1h', help: 'Amount of time to retain events (core/v1 and events.k8s.io/v1), counted from when each was last seen, as kube-apiserver\'s --event-ttl: a duration such as 1h, 30m or 1h30m. At least 1s.' },
+  'events-kubeconfig': { kind: 'string', arg: 'FILE', help: 'kubeconfig of the kube-apiserver this server is aggregated into, with rights to create and update events in every namespace: the controllers\' Events are written there, where kubectl describe through the cluster reads them. If unset, this server stores and serves them itself.' },
+  'registry-url': { kind: 'string', arg: 'URL', help: 'URL of an external Docker registry (distribution) that serves /v2/ behind this server, configured with auth.token (realm <server>/registry/auth, issuer tke-apiserver, service tke-registry, rootcertbundle --registry-token-cert-file) and a notification endpoint <server>/registry/notification sending the header X-TKE-Registry-Notification-Secret. If unset, the embedded docker-registry (--registry-engine-binary) is started in <data-dir>/registry on first use.' },
+  'registry-engine-binary': { kind: 'string', arg: 'FILE', default: '/usr/bin/docker-registry', help: 'The docker-registry binary of the embedded registry engine (Debian package docker-registry). Without it and without --registry-url, /v2/ answers 503.' },
+  'registry-token-key-file': { kind: 'string', arg: 'FILE', help: 'PEM private key (EC P-256) that signs registry tokens; with --registry-token-cert-file. Every replica needs the same pair. If unset, one is generated in <data-dir>/registry.' },
+  'registry-token-cert-file': { kind: 'string', arg: 'FILE', help: 'The certificate of --registry-token-key-file: the registry\'s auth.token.rootcertbundle.' },
+  'registry-notification-secret-file': { kind: 'string', arg: 'FILE', help: 'File holding the secret the registry\'s notifications carry in X-TKE-Registry-Notification-Secret. If unset, one is generated in <data-dir>/registry.' },
+  'registry-domain-suffix': { kind: 'string', arg: 'DOMAIN', help: 'As TKE\'s registry domain suffix: a client reaching this server as <tenant>.<DOMAIN> addresses that tenant\'s images; any other host addresses the default tenant\'s.' },
   'max-requests-inflight': { kind: 'int', arg: 'N', default: '400', help: 'The maximum number of non-mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Watches do not count. Zero for no limit.' },
   'max-mutating-requests-inflight': { kind: 'int', arg: 'N', default: '200', help: 'The maximum number of mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Zero for no limit.' },
   'v': { kind: 'int', arg: 'LEVEL', default: '0', shorthand: 'v', help: 'Log verbosity: 0 normal, 2 one line per request, 4 debug, 6 trace.' },
@@ -232,6 +247,19 @@ function int(raw: RawValues, name: FlagName, min: number, max: number): number {
   return n;
 }
 
+/** A Go duration (time.ParseDuration) of whole seconds or more: 90s, 1h, 1h30m, 1.5h. */
+function durationSeconds(raw: RawValues, name: FlagName, min: number, max: number): number {
+  const v = last(raw, name) ?? '0s';
+  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
+  if (!/^(\d+(\.\d+)?(ms|h|m|s))+$/.test(v) || parts.length === 0) {
+    throw new OptionsError(`invalid argument "${v}" for "--${name}" flag: time: invalid duration "${v}" (use a number with a unit: 30s, 10m, 1h)`);
+  }
+  const seconds = parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]], 0);
+  if (seconds < min || seconds > max) throw new OptionsError(`invalid argument "${v}" for "--${name}" flag: must be between ${min}s and ${max / 3600}h`);
+  return Math.floor(seconds);
+}
+
 function bool(raw: RawValues, name: FlagName): boolean {
   const v = last(raw, name) ?? 'false';
   return /^(true|1|t)$/i.test(v);
@@ -261,6 +289,16 @@ function buildOptions(raw: RawValues, env: Record<string, string | undefined>): 
     authorizationKubeconfig: str(raw, 'authorization-kubeconfig'),
     audit: { maxAgeDays: int(raw, 'audit-log-maxage', 0, 36500), maxEvents: int(raw, 'audit-log-maxevents', 0, 1_000_000_000) },
     clusterHealthCheckPeriodSeconds: int(raw, 'cluster-health-check-period', 1, 86_400),
+    eventTTLSeconds: durationSeconds(raw, 'event-ttl', 1, 366 * 86_400),
+    eventsKubeconfig: str(raw, 'events-kubeconfig'),
+    registry: {
+      url: str(raw, 'registry-url'),
+      engineBinary: str(raw, 'registry-engine-binary') ?? '/usr/bin/docker-registry',
+      tokenKeyFile: str(raw, 'registry-token-key-file'),
+      tokenCertFile: str(raw, 'registry-token-cert-file'),
+      notificationSecretFile: str(raw, 'registry-notification-secret-file'),
+      domainSuffix: str(raw, 'registry-domain-suffix'),
+    },
     maxRequestsInflight: int(raw, 'max-requests-inflight', 0, 1_000_000),
     maxMutatingRequestsInflight: int(raw, 'max-mutating-requests-inflight', 0, 1_000_000),
     verbosity: int(raw, 'v', 0, 10),
@@ -286,6 +324,12 @@ function validate(o: ServerOptions): void {
   }
   for (const h of [...o.requestHeader.usernameHeaders, ...o.requestHeader.groupHeaders, ...o.requestHeader.extraHeadersPrefix]) {
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(h)) throw new OptionsError(`invalid header name "${h}" in --requestheader-* flags`);
+  }
+  if (!!o.registry.tokenKeyFile !== !!o.registry.tokenCertFile) {
+    throw new OptionsError('--registry-token-key-file and --registry-token-cert-file must be given together');
+  }
+  if (o.registry.url !== undefined && !/^https?:$/.test(URL.canParse(o.registry.url) ? new URL(o.registry.url).protocol : '')) {
+    throw new OptionsError(`invalid argument "${o.registry.url}" for "--registry-url" flag: expected an http or https URL`);
   }
   if (o.requestHeader.clientCAFile && o.requestHeader.usernameHeaders.length === 0) {
     throw new OptionsError('--requestheader-username-headers must not be empty when --requestheader-client-ca-file is set');

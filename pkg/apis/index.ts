@@ -2,7 +2,8 @@
 import type { APIGroupInstaller } from '../server/group.ts';
 import { authGroup } from './auth/index.ts';
 import { businessGroup } from './business/index.ts';
+import { eventsGroup } from './events/index.ts';
 import { platformGroup } from './platform/index.ts';
 import { registryGroup } from './registry/index.ts';
 
-export const apiGroups: APIGroupInstaller[] = [platformGroup, businessGroup, authGroup, registryGroup];
+export const apiGroups: APIGroupInstaller[] = [platformGroup, businessGroup, authGroup, registryGroup, eventsGroup];

@@ -251,7 +251,8 @@ export class APIServer {
       return send(res, 200, path === '/api' ? this.discovery.apiVersions() : this.discovery.groupList(), n);
     }
     const n = negotiate(accept);
-    const m = path.match(/^\/apis\/([^/]+)(?:\/([^/]+))?$/);
+    // /api/v1 is the core group's resource list, as /apis/<group>/<version> is a named group's.
+    const m = path.match(/^\/apis\/([^/]+)(?:\/([^/]+))?$/) ?? path.match(/^\/api\/()(v1)$/);
     if (m) {
       const doc = m[2] ? this.discovery.resourceList(m[1], m[2]) : this.discovery.group(m[1]);
       if (!doc) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
@@ -260,7 +261,7 @@ export class APIServer {
     // Documents are JSON only; a client asking for protobuf alone got 406 from negotiate() above.
     if (path === '/openapi/v2') return send(res, 200, this.config.openapi.v2(), { encoding: 'json', contentType: 'application/json' });
     if (path === '/openapi/v3') return send(res, 200, this.config.openapi.v3Index(), { encoding: 'json', contentType: 'application/json' });
-    const v3 = path.match(/^\/openapi\/v3\/apis\/([^/]+)\/([^/]+)$/);
+    const v3 = path.match(/^\/openapi\/v3\/apis\/([^/]+)\/([^/]+)$/) ?? path.match(/^\/openapi\/v3\/api\/()(v1)$/);
     if (v3) {
       const doc = this.config.openapi.v3(v3[1], v3[2]);
       if (!doc) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');

@@ -58,9 +58,18 @@ export interface AuthenticatorConfig {
   tokenAuthenticators?: TokenAuthenticator[];
 }
 
-export interface ChainAuthenticator extends Authenticator {
+/** A tenant user's password login, as the group that keeps passwords checks it (throttled against guessing). */
+export interface PasswordAuthenticator {
+  authenticatePassword(login: { tenant: string; username: string; password: string; source: string }): Promise<{ user?: UserInfo; retryAfterSeconds?: number }>;
+}
+
+export interface ChainAuthenticator extends Authenticator, PasswordAuthenticator {
   /** Appends a token authenticator (API keys, OIDC) after those already in the chain. */
   addTokenAuthenticator(t: TokenAuthenticator): void;
+  /** A bearer token given some other way (a registry client's password may be an API key); undefined if no authenticator knows it. */
+  authenticateToken(token: string): Promise<UserInfo | undefined>;
+  /** Set by the group that keeps passwords; until then every password login fails. */
+  setPasswordAuthenticator(p: PasswordAuthenticator): void;
   /** The PEM certificates of every client CA: give them to the TLS server as `ca`. */
   readonly clientCAs: string[];
 }
@@ -286,9 +295,22 @@ export function createAuthenticator(config: AuthenticatorConfig): ChainAuthentic
     return undefined;
   };
 
+  let passwords: PasswordAuthenticator | undefined;
   return {
     authenticate,
     addTokenAuthenticator(t: TokenAuthenticator) { tokenAuthenticators.push(t); },
+    async authenticateToken(token: string) {
+      for (const t of tokenAuthenticators) {
+        const user = await t.authenticateToken(token).catch(err => { if (err instanceof StatusError) return undefined; throw err; });
+        if (user) return authenticated(user, 'token');
+      }
+      return undefined;
+    },
+    setPasswordAuthenticator(p: PasswordAuthenticator) { passwords = p; },
+    async authenticatePassword(login) {
+      const result = await passwords?.authenticatePassword(login) ?? {};
+      return result.user ? { user: authenticated(result.user, 'token') } : result;
+    },
     clientCAs: [
       ...splitPEMCertificates(config.clientCA ?? ''),
       ...splitPEMCertificates(rh?.clientCA ?? ''),

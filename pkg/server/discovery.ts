@@ -15,7 +15,8 @@ function groupsOf(defs: ResourceDefinition[]): GroupVersions[] {
     if (!groups.has(d.group)) groups.set(d.group, new Set());
     groups.get(d.group)!.add(d.version);
   }
-  return [...groups].map(([group, versions]) => ({ group, versions: [...versions] }));
+  // The core group ('') is served under /api, never listed among the named groups of /apis.
+  return [...groups].filter(([group]) => group !== '').map(([group, versions]) => ({ group, versions: [...versions] }));
 }
 
 function apiGroup(g: GroupVersions) {
@@ -27,7 +28,8 @@ export class Discovery {
   constructor(private readonly defs: ResourceDefinition[]) {}
 
   apiVersions() {
-    return { kind: 'APIVersions', apiVersion: 'v1', versions: [], serverAddressByClientCIDRs: [] };
+    const versions = [...new Set(this.defs.filter(d => d.group === '').map(d => d.version))];
+    return { kind: 'APIVersions', apiVersion: 'v1', versions, serverAddressByClientCIDRs: [] };
   }
 
   groupList() {
@@ -52,12 +54,13 @@ export class Discovery {
         resources.push({ name: `${d.resource}/${sub.name}`, singularName: '', namespaced: d.namespaced, kind: sub.kind, verbs: sub.verbs });
       }
     }
-    return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${group}/${version}`, resources };
+    return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };
   }
 
   /** apidiscovery.k8s.io APIGroupDiscoveryList for /apis (and an empty one for /api). */
   aggregated(apiVersion: string, legacy: boolean) {
-    const items = legacy ? [] : groupsOf(this.defs).map(g => ({
+    const core = this.defs.some(d => d.group === '') ? [{ group: '', versions: this.apiVersions().versions }] : [];
+    const items = (legacy ? core : groupsOf(this.defs)).map(g => ({
       metadata: { name: g.group, creationTimestamp: null },
       versions: g.versions.map(v => ({
         version: v,

@@ -5,6 +5,7 @@
 // one process.
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import type { EventRecorder } from '../controller/events.ts';
 import type { Controller } from '../controller/informer.ts';
 import type { AdmissionChain } from '../rest/admission.ts';
 import type { ResourceDefinition } from '../rest/resource.ts';
@@ -38,6 +39,28 @@ export interface GroupContext {
   audit: { maxAgeDays: number; maxEvents: number };
   /** Seconds between probes of a member cluster (--cluster-health-check-period). */
   clusterHealthCheckPeriodSeconds: number;
+  /**
+   * Records Kubernetes Events about the objects a controller acts on, for `kubectl describe`: into
+   * this server's core/v1 events, or the kube-apiserver's with --events-kubeconfig. Never blocks, never throws.
+   */
+  eventRecorder: EventRecorder;
+  /** Seconds an Event is kept after it was last seen (--event-ttl). */
+  eventTTLSeconds: number;
+  /** The image registry's engine and token settings (--registry-*). */
+  registry: ImageRegistryOptions;
+}
+
+export interface ImageRegistryOptions {
+  /** An external distribution's URL; unset = the embedded docker-registry, where `engineBinary` exists. */
+  url?: string;
+  engineBinary: string;
+  /** The token signing pair the engine trusts; unset = generated in <data-dir>/registry. */
+  tokenKeyFile?: string;
+  tokenCertFile?: string;
+  /** The secret the engine's notifications carry; unset = generated in <data-dir>/registry. */
+  notificationSecretFile?: string;
+  /** Hosts `<tenant>.<suffix>` address that tenant's images (TKE's domain suffix); unset = the default tenant's. */
+  domainSuffix?: string;
 }
 
 export interface APIGroupInstaller {

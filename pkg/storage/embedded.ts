@@ -17,6 +17,8 @@ export interface EmbeddedPostgresOptions {
   /** Fixed port; default: the port used last time for this directory if free, else any free one. */
   port?: number;
   log?: Logger;
+  /** Told what takes long (initdb at first start, starting the server), for whoever waits on it. */
+  progress?: Logger;
   /** Extra server settings, e.g. ['-c', 'fsync=off'] for throwaway test clusters. */
   postgresFlags?: string[];
 }
@@ -38,6 +40,7 @@ const USER = 'postgres';
 
 export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresOptions = {}): Promise<EmbeddedPostgresHandle> {
   const log: Logger = opts.log ?? (() => {});
+  const progress: Logger = opts.progress ?? (() => {});
   const dataDir = path.resolve(dir);
   const asRoot = process.getuid?.() === 0;
 
@@ -50,7 +53,10 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
   if (existsSync(path.join(dataDir, 'PG_VERSION'))) {
     meta = await readMeta(dataDir);
   } else {
+    const began = Date.now();
+    progress('initialising a new embedded PostgreSQL cluster (first start only)', { dir: dataDir });
     meta = await initialise(dataDir, asRoot, log);
+    progress('initialised the embedded PostgreSQL cluster', { durationMs: Date.now() - began });
   }
 
   await clearStaleServer(dataDir, log);
@@ -68,6 +74,8 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
     '-c', 'unix_socket_directories=',
     ...(opts.postgresFlags ?? []),
   ];
+  const starting = Date.now();
+  progress('starting the embedded PostgreSQL server', { port });
   const server = await startServer(dataDir, meta, port, asRoot, flags, log);
 
   try {
@@ -77,6 +85,7 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
     throw err;
   }
   log('embedded postgres ready', { dir: dataDir, port });
+  progress('the embedded PostgreSQL server is up', { durationMs: Date.now() - starting });
 
   let stopped = false;
   return {

@@ -60,8 +60,9 @@ interface AppliedRow {
  * Applies every migration not yet recorded in `schema_migrations`, each in its own
  * transaction. Returns the names of the migrations it applied.
  */
-export async function migrate(db: pg.Pool | string, opts: { dirs?: string[]; log?: Logger } = {}): Promise<string[]> {
+export async function migrate(db: pg.Pool | string, opts: { dirs?: string[]; log?: Logger; progress?: Logger } = {}): Promise<string[]> {
   const log = opts.log ?? (() => {});
+  const progress = opts.progress ?? (() => {});
   const migrations = await loadMigrations(opts.dirs);
   const owned = typeof db === 'string' ? new pg.Client({ connectionString: db }) : undefined;
   const client = owned ?? await (db as pg.Pool).connect();
@@ -82,6 +83,9 @@ export async function migrate(db: pg.Pool | string, opts: { dirs?: string[]; log
       for (const row of (await client.query<AppliedRow>('SELECT version, name, checksum FROM schema_migrations')).rows) {
         done.set(row.version, row);
       }
+      const pending = migrations.filter(m => !done.has(m.version));
+      const began = Date.now();
+      if (pending.length) progress(`applying ${pending.length} database migration${pending.length === 1 ? '' : 's'}`, { from: pending[0].name, to: pending[pending.length - 1].name });
       for (const m of migrations) {
         const prev = done.get(m.version);
         if (prev) {
@@ -101,6 +105,8 @@ export async function migrate(db: pg.Pool | string, opts: { dirs?: string[]; log
         applied.push(m.name);
         log('applied migration', { migration: m.name });
       }
+      if (pending.length) progress(`applied ${applied.length} database migration${applied.length === 1 ? '' : 's'}`, { durationMs: Date.now() - began });
+      else progress('the database schema is up to date', { migrations: migrations.length });
     } finally {
       await client.query('SELECT pg_advisory_unlock($1, $2)', [MIGRATION_LOCK_CLASS, MIGRATION_LOCK_KEY]).catch((err: Error) => { broken = err; });
     }

@@ -208,7 +208,7 @@ describe('e2e: business.tkestack.io quota and hierarchy', function () {
   });
 
   describe('status kept by the controllers', function () {
-    it('project Pending -> Active with used and calculated lists; namespace Pending -> Available with used', async function () {
+    it('project Pending -> Active with used and calculated lists; a namespace in a Baremetal cluster stays Pending, saying why', async function () {
       const prj = uniqueName('st');
       const created = await post(paths.projects, project(prj, { [cls]: { 'requests.cpu': '2' } }));
       assert.equal(created.status.phase, 'Pending');
@@ -219,8 +219,13 @@ describe('e2e: business.tkestack.io quota and hierarchy', function () {
       const ns = uniqueName('stns');
       const nsCreated = await post(paths.namespaces(prj), namespace(prj, ns, cls, { 'requests.cpu': '1' }));
       assert.equal(nsCreated.status.phase, 'Pending');
-      const nsObj = await waitFor(`${ns} Available`, async () => { const o = await get(paths.namespace(prj, ns)); return o.status.phase === 'Available' && o; }, 10_000);
-      assert.deepEqual(nsObj.status.used, { 'requests.cpu': '0' });
+      // This server does not provision Baremetal clusters: nothing is created anywhere, so the
+      // namespace is not Available and reports no use; its grant stays reserved in the project.
+      const nsObj = await waitFor(`${ns} explained`, async () => { const o = await get(paths.namespace(prj, ns)); return o.status.reason === 'ClusterNotManaged' && o; }, 10_000);
+      assert.equal(nsObj.status.phase, 'Pending');
+      assert.match(nsObj.status.message, new RegExp(`cluster "${cls}" is of type Baremetal, which this server does not provision`));
+      assert.equal(nsObj.status.used, undefined);
+      assert.deepEqual(nsObj.status.cachedSpecHard, { 'requests.cpu': '1' });
       const p = await waitFor(`${prj} status`, async () => {
         const o = await get(paths.project(prj));
         return o.status.clusters?.[cls]?.used?.['requests.cpu'] === '1500m' && o;
@@ -229,7 +234,7 @@ describe('e2e: business.tkestack.io quota and hierarchy', function () {
       assert.deepEqual(p.status.calculatedNamespaces, [ns]);
       const sel = await get(`${paths.projects}?fieldSelector=spec.parentProjectName%3D${prj}`);
       assert.deepEqual(sel.items.map((o: any) => o.metadata.name), [kid]);
-      const byPhase = await get(`/apis/business.tkestack.io/v1/namespaces?fieldSelector=spec.clusterName%3D${cls},status.phase%3DAvailable`);
+      const byPhase = await get(`/apis/business.tkestack.io/v1/namespaces?fieldSelector=spec.clusterName%3D${cls},status.phase%3DPending`);
       assert.ok(byPhase.items.some((o: any) => o.metadata.name === ns));
     });
   });

@@ -6,43 +6,18 @@
 // admin who tries to use another tenant's credential, are checked on the same server.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { KUBE_START_TIMEOUT_MS, kubeControlPlane, type KubeControlPlane } from '../support/kube.ts';
 import { startServer, type TestServer } from '../support/server.ts';
 import { describeResponse, type HttpResponse } from '../support/http.ts';
 import { parseTable } from '../support/tables.ts';
 import { uniqueName } from '../support/fixtures.ts';
 import { waitFor } from '../support/wait.ts';
+import { Relay } from '../support/relay.ts';
 
 const PLATFORM = '/apis/platform.tkestack.io/v1';
 const AUTH = '/apis/auth.tkestack.io/v1';
 const PASSWORD = 'Passw0rd123';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-/** A TCP relay in front of kube-apiserver that can be cut and restored on the same port. */
-class Relay {
-  private server?: net.Server;
-  private sockets = new Set<net.Socket>();
-  port = 0;
-  constructor(private readonly target: number) {}
-
-  async open(): Promise<void> {
-    const server = net.createServer(client => {
-      const upstream = net.connect(this.target, '127.0.0.1');
-      for (const s of [client, upstream]) { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); s.on('error', () => s.destroy()); }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(this.port, '127.0.0.1', () => ok()); });
-    this.port = (server.address() as net.AddressInfo).port;
-    this.server = server;
-  }
-
-  async cut(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>(ok => (this.server ? this.server.close(() => ok()) : ok()));
-    this.server = undefined;
-  }
-}
 
 describe('e2e: imported clusters (platform.tkestack.io against a real kube-apiserver)', function () {
   this.timeout(120_000);

@@ -234,10 +234,12 @@ describe('e2e: member clusters (X-TKE-ClusterName, clusters/proxy, apiresources,
   describe('clusters/<name>/drain', () => {
     it('cordons the node and evicts its pods (TKE\'s drain/<node>)', async () => {
       const node = uniqueName('node');
-      await kube.kubectlOK(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: node } }) });
-      await kube.kubectlOK(['create', '-f', '-'], {
-        input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'evictee', namespace: ns }, spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] } }),
-      });
+      // Made directly on kube-apiserver: kubectl create would first fetch the aggregated OpenAPI,
+      // which needs the control plane's own tke-apiserver, and that is not what this test is about.
+      expectStatus(await kube.kube('POST', '/api/v1/nodes', { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: node } } }), 201, 'node');
+      expectStatus(await kube.kube('POST', `/api/v1/namespaces/${ns}/pods`, {
+        body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'evictee', namespace: ns }, spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] } },
+      }), 201, 'pod');
       const drained = expectStatus(await s.request('POST', `${PLATFORM}/clusters/${cls}/drain/${node}`), 201);
       assert.equal(drained.kind, 'Node');
       assert.equal(drained.spec.unschedulable, true);

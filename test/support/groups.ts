@@ -18,6 +18,8 @@ export function servedKinds(): ResourceDefinition[] {
     admission: new AdmissionChain(), authenticator: createAuthenticator({}),
     store: unused('store'), authorizer: unused('authorizer'), externalURL: unused('externalURL'),
     dataDir: '', logger: pino({ level: 'silent' }), audit: { maxAgeDays: 0, maxEvents: 0 }, clusterHealthCheckPeriodSeconds: 60,
+    eventRecorder: { event: unused('eventRecorder') }, eventTTLSeconds: 3600,
+    registry: { engineBinary: '' },
   };
   return apiGroups.flatMap(g => g.build(ctx).resources);
 }

@@ -12,7 +12,7 @@ import { type AuthDeps, authKind, storedVerbs } from './kind.ts';
 
 export function apiKeys(deps: AuthDeps): ResourceDefinition {
   return authKind(deps, {
-    kind: 'APIKey', resource: 'apikeys', schema: v1.APIKey, status: true, inSnapshot: true, tenanted: true,
+    kind: 'APIKey', resource: 'apikeys', schema: v1.APIKey, categories: ['tke'], status: true, inSnapshot: true, tenanted: true,
     verbs: storedVerbs,
     strategy: {
       prepareForCreate() {

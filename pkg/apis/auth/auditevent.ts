@@ -2,11 +2,12 @@
 import * as v1 from '../../../api/auth/v1/types.ts';
 import type { ResourceDefinition } from '../../rest/resource.ts';
 import { isMaster, tenantOfUser } from './subjects.ts';
+import { auditEventColumns } from './columns.ts';
 import { type AuthDeps, authKind } from './kind.ts';
 
 export function auditEvents(deps: AuthDeps): ResourceDefinition {
   return authKind(deps, {
-    kind: 'AuditEvent', resource: 'auditevents', schema: v1.AuditEvent, verbs: ['list'],
+    kind: 'AuditEvent', resource: 'auditevents', schema: v1.AuditEvent, verbs: ['list'], strategy: auditEventColumns,
     handlers: {
       async list(ctx, q) {
         const tenant = isMaster(ctx.user) ? (/spec\.tenantID=([^,]+)/.exec(q.fieldSelector ?? '')?.[1]) : tenantOfUser(ctx.user);

@@ -6,13 +6,14 @@ import type { CustomSubresource, ResourceDefinition } from '../../rest/resource.
 import { listGroups, type DirectoryGroup } from './idp.ts';
 import { authGroupName, type Snapshot } from './state.ts';
 import { tenantOfUser } from './subjects.ts';
+import { groupColumns } from './columns.ts';
 import { type AuthDeps, authKind } from './kind.ts';
 import { listOf, projectHeader } from './bindings.ts';
 import { groupObject, groupPolicies, groupRoles, requestTenant } from './views.ts';
 
 export function groups(deps: AuthDeps): ResourceDefinition {
   return authKind(deps, {
-    kind: 'Group', resource: 'groups', schema: v1.Group, verbs: ['get', 'list'],
+    kind: 'Group', resource: 'groups', schema: v1.Group, verbs: ['get', 'list'], categories: ['tke'], strategy: groupColumns,
     handlers: {
       async list(ctx, q) {
         const tenant = requestTenant(ctx, q.fieldSelector);

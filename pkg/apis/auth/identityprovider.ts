@@ -28,7 +28,7 @@ export function bindPasswordTarget(c: Record<string, unknown>): string {
 
 export function identityProviders(deps: AuthDeps): ResourceDefinition {
   return authKind(deps, {
-    kind: 'IdentityProvider', resource: 'identityproviders', schema: v1.IdentityProvider, shortNames: ['idp'], inSnapshot: true,
+    kind: 'IdentityProvider', resource: 'identityproviders', schema: v1.IdentityProvider, shortNames: ['idp'], categories: ['tke'], inSnapshot: true,
     // The connector configuration holds the LDAP bind password.
     secretFields: ['spec.config'],
     strategy: {

@@ -34,8 +34,9 @@ export interface OIDCConfig {
   groupsClaim?: string;
 }
 
-export interface DirectoryUser { id: string; name: string; displayName?: string; email?: string; groups: string[] }
-export interface DirectoryGroup { id: string; name: string; members: Array<{ id: string; name: string }> }
+/** `createdAt`: of the local identity or group, or (a directory's entries) of the identity provider that reaches them. */
+export interface DirectoryUser { id: string; name: string; displayName?: string; email?: string; groups: string[]; createdAt?: string }
+export interface DirectoryGroup { id: string; name: string; members: Array<{ id: string; name: string }>; createdAt?: string }
 
 export function parseConfig<T>(idp: KubeObject): T {
   const raw = String(idp.spec?.config ?? '').trim();
@@ -248,12 +249,12 @@ export async function checkPassword(state: AuthState, throttle: PasswordThrottle
 /** Users of a tenant: local identities, or the directory's entries. */
 export async function listUsers(snap: Snapshot, tenant: string): Promise<DirectoryUser[]> {
   const idp = snap.objects.identityproviders.get(tenant);
-  if (idp?.spec?.type === 'ldap') return new LDAPDirectory(parseConfig<LDAPConfig>(idp)).users();
+  if (idp?.spec?.type === 'ldap') return (await new LDAPDirectory(parseConfig<LDAPConfig>(idp)).users()).map(u => ({ ...u, createdAt: idp.metadata.creationTimestamp }));
   const out: DirectoryUser[] = [];
   for (const li of snap.objects.localidentities.values()) {
     if (tenantOf(li) !== tenant) continue;
     const s = li.spec ?? {};
-    out.push({ id: li.metadata.name!, name: String(s.username ?? ''), displayName: s.displayName as string | undefined, email: s.email as string | undefined, groups: (s.groups as string[] | undefined) ?? [] });
+    out.push({ id: li.metadata.name!, name: String(s.username ?? ''), displayName: s.displayName as string | undefined, email: s.email as string | undefined, groups: (s.groups as string[] | undefined) ?? [], createdAt: li.metadata.creationTimestamp });
   }
   return out;
 }
@@ -261,12 +262,12 @@ export async function listUsers(snap: Snapshot, tenant: string): Promise<Directo
 /** Groups of a tenant: local groups, or the directory's groups. */
 export async function listGroups(snap: Snapshot, tenant: string): Promise<DirectoryGroup[]> {
   const idp = snap.objects.identityproviders.get(tenant);
-  if (idp?.spec?.type === 'ldap') return new LDAPDirectory(parseConfig<LDAPConfig>(idp)).groups();
+  if (idp?.spec?.type === 'ldap') return (await new LDAPDirectory(parseConfig<LDAPConfig>(idp)).groups()).map(g => ({ ...g, createdAt: idp.metadata.creationTimestamp }));
   const out: DirectoryGroup[] = [];
   for (const g of snap.objects.localgroups.values()) {
     if (tenantOf(g) !== tenant) continue;
     const members = ((g.status?.users as Array<{ id?: string; name?: string }> | undefined) ?? []).map(u => ({ id: u.id ?? '', name: u.name ?? '' }));
-    out.push({ id: g.metadata.name!, name: String(g.spec?.displayName || g.metadata.name), members });
+    out.push({ id: g.metadata.name!, name: String(g.spec?.displayName || g.metadata.name), members, createdAt: g.metadata.creationTimestamp });
   }
   return out;
 }

@@ -23,12 +23,12 @@ import { configMaps } from './configmap.ts';
 import { customPolicyBindings } from './custompolicybinding.ts';
 import { groups } from './group.ts';
 import { identityProviders } from './identityprovider.ts';
-import { OIDCAuthenticator } from './idp.ts';
+import { checkPassword, OIDCAuthenticator } from './idp.ts';
 import { issuerRoutes } from './issuer.ts';
 import type { AuthDeps } from './kind.ts';
 import { localGroups } from './localgroup.ts';
 import { localIdentities } from './localidentity.ts';
-import { PasswordThrottle } from './password.ts';
+import { maxLoginNameLength, PasswordThrottle } from './password.ts';
 import { policies } from './policy.ts';
 import { seedCategories, seedTenant } from './predefined.ts';
 import { projects } from './project.ts';
@@ -38,7 +38,7 @@ import { rules } from './rule.ts';
 import { SigningKeys } from './signingkey.ts';
 import { AuthState, authGroupName, serverObject } from './state.ts';
 import { subjectAccessReviews } from './subjectaccessreview.ts';
-import { isMaster, tenantOfObject, tenantOfUser } from './subjects.ts';
+import { isMaster, tenantIDKey, tenantOfObject, tenantOfUser } from './subjects.ts';
 import { tokenReviews } from './tokenreview.ts';
 import { users } from './user.ts';
 
@@ -107,6 +107,15 @@ export const authGroup: APIGroupInstaller = {
     };
     const tokenAuthenticators = [deps.apiKeys.authenticator(), new OIDCAuthenticator(state)];
     for (const t of tokenAuthenticators) ctx.authenticator.addTokenAuthenticator(t);
+    ctx.authenticator.setPasswordAuthenticator({
+      // Other protocols' logins (the registry's token service) go through the same throttle as apikeys/default/password.
+      async authenticatePassword(l) {
+        if (l.username.length > maxLoginNameLength || l.tenant.length > maxLoginNameLength) return {};
+        const check = await checkPassword(state, deps.throttle, l);
+        if (check.retryAfter) return { retryAfterSeconds: check.retryAfter };
+        return check.user ? { user: { ...check.user, extra: { [tenantIDKey]: [l.tenant] } } } : {};
+      },
+    });
     ctx.admission.register(tenantAdmission);
     for (const p of businessAccessPlugins({ state, allowed: deps.allowed })) ctx.admission.register(p);
     const kinds: Array<(deps: AuthDeps) => ResourceDefinition> = [

@@ -44,6 +44,8 @@ interface KindOptions {
   singular?: string;
   schema: TSchema;
   shortNames?: string[];
+  /** Only what a platform team manages day to day is in `tke` (README: What `kubectl get tke` shows). */
+  categories?: string[];
   status?: boolean;
   /** The field the status subresource owns when it is not `status` (see ResourceDefinition). */
   statusField?: string;
@@ -82,7 +84,7 @@ export function authKind(deps: AuthDeps, o: KindOptions): ResourceDefinition {
   }
   return {
     group: authGroupName, version, kind: o.kind, listKind: `${o.kind}List`, resource: o.resource,
-    singular: o.singular ?? o.kind.toLowerCase(), namespaced: false, shortNames: o.shortNames ?? [], categories: ['tke'],
+    singular: o.singular ?? o.kind.toLowerCase(), namespaced: false, shortNames: o.shortNames ?? [], categories: o.categories ?? [],
     schema: o.schema, subresources: { status: o.status, statusField: o.statusField, finalize: o.finalize ? specFinalizers : undefined, custom: o.custom }, verbs: o.verbs, strategy: s, handlers: o.handlers,
     secretFields: o.secretFields,
   };

@@ -3,13 +3,14 @@
 import * as v1 from '../../../api/auth/v1/types.ts';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import type { ResourceDefinition } from '../../rest/resource.ts';
+import { authProjectColumns } from './columns.ts';
 import { type AuthDeps, authKind } from './kind.ts';
 import { listOf, typed } from './bindings.ts';
 import { bindingsOf, businessProject, projectBinding, projectMembers, projectView } from './projectbindings.ts';
 
 export function projects(deps: AuthDeps): ResourceDefinition {
   return authKind(deps, {
-    kind: 'Project', resource: 'projects', schema: v1.AuthProject, verbs: ['get', 'list'],
+    kind: 'Project', resource: 'projects', schema: v1.AuthProject, verbs: ['get', 'list'], strategy: authProjectColumns,
     handlers: {
       get: (ctx, name) => projectView(deps, ctx, name),
       async list(ctx) {

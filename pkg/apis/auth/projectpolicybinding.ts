@@ -5,6 +5,7 @@ import { field } from '../../rest/errors.ts';
 import type { ResourceDefinition } from '../../rest/resource.ts';
 import { tenantOf } from '../tke/tenant.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
+import { projectPolicyBindingColumns } from './columns.ts';
 import { type AuthDeps, authKind } from './kind.ts';
 import { checkPolicies } from './bindings.ts';
 
@@ -24,6 +25,7 @@ export function projectPolicyBindings(deps: AuthDeps): ResourceDefinition {
         return obj.spec?.projectID !== old.spec?.projectID || obj.spec?.policyID !== old.spec?.policyID ? [field.forbidden('spec', 'projectID and policyID may not be changed')] : [];
       },
       fieldSelectors: fieldsAt('spec.projectID', 'spec.policyID'),
+      ...projectPolicyBindingColumns,
     },
   });
 }

@@ -8,13 +8,14 @@ import type { ResourceDefinition } from '../../rest/resource.ts';
 import { tenantOf } from '../tke/tenant.ts';
 import { authGroupName, type Snapshot } from './state.ts';
 import { isMaster, tenantOfUser, type SubjectRef } from './subjects.ts';
+import { ruleColumns } from './columns.ts';
 import { type AuthDeps, authKind } from './kind.ts';
 import { subjectsOf, typed } from './bindings.ts';
 import { requestTenant } from './views.ts';
 
 export function rules(deps: AuthDeps): ResourceDefinition {
   return authKind(deps, {
-    kind: 'Rule', resource: 'rules', schema: v1.Rule, verbs: ['get', 'list'],
+    kind: 'Rule', resource: 'rules', schema: v1.Rule, verbs: ['get', 'list'], strategy: ruleColumns,
     handlers: {
       async list(ctx, q) {
         const snap = await deps.state.snapshot();
@@ -40,6 +41,9 @@ export function rules(deps: AuthDeps): ResourceDefinition {
  */
 export async function casbinRules(snap: Snapshot, tenant: string): Promise<KubeObject[]> {
   const lines: string[][] = [];
+  // A rule is as old as the object it is computed from (policy, role, group or binding).
+  const since: Array<string | undefined> = [];
+  const add = (from: KubeObject, line: string[]) => { lines.push(line); since.push(from.metadata.creationTimestamp); };
   const userKey = (s: SubjectRef) => `${tenant}##user##${s.name || s.id}`;
   const groupKey = (s: SubjectRef) => `${tenant}##group##${s.id || s.name}`;
   const subjects = (o: Record<string, unknown> | undefined) => [...subjectsOf(o?.users).map(userKey), ...subjectsOf(o?.groups).map(groupKey)];
@@ -47,22 +51,22 @@ export async function casbinRules(snap: Snapshot, tenant: string): Promise<KubeO
   for (const p of snap.objects.policies.values()) {
     if (tenantOf(p) !== tenant) continue;
     const st = statement(p);
-    for (const res of st?.resources ?? []) for (const act of st?.actions ?? []) lines.push(['p', p.metadata.name!, '*', res, act, String(st?.effect ?? 'allow')]);
-    for (const sub of subjects(p.status)) lines.push(['g', sub, p.metadata.name!, '*']);
+    for (const res of st?.resources ?? []) for (const act of st?.actions ?? []) add(p, ['p', p.metadata.name!, '*', res, act, String(st?.effect ?? 'allow')]);
+    for (const sub of subjects(p.status)) add(p, ['g', sub, p.metadata.name!, '*']);
   }
   for (const r of snap.objects.roles.values()) {
     if (tenantOf(r) !== tenant) continue;
     const dom = String(r.spec?.projectID || '*');
-    for (const pol of (r.spec?.policies as string[] | undefined) ?? []) lines.push(['g', r.metadata.name!, pol, dom]);
-    for (const sub of subjects(r.status)) lines.push(['g', sub, r.metadata.name!, dom]);
+    for (const pol of (r.spec?.policies as string[] | undefined) ?? []) add(r, ['g', r.metadata.name!, pol, dom]);
+    for (const sub of subjects(r.status)) add(r, ['g', sub, r.metadata.name!, dom]);
   }
   for (const g of snap.objects.localgroups.values()) {
     if (tenantOf(g) !== tenant) continue;
-    for (const u of subjectsOf(g.status?.users)) lines.push(['g', userKey(u), groupKey({ id: g.metadata.name }), '*']);
+    for (const u of subjectsOf(g.status?.users)) add(g, ['g', userKey(u), groupKey({ id: g.metadata.name }), '*']);
   }
   for (const b of snap.objects.projectpolicybindings.values()) {
     if (tenantOf(b) !== tenant) continue;
-    for (const sub of subjects(b.spec)) lines.push(['g', sub, String(b.spec?.policyID ?? ''), String(b.spec?.projectID ?? '')]);
+    for (const sub of subjects(b.spec)) add(b, ['g', sub, String(b.spec?.policyID ?? ''), String(b.spec?.projectID ?? '')]);
   }
   for (const b of snap.objects.custompolicybindings.values()) {
     if (tenantOf(b) !== tenant) continue;
@@ -70,17 +74,17 @@ export async function casbinRules(snap: Snapshot, tenant: string): Promise<KubeO
     const p = snap.objects.policies.get(String(b.spec?.policyID ?? ''));
     const st = p && statement(p);
     const resources = (b.spec?.resources as string[] | undefined)?.length ? (b.spec!.resources as string[]) : st?.resources ?? [];
-    for (const res of resources) for (const act of st?.actions ?? []) lines.push(['p', b.metadata.name!, '*', res, act, String(st?.effect ?? 'allow')]);
-    for (const sub of subjects(b.spec)) lines.push(['g', sub, b.metadata.name!, '*']);
+    for (const res of resources) for (const act of st?.actions ?? []) add(b, ['p', b.metadata.name!, '*', res, act, String(st?.effect ?? 'allow')]);
+    for (const sub of subjects(b.spec)) add(b, ['g', sub, b.metadata.name!, '*']);
   }
   const seen = new Set<string>();
   const out: KubeObject[] = [];
-  for (const l of lines) {
+  for (const [i, l] of lines.entries()) {
     const id = createHash('sha256').update(`${tenant}\u0000${l.join('\u0000')}`).digest('hex').slice(0, 20);
     if (seen.has(id)) continue;
     seen.add(id);
     const [ptype, v0 = '', v1 = '', v2 = '', v3 = '', v4 = '', v5 = '', v6 = ''] = l;
-    out.push(typed('Rule', { metadata: { name: `rule-${id}`, labels: { 'auth.tkestack.io/tenant': tenant } }, spec: { ptype, v0, v1, v2, v3, v4, v5, v6 } }));
+    out.push(typed('Rule', { metadata: { name: `rule-${id}`, creationTimestamp: since[i], labels: { 'auth.tkestack.io/tenant': tenant } }, spec: { ptype, v0, v1, v2, v3, v4, v5, v6 } }));
   }
   return out;
 }

@@ -8,13 +8,14 @@ import { tenantOf } from '../tke/tenant.ts';
 import { listUsers, type DirectoryUser } from './idp.ts';
 import { authGroupName, type Snapshot } from './state.ts';
 import { tenantOfUser } from './subjects.ts';
+import { userColumns } from './columns.ts';
 import { type AuthDeps, authKind, version } from './kind.ts';
 import { listOf, subjectsOf } from './bindings.ts';
 import { findUser, policiesReaching, requestTenant, rolesReaching, userObject } from './views.ts';
 
 export function users(deps: AuthDeps): ResourceDefinition {
   return authKind(deps, {
-    kind: 'User', resource: 'users', schema: v1.User, verbs: ['get', 'list'],
+    kind: 'User', resource: 'users', schema: v1.User, verbs: ['get', 'list'], categories: ['tke'], strategy: userColumns,
     handlers: {
       async list(ctx, q) {
         const tenant = requestTenant(ctx, q.fieldSelector);

@@ -21,7 +21,7 @@ export function requestTenant(ctx: RequestContext, fieldSelector?: string): stri
 
 export function userObject(tenant: string, u: DirectoryUser): KubeObject {
   return typed('User', {
-    metadata: { name: u.id || u.name },
+    metadata: { name: u.id || u.name, ...(u.createdAt ? { creationTimestamp: u.createdAt } : {}) },
     spec: { id: u.id || u.name, name: u.name, displayName: u.displayName ?? u.name, email: u.email ?? '', tenantID: tenant, extra: u.groups.length ? { groups: u.groups.join(',') } : {} },
   });
 }
@@ -56,7 +56,7 @@ export function policiesReaching(snap: Snapshot, tenant: string, u: DirectoryUse
 }
 
 export function groupObject(tenant: string, g: DirectoryGroup): KubeObject {
-  return typed('Group', { metadata: { name: g.id }, spec: { id: g.id, displayName: g.name, tenantID: tenant, description: '', extra: {} }, status: { users: g.members } });
+  return typed('Group', { metadata: { name: g.id, ...(g.createdAt ? { creationTimestamp: g.createdAt } : {}) }, spec: { id: g.id, displayName: g.name, tenantID: tenant, description: '', extra: {} }, status: { users: g.members } });
 }
 
 /** Roles bound to a group in one project ('' = platform roles), as TKE's casbin domains put it. */

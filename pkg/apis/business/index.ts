@@ -3,8 +3,11 @@
 import { BusinessFinalizer } from '../../../api/business/v1/types.ts';
 import type { APIGroupInstaller } from '../../server/group.ts';
 import { configMaps } from './configmap.ts';
-import { lifecycleController, namespaceAvailableStatus } from './controllers/lifecycle.ts';
+import { lifecycleController } from './controllers/lifecycle.ts';
+import { namespaceController } from './controllers/namespace.ts';
+import { eventsAbout } from '../../controller/events.ts';
 import { projectController } from './controllers/project.ts';
+import { chartGroupCounterpart, imageNamespaceCounterpart } from './controllers/registrylinks.ts';
 import { namespaces } from './namespace.ts';
 import { nsEmigrations } from './nsemigration.ts';
 import { businessGroup as group } from './objects.ts';
@@ -20,16 +23,16 @@ export const businessGroup: APIGroupInstaller = {
     const allocations = new ProjectAllocations();
     return {
       resources: [
-        projects(allocations), namespaces(allocations, { ca: ctx.ca, storage: ctx.storage }), platforms, portal(ctx.storage),
+        projects(allocations), namespaces(allocations, { storage: ctx.storage }), platforms, portal(ctx.storage),
         imageNamespaces, chartGroups, nsEmigrations(allocations), configMaps,
       ],
       controllers() {
         const store = (resource: string) => ctx.store(group, resource);
         return [
-          projectController(ctx.storage, store, ctx.logger),
-          lifecycleController(ctx.storage, { store: store('namespaces'), finalizer: BusinessFinalizer.Namespace, availableStatus: namespaceAvailableStatus }, ctx.logger),
-          lifecycleController(ctx.storage, { store: store('imagenamespaces'), finalizer: BusinessFinalizer.ImageNamespace }, ctx.logger),
-          lifecycleController(ctx.storage, { store: store('chartgroups'), finalizer: BusinessFinalizer.ChartGroup }, ctx.logger),
+          projectController(ctx.storage, store, eventsAbout(ctx.eventRecorder, { apiVersion: 'business.tkestack.io/v1', kind: 'Project' }, 'project-controller'), ctx.logger),
+          namespaceController({ storage: ctx.storage, store: store('namespaces'), logger: ctx.logger, healthCheckPeriodMs: ctx.clusterHealthCheckPeriodSeconds * 1000 }),
+          lifecycleController(ctx.storage, { store: store('imagenamespaces'), finalizer: BusinessFinalizer.ImageNamespace, counterpart: imageNamespaceCounterpart(ctx.store('registry.tkestack.io', 'namespaces')) }, ctx.logger),
+          lifecycleController(ctx.storage, { store: store('chartgroups'), finalizer: BusinessFinalizer.ChartGroup, counterpart: chartGroupCounterpart(ctx.store('registry.tkestack.io', 'chartgroups')) }, ctx.logger),
         ];
       },
     };

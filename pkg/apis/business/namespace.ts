@@ -25,6 +25,21 @@ const subjectOf = (obj: KubeObject): Subject => ({ gr, group: gr.group, kind: 'N
 const reservedNamespaces = new Set(['kube-system', 'kube-public', 'kube-node-lease']);
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+/**
+ * The project an NsEmigration moved the namespace out of, set by the move itself (never by a
+ * client: create drops it, update keeps the stored value). It lets the namespace controller take
+ * over the member namespace that still carries that project's label, and nothing else.
+ */
+export const emigratedFromAnnotation = 'business.tkestack.io/emigrated-from';
+
+function keepServerAnnotation(obj: KubeObject, old: KubeObject | undefined): void {
+  const annotations = { ...(obj.metadata.annotations ?? {}) };
+  delete annotations[emigratedFromAnnotation];
+  const stored = old?.metadata.annotations?.[emigratedFromAnnotation];
+  if (stored !== undefined) annotations[emigratedFromAnnotation] = stored;
+  if (Object.keys(annotations).length) obj.metadata.annotations = annotations; else delete obj.metadata.annotations;
+}
+
 /** Serializes the claims on one Kubernetes namespace of one cluster, across all projects. */
 export const claimLockName = (cluster: string, namespace: string) => `namespace-claim:${cluster}/${namespace}`;
 
@@ -102,9 +117,11 @@ export const namespaces = (allocations: ProjectAllocations, certificates: Certif
         if (cluster && ns) obj.metadata.name = `${cluster}-${ns}`; else obj.metadata.generateName = 'ns-';
       }
       delete obj.status;
+      keepServerAnnotation(obj, undefined);
       // The namespace controller removes it once the namespace is released.
       obj.spec = { ...(obj.spec ?? {}), finalizers: [BusinessFinalizer.Namespace] };
     },
+    prepareForUpdate: (obj, old) => keepServerAnnotation(obj, old),
     defaults(obj) {
       defaultTenant(obj);
       canonicalizeResourceList(obj.spec?.hard as Record<string, string> | undefined);

@@ -3,6 +3,9 @@
 // detach, create, delete); here the whole move happens in the create's transaction, under the
 // quota locks of both projects, so the namespace is in exactly one project at every moment and
 // the destination's quota is checked against its latest allocations. The record stays Finished.
+// The moved namespace carries the source project in its emigrated-from annotation: the namespace
+// controller then relabels the member's Kubernetes namespace (labelled with the source project)
+// for the destination and moves its quota and certificate binding with it.
 import { randomUUID } from 'node:crypto';
 import { NsEmigration, NsEmigrationList, NsEmigrationPhase } from '../../../api/business/v1/nsemigration.ts';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
@@ -12,7 +15,7 @@ import type { WriteContext } from '../../rest/resource.ts';
 import { defaultTenant, tenantOf } from '../tke/tenant.ts';
 import { timestamp } from '../../rest/store.ts';
 import { requireUnchanged } from '../tke/kinds.ts';
-import { admitNamespaceInProject, claimLockName } from './namespace.ts';
+import { admitNamespaceInProject, claimLockName, emigratedFromAnnotation } from './namespace.ts';
 import { isDeleting, keys, kubernetesNamespace, namespaceCluster } from './objects.ts';
 import { lockAll, quotaLockName, type ProjectAllocations } from './quota.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
@@ -45,7 +48,7 @@ async function emigrate(obj: KubeObject, old: KubeObject | undefined, ctx: Write
     metadata: {
       name, namespace: destination, uid: randomUUID(), creationTimestamp: now, generation: 1,
       ...(moving.metadata.labels ? { labels: moving.metadata.labels } : {}),
-      ...(moving.metadata.annotations ? { annotations: moving.metadata.annotations } : {}),
+      annotations: { ...(moving.metadata.annotations ?? {}), [emigratedFromAnnotation]: source },
     },
   };
   await ctx.tx.delete(keys.namespace(source, name), moving.metadata.resourceVersion);
@@ -58,7 +61,7 @@ async function emigrate(obj: KubeObject, old: KubeObject | undefined, ctx: Write
 export const nsEmigrations = (allocations: ProjectAllocations): OpenAPIResource => ({
   group: 'business.tkestack.io', version: 'v1', kind: 'NsEmigration', listKind: 'NsEmigrationList',
   resource: 'nsemigrations', singular: 'nsemigration', namespaced: true,
-  shortNames: [], categories: ['tke'],
+  shortNames: [], categories: [],
   schema: NsEmigration,
   listSchema: NsEmigrationList,
   subresources: {},

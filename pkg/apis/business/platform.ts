@@ -12,7 +12,7 @@ export const administratorsOf = (obj: { spec?: Record<string, unknown> }): strin
 export const platforms: OpenAPIResource = {
   group: 'business.tkestack.io', version: 'v1', kind: 'Platform', listKind: 'PlatformList',
   resource: 'platforms', singular: 'platform', namespaced: false,
-  shortNames: [], categories: ['tke'],
+  shortNames: [], categories: [],
   schema: Platform,
   listSchema: PlatformList,
   subresources: {},

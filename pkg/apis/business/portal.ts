@@ -30,7 +30,8 @@ async function portalFor(storage: Store, ctx: RequestContext): Promise<KubeObjec
     projects[name] = String(p.spec?.displayName ?? '');
     extension[name] = { phase: String(p.status?.phase ?? ''), parent: parentOf(p) };
   }
-  return { apiVersion: `${group}/v1`, kind: 'Portal', metadata: {}, administrator, projects, extension };
+  // The caller's portal is as old as its tenant.
+  return { apiVersion: `${group}/v1`, kind: 'Portal', metadata: { creationTimestamp: idp?.metadata.creationTimestamp }, administrator, projects, extension };
 }
 
 export const portal = (storage: Store): OpenAPIResource => ({

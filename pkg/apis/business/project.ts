@@ -8,7 +8,7 @@ import { errors, field, type FieldError } from '../../rest/errors.ts';
 import type { WriteContext } from '../../rest/resource.ts';
 import { defaultTenant, tenantOf } from '../tke/tenant.ts';
 import { canonicalizeResourceList } from './quantity.ts';
-import { describeQuotaUse } from './quota.ts';
+import { describeQuotaUse, summarizeQuotaUse } from './quota.ts';
 import { requireUnchanged } from '../tke/kinds.ts';
 import { isDeleting, keys, parentOf, projectClusters, projectContentResources } from './objects.ts';
 import {
@@ -134,19 +134,19 @@ export const projects = (allocations: ProjectAllocations): OpenAPIResource => ({
     beforeDelete: beforeProjectRemoved,
     columns: [
       { name: 'Display Name', type: 'string', format: '', description: 'The name shown to people.', priority: 0 },
-      { name: 'Parent', type: 'string', format: '', description: 'The superior project.', priority: 0 },
       { name: 'Clusters', type: 'string', format: '', description: 'Clusters the project may use.', priority: 0 },
+      { name: 'Quota', type: 'string', format: '', description: 'Per cluster and resource: used / hard limit, where used is what child projects were granted plus what the member cluster measured in the namespaces (their grant until measured); the first cluster\'s when there are many, -o yaml has all.', priority: 0 },
       { name: 'Phase', type: 'string', format: '', description: 'The lifecycle phase of the project.', priority: 0 },
-      { name: 'Quota', type: 'string', format: '', description: 'Per cluster and resource: allocated to child projects and namespaces / hard limit.', priority: 1 },
+      { name: 'Parent', type: 'string', format: '', description: 'The superior project.', priority: 1 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the project belongs to.', priority: 1 },
       { name: 'Members', type: 'string', format: '', description: 'Users who are members of the project.', priority: 1 },
     ],
     row: (obj) => [
       obj.spec?.displayName ?? '',
-      parentOf(obj),
       [...projectClusters(obj).keys()].join(','),
+      summarizeQuotaUse(describeQuotaUse(obj)),
       obj.status?.phase ?? '',
-      describeQuotaUse(obj),
+      parentOf(obj),
       obj.spec?.tenantID ?? '',
       ((obj.spec?.members as string[] | undefined) ?? []).join(','),
     ],

@@ -267,3 +267,9 @@ export function describeQuotaUse(project: KubeObject): string {
   }
   return parts.join('; ');
 }
+
+/** describeQuotaUse cut to one cluster for a table column: "c1: requests.cpu 3/10 (+2 clusters)". */
+export function summarizeQuotaUse(described: string): string {
+  const clusters = described ? described.split('; ') : [];
+  return clusters.length > 1 ? `${clusters[0]} (+${clusters.length - 1} cluster${clusters.length > 2 ? 's' : ''})` : described;
+}

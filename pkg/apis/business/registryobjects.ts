@@ -29,7 +29,7 @@ function registryObjectDefinition(k: RegistryObjectKind): OpenAPIResource {
   return {
     group: gr.group, version: 'v1', kind: k.kind, listKind: `${k.kind}List`,
     resource: k.resource, singular: k.singular, namespaced: true,
-    shortNames: [], categories: ['tke'],
+    shortNames: [], categories: [],
     schema: k.schema,
     listSchema: k.listSchema,
     subresources: { status: true, finalize: specFinalizers },

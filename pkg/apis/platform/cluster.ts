@@ -108,13 +108,14 @@ export const clusters: ResourceDefinition = {
       { name: 'Type', type: 'string', format: '', description: 'Baremetal, Imported, ...', priority: 0 },
       { name: 'Version', type: 'string', format: '', description: 'The Kubernetes version the cluster reports (the spec\'s until probed).', priority: 0 },
       { name: 'Phase', type: 'string', format: '', description: 'The lifecycle phase of the cluster.', priority: 0 },
+      { name: 'Nodes', type: 'integer', format: '', description: 'The machines TKE installs the cluster on (spec.machines); blank for an imported cluster, whose nodes are its own.', priority: 0 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the cluster belongs to.', priority: 1 },
-      { name: 'Machines', type: 'integer', format: '', description: 'Number of machines in the spec.', priority: 1 },
       { name: 'Message', type: 'string', format: '', description: 'Why the cluster is in its phase.', priority: 1 },
     ],
     row: (obj) => [
       obj.spec?.displayName ?? '', obj.spec?.type ?? '', obj.status?.version || obj.spec?.version || '', obj.status?.phase ?? '',
-      obj.spec?.tenantID ?? '', ((obj.spec?.machines as unknown[] | undefined) ?? []).length, obj.status?.message ?? '',
+      obj.spec?.type === ClusterType.Imported && !(obj.spec?.machines as unknown[] | undefined)?.length ? '' : ((obj.spec?.machines as unknown[] | undefined) ?? []).length,
+      obj.spec?.tenantID ?? '', obj.status?.message ?? '',
     ],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'spec.type', 'spec.version', 'status.version', 'status.phase'),

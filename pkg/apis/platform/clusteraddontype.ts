@@ -21,10 +21,13 @@ const addons: Array<[type: string, level: string, latestVersion: string, descrip
   ['LBCF', AddonLevel.Basic, 'v1.0.0', 'Load balancers driven by webhooks.'],
 ];
 
+// The table is this release's: it exists, as served, since the server started.
+const servedSince = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
 function addonTypes(): KubeObject[] {
   return addons.map(([type, level, latestVersion, description]) => ({
     apiVersion: `${platformGroupName}/v1`, kind: 'ClusterAddonType',
-    metadata: { name: type.toLowerCase() },
+    metadata: { name: type.toLowerCase(), creationTimestamp: servedSince },
     type, level, latestVersion, description,
     compatibleClusterType: Object.values(ClusterType),
   }));

@@ -11,6 +11,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { CoreV1Api, VersionApi, type KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { ClusterPhase, KubeVendor, PlatformFinalizer } from '../../../api/platform/v1/cluster.ts';
+import { eventsAbout } from '../../controller/events.ts';
 import type { Controller } from '../../controller/informer.ts';
 import { timestamp } from '../../rest/store.ts';
 import type { GroupContext } from '../../server/group.ts';
@@ -84,6 +85,7 @@ export function clusterController(ctx: GroupContext): Controller {
   const byCredential = new CacheIndex(c => credentialRefOf(c));
   let clusterCache: Map<string, KubeObject>;
   const log = ctx.logger.child({ controller: 'clusters.platform.tkestack.io' });
+  const recordEvent = eventsAbout(ctx.eventRecorder, { apiVersion: `${group}/v1`, kind: 'Cluster' }, 'cluster-controller');
 
   const controller: InformerController = new InformerController(`clusters.${group}`, ctx.storage, async (key) => {
     clearTimeout(timers.get(key));
@@ -127,10 +129,16 @@ export function clusterController(ctx: GroupContext): Controller {
       });
       delete status.reason;
       delete status.message;
-      if (cluster.status?.phase !== ClusterPhase.Running) log.info({ cluster: cluster.metadata.name, version: version.gitVersion }, 'cluster is running');
+      if (cluster.status?.phase !== ClusterPhase.Running) {
+        log.info({ cluster: cluster.metadata.name, version: version.gitVersion }, 'cluster is running');
+        const again = cluster.status?.phase === ClusterPhase.Failed;
+        recordEvent(cluster, 'Normal', again ? 'Recovered' : 'Running', `${again ? 'the cluster answers again' : 'the cluster answers'}: Kubernetes ${version.gitVersion}`);
+      }
     } catch (err) {
       const failure = describeProbeError(err);
       if (cluster.status?.phase !== ClusterPhase.Failed) log.warn({ cluster: cluster.metadata.name, reason: failure.reason, message: failure.message }, 'cluster probe failed');
+      // Every failed probe: repeats are counted on one Event (count, lastTimestamp), not added.
+      recordEvent(cluster, 'Warning', failure.reason, `probe failed: ${failure.message}`);
       status = withPhase(cluster.status, ClusterPhase.Failed, now, {
         reason: failure.reason,
         message: failure.message,

@@ -10,6 +10,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { PlatformFinalizer } from '../../../api/platform/v1/cluster.ts';
 import { MachinePhase, type MachineCondition } from '../../../api/platform/v1/machine.ts';
+import { eventsAbout } from '../../controller/events.ts';
 import type { Controller } from '../../controller/informer.ts';
 import { timestamp } from '../../rest/store.ts';
 import type { GroupContext } from '../../server/group.ts';
@@ -62,6 +63,7 @@ const reconcileInput = (m: KubeObject) => [m.spec, m.metadata.deletionTimestamp]
 export function machineController(ctx: GroupContext, provisioning: ProvisioningOptions = { enabled: false }): Controller {
   const machines = ctx.store(group, 'machines');
   const log = ctx.logger.child({ controller: 'machines.platform.tkestack.io' });
+  const recordEvent = eventsAbout(ctx.eventRecorder, { apiVersion: `${group}/v1`, kind: 'Machine' }, 'machine-controller');
   const phases = machinePhases.filter(p => provisioning.enabled || !p.provisioning);
   const pendingElsewhere = machinePhases.filter(p => !phases.includes(p)).map(p => p.name);
   const retries = new Map<string, { timer?: NodeJS.Timeout; attempts: number }>();
@@ -105,6 +107,8 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
       conditions = setCondition(conditions, { type: phase, status: 'False', reason, message }, now);
       conditions = recordChecks(conditions, outcome, now);
       if (machine.status?.phase !== MachinePhase.Failed || machine.status?.reason !== reason) log.warn({ machine: name, phase, reason, message }, 'machine phase failed');
+      // Login refused, a preflight check failed, the cluster gone: each retry counts on one Event.
+      recordEvent(machine, 'Warning', reason, `${phase} failed: ${message}`);
       machine = await save(machine, withOutcome({ ...status, phase: MachinePhase.Failed, reason, message, conditions }, outcome));
     };
 
@@ -146,7 +150,10 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
       session.close();
     }
     const running = runningStatus(status, conditions, timestamp());
-    if (machine.status?.phase !== MachinePhase.Running) log.info({ machine: name }, 'machine is running');
+    if (machine.status?.phase !== MachinePhase.Running) {
+      log.info({ machine: name }, 'machine is running');
+      recordEvent(machine, 'Normal', 'Running', `the machine passed ${phases.map(p => p.name).join(', ')}`);
+    }
     await save(machine, running);
     return false;
   }

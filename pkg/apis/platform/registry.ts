@@ -21,7 +21,7 @@ function validateRegistry(obj: KubeObject): FieldError[] {
 export const registries: OpenAPIResource = {
   group: platformGroupName, version: 'v1', kind: 'Registry', listKind: 'RegistryList',
   resource: 'registries', singular: 'registry', namespaced: false,
-  shortNames: [], categories: ['tke'],
+  shortNames: [], categories: [],
   schema: Registry,
   listSchema: RegistryList,
   subresources: {},

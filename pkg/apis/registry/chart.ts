@@ -1,6 +1,6 @@
 // charts.registry.tkestack.io: a Helm chart, stored in the namespace named after its ChartGroup
-// object (metadata.name, e.g. rcg-xxxx). Stored only: versions come from chartmuseum, which is
-// not integrated yet. It carries TKE's `chart` spec finalizer, removed by the lifecycle controller.
+// object (metadata.name, e.g. rcg-xxxx). The chart repository (chartrepo/) keeps status.versions
+// and pullCount. It carries TKE's `chart` spec finalizer, removed by the lifecycle controller.
 import { RegistryFinalizer, Visibility } from '../../../api/registry/v1/types.ts';
 import { Chart, ChartList } from '../../../api/registry/v1/chart.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
@@ -14,7 +14,7 @@ import { specFinalizers } from '../tke/finalizers.ts';
 export const charts: OpenAPIResource = {
   group: registryGroup, version: 'v1', kind: 'Chart', listKind: 'ChartList',
   resource: 'charts', singular: 'chart', namespaced: true,
-  shortNames: ['chart'], categories: ['tke', 'all'],
+  shortNames: ['chart'], categories: ['all'],
   schema: Chart,
   listSchema: ChartList,
   subresources: { status: true, finalize: specFinalizers },
@@ -42,7 +42,7 @@ export const charts: OpenAPIResource = {
       { name: 'Visibility', type: 'string', format: '', description: 'Public, User or Project.', priority: 0 },
       { name: 'Versions', type: 'integer', format: '', description: 'Number of versions pushed.', priority: 0 },
       { name: 'Phase', type: 'string', format: '', description: 'The lifecycle phase of the chart.', priority: 0 },
-      { name: 'Pulls', type: 'integer', format: '', description: 'Number of pulls.', priority: 1 },
+      { name: 'Pulls', type: 'integer', format: '', description: 'Number of pulls.', priority: 0 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the chart belongs to.', priority: 1 },
     ],
     row: (obj) => [

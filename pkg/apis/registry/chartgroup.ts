@@ -1,5 +1,5 @@
 // chartgroups.registry.tkestack.io: a Helm chart group of the chart registry, per tenant.
-// Stored only: creating it in chartmuseum and importing remote repos are not done yet. It carries
+// Its charts are served by the chart repository (chartrepo/), which also imports them. It carries
 // TKE's `chartgroup` spec finalizer, which the lifecycle controller (index.ts) removes on delete.
 import { RegistryFinalizer, RepoType, Visibility } from '../../../api/registry/v1/types.ts';
 import { ChartGroup, ChartGroupList, type ChartGroupImport } from '../../../api/registry/v1/chartgroup.ts';

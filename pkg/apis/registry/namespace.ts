@@ -1,5 +1,5 @@
-// namespaces.registry.tkestack.io: an image namespace of the registry, per tenant. Stored only:
-// creating the project in the Docker registry (Harbor) is not done yet.
+// namespaces.registry.tkestack.io: an image namespace of the registry, per tenant: the first part
+// of its images' names at /v2/ (distribution/), where its visibility decides who may pull.
 import { Visibility } from '../../../api/registry/v1/types.ts';
 import { Namespace, NamespaceList } from '../../../api/registry/v1/namespace.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';

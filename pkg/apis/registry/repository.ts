@@ -1,6 +1,6 @@
 // repositories.registry.tkestack.io: an image repository, stored in the namespace named after
-// its registry Namespace object (metadata.name, e.g. rns-xxxx). Stored only: tags and pull
-// counts come from the Docker registry, which is not integrated yet.
+// its registry Namespace object (metadata.name, e.g. rns-xxxx). Pushes make it and its tags, and
+// pulls count, from the image registry's notifications (distribution/notifications.ts).
 import { Visibility } from '../../../api/registry/v1/types.ts';
 import { Repository, RepositoryList } from '../../../api/registry/v1/repository.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
@@ -34,13 +34,13 @@ export const repositories: OpenAPIResource = {
       { name: 'Name In Registry', type: 'string', format: '', description: 'The repository name in the registry (spec.name).', priority: 0 },
       { name: 'Registry Namespace', type: 'string', format: '', description: 'The registry namespace name (spec.namespaceName).', priority: 0 },
       { name: 'Visibility', type: 'string', format: '', description: 'Public or Private.', priority: 0 },
-      { name: 'Tags', type: 'integer', format: '', description: 'Number of tags pushed.', priority: 0 },
-      { name: 'Pulls', type: 'integer', format: '', description: 'Number of pulls.', priority: 1 },
+      { name: 'Tags', type: 'string', format: '', description: 'The tags pushed (status.tags).', priority: 0 },
+      { name: 'Pulls', type: 'integer', format: '', description: 'Number of pulls.', priority: 0 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the repository belongs to.', priority: 1 },
     ],
     row: (obj) => [
       obj.spec?.name ?? '', obj.spec?.namespaceName ?? '', obj.spec?.visibility ?? '',
-      ((obj.status?.tags as unknown[] | undefined) ?? []).length, obj.status?.pullCount ?? 0, obj.spec?.tenantID ?? '',
+      ((obj.status?.tags as Array<{ name?: string }> | undefined) ?? []).map(t => t.name).join(','), obj.status?.pullCount ?? 0, obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'spec.name', 'spec.namespaceName'),

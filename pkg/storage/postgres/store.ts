@@ -49,6 +49,8 @@ export interface PostgresStoreOptions {
   watcherBufferSize?: number;
   /** Safety-net poll of the change log when no notification arrives. Default 1000 ms. */
   pollIntervalMs?: number;
+  /** Told what the opening does that takes long (migrations). */
+  progress?: Logger;
   /** Apply migrations before opening. Default true. */
   migrate?: boolean;
   /** Directories of migrations beside the storage's own (the API groups' tables). */
@@ -266,7 +268,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   // An idle pooled connection that dies emits here; without a listener it would crash the process.
   pool.on('error', err => log('idle database connection failed', { error: err.message }));
   try {
-    if (opts.migrate ?? true) await migrate(pool, { log, dirs: opts.migrationDirs });
+    if (opts.migrate ?? true) await migrate(pool, { log, progress: opts.progress, dirs: opts.migrationDirs });
     await opts.encryption?.verifyAgainst(pool);
     const store = new PgStore(pool, opts);
     await store.start();

@@ -1,7 +1,8 @@
-// The lifecycle of the business objects that stand for something in a cluster or a registry:
-// namespaces, imagenamespaces and chartgroups. This server manages no real cluster or registry,
-// so "Available" means admitted and accounted for (its quota is reserved in the project), and
-// releasing it on delete is immediate: Pending -> Available, and on delete Terminating -> gone.
+// The lifecycle of the business objects that stand for something in the registry: imagenamespaces
+// and chartgroups (and the registry's own chart groups and charts). Pending -> Available once
+// their counterpart exists (registrylinks.ts makes the registry namespace or chart group), Failed
+// when it cannot; on delete Terminating, the counterpart removed, then gone.
+// Business namespaces exist in real member clusters: controllers/namespace.ts keeps them.
 import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import type { RegistryStore } from '../../../rest/store.ts';
 import { timestamp } from '../../../rest/store.ts';
@@ -15,8 +16,14 @@ export interface LifecycleKind {
   store: RegistryStore;
   /** The entry of spec.finalizers this controller owns. */
   finalizer: string;
-  /** Status fields beyond the phase that an available object reports. */
-  availableStatus?(obj: KubeObject): Record<string, unknown>;
+  /** What the object stands for elsewhere, made while it exists and removed with it. */
+  counterpart?: Counterpart;
+}
+
+export interface Counterpart {
+  /** Makes or adopts the counterpart; a string says why it cannot (the object goes Failed). */
+  ensure(obj: KubeObject): Promise<string | undefined>;
+  release(obj: KubeObject): Promise<void>;
 }
 
 export function lifecycleController(storage: Store, kind: LifecycleKind, logger?: Logger): InformerController {
@@ -27,22 +34,16 @@ export function lifecycleController(storage: Store, kind: LifecycleKind, logger?
     if (!obj) return;
     if (isDeleting(obj)) {
       if (obj.status?.phase !== 'Terminating') return writeStatus(kind.store, obj, withPhase(obj.status, 'Terminating', timestamp()));
+      await kind.counterpart?.release(obj);
       return removeSpecFinalizer(kind.store, obj, kind.finalizer);
     }
-    await writeStatus(kind.store, obj, withPhase(obj.status, 'Available', timestamp(), kind.availableStatus?.(obj) ?? {}));
+    const refused = await kind.counterpart?.ensure(obj);
+    if (refused) return writeStatus(kind.store, obj, withPhase(obj.status, 'Failed', timestamp(), { reason: 'Conflict', message: refused }));
+    const available = withPhase(obj.status, 'Available', timestamp());
+    delete available.reason;
+    delete available.message;
+    await writeStatus(kind.store, obj, available);
   }, { logger });
   informer = controller.watch({ group, resource }, obj => [selfKey(obj)]);
   return controller;
-}
-
-/**
- * A namespace's status.used is what its workloads consume in the cluster. With no real cluster
- * behind this server nothing runs there, so every limited resource reports 0 used.
- */
-export function namespaceAvailableStatus(ns: KubeObject): Record<string, unknown> {
-  const hard = (ns.spec?.hard ?? {}) as Record<string, unknown>;
-  return {
-    used: Object.fromEntries(Object.keys(hard).sort().map(r => [r, '0'])),
-    cachedSpecHard: structuredClone(hard),
-  };
 }
