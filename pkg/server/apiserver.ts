@@ -96,6 +96,8 @@ export class APIServer {
   private readonly discovery: Discovery;
   private readonly handlers: ResourceHandlers;
   private readonly watches = new Set<() => void>();
+  /** Long-running responses that are not this server's own watches (proxied streams, logs). */
+  private readonly streams = new Set<ServerResponse>();
   private inflight = 0;
   private readonly limited = { readOnly: 0, mutating: 0 };
   private draining = false;
@@ -129,10 +131,14 @@ export class APIServer {
       this.fail(res, err instanceof StatusError ? err : errors.badRequest('malformed request URL'), parseRequestInfo('GET', root));
       return;
     }
-    const isWatch = info.verb === 'watch';
-    if (!isWatch) this.inflight++;
+    // Watches and streams run until the client or the server ends them: a graceful stop ends
+    // them rather than waiting for them to finish.
+    const longRunning = isLongRunning(info);
+    if (longRunning) this.streams.add(res);
+    else this.inflight++;
     res.on('close', () => {
-      if (!isWatch) {
+      if (longRunning) this.streams.delete(res);
+      else {
         this.inflight--;
         if (this.inflight === 0) this.idleWaiters.splice(0).forEach(f => f());
       }
@@ -214,7 +220,7 @@ export class APIServer {
    * there: system:masters is still served without a seat (a super-admin always gets an answer).
    */
   private admit(res: ServerResponse, info: RequestInfo, path: string, user: UserInfo): void {
-    if (info.verb === 'watch' || (info.isResourceRequest && longRunningSubresources.has(info.subresource))) return;
+    if (isLongRunning(info)) return;
     if (path === '/metrics') return;
     const kind = nonMutatingVerbs.has(info.verb) ? 'readOnly' : 'mutating';
     const limit = kind === 'readOnly'
@@ -373,12 +379,19 @@ export class APIServer {
   async drain(timeoutMs = 10_000): Promise<void> {
     this.draining = true;
     for (const stop of [...this.watches]) stop();
+    // What is still streaming is not a watch of ours that could end with a clean last chunk
+    // (a member cluster's watch or log through the proxy): its connection is closed.
+    setImmediate(() => { for (const res of [...this.streams]) if (!res.writableEnded) res.destroy(); });
     if (this.inflight === 0) return;
     await new Promise<void>(resolve => {
       const timer = setTimeout(resolve, timeoutMs);
       this.idleWaiters.push(() => { clearTimeout(timer); resolve(); });
     });
   }
+}
+
+function isLongRunning(info: RequestInfo): boolean {
+  return info.verb === 'watch' || (info.isResourceRequest && longRunningSubresources.has(info.subresource));
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { createCA, issueServingCertificate } from '../../pkg/server/certs.ts';
 import { KUBE_START_TIMEOUT_MS, kubeControlPlane, type KubeControlPlane } from '../support/kube.ts';
 import { startServer, type TestServer } from '../support/server.ts';
-import { describeResponse, watchReader, type HttpResponse, type WatchEvent } from '../support/http.ts';
+import { describeResponse, openWatch, watchReader, type HttpResponse, type WatchEvent } from '../support/http.ts';
 import { uniqueName } from '../support/fixtures.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -337,6 +337,34 @@ describe('e2e: member clusters (X-TKE-ClusterName, clusters/proxy, apiresources,
       const review = expectStatus(await s.request('POST', SSR, { ...inCluster(asCaller, bob), body: ssrBody }), 201);
       assert.equal(review.status.userInfo.username, 'bob');
       assert.ok(!(review.status.userInfo.groups ?? []).some((g: string) => g === 'system:masters'), JSON.stringify(review.status.userInfo));
+    });
+  });
+
+  describe('a graceful stop', () => {
+    it('ends a stream through the proxy instead of waiting out the drain for it', async () => {
+      const other = await startServer();
+      try {
+        const cc = expectStatus(await other.request('POST', `${PLATFORM}/clustercredentials`, {
+          body: { apiVersion: 'platform.tkestack.io/v1', kind: 'ClusterCredential', metadata: { generateName: 'cc-' }, tenantID: 'default', caCert: b64(kube.kubeCAPEM), token: kube.env.KUBE_TOKEN },
+        }), 201, 'credential');
+        const member = expectStatus(await other.request('POST', `${PLATFORM}/clusters`, {
+          body: {
+            apiVersion: 'platform.tkestack.io/v1', kind: 'Cluster', metadata: { generateName: 'cls-' },
+            spec: { tenantID: 'default', displayName: 'member', type: 'Imported', clusterCredentialRef: { name: cc.metadata.name } },
+            status: { addresses: [{ type: 'Real', host: '127.0.0.1', port: Number(new URL(kube.env.KUBE_SERVER).port) }] },
+          },
+        }), 201, 'cluster').metadata.name;
+        const watch = openWatch({ port: other.port, caPEM: other.caPEM, token: other.token },
+          `${PLATFORM}/clusters/${member}/proxy?path=${encodeURIComponent('/api/v1/namespaces?watch=true')}`);
+        await waitFor('the proxied watch to be streaming', async () => watch.events.length > 0, 15_000);
+        const began = Date.now();
+        await other.stop();
+        const took = Date.now() - began;
+        await watch.done;
+        assert.ok(took < 5_000, `the server took ${took} ms to stop with a proxied watch open (the drain allows 10 s)`);
+      } finally {
+        if (other.alive()) await other.stop();
+      }
     });
   });
 
