@@ -5,6 +5,7 @@
 // because every proxied request would otherwise cost a round trip.
 import { readFile } from 'node:fs/promises';
 import https from 'node:https';
+import { LRUCache } from 'lru-cache';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { UserInfo } from '../rest/resource.ts';
@@ -46,16 +47,14 @@ interface SARSpec {
 
 interface SARStatus { allowed?: boolean; denied?: boolean; reason?: string; evaluationError?: string }
 
-interface CacheEntry { decision: AuthorizationDecision; expires: number }
-
 const SAR_PATH = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
 
 export class DelegatedAuthorizer implements Authorizer {
-  private readonly cache = new Map<string, CacheEntry>();
-  private readonly agent: https.Agent;
+  /** Decisions by review spec; concurrent identical reviews share one request to kube-apiserver. */
+  private readonly cache: LRUCache<string, AuthorizationDecision>;
   private readonly allowTTL: number;
   private readonly denyTTL: number;
-  private readonly maxEntries: number;
+  private readonly agent: https.Agent;
   private readonly alwaysAllowGroups: Set<string>;
   private readonly alwaysAllowPaths: Set<string>;
   private readonly timeoutMs: number;
@@ -63,7 +62,19 @@ export class DelegatedAuthorizer implements Authorizer {
   constructor(private readonly kube: KubeClientConfig, opts: DelegatedAuthorizerOptions = {}) {
     this.allowTTL = opts.allowTTLms ?? 10_000;
     this.denyTTL = opts.denyTTLms ?? 10_000;
-    this.maxEntries = opts.maxEntries ?? 10_000;
+    // lru-cache reads a ttl of 0 as "forever"; here 0 means "ask every time" (authorize drops it).
+    const allowTTL = Math.max(1, this.allowTTL);
+    const denyTTL = Math.max(1, this.denyTTL);
+    this.cache = new LRUCache<string, AuthorizationDecision>({
+      max: opts.maxEntries ?? 10_000,
+      ttl: allowTTL,
+      fetchMethod: async (key, _stale, { options }) => {
+        const status = await this.review(JSON.parse(key) as SARSpec);
+        const allowed = status.allowed === true && status.denied !== true;
+        if (!allowed) options.ttl = denyTTL;
+        return { allowed, ...(allowed || !status.reason ? {} : { reason: status.reason }) };
+      },
+    });
     this.alwaysAllowGroups = new Set(opts.alwaysAllowGroups ?? ['system:masters']);
     this.alwaysAllowPaths = new Set(opts.alwaysAllowPaths ?? ['/healthz', '/readyz', '/livez']);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -73,25 +84,16 @@ export class DelegatedAuthorizer implements Authorizer {
   async authorize(attrs: AuthorizationAttributes): Promise<AuthorizationDecision> {
     if (attrs.user.groups.some(g => this.alwaysAllowGroups.has(g))) return { allowed: true };
     if (!attrs.isResourceRequest && this.alwaysAllowPaths.has(attrs.path)) return { allowed: true };
-    const spec = reviewSpec(attrs);
-    const key = JSON.stringify(spec);
-    const now = Date.now();
-    const hit = this.cache.get(key);
-    if (hit && hit.expires > now) return hit.decision;
-
-    let status: SARStatus;
+    const key = JSON.stringify(reviewSpec(attrs));
     try {
-      status = await this.review(spec);
+      const decision = (await this.cache.fetch(key))!;
+      if ((decision.allowed ? this.allowTTL : this.denyTTL) === 0) this.cache.delete(key);
+      return decision;
     } catch (err) {
       // kube's webhook authorizer treats a failed review as "no opinion", which ends in a refusal;
       // the failure is not remembered, so the next request asks again.
       return { allowed: false, reason: `delegated authorization failed: ${(err as Error).message}` };
     }
-    const allowed = status.allowed === true && status.denied !== true;
-    const decision: AuthorizationDecision = { allowed, ...(allowed || !status.reason ? {} : { reason: status.reason }) };
-    if (this.cache.size >= this.maxEntries) this.cache.clear();
-    this.cache.set(key, { decision, expires: now + (allowed ? this.allowTTL : this.denyTTL) });
-    return decision;
   }
 
   /** Ends idle keep-alive connections (server shutdown). */

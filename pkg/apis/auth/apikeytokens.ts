@@ -19,6 +19,7 @@ import { DirectoryUserCache } from './idp.ts';
 import { isReservedName, tenantAssertedGroups, tenantIDKey } from './subjects.ts';
 import { signingAlgorithm, type SigningKeys } from './signingkey.ts';
 import { authGroupName, serverObject, userKey, type AuthState, type Snapshot } from './state.ts';
+import { LRUCache } from 'lru-cache';
 
 export const apiKeyIssuer = 'tke-apiserver/apikey';
 /** TKE's defaultAPIKeyTimeout. */
@@ -52,7 +53,7 @@ export class APIKeys {
    * Tokens whose signature already checked out, with their claims, until they expire: the
    * signature is the costly part and cannot change. Revocation is still checked every time.
    */
-  private readonly verified = new Map<string, VerifiedClaims>();
+  private readonly verified = new LRUCache<string, VerifiedClaims>({ max: 10_000 });
 
   constructor(private readonly storage: Store, private readonly state: AuthState, private readonly keys: SigningKeys) {}
 
@@ -135,7 +136,6 @@ export class APIKeys {
         if (err instanceof joseErrors.JOSEError) return undefined;
         throw err;
       }
-      if (this.verified.size >= 10_000) this.verified.clear();
       this.verified.set(token, payload);
     }
     const { usr: username, ted: tenant } = payload;

@@ -9,6 +9,7 @@ import type { AuditLog } from './audit.ts';
 import { evaluate, tkeAttributes, type Grant, type RequestAttributes, type TKEAttributes } from './policyengine.ts';
 import { authGroupName, type AuthState, type Snapshot } from './state.ts';
 import { grantsFor, isMaster, isTenantAdmin, sharedResources, tenantOfObject, tenantOfUser } from './subjects.ts';
+import { LRUCache } from 'lru-cache';
 
 const readVerbs = new Set(['get', 'list', 'watch']);
 /** Non-resource paths every authenticated caller may read (kube-apiserver's system:discovery). */
@@ -34,7 +35,7 @@ export interface DecideRequest extends RequestAttributes {
 }
 
 export class TKEAuthorizer implements Authorizer {
-  private grantCache = new Map<string, { version: number; grants: Grant[] }>();
+  private readonly grantCache = new LRUCache<string, { version: number; grants: Grant[] }>({ max: 10_000 });
 
   constructor(private readonly state: AuthState, private readonly audit: AuditLog) {}
 
@@ -97,7 +98,6 @@ export class TKEAuthorizer implements Authorizer {
     const key = `${tenant}\u0000${user.username}\u0000${user.uid ?? ''}\u0000${user.groups.join('\u0001')}`;
     const hit = this.grantCache.get(key);
     if (hit && hit.version === snap.version) return hit.grants;
-    if (this.grantCache.size > 10_000) this.grantCache.clear();
     const grants = grantsFor(snap, tenant, user);
     this.grantCache.set(key, { version: snap.version, grants });
     return grants;

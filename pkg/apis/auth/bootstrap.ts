@@ -4,6 +4,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
+import { LRUCache } from 'lru-cache';
 import type { UserInfo } from '../../rest/resource.ts';
 import type { TokenAuthenticator } from '../../server/authn.ts';
 import { mapError } from '../../storage/postgres.ts';
@@ -72,12 +73,6 @@ export interface BootstrapTokenAuthenticatorOptions {
   maxEntries?: number;
 }
 
-interface CacheEntry {
-  hash: Buffer;
-  user: UserInfo | undefined;
-  expires: number;
-}
-
 interface TokenRow {
   token_sha256: string;
   username: string;
@@ -88,56 +83,34 @@ interface TokenRow {
 export function bootstrapTokenAuthenticator(pool: pg.Pool, opts: BootstrapTokenAuthenticatorOptions = {}): TokenAuthenticator {
   const ttl = opts.ttlMs ?? 10_000;
   const negativeTtl = opts.negativeTtlMs ?? 2_000;
-  const maxEntries = opts.maxEntries ?? 10_000;
-  const cache = new Map<string, CacheEntry>();
-  const inflight = new Map<string, Promise<UserInfo | undefined>>();
-
-  const remember = (key: string, hash: Buffer, user: UserInfo | undefined) => {
-    if (cache.size >= maxEntries) {
-      // Map iteration is insertion order: drop the oldest entry.
-      const oldest = cache.keys().next();
-      if (!oldest.done) cache.delete(oldest.value);
-    }
-    cache.set(key, { hash, user, expires: Date.now() + (user ? ttl : negativeTtl) });
-  };
-
-  const lookup = async (key: string, hash: Buffer): Promise<UserInfo | undefined> => {
-    let res: pg.QueryResult<TokenRow>;
-    try {
-      res = await pool.query<TokenRow>(
-        'SELECT token_sha256, username, groups FROM bootstrap_tokens WHERE token_sha256 = $1',
-        [key],
-      );
-    } catch (err) {
-      // Whether the token is valid is unknown: the client is to retry (503 with Retry-After,
-      // from a StorageError 'Unavailable'), not to be told its token is wrong. Nothing is cached.
-      throw mapError(err);
-    }
-    const row = res.rows[0];
-    let user: UserInfo | undefined;
-    if (row && timingSafeEqual(Buffer.from(row.token_sha256, 'hex'), hash)) {
-      user = { username: row.username, groups: [...(row.groups ?? [])] };
-    }
-    remember(key, hash, user);
-    return user;
-  };
+  // Keyed by the token's SHA-256: the token itself is never held. Concurrent lookups of one token
+  // share one query (lru-cache's fetch), and an unknown token is remembered briefly too. A failed
+  // query is not cached: whether the token is valid is then unknown, and the client is to retry
+  // (503 with Retry-After, from a StorageError 'Unavailable'), not to be told its token is wrong.
+  const cache = new LRUCache<string, { user?: UserInfo }>({
+    max: opts.maxEntries ?? 10_000,
+    ttl,
+    fetchMethod: async (key, _stale, { options }) => {
+      let res: pg.QueryResult<TokenRow>;
+      try {
+        res = await pool.query<TokenRow>('SELECT token_sha256, username, groups FROM bootstrap_tokens WHERE token_sha256 = $1', [key]);
+      } catch (err) {
+        throw mapError(err);
+      }
+      const row = res.rows[0];
+      const user = row && timingSafeEqual(Buffer.from(row.token_sha256, 'hex'), Buffer.from(key, 'hex'))
+        ? { username: row.username, groups: [...(row.groups ?? [])] }
+        : undefined;
+      if (!user) options.ttl = negativeTtl;
+      return { user };
+    },
+  });
 
   return {
     async authenticateToken(token: string): Promise<UserInfo | undefined> {
       if (!token) return undefined;
-      const hash = createHash('sha256').update(token, 'utf8').digest();
-      const key = hash.toString('hex');
-      const hit = cache.get(key);
-      if (hit && hit.expires > Date.now() && timingSafeEqual(hit.hash, hash)) {
-        return hit.user ? { ...hit.user, groups: [...hit.user.groups] } : undefined;
-      }
-      if (hit) cache.delete(key);
-      let pending = inflight.get(key);
-      if (!pending) {
-        pending = lookup(key, hash).finally(() => inflight.delete(key));
-        inflight.set(key, pending);
-      }
-      const user = await pending;
+      const key = createHash('sha256').update(token, 'utf8').digest('hex');
+      const user = (await cache.fetch(key))?.user;
       return user ? { ...user, groups: [...user.groups] } : undefined;
     },
   };

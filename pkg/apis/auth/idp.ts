@@ -12,6 +12,7 @@ import type { TokenAuthenticator } from '../../server/authn.ts';
 import { verifyPassword, type PasswordThrottle } from './password.ts';
 import { isReservedName, tenantAssertedGroups, tenantIDKey } from './subjects.ts';
 import { userKey, type AuthState, type Snapshot } from './state.ts';
+import { LRUCache } from 'lru-cache';
 
 /** The JSON config of an ldap provider (dex's LDAP connector fields, manual 8.3.1). */
 export interface LDAPConfig {
@@ -183,19 +184,20 @@ export class LDAPDirectory {
  * request does not cost an LDAP round trip, yet removals and group changes apply within `ttlMs`.
  */
 export class DirectoryUserCache {
-  private readonly entries = new Map<string, { at: number; user: Promise<DirectoryUser | undefined> }>();
+  // Keyed by the provider's resourceVersion too: a changed directory configuration asks again.
+  // A failed lookup is not remembered (lru-cache's fetch), so the next request tries the directory.
+  private readonly entries: LRUCache<string, { user?: DirectoryUser }, KubeObject>;
 
-  constructor(private readonly ttlMs = 30_000, private readonly maxEntries = 10_000) {}
+  constructor(ttlMs = 30_000, maxEntries = 10_000) {
+    this.entries = new LRUCache({
+      max: maxEntries, ttl: ttlMs,
+      fetchMethod: async (key, _stale, { context: idp }) => ({ user: await new LDAPDirectory(parseConfig<LDAPConfig>(idp)).user(key.split('\u0000')[2]!) }),
+    });
+  }
 
-  lookup(idp: KubeObject, username: string): Promise<DirectoryUser | undefined> {
-    const k = `${idp.metadata.name}\u0000${idp.metadata.resourceVersion}\u0000${username}`;
-    const hit = this.entries.get(k);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.user;
-    if (this.entries.size >= this.maxEntries) this.entries.clear();
-    const user = new LDAPDirectory(parseConfig<LDAPConfig>(idp)).user(username);
-    this.entries.set(k, { at: Date.now(), user });
-    user.catch(() => this.entries.delete(k));
-    return user;
+  async lookup(idp: KubeObject, username: string): Promise<DirectoryUser | undefined> {
+    const key = `${idp.metadata.name}\u0000${idp.metadata.resourceVersion}\u0000${username}`;
+    return (await this.entries.fetch(key, { context: idp }))?.user;
   }
 }
 

@@ -2,6 +2,7 @@
 // TKE's ConvertTKEAttributes builds it, and statements are matched the way TKE's casbin model
 // does (keyMatchCustom: case-insensitive, `*` matches any run of characters, whole string).
 // An explicit deny anywhere wins over any allow.
+import { LRUCache } from 'lru-cache';
 
 export type Effect = 'allow' | 'deny';
 
@@ -34,7 +35,8 @@ export interface Evaluation {
   allowedBy?: string;
 }
 
-const compiled = new Map<string, RegExp>();
+// Policies are few and long-lived; bounded anyway so hostile input cannot grow it forever.
+const compiled = new LRUCache<string, RegExp>({ max: 10_000 });
 
 /** keyMatchCustom: case-insensitive glob where `*` matches anything, `/` included. */
 export function keyMatch(value: string, pattern: string): boolean {
@@ -43,8 +45,6 @@ export function keyMatch(value: string, pattern: string): boolean {
   if (!re) {
     const body = pattern.toLowerCase().split('*').map(escapeRegExp).join('.*');
     re = new RegExp(`^${body}$`, 's');
-    // Policies are few and long-lived; bound the cache anyway so hostile input cannot grow it forever.
-    if (compiled.size > 10_000) compiled.clear();
     compiled.set(pattern, re);
   }
   return re.test(value.toLowerCase());

@@ -11,6 +11,7 @@ import { errors, field, StatusError, type FieldError, type GroupResource } from 
 import type { FieldEquals, KeyPrefix, Transaction } from '../../storage/interface.ts';
 import { keys, namespaceCluster, namespaceHard, parentOf, projectClusters, type WireResourceList } from './objects.ts';
 import { Quantity } from './quantity.ts';
+import { LRUCache } from 'lru-cache';
 
 export const quotaLockName = (project: string) => `quota:project:${project}`;
 
@@ -128,12 +129,11 @@ function maxRevision(revision: bigint, obj: KubeObject): bigint {
  * Quantity.parse for sums over many allocations, which repeat a few values ("100m", "1Gi"):
  * quantities are immutable, so parsed ones are kept (a bounded number of them).
  */
-const parsed = new Map<string | number, Quantity>();
+const parsed = new LRUCache<string | number, Quantity>({ max: 10_000 });
 function parseRemembered(value: string | number): Quantity {
   let q = parsed.get(value);
   if (!q) {
     q = Quantity.parse(value);
-    if (parsed.size >= 10_000) parsed.clear();
     parsed.set(value, q);
   }
   return q;

@@ -3,6 +3,7 @@
 // `k:{"key":"value"}` for an item of a list-type=map list, `v:<json>` for an item of a set, `i:<n>`
 // for an index. A path is "in" the set when its last element is a member of its parent node; in
 // fieldsV1 a member with children is written `".": {}`.
+import { LRUCache } from 'lru-cache';
 import { isObject } from '../patch.ts';
 
 export type Path = readonly string[];
@@ -37,7 +38,8 @@ export type DecodedPE =
   | { t: 2; value: unknown }
   | { t: 3; index: number };
 
-export const peCache = new Map<string, DecodedPE>();
+/** Path elements recur across every object of a kind: each is parsed once. */
+const peCache = new LRUCache<string, DecodedPE>({ max: 10_000 });
 
 export function decodePE(s: string): DecodedPE {
   const hit = peCache.get(s);
@@ -61,7 +63,6 @@ export function decodePE(s: string): DecodedPE {
     }
     default: throw new Error(`unknown path element type in ${JSON.stringify(s)}`);
   }
-  if (peCache.size > 10000) peCache.clear();
   peCache.set(s, d);
   return d;
 }
