@@ -6,6 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import pg from 'pg';
+import { inTransaction } from './postgres/transaction.ts';
 
 export type Logger = (msg: string, fields?: object) => void;
 
@@ -93,13 +94,13 @@ export async function migrate(db: pg.Pool | string, opts: { dirs?: string[]; log
           if (prev.checksum !== m.checksum) log('migration changed after it was applied', { migration: m.name, applied: prev.name });
           continue;
         }
-        await client.query('BEGIN');
         try {
-          await client.query(m.sql);
-          await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
-          await client.query('COMMIT');
+          // On the session that holds the migration lock, one transaction per migration.
+          await inTransaction(client, async () => {
+            await client.query(m.sql);
+            await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
+          }, { onRollbackError: err => { broken = err; } });
         } catch (err) {
-          await client.query('ROLLBACK').catch(() => {});
           throw new Error(`migration ${m.name} failed: ${(err as Error).message}`, { cause: err });
         }
         applied.push(m.name);
