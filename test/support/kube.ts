@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase } from './postgres.ts';
 import { httpsRequest, type HttpResponse, type RequestOptions } from './http.ts';
-import { describeRun, kubectlBin, type KubectlOptions, type KubectlResult } from './kubectl.ts';
+import { collectKubectl, describeRun, kubectlBin, type KubectlOptions, type KubectlResult } from './kubectl.ts';
 import { repoRoot } from './process.ts';
 
 const upScript = path.join(repoRoot, 'hack', 'kube', 'up.sh');
@@ -171,20 +171,7 @@ async function start(): Promise<KubeControlPlane> {
     },
 
     kubectl(args, opts = {}) {
-      return new Promise(resolve => {
-        const p = plane.spawnKubectl(args, opts);
-        let stdout = '';
-        let stderr = '';
-        p.stdout!.setEncoding('utf8');
-        p.stderr!.setEncoding('utf8');
-        p.stdout!.on('data', (d: string) => { stdout += d; });
-        p.stderr!.on('data', (d: string) => { stderr += d; });
-        const limit = opts.timeoutMs ?? 60_000;
-        const timer = setTimeout(() => { stderr += `\n[harness] kubectl killed after ${limit}ms`; p.kill('SIGKILL'); }, limit);
-        p.on('error', err => { stderr += String(err); });
-        p.on('close', code => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-        if (opts.input !== undefined) p.stdin!.end(opts.input); else p.stdin!.end();
-      });
+      return collectKubectl(plane.spawnKubectl(args, opts), opts);
     },
 
     async kubectlOK(args, opts = {}) {

@@ -25,22 +25,27 @@ export interface Kubectl {
   spawnKubectl(args: string[], opts?: KubectlOptions): ChildProcess;
 }
 
+/** Feeds a started kubectl its input and collects its output, killing it after opts.timeoutMs (60 s). */
+export function collectKubectl(p: ChildProcess, opts: KubectlOptions = {}): Promise<KubectlResult> {
+  return new Promise(resolve => {
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.setEncoding('utf8');
+    p.stderr!.setEncoding('utf8');
+    p.stdout!.on('data', (d: string) => { stdout += d; });
+    p.stderr!.on('data', (d: string) => { stderr += d; });
+    const limit = opts.timeoutMs ?? 60_000;
+    const timer = setTimeout(() => { stderr += `\n[harness] kubectl killed after ${limit}ms`; p.kill('SIGKILL'); }, limit);
+    p.on('error', err => { stderr += String(err); });
+    p.on('close', code => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    if (opts.input !== undefined) p.stdin!.end(opts.input); else p.stdin!.end();
+  });
+}
+
 export function kubectlFor(kubeconfig: string, home: string): Kubectl {
   const k: Kubectl = {
     kubectl(kargs, kopts = {}) {
-      return new Promise(resolve => {
-        const p = k.spawnKubectl(kargs, kopts);
-        let stdout = '';
-        let stderr = '';
-        p.stdout!.setEncoding('utf8');
-        p.stderr!.setEncoding('utf8');
-        p.stdout!.on('data', (d: string) => { stdout += d; });
-        p.stderr!.on('data', (d: string) => { stderr += d; });
-        const timer = setTimeout(() => { stderr += `\n[harness] kubectl killed after ${kopts.timeoutMs ?? 60_000}ms`; p.kill('SIGKILL'); }, kopts.timeoutMs ?? 60_000);
-        p.on('error', err => { stderr += String(err); });
-        p.on('close', code => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-        if (kopts.input !== undefined) p.stdin!.end(kopts.input); else p.stdin!.end();
-      });
+      return collectKubectl(k.spawnKubectl(kargs, kopts), kopts);
     },
 
     async kubectlOK(kargs, kopts = {}) {
