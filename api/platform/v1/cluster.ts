@@ -365,17 +365,19 @@ export type ClusterSpec = Static<typeof ClusterSpec>;
 
 // --- ClusterStatus ---------------------------------------------------------------------------------
 
-export const ClusterCondition = Type.Object({
-  type: Type.String({ description: 'Type is the type of the condition.' }),
-  status: StringEnum(Object.values(ConditionStatus), { description: 'Status is the status of the condition. Can be True, False, Unknown.' }),
-  lastProbeTime: Type.Optional(Field(Time, { description: 'Last time we probed the condition.' })),
-  lastTransitionTime: Type.Optional(Field(Time, { description: 'Last time the condition transitioned from one status to another.' })),
-  reason: Type.Optional(Type.String({ description: "Unique, one-word, CamelCase reason for the condition's last transition." })),
-  message: Type.Optional(Type.String({ description: 'Human-readable message indicating details about last transition.' })),
-}, {
-  $id: 'io.tkestack.tke.api.platform.v1.ClusterCondition',
-  description: 'ClusterCondition contains details for the current condition of this cluster.',
-});
+/** The condition TKE's platform kinds share, under each kind's own type name (ClusterCondition, MachineCondition). */
+export function conditionSchema(typeName: string, description: string) {
+  return Type.Object({
+    type: Type.String({ description: 'Type is the type of the condition.' }),
+    status: StringEnum(Object.values(ConditionStatus), { description: 'Status is the status of the condition. Can be True, False, Unknown.' }),
+    lastProbeTime: Type.Optional(Field(Time, { description: 'Last time we probed the condition.' })),
+    lastTransitionTime: Type.Optional(Field(Time, { description: 'Last time the condition transitioned from one status to another.' })),
+    reason: Type.Optional(Type.String({ description: "Unique, one-word, CamelCase reason for the condition's last transition." })),
+    message: Type.Optional(Type.String({ description: 'Human-readable message indicating details about last transition.' })),
+  }, { $id: `io.tkestack.tke.api.platform.v1.${typeName}`, description });
+}
+
+export const ClusterCondition = conditionSchema('ClusterCondition', 'ClusterCondition contains details for the current condition of this cluster.');
 export type ClusterCondition = Static<typeof ClusterCondition>;
 
 export const ClusterAddress = Type.Object({

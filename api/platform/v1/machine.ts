@@ -4,8 +4,8 @@
 // has it) is how a host behind one is reached.
 import { Type, type Static } from '@sinclair/typebox';
 import { ObjectMeta } from '../../meta/v1/types.ts';
-import { Field, ListOf, SpecFinalizers, StringEnum, Time, TypeMeta } from '../../meta/v1/schema.ts';
-import { ClusterMachineProxy, ConditionStatus, Taint } from './cluster.ts';
+import { Field, ListOf, SpecFinalizers, StringEnum, TypeMeta } from '../../meta/v1/schema.ts';
+import { ClusterMachineProxy, conditionSchema, Taint } from './cluster.ts';
 
 export const MachinePhase = {
   Initializing: 'Initializing',
@@ -38,17 +38,7 @@ export const MachineSpec = Type.Object({
 });
 export type MachineSpec = Static<typeof MachineSpec>;
 
-export const MachineCondition = Type.Object({
-  type: Type.String({ description: 'Type is the type of the condition.' }),
-  status: StringEnum(Object.values(ConditionStatus), { description: 'Status is the status of the condition. Can be True, False, Unknown.' }),
-  lastProbeTime: Type.Optional(Field(Time, { description: 'Last time we probed the condition.' })),
-  lastTransitionTime: Type.Optional(Field(Time, { description: 'Last time the condition transitioned from one status to another.' })),
-  reason: Type.Optional(Type.String({ description: "Unique, one-word, CamelCase reason for the condition's last transition." })),
-  message: Type.Optional(Type.String({ description: 'Human-readable message indicating details about last transition.' })),
-}, {
-  $id: 'io.tkestack.tke.api.platform.v1.MachineCondition',
-  description: 'MachineCondition contains details for the current condition of this Machine.',
-});
+export const MachineCondition = conditionSchema('MachineCondition', 'MachineCondition contains details for the current condition of this Machine.');
 export type MachineCondition = Static<typeof MachineCondition>;
 
 export const MachineAddress = Type.Object({

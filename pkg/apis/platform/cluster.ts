@@ -10,7 +10,7 @@ import { errors, field, type FieldError } from '../../rest/errors.ts';
 import type { ResourceDefinition } from '../../rest/resource.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
-import { requireUnchanged, specString } from '../tke/kinds.ts';
+import { requireUnchanged, specString, validatePort } from '../tke/kinds.ts';
 import { defaultTenant, tenantOf } from '../tke/tenant.ts';
 import { platformGroupName } from './names.ts';
 
@@ -48,7 +48,7 @@ function validateAddresses(cluster: KubeObject): FieldError[] {
     if (!addressTypes.includes(a.type)) errs.push(field.notSupported(`${at}.type`, a.type, addressTypes));
     if (!a.host) errs.push(field.required(`${at}.host`, 'must specify host'));
     else if (!/^[A-Za-z0-9.:\-[\]]+$/.test(a.host)) errs.push(field.invalid(`${at}.host`, a.host, 'must be a host name or an IP address'));
-    if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535) errs.push(field.invalid(`${at}.port`, a.port, 'must be between 1 and 65535, inclusive'));
+    errs.push(...validatePort(`${at}.port`, a.port));
     if (a.path && !a.path.startsWith('/')) errs.push(field.invalid(`${at}.path`, a.path, 'must start by `/`'));
   });
   return errs;

@@ -16,9 +16,9 @@ import type { Controller } from '../../controller/informer.ts';
 import { timestamp } from '../../rest/store.ts';
 import type { GroupContext } from '../../server/group.ts';
 import { CacheIndex, controllerContext, deleteIgnoringNotFound, InformerController, removeSpecFinalizer, selfKey, writeStatus } from '../business/controllers/reconcile.ts';
-import { specString, withPhase } from '../tke/kinds.ts';
+import { specString, withCondition, withPhase, type Condition } from '../tke/kinds.ts';
 import { ClusterType, credentialRefOf } from './cluster.ts';
-import { kubeConfigFor, memberConnection } from './member.ts';
+import { describeMemberCall, isMemberNotFound, kubeConfigFor, memberConnection, withMemberTimeout, type MemberFailureKind } from './member.ts';
 import { platformGroupName as group } from './names.ts';
 
 export const markNamespace = 'kube-system';
@@ -27,7 +27,6 @@ export const markName = 'tke';
 export const markClusterUIDAnnotation = 'platform.tkestack.io/cluster-uid';
 
 const healthCheck = 'HealthCheck';
-const probeTimeoutMs = 10_000;
 
 class ProbeFailure extends Error {
   constructor(readonly reason: string, message: string) { super(message); }
@@ -44,29 +43,16 @@ export function kubeVendorOf(gitVersion: string): string {
   return KubeVendor.Other;
 }
 
-function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new ProbeFailure('Timeout', `${what}: no answer within ${probeTimeoutMs / 1000}s`)), probeTimeoutMs);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
+const probeReasons: Record<MemberFailureKind, string> = {
+  Timeout: 'Timeout', Unreachable: 'Unreachable', Unauthorized: 'Unauthorized', Forbidden: 'Forbidden', Error: 'HealthCheckFail',
+};
 
-/** The member's answer in words for status.message: its HTTP code, or why no connection was made. */
+/** Why a probe failed, in the cluster's reason words. */
 function describeProbeError(err: unknown): ProbeFailure {
   if (err instanceof ProbeFailure) return err;
-  const e = err as { code?: unknown; body?: unknown; message?: string; cause?: { code?: string; message?: string } };
-  if (typeof e.code === 'number') {
-    const reason = e.code === 401 ? 'Unauthorized' : e.code === 403 ? 'Forbidden' : 'HealthCheckFail';
-    let detail = '';
-    try { detail = JSON.parse(String(e.body)).message ?? ''; } catch { detail = ''; }
-    return new ProbeFailure(reason, `the cluster answered ${e.code}${detail ? `: ${detail}` : ''}`);
-  }
-  const cause = e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
-  return new ProbeFailure('Unreachable', `cannot reach the cluster's kube-apiserver: ${cause}`);
+  const failure = describeMemberCall(err);
+  return new ProbeFailure(probeReasons[failure.kind], failure.message);
 }
-
-const isNotFound = (err: unknown) => (err as { code?: unknown }).code === 404;
 
 /**
  * What makes a cluster worth reconciling now: not the status the controller writes itself, except
@@ -119,13 +105,13 @@ export function clusterController(ctx: GroupContext): Controller {
     try {
       if (!conn) throw new ProbeFailure('CredentialNotFound', `cluster credential "${credentialRefOf(cluster)}" does not exist`);
       const kc = kubeConfigFor(conn);
-      const version = await withTimeout(kc.makeApiClient(VersionApi).getCode(), 'GET /version');
+      const version = await withMemberTimeout(kc.makeApiClient(VersionApi).getCode(), 'GET /version');
       if (cluster.status?.phase !== ClusterPhase.Running) await ensureMark(kc, cluster);
       if (credential && !credential.clusterName) await claimCredential(credential, cluster);
       status = withPhase(cluster.status, ClusterPhase.Running, now, {
         version: version.gitVersion.replace(/^v/, ''),
         kubeVendor: kubeVendorOf(version.gitVersion),
-        conditions: withCondition(cluster, { type: healthCheck, status: 'True', lastProbeTime: now, reason: '', message: '' }),
+        conditions: withCondition(conditionsOf(cluster), { type: healthCheck, status: 'True' }, now),
       });
       delete status.reason;
       delete status.message;
@@ -142,7 +128,7 @@ export function clusterController(ctx: GroupContext): Controller {
       status = withPhase(cluster.status, ClusterPhase.Failed, now, {
         reason: failure.reason,
         message: failure.message,
-        conditions: withCondition(cluster, { type: healthCheck, status: 'False', lastProbeTime: now, reason: failure.reason, message: failure.message }),
+        conditions: withCondition(conditionsOf(cluster), { type: healthCheck, status: 'False', reason: failure.reason, message: failure.message }, now),
       });
     }
     await writeStatus(clusters, cluster, status);
@@ -153,14 +139,14 @@ export function clusterController(ctx: GroupContext): Controller {
     const core = kc.makeApiClient(CoreV1Api);
     const uid = cluster.metadata.uid!;
     try {
-      const mark = await withTimeout(core.readNamespacedConfigMap({ name: markName, namespace: markNamespace }), 'GET the mark');
+      const mark = await withMemberTimeout(core.readNamespacedConfigMap({ name: markName, namespace: markNamespace }), 'GET the mark');
       const owner = mark.metadata?.annotations?.[markClusterUIDAnnotation];
       if (owner === uid) return;
       throw new ProbeFailure('AlreadyImported', `can't import the same cluster twice: ${markNamespace}/${markName} marks it as imported already (delete that ConfigMap in the cluster to import it again)`);
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isMemberNotFound(err)) throw err;
     }
-    await withTimeout(core.createNamespacedConfigMap({
+    await withMemberTimeout(core.createNamespacedConfigMap({
       namespace: markNamespace,
       body: { metadata: { name: markName, namespace: markNamespace, annotations: { [markClusterUIDAnnotation]: uid, 'platform.tkestack.io/cluster-name': cluster.metadata.name! } } },
     }), 'create the mark');
@@ -192,11 +178,11 @@ export function clusterController(ctx: GroupContext): Controller {
     if (!conn) return;
     const core = kubeConfigFor(conn).makeApiClient(CoreV1Api);
     try {
-      const mark = await withTimeout(core.readNamespacedConfigMap({ name: markName, namespace: markNamespace }), 'GET the mark');
+      const mark = await withMemberTimeout(core.readNamespacedConfigMap({ name: markName, namespace: markNamespace }), 'GET the mark');
       if (mark.metadata?.annotations?.[markClusterUIDAnnotation] !== cluster.metadata.uid) return;
-      await withTimeout(core.deleteNamespacedConfigMap({ name: markName, namespace: markNamespace }), 'delete the mark');
+      await withMemberTimeout(core.deleteNamespacedConfigMap({ name: markName, namespace: markNamespace }), 'delete the mark');
     } catch (err) {
-      if (!isNotFound(err)) log.warn({ cluster: cluster.metadata.name, message: describeProbeError(err).message }, 'the mark could not be removed from the cluster');
+      if (!isMemberNotFound(err)) log.warn({ cluster: cluster.metadata.name, message: describeProbeError(err).message }, 'the mark could not be removed from the cluster');
     }
   }
 
@@ -211,11 +197,4 @@ export function clusterController(ctx: GroupContext): Controller {
   };
 }
 
-function withCondition(cluster: KubeObject, next: { type: string; status: string; lastProbeTime: string; reason: string; message: string }): unknown[] {
-  const conditions = (Array.isArray(cluster.status?.conditions) ? cluster.status.conditions : []) as Array<Record<string, unknown>>;
-  const old = conditions.find(c => c.type === next.type);
-  const condition: Record<string, unknown> = { ...next, lastTransitionTime: old && old.status === next.status ? old.lastTransitionTime : next.lastProbeTime };
-  if (!condition.reason) delete condition.reason;
-  if (!condition.message) delete condition.message;
-  return [...conditions.filter(c => c.type !== next.type), condition];
-}
+const conditionsOf = (cluster: KubeObject): Condition[] => (Array.isArray(cluster.status?.conditions) ? cluster.status.conditions as Condition[] : []);

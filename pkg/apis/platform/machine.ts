@@ -10,11 +10,9 @@ import { errors, field, type FieldError } from '../../rest/errors.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
-import { requireUnchanged, specString, verbsWithoutDeleteCollection } from '../tke/kinds.ts';
+import { requireUnchanged, specString, validatePort, verbsWithoutDeleteCollection } from '../tke/kinds.ts';
 import { defaultTenant, tenantOf } from '../tke/tenant.ts';
 import { platformGroupName } from './names.ts';
-
-const validPort = (p: unknown) => p === undefined || (Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535);
 
 function validateMachine(obj: KubeObject): FieldError[] {
   const spec = obj.spec ?? {};
@@ -23,13 +21,13 @@ function validateMachine(obj: KubeObject): FieldError[] {
   const ip = specString(obj, 'ip');
   if (!ip) errs.push(field.required('spec.ip'));
   else if (!isIP(ip)) errs.push(field.invalid('spec.ip', ip, 'must be a valid IP address'));
-  if (!validPort(spec.port)) errs.push(field.invalid('spec.port', spec.port, 'must be between 1 and 65535, inclusive'));
+  errs.push(...validatePort('spec.port', spec.port, true));
   if (!spec.password && !spec.privateKey) errs.push(field.required('spec.password', 'password or privateKey is required'));
   const proxy = spec.proxy as Record<string, unknown> | undefined;
   if (proxy) {
     if (proxy.type !== undefined && proxy.type !== 'SSHJumpServer') errs.push(field.notSupported('spec.proxy.type', proxy.type, ['SSHJumpServer']));
     if (typeof proxy.ip !== 'string' || !isIP(proxy.ip)) errs.push(field.invalid('spec.proxy.ip', proxy.ip, 'must be a valid IP address'));
-    if (!validPort(proxy.port)) errs.push(field.invalid('spec.proxy.port', proxy.port, 'must be between 1 and 65535, inclusive'));
+    errs.push(...validatePort('spec.proxy.port', proxy.port, true));
     if (!proxy.password && !proxy.privateKey) errs.push(field.required('spec.proxy.password', 'password or privateKey is required'));
   }
   return errs;

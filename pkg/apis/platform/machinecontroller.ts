@@ -16,7 +16,7 @@ import { timestamp } from '../../rest/store.ts';
 import type { GroupContext } from '../../server/group.ts';
 import { controllerContext, InformerController, removeSpecFinalizer, selfKey, writeStatus } from '../business/controllers/reconcile.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
-import { specString } from '../tke/kinds.ts';
+import { specString, withCondition } from '../tke/kinds.ts';
 import { cleanupScript, machinePhases, PhaseFailure, type PhaseContext, type PhaseOutcome, type ProvisioningOptions } from './machinephases.ts';
 import { platformGroupName as group } from './names.ts';
 import { SSHError, SSHSession, type SSHTarget } from './ssh.ts';
@@ -46,13 +46,6 @@ export function sshTargetOf(machine: KubeObject): SSHTarget {
       password: decode(proxy.password), privateKey: decode(proxy.privateKey), passphrase: decode(proxy.passPhrase),
     },
   };
-}
-
-/** Sets one condition, keeping its transition time while its status stays the same. */
-function setCondition(conditions: Conditions, next: Omit<MachineCondition, 'lastProbeTime' | 'lastTransitionTime'>, now: string): Conditions {
-  const old = conditions.find(c => c.type === next.type);
-  const cond: MachineCondition = { ...next, lastProbeTime: now, lastTransitionTime: old && old.status === next.status ? old.lastTransitionTime ?? now : now };
-  return old ? conditions.map(c => (c.type === next.type ? cond : c)) : [...conditions, cond];
 }
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -104,7 +97,7 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
     }
     const fail = async (phase: string, reason: string, message: string, outcome?: PhaseOutcome) => {
       const now = timestamp();
-      conditions = setCondition(conditions, { type: phase, status: 'False', reason, message }, now);
+      conditions = withCondition(conditions, { type: phase, status: 'False', reason, message }, now);
       conditions = recordChecks(conditions, outcome, now);
       if (machine.status?.phase !== MachinePhase.Failed || machine.status?.reason !== reason) log.warn({ machine: name, phase, reason, message }, 'machine phase failed');
       // Login refused, a preflight check failed, the cluster gone: each retry counts on one Event.
@@ -138,7 +131,7 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
           throw err;
         }
         const now = timestamp();
-        conditions = setCondition(conditions, { type: phase.name, status: 'True', reason: 'Succeeded', message: outcome.message ?? '' }, now);
+        conditions = withCondition(conditions, { type: phase.name, status: 'True', reason: 'Succeeded', message: outcome.message ?? '' }, now);
         conditions = recordChecks(conditions, outcome, now);
         status = withOutcome({ ...status, phase: MachinePhase.Initializing, conditions }, outcome);
         delete status.reason;
@@ -164,7 +157,7 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
     if (pendingElsewhere.length) {
       const message = `node provisioning is not enabled on this server; not run: ${pendingElsewhere.join(', ')}`;
       next.message = `host prepared and checked (${phases.map(p => p.name).join(', ')}); ${message}`;
-      next.conditions = setCondition(conditions, { type: provisioningCondition, status: 'False', reason: 'ProvisioningDisabled', message }, now);
+      next.conditions = withCondition(conditions, { type: provisioningCondition, status: 'False', reason: 'ProvisioningDisabled', message }, now);
       // An unchanged pending list is not news: keep the probe time so that nothing is rewritten.
       const old = conditions.find(c => c.type === provisioningCondition);
       if (old?.message === message) next.conditions = conditions;
@@ -247,7 +240,7 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
 /** Each preflight check as its own condition `Preflight/<check>`. */
 function recordChecks(conditions: Conditions, outcome: PhaseOutcome | undefined, now: string): Conditions {
   for (const c of outcome?.checks ?? []) {
-    conditions = setCondition(conditions, { type: preflightCheckCondition(c.name), status: c.ok ? 'True' : 'False', reason: c.ok ? 'Passed' : 'CheckFailed', message: c.message }, now);
+    conditions = withCondition(conditions, { type: preflightCheckCondition(c.name), status: c.ok ? 'True' : 'False', reason: c.ok ? 'Passed' : 'CheckFailed', message: c.message }, now);
   }
   return conditions;
 }

@@ -4,7 +4,7 @@
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
-import { clusterURL, credentialRefOf } from './cluster.ts';
+import { clusterURL } from './cluster.ts';
 
 export interface MemberConnection {
   cluster: string;
@@ -40,9 +40,6 @@ export function memberConnection(cluster: KubeObject, credential: KubeObject | u
     } : undefined,
   };
 }
-
-/** The credential's name a cluster uses, or '' (TKE imported clusters always name one). */
-export const credentialNameOf = credentialRefOf;
 
 /** A client-node KubeConfig for the member, to use its typed APIs. */
 export function kubeConfigFor(conn: MemberConnection): KubeConfig {
@@ -88,3 +85,37 @@ export function memberRequestOptions(conn: MemberConnection, timeoutMs = 30_000)
     },
   };
 }
+
+const memberCallTimeoutMs = 10_000;
+
+/** How a call to a member cluster failed; each controller says it in its own reason words. */
+export type MemberFailureKind = 'Timeout' | 'Unreachable' | 'Unauthorized' | 'Forbidden' | 'Error';
+
+export class MemberCallError extends Error {
+  constructor(readonly kind: MemberFailureKind, message: string) { super(message); }
+}
+
+/** A member call that gives up after 10 s: client-node's requests have no deadline of their own. */
+export function withMemberTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new MemberCallError('Timeout', `${what}: no answer within ${memberCallTimeoutMs / 1000}s`)), memberCallTimeoutMs);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The member's answer in words: its HTTP code and message, or why no connection was made. */
+export function describeMemberCall(err: unknown): MemberCallError {
+  if (err instanceof MemberCallError) return err;
+  const e = err as { code?: unknown; body?: unknown; message?: string; cause?: { code?: string; message?: string } };
+  if (typeof e.code === 'number') {
+    const kind = e.code === 401 ? 'Unauthorized' : e.code === 403 ? 'Forbidden' : 'Error';
+    let detail = '';
+    try { detail = JSON.parse(String(e.body)).message ?? ''; } catch { detail = ''; }
+    return new MemberCallError(kind, `the cluster answered ${e.code}${detail ? `: ${detail}` : ''}`);
+  }
+  const cause = e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
+  return new MemberCallError('Unreachable', `cannot reach the cluster's kube-apiserver: ${cause}`);
+}
+
+export const isMemberNotFound = (err: unknown) => (err as { code?: unknown }).code === 404;

@@ -12,6 +12,12 @@ export function specString(obj: KubeObject, name: string): string {
   return typeof v === 'string' ? v : '';
 }
 
+/** Kubernetes' IsValidPortNum (1-65535); an optional port may be unset. */
+export function validatePort(path: string, port: unknown, optional = false): FieldError[] {
+  if (optional && port === undefined) return [];
+  return Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535 ? [] : [field.invalid(path, port, 'must be between 1 and 65535, inclusive')];
+}
+
 /** TKE's Validate*Update: these spec fields are fixed once the object exists ("disallowed change the ..."). */
 export function requireUnchanged(obj: KubeObject, old: KubeObject, specFields: string[]): FieldError[] {
   return specFields
@@ -24,4 +30,24 @@ export function withPhase(status: Record<string, unknown> | undefined, phase: st
   const next: Record<string, unknown> = { ...(status ?? {}), ...extra, phase };
   if (status?.phase !== phase || !status?.lastTransitionTime) next.lastTransitionTime = now;
   return next;
+}
+
+/** A condition as TKE's kinds carry them in status.conditions. */
+export interface Condition {
+  type: string;
+  status: string;
+  lastProbeTime?: string;
+  lastTransitionTime?: string;
+  reason?: string;
+  message?: string;
+}
+
+/**
+ * Sets the condition of `next.type` in place (or adds it), probed `now`; lastTransitionTime
+ * moves only when its status changes.
+ */
+export function withCondition<C extends Condition>(conditions: readonly C[], next: Omit<C, 'lastProbeTime' | 'lastTransitionTime'>, now: string): C[] {
+  const old = conditions.find(c => c.type === next.type);
+  const condition = { ...next, lastProbeTime: now, lastTransitionTime: old && old.status === next.status ? old.lastTransitionTime ?? now : now } as C;
+  return old ? conditions.map(c => (c.type === next.type ? condition : c)) : [...conditions, condition];
 }

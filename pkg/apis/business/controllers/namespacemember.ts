@@ -8,6 +8,7 @@ import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1Namespace } 
 import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import { kubernetesNamespace, namespaceHard } from '../objects.ts';
 import { Quantity } from '../quantity.ts';
+import { describeMemberCall, isMemberNotFound, withMemberTimeout, type MemberFailureKind } from '../../platform/member.ts';
 
 export const projectLabel = 'tkestack.io/projectName';
 export const namespaceLabel = 'tkestack.io/namespaceName';
@@ -23,41 +24,27 @@ const certificateClusterRole = 'edit';
  */
 export const certificateGroup = (project: string, name: string) => `business.tkestack.io:namespace:${project}/${name}`;
 
-const memberCallTimeoutMs = 10_000;
-
 /** A member's refusal or silence, with TKE's reason words, for status.reason/message. */
 export class MemberFailure extends Error {
   constructor(readonly reason: string, message: string) { super(message); }
 }
 
-export function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new MemberFailure('ConnectClusterError', `${what}: no answer within ${memberCallTimeoutMs / 1000}s`)), memberCallTimeoutMs);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
+const namespaceReasons: Record<MemberFailureKind, string> = {
+  Timeout: 'ConnectClusterError', Unreachable: 'ConnectClusterError', Unauthorized: 'ClusterRefused', Forbidden: 'ClusterRefused', Error: 'ClusterError',
+};
 
-/** The member's answer in words: its HTTP code and message, or why no connection was made. */
+/** Why a call to the member failed, in the namespace's reason words. */
 export function describeMemberError(err: unknown): MemberFailure {
   if (err instanceof MemberFailure) return err;
-  const e = err as { code?: unknown; body?: unknown; message?: string; cause?: { code?: string; message?: string } };
-  if (typeof e.code === 'number') {
-    let detail = '';
-    try { detail = JSON.parse(String(e.body)).message ?? ''; } catch { detail = ''; }
-    return new MemberFailure(e.code === 401 || e.code === 403 ? 'ClusterRefused' : 'ClusterError', `the cluster answered ${e.code}${detail ? `: ${detail}` : ''}`);
-  }
-  const cause = e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
-  return new MemberFailure('ConnectClusterError', `cannot reach the cluster's kube-apiserver: ${cause}`);
+  const failure = describeMemberCall(err);
+  return new MemberFailure(namespaceReasons[failure.kind], failure.message);
 }
-
-const isNotFound = (err: unknown) => (err as { code?: unknown }).code === 404;
 
 async function readOrUndefined<T>(p: Promise<T>, what: string): Promise<T | undefined> {
   try {
-    return await withTimeout(p, what);
+    return await withMemberTimeout(p, what);
   } catch (err) {
-    if (isNotFound(err)) return undefined;
+    if (isMemberNotFound(err)) return undefined;
     throw err;
   }
 }
@@ -90,7 +77,7 @@ export async function ensureInMember(kc: KubeConfig, ns: KubeObject, previousPro
   const labels = { [projectLabel]: project, [namespaceLabel]: ns.metadata.name! };
   const existing = await readOrUndefined(core.readNamespace({ name }), `GET namespace ${name}`);
   if (!existing) {
-    await withTimeout(core.createNamespace({ body: { metadata: { name, labels } } }), `create namespace ${name}`);
+    await withMemberTimeout(core.createNamespace({ body: { metadata: { name, labels } } }), `create namespace ${name}`);
   } else {
     const owner = existing.metadata?.labels?.[projectLabel];
     if (owner !== undefined && owner !== project && !(previousProject && owner === previousProject)) {
@@ -102,7 +89,7 @@ export async function ensureInMember(kc: KubeConfig, ns: KubeObject, previousPro
     if (existing.metadata?.labels?.[projectLabel] !== project || existing.metadata?.labels?.[namespaceLabel] !== ns.metadata.name) {
       const relabelled: V1Namespace = { ...existing, metadata: { ...existing.metadata, labels: { ...(existing.metadata?.labels ?? {}), ...labels } } };
       // The read resourceVersion guards the label check above against a concurrent claim.
-      await withTimeout(core.replaceNamespace({ name, body: relabelled }), `label namespace ${name}`);
+      await withMemberTimeout(core.replaceNamespace({ name, body: relabelled }), `label namespace ${name}`);
     }
   }
   const used = await ensureQuota(core, ns);
@@ -115,11 +102,11 @@ async function ensureQuota(core: CoreV1Api, ns: KubeObject): Promise<Record<stri
   const hard = Object.fromEntries(Object.entries(namespaceHard(ns)).map(([r, v]) => [r, String(v)]));
   const quota = await readOrUndefined(core.readNamespacedResourceQuota({ name, namespace: name }), `GET resourcequota ${name}/${name}`);
   if (!quota) {
-    await withTimeout(core.createNamespacedResourceQuota({ namespace: name, body: { metadata: { name, namespace: name }, spec: { hard } } }), `create resourcequota ${name}/${name}`);
+    await withMemberTimeout(core.createNamespacedResourceQuota({ namespace: name, body: { metadata: { name, namespace: name }, spec: { hard } } }), `create resourcequota ${name}/${name}`);
     return undefined;
   }
   if (!sameResourceList((quota.spec?.hard ?? {}) as Record<string, string>, hard)) {
-    await withTimeout(core.replaceNamespacedResourceQuota({ name, namespace: name, body: { ...quota, spec: { ...quota.spec, hard } } }), `update resourcequota ${name}/${name}`);
+    await withMemberTimeout(core.replaceNamespacedResourceQuota({ name, namespace: name, body: { ...quota, spec: { ...quota.spec, hard } } }), `update resourcequota ${name}/${name}`);
     // What was measured was measured against the old limits; the next check reads the new status.
   }
   const used = quota.status?.used as Record<string, string> | undefined;
@@ -134,17 +121,17 @@ async function ensureCertificateBinding(kc: KubeConfig, ns: KubeObject): Promise
   const roleRef = { kind: 'ClusterRole', apiGroup: 'rbac.authorization.k8s.io', name: certificateClusterRole };
   const existing = await readOrUndefined(rbac.readNamespacedRoleBinding({ name: certificateRoleBinding, namespace }), `GET rolebinding ${namespace}/${certificateRoleBinding}`);
   if (!existing) {
-    await withTimeout(rbac.createNamespacedRoleBinding({ namespace, body: { metadata: { name: certificateRoleBinding, namespace }, roleRef, subjects } }), `create rolebinding ${namespace}/${certificateRoleBinding}`);
+    await withMemberTimeout(rbac.createNamespacedRoleBinding({ namespace, body: { metadata: { name: certificateRoleBinding, namespace }, roleRef, subjects } }), `create rolebinding ${namespace}/${certificateRoleBinding}`);
     return;
   }
   if (existing.roleRef.name === roleRef.name && JSON.stringify(existing.subjects ?? []) === JSON.stringify(subjects)) return;
   if (existing.roleRef.name !== roleRef.name) {
     // roleRef is immutable in Kubernetes: a binding pointing elsewhere is replaced whole.
-    await withTimeout(rbac.deleteNamespacedRoleBinding({ name: certificateRoleBinding, namespace }), `delete rolebinding ${namespace}/${certificateRoleBinding}`);
-    await withTimeout(rbac.createNamespacedRoleBinding({ namespace, body: { metadata: { name: certificateRoleBinding, namespace }, roleRef, subjects } }), `create rolebinding ${namespace}/${certificateRoleBinding}`);
+    await withMemberTimeout(rbac.deleteNamespacedRoleBinding({ name: certificateRoleBinding, namespace }), `delete rolebinding ${namespace}/${certificateRoleBinding}`);
+    await withMemberTimeout(rbac.createNamespacedRoleBinding({ namespace, body: { metadata: { name: certificateRoleBinding, namespace }, roleRef, subjects } }), `create rolebinding ${namespace}/${certificateRoleBinding}`);
     return;
   }
-  await withTimeout(rbac.replaceNamespacedRoleBinding({ name: certificateRoleBinding, namespace, body: { ...existing, subjects } }), `update rolebinding ${namespace}/${certificateRoleBinding}`);
+  await withMemberTimeout(rbac.replaceNamespacedRoleBinding({ name: certificateRoleBinding, namespace, body: { ...existing, subjects } }), `update rolebinding ${namespace}/${certificateRoleBinding}`);
 }
 
 /**
@@ -161,9 +148,9 @@ export async function releaseInMember(kc: KubeConfig, ns: KubeObject): Promise<'
   if (existing.status?.phase === 'Terminating') return 'deleted';
   try {
     // The uid precondition: a namespace recreated by someone else since the read is not deleted.
-    await withTimeout(core.deleteNamespace({ name, propagationPolicy: 'Background', body: { preconditions: { uid: existing.metadata!.uid } } }), `delete namespace ${name}`);
+    await withMemberTimeout(core.deleteNamespace({ name, propagationPolicy: 'Background', body: { preconditions: { uid: existing.metadata!.uid } } }), `delete namespace ${name}`);
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    if (!isMemberNotFound(err)) throw err;
   }
   return 'deleted';
 }
