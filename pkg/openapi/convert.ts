@@ -1,6 +1,7 @@
 // Normalized JSON Schema -> the schema dialects of Swagger 2.0 and OpenAPI 3.0, in the shapes
 // Kubernetes itself publishes (kubectl's explain, client-side apply and edit read them).
 import { isObject, refTarget, type JsonSchema } from './schema.ts';
+import { unionConsts, unionTypes } from './walk.ts';
 import { metaNames } from './meta.ts';
 
 export type Dialect = 'v2' | 'v3';
@@ -38,19 +39,6 @@ function describedRef(ctx: ConvertContext, name: string, extras: JsonSchema): Js
   // OpenAPI 3.0 ignores $ref siblings, hence allOf.
   if (ctx.dialect === 'v2') return extras['description'] === undefined ? { $ref: ref } : { $ref: ref, description: extras['description'] };
   return { allOf: [{ $ref: ref }], ...extras };
-}
-
-function constValues(branches: unknown[]): unknown[] | undefined {
-  const values: unknown[] = [];
-  for (const b of branches) {
-    if (!isObject(b) || !('const' in b)) return undefined;
-    values.push(b['const']);
-  }
-  return values;
-}
-
-function scalarTypes(branches: unknown[]): string[] {
-  return branches.flatMap(b => (isObject(b) && typeof b['type'] === 'string' ? [b['type']] : []));
 }
 
 /** Converts one normalized schema node. `definitionName` is set when converting that definition's own body. */
@@ -134,18 +122,18 @@ export function convertSchema(node: JsonSchema, ctx: ConvertContext, definitionN
     const branches = node[key];
     if (!Array.isArray(branches)) continue;
     // A union of literals is an enum.
-    const consts = constValues(branches);
+    const consts = unionConsts(branches);
     if (consts) {
       delete out[key];
       out['enum'] = consts;
-      const types = [...new Set(scalarTypes(branches))];
+      const types = [...new Set(unionTypes(branches))];
       if (types.length === 1 && out['type'] === undefined) out['type'] = types[0];
       continue;
     }
     if (ctx.dialect === 'v2') {
       // Swagger 2.0 has no unions: Kubernetes publishes IntOrString and Quantity as strings.
       delete out[key];
-      const types = scalarTypes(branches);
+      const types = unionTypes(branches);
       if (node['x-kubernetes-int-or-string'] === true) {
         out['type'] = 'string';
         out['format'] = 'int-or-string';

@@ -6,7 +6,10 @@
 // OpenAPI documents (definitions referenced with `$ref`). Normalizing here, once, keeps the
 // two in agreement about what a schema means.
 
-/** A JSON Schema node as plain data: no TypeBox symbols, `$id`s hoisted into definitions. */
+/**
+ * A JSON Schema node: the one schema type. Normalized nodes (no TypeBox symbols, `$id`s hoisted
+ * into definitions) and TypeBox's own (a TSchema is one) alike; walk.ts reads both.
+ */
 export type JsonSchema = { [keyword: string]: unknown };
 
 /** Where normalized `$ref`s point; the validator hands ajv the definitions under this key. */
@@ -140,88 +143,5 @@ export class DefinitionSet {
       }
     }
     return out;
-  }
-}
-
-/**
- * The structural reading of a schema node: what an object's properties are, what a map's
- * values are, what an array's items are, with `$ref` and `allOf` resolved. Shared by unknown-field
- * detection, defaulting and error-path rendering so they agree on what "a field" is.
- */
-export interface SchemaView {
-  properties?: Record<string, JsonSchema>;
-  /** Schema of a map's values, or true/false for free-form/closed objects. */
-  additionalProperties?: JsonSchema | boolean;
-  items?: JsonSchema;
-  hasDefault: boolean;
-  default?: unknown;
-  nullable: boolean;
-  preserveUnknownFields: boolean;
-}
-
-export class SchemaResolver {
-  private readonly views = new WeakMap<JsonSchema, SchemaView>();
-
-  constructor(private readonly definitions: ReadonlyMap<string, JsonSchema>) {}
-
-  deref(node: JsonSchema): JsonSchema {
-    let current = node;
-    for (let hops = 0; hops < 64; hops++) {
-      const ref = current['$ref'];
-      if (typeof ref !== 'string') return current;
-      const name = refTarget(ref);
-      const target = name === undefined ? undefined : this.definitions.get(name);
-      if (!target) return current;
-      current = target;
-    }
-    return current;
-  }
-
-  view(node: JsonSchema): SchemaView {
-    const cached = this.views.get(node);
-    if (cached) return cached;
-    const view: SchemaView = { hasDefault: false, nullable: false, preserveUnknownFields: false };
-    this.views.set(node, view);
-    this.merge(view, node, 0, true);
-    return view;
-  }
-
-  // The outermost node wins for default/nullable (a field's own `default` overrides its type's,
-  // and only allOf members, never anyOf/oneOf branches, contribute one);
-  // properties are unioned across allOf and across anyOf/oneOf branches, since a field declared
-  // by any branch is a field the API knows.
-  private merge(view: SchemaView, raw: JsonSchema, depth: number, outer: boolean): void {
-    if (depth > 32) return;
-    const node = this.deref(raw);
-    for (const n of raw === node ? [node] : [raw, node]) {
-      if (outer && !view.hasDefault && 'default' in n) { view.hasDefault = true; view.default = n['default']; }
-      if (outer && n['nullable'] === true) view.nullable = true;
-      if (n['x-kubernetes-preserve-unknown-fields'] === true) view.preserveUnknownFields = true;
-    }
-    const props = node['properties'];
-    if (isObject(props)) {
-      view.properties ??= {};
-      for (const [k, v] of Object.entries(props)) if (isObject(v) && !(k in view.properties)) view.properties[k] = v;
-    }
-    const additional = node['additionalProperties'];
-    if (view.additionalProperties === undefined || view.additionalProperties === false) {
-      if (isObject(additional)) view.additionalProperties = additional;
-      else if (typeof additional === 'boolean') view.additionalProperties = additional;
-    }
-    const items = node['items'];
-    if (view.items === undefined && isObject(items)) view.items = items;
-    for (const key of ['allOf', 'anyOf', 'oneOf'] as const) {
-      const list = node[key];
-      if (Array.isArray(list)) for (const sub of list) if (isObject(sub)) this.merge(view, sub, depth + 1, outer && key === 'allOf');
-    }
-  }
-
-  /** The schema of `key` inside an object described by `node`, and whether `key` is a map key. */
-  child(node: JsonSchema, key: string): { schema?: JsonSchema; mapKey: boolean } {
-    const view = this.view(node);
-    const prop = view.properties?.[key];
-    if (prop) return { schema: prop, mapKey: false };
-    if (isObject(view.additionalProperties)) return { schema: view.additionalProperties, mapKey: true };
-    return { mapKey: false };
   }
 }

@@ -7,7 +7,8 @@
 // object: field sets, comparison, merge, prune), managed.ts (managedFields and their owners).
 import type { KubeObject, StatusCause } from '../../api/meta/v1/types.ts';
 import { StatusError, errors } from './errors.ts';
-import { type JSONObject, type JSONSchema, clone, deepEqual, isObject } from './patch.ts';
+import { isObject, type JsonSchema } from '../openapi/schema.ts';
+import { type JSONObject, clone, deepEqual } from './patch.ts';
 import { FieldSet, type Path, comparePaths, fieldPaths, goJSON, pathString, strCompare } from './fieldmanager/fieldpath.ts';
 import { type Comparison, ShapeError, compareObjects, fieldSet, mergeValues, prune } from './fieldmanager/typed.ts';
 import { BEFORE_FIRST_APPLY_MANAGER, type Owner, STRIPPED, capUpdateManagers, decodeManaged, encodeManaged, ownerId, printManager } from './fieldmanager/managed.ts';
@@ -20,7 +21,7 @@ const MAX_ANNOTATIONS_BYTES = 256 * 1024;
 
 export interface FieldManagerOptions {
   /** The kind's schema: list keys and map/struct distinctions. Without it lists are atomic. */
-  schema?: JSONSchema;
+  schema?: JsonSchema;
   /**
    * Fields whose ownership this endpoint does not track because the strategy resets them
    * (Kubernetes' ResetFields): typically ['status'] on the main resource of a kind with a
@@ -33,7 +34,7 @@ export interface FieldManagerOptions {
   subresource?: string;
 }
 
-function comparison(oldObj: unknown, newObj: unknown, schema: JSONSchema | undefined, reset: FieldSet): Comparison {
+function comparison(oldObj: unknown, newObj: unknown, schema: JsonSchema | undefined, reset: FieldSet): Comparison {
   const c = compareObjects(oldObj, newObj, schema);
   if (reset.empty()) return c;
   return { added: c.added.recursiveDifference(reset), removed: c.removed.recursiveDifference(reset), modified: c.modified.recursiveDifference(reset) };
@@ -50,7 +51,7 @@ function withoutManagedFields(obj: KubeObject | undefined): JSONObject {
  * Records an Update-style write of `manager`: the fields it changed move to its entry, and
  * other managers lose what was changed or removed under them.
  */
-function recordUpdate(owners: Owner[], oldObj: unknown, newObj: unknown, who: Omit<Owner, 'set' | 'time'>, now: string, schema: JSONSchema | undefined, reset: FieldSet): Owner[] {
+function recordUpdate(owners: Owner[], oldObj: unknown, newObj: unknown, who: Omit<Owner, 'set' | 'time'>, now: string, schema: JsonSchema | undefined, reset: FieldSet): Owner[] {
   const c = comparison(oldObj, newObj, schema, reset);
   const changed = c.modified.union(c.added);
   const touched = changed.union(c.removed);
@@ -161,7 +162,7 @@ function gvkString(apiVersion: string | undefined, kind: string | undefined): st
 
 interface ApplyResult { obj: JSONObject; owners: Owner[]; changed: boolean }
 
-function applyOnce(live: JSONObject, config: JSONObject, owners: Owner[], who: Omit<Owner, 'set' | 'time'>, force: boolean, now: string, schema: JSONSchema | undefined, reset: FieldSet): ApplyResult {
+function applyOnce(live: JSONObject, config: JSONObject, owners: Owner[], who: Omit<Owner, 'set' | 'time'>, force: boolean, now: string, schema: JsonSchema | undefined, reset: FieldSet): ApplyResult {
   const id = ownerId(who);
   const previous = owners.find(o => ownerId(o) === id);
   const configSet = fieldSet(config, schema, true).recursiveDifference(reset).difference(STRIPPED);
@@ -201,7 +202,7 @@ function applyOnce(live: JSONObject, config: JSONObject, owners: Owner[], who: O
  * The fields kubectl's client-side apply last set and that still hold those values: a
  * `kubectl apply --server-side` may take them over without conflict.
  */
-function allowedFromLastApplied(live: JSONObject, schema: JSONSchema | undefined, apiVersion: string): FieldSet | undefined {
+function allowedFromLastApplied(live: JSONObject, schema: JsonSchema | undefined, apiVersion: string): FieldSet | undefined {
   const meta = live.metadata;
   const annotations = isObject(meta) && isObject(meta.annotations) ? meta.annotations : undefined;
   const raw = annotations?.[LAST_APPLIED_ANNOTATION];
@@ -241,7 +242,7 @@ export function serverSideApply(
   applied: KubeObject,
   manager: string,
   force: boolean,
-  schema: JSONSchema | undefined,
+  schema: JsonSchema | undefined,
   apiVersion: string,
   now: string,
   options: FieldManagerOptions = {},

@@ -5,28 +5,8 @@
 import jsonpatch from 'fast-json-patch';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import { StatusError, errors } from './errors.ts';
-
-/** The subset of JSON Schema (as TypeBox emits it) that patching and field ownership read. */
-export interface JSONSchema {
-  type?: string | string[];
-  properties?: Record<string, JSONSchema>;
-  additionalProperties?: boolean | JSONSchema;
-  patternProperties?: Record<string, JSONSchema>;
-  items?: JSONSchema | JSONSchema[];
-  required?: string[];
-  anyOf?: JSONSchema[];
-  oneOf?: JSONSchema[];
-  allOf?: JSONSchema[];
-  default?: unknown;
-  'x-kubernetes-list-type'?: string;
-  'x-kubernetes-list-map-keys'?: string[];
-  'x-kubernetes-patch-merge-key'?: string;
-  'x-kubernetes-patch-strategy'?: string;
-  'x-kubernetes-map-type'?: string;
-  'x-kubernetes-preserve-unknown-fields'?: boolean;
-  'x-kubernetes-int-or-string'?: boolean;
-  [keyword: string]: unknown;
-}
+import { isObject, type JsonSchema } from '../openapi/schema.ts';
+import { embedded, fieldSchema, itemSchema, type SchemaShape } from '../openapi/walk.ts';
 
 export const PATCH_TYPES = {
   json: 'application/json-patch+json',
@@ -38,13 +18,9 @@ export const PATCH_TYPES = {
 const MAX_JSON_PATCH_OPERATIONS = 10000;
 
 // ---------------------------------------------------------------------------------------------
-// JSON values and schema navigation (shared with fieldmanager.ts)
+// JSON values (shared with fieldmanager.ts)
 
 export type JSONObject = Record<string, unknown>;
-
-export function isObject(v: unknown): v is JSONObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
@@ -67,110 +43,6 @@ export function clone<T>(v: T): T {
   return v === undefined ? v : structuredClone(v);
 }
 
-/**
- * How a schema node shapes its value. `object` covers both structs (declared properties)
- * and maps (additionalProperties); `rest` is the schema of undeclared keys, undefined when
- * they are untyped. `unknown` means the schema says nothing and the value decides.
- */
-export type SchemaShape =
-  | { kind: 'object'; properties: Record<string, JSONSchema>; rest: JSONSchema | undefined; atomic: boolean; required: ReadonlySet<string>; schema: JSONSchema }
-  | { kind: 'array'; items: JSONSchema | undefined; schema: JSONSchema }
-  | { kind: 'scalar' }
-  | { kind: 'unknown' };
-
-const SCALAR_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null']);
-
-function typeOf(schema: JSONSchema): string | undefined {
-  if (Array.isArray(schema.type)) return schema.type.find(t => t !== 'null') ?? schema.type[0];
-  return schema.type;
-}
-
-function mergeAllOf(schema: JSONSchema): JSONSchema {
-  const parts = schema.allOf ?? [];
-  const out: JSONSchema = { ...schema };
-  delete out.allOf;
-  const properties: Record<string, JSONSchema> = { ...(schema.properties ?? {}) };
-  const required = new Set(schema.required ?? []);
-  for (const p of parts) {
-    const r = p.allOf ? mergeAllOf(p) : p;
-    for (const [k, v] of Object.entries(r)) {
-      if (k === 'properties' || k === 'required') continue;
-      if (out[k] === undefined) out[k] = v;
-    }
-    Object.assign(properties, r.properties ?? {});
-    for (const q of r.required ?? []) required.add(q);
-  }
-  if (Object.keys(properties).length) out.properties = properties;
-  if (required.size) out.required = [...required];
-  return out;
-}
-
-function valueFits(shape: SchemaShape, value: unknown): boolean {
-  switch (shape.kind) {
-    case 'object': return isObject(value);
-    case 'array': return Array.isArray(value);
-    case 'scalar': return !isObject(value) && !Array.isArray(value);
-    case 'unknown': return true;
-  }
-}
-
-/** Classifies a schema node; for unions the branch that fits `value` wins. */
-export function shapeOf(schema: JSONSchema | undefined, value?: unknown): SchemaShape {
-  if (!schema || typeof schema !== 'object') return { kind: 'unknown' };
-  if (schema.allOf?.length) return shapeOf(mergeAllOf(schema), value);
-  const branches = schema.anyOf ?? schema.oneOf;
-  if (branches?.length) {
-    const shapes = branches.map(b => shapeOf(b, value));
-    if (value !== undefined) {
-      const fit = shapes.find(s => s.kind !== 'unknown' && valueFits(s, value));
-      if (fit) return fit;
-    }
-    return shapes.find(s => s.kind === 'object' || s.kind === 'array') ?? shapes[0] ?? { kind: 'unknown' };
-  }
-  if (schema['x-kubernetes-int-or-string']) return { kind: 'scalar' };
-  const t = typeOf(schema);
-  if (t === 'object' || (t === undefined && (schema.properties || schema.additionalProperties !== undefined || schema.patternProperties))) {
-    let rest: JSONSchema | undefined;
-    if (isObject(schema.additionalProperties)) rest = schema.additionalProperties as JSONSchema;
-    else if (schema.patternProperties) rest = Object.values(schema.patternProperties)[0];
-    return {
-      kind: 'object',
-      properties: schema.properties ?? {},
-      rest,
-      atomic: schema['x-kubernetes-map-type'] === 'atomic',
-      required: new Set(schema.required ?? []),
-      schema,
-    };
-  }
-  if (t === 'array' || (t === undefined && schema.items)) {
-    return { kind: 'array', items: Array.isArray(schema.items) ? undefined : schema.items, schema };
-  }
-  if (t !== undefined && SCALAR_TYPES.has(t)) return { kind: 'scalar' };
-  return { kind: 'unknown' };
-}
-
-/** Schema of `key` inside an object node (declared property first, then additionalProperties). */
-export function fieldSchema(shape: SchemaShape, key: string): JSONSchema | undefined {
-  if (shape.kind !== 'object') return undefined;
-  return Object.prototype.hasOwnProperty.call(shape.properties, key) ? shape.properties[key] : shape.rest;
-}
-
-/** Whether `key` is a declared struct field (as opposed to a map key). */
-export function isNamedField(shape: SchemaShape, key: string): boolean {
-  return shape.kind === 'object' && Object.prototype.hasOwnProperty.call(shape.properties, key);
-}
-
-/** Strategic-merge metadata of a field, read from the OpenAPI extensions. */
-interface PatchMeta { strategy: 'merge' | 'replace' | ''; retainKeys: boolean; mergeKey: string }
-
-function patchMeta(schema: JSONSchema | undefined): PatchMeta {
-  const raw = schema?.['x-kubernetes-patch-strategy'];
-  const parts = typeof raw === 'string' ? raw.split(',').map(s => s.trim()).filter(Boolean) : [];
-  const strategy = parts.includes('merge') ? 'merge' : parts.includes('replace') ? 'replace' : '';
-  const mk = schema?.['x-kubernetes-patch-merge-key'];
-  return { strategy, retainKeys: parts.includes('retainKeys'), mergeKey: typeof mk === 'string' ? mk : '' };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Entry point
 
@@ -179,7 +51,7 @@ function patchMeta(schema: JSONSchema | undefined): PatchMeta {
  * Errors are StatusErrors with Kubernetes' codes: an unparsable body is 400, a patch that
  * parses but cannot be applied (failed `test`, missing path) is 422.
  */
-export function applyPatch(current: KubeObject, patchType: string, body: string | Buffer, schema: JSONSchema | undefined): KubeObject {
+export function applyPatch(current: KubeObject, patchType: string, body: string | Buffer, schema: JsonSchema | undefined): KubeObject {
   const text = typeof body === 'string' ? body : body.toString('utf8');
   const type = patchType.split(';')[0].trim().toLowerCase();
   switch (type) {
@@ -293,13 +165,13 @@ function smpError(message: string): StatusError {
   return errors.badRequest(message);
 }
 
-function strategicMergePatch(current: KubeObject, text: string, schema: JSONSchema | undefined): KubeObject {
+function strategicMergePatch(current: KubeObject, text: string, schema: JsonSchema | undefined): KubeObject {
   const patch = parseObjectPatch(text);
   const merged = mergeMap(clone(current) as JSONObject, clone(patch), schema);
   return asKubeObject(merged);
 }
 
-function mergeMap(original: JSONObject | undefined, patch: JSONObject, schema: JSONSchema | undefined): JSONObject {
+function mergeMap(original: JSONObject | undefined, patch: JSONObject, schema: JsonSchema | undefined): JSONObject {
   if (Object.prototype.hasOwnProperty.call(patch, DIRECTIVE)) {
     const d = patch[DIRECTIVE];
     if (d === 'replace') {
@@ -314,7 +186,7 @@ function mergeMap(original: JSONObject | undefined, patch: JSONObject, schema: J
     delete patch[DIRECTIVE];
   }
   const out: JSONObject = original ?? {};
-  const shape = shapeOf(schema, out);
+  const shape = embedded.shape(schema, out);
 
   applyRetainKeys(out, patch);
   applySetElementOrder(out, patch, shape);
@@ -336,7 +208,7 @@ function mergeMap(original: JSONObject | undefined, patch: JSONObject, schema: J
       continue;
     }
     const childSchema = fieldSchema(shape, key);
-    const meta = patchMeta(childSchema);
+    const meta = embedded.patchMeta(childSchema);
     const origV = out[key];
     if (isDeleteList) {
       if (Array.isArray(origV)) out[key] = origV.filter(v => !(patchV as unknown[]).some(d => deepEqual(d, v)));
@@ -361,13 +233,12 @@ function mergeMap(original: JSONObject | undefined, patch: JSONObject, schema: J
  * A patch value with no counterpart in the original: directives and nulls inside it are
  * resolved against an empty original so none of them leak into the stored object.
  */
-function fresh(patchV: unknown, schema: JSONSchema | undefined): unknown {
+function fresh(patchV: unknown, schema: JsonSchema | undefined): unknown {
   if (isObject(patchV)) return mergeMap({}, patchV, schema);
   if (Array.isArray(patchV)) {
-    const meta = patchMeta(schema);
+    const meta = embedded.patchMeta(schema);
     if (meta.strategy === 'merge') return mergeSlice([], patchV, schema, meta.mergeKey);
-    const shape = shapeOf(schema, patchV);
-    const items = shape.kind === 'array' ? shape.items : undefined;
+    const items = itemSchema(embedded.shape(schema, patchV));
     return patchV.map(v => (isObject(v) && !Object.prototype.hasOwnProperty.call(v, DIRECTIVE) ? mergeMap({}, v, items) : v));
   }
   return patchV;
@@ -398,7 +269,7 @@ function applySetElementOrder(original: JSONObject, patch: JSONObject, shape: Sc
     const field = key.slice(SET_ORDER_PREFIX.length);
     if (!field || !Array.isArray(order)) throw smpError('invalid patch format of setElementOrder list');
     const childSchema = fieldSchema(shape, field);
-    const meta = patchMeta(childSchema);
+    const meta = embedded.patchMeta(childSchema);
     const origList = original[field];
     const patchList = patch[field];
     if (origList !== undefined && !Array.isArray(origList)) continue;
@@ -420,10 +291,9 @@ function applySetElementOrder(original: JSONObject, patch: JSONObject, shape: Sc
   }
 }
 
-function mergeSlice(original: unknown[], patch: unknown[], schema: JSONSchema | undefined, mergeKey: string): unknown[] {
+function mergeSlice(original: unknown[], patch: unknown[], schema: JsonSchema | undefined, mergeKey: string): unknown[] {
   if (original.length === 0 && patch.length === 0) return original;
-  const shape = shapeOf(schema, patch);
-  const itemSchema = shape.kind === 'array' ? shape.items : undefined;
+  const items = itemSchema(embedded.shape(schema, patch));
   const all = [...original, ...patch];
   if (all.some(Array.isArray)) {
     throw new StatusError(422, 'Invalid', 'the server rejected our request due to an error in our request', {
@@ -461,13 +331,13 @@ function mergeSlice(original: unknown[], patch: unknown[], schema: JSONSchema | 
       throw smpError(`unknown patch type: ${JSON.stringify(d)} in map: ${JSON.stringify(item)}`);
     }
   }
-  if (replace) return plain.map(p => mergeMap({}, p, itemSchema));
+  if (replace) return plain.map(p => mergeMap({}, p, items));
 
   for (const p of plain) {
     if (!Object.prototype.hasOwnProperty.call(p, mergeKey)) throw smpError(`map: ${JSON.stringify(p)} does not contain declared merge key: ${mergeKey}`);
     const idx = base.findIndex(o => isObject(o) && deepEqual(o[mergeKey], p[mergeKey]));
-    if (idx >= 0) base[idx] = mergeMap(base[idx] as JSONObject, p, itemSchema);
-    else base.push(mergeMap({}, p, itemSchema));
+    if (idx >= 0) base[idx] = mergeMap(base[idx] as JSONObject, p, items);
+    else base.push(mergeMap({}, p, items));
   }
   const identity = (v: unknown): unknown => (isObject(v) ? v[mergeKey] : v);
   return orderBy(base, plain.map(identity), original.map(identity), identity);

@@ -5,7 +5,8 @@ import addFormats from 'ajv-formats';
 import type { TSchema } from '@sinclair/typebox';
 import type { ManagedFieldsEntry, ObjectMeta, OwnerReference } from '../../api/meta/v1/types.ts';
 import { field, type FieldError } from './errors.ts';
-import { DefinitionSet, SchemaResolver, isObject, type JsonSchema } from '../openapi/schema.ts';
+import { DefinitionSet, isObject, type JsonSchema } from '../openapi/schema.ts';
+import { SchemaWalker, unionConsts, unionTypes } from '../openapi/walk.ts';
 
 export interface CompiledKind {
   /**
@@ -59,7 +60,7 @@ export function compileKind(schema: TSchema | JsonSchema): CompiledKind {
 function compile(schema: TSchema | JsonSchema): CompiledKind {
   const set = new DefinitionSet();
   const root = set.inline(schema);
-  const resolver = new SchemaResolver(set.definitions);
+  const walker = new SchemaWalker(set.definitions);
   const compiled: ValidateFunction = ajv().compile({ ...root, definitions: Object.fromEntries(set.definitions) });
   return {
     validate: obj => {
@@ -68,58 +69,41 @@ function compile(schema: TSchema | JsonSchema): CompiledKind {
       let data = obj;
       if (containsNull(obj)) {
         data = structuredClone(obj);
-        walkDefaults(data, root, resolver, false);
+        walkDefaults(data, root, walker, false);
       }
       if (compiled(data)) return [];
-      return convertErrors(compiled.errors ?? [], data, root, resolver);
+      return convertErrors(compiled.errors ?? [], data, root, walker);
     },
     unknownFields: obj => {
       const out: string[] = [];
-      collectUnknown(obj, root, resolver, '', out, false);
+      collectUnknown(obj, root, walker, '', out, false);
       return out;
     },
     pruneUnknownFields: obj => {
       const out: string[] = [];
-      collectUnknown(obj, root, resolver, '', out, true);
+      collectUnknown(obj, root, walker, '', out, true);
       return out;
     },
-    applyDefaults: obj => walkDefaults(obj, root, resolver, true),
-    shapeError: obj => firstShapeError(obj, root, resolver, ''),
+    applyDefaults: obj => walkDefaults(obj, root, walker, true),
+    shapeError: obj => firstShapeError(obj, root, walker, ''),
   };
 }
 
 // --- shapes -----------------------------------------------------------------------------------
 
-function shapeOf(node: JsonSchema, resolver: SchemaResolver, depth = 0): 'object' | 'array' | undefined {
-  const n = resolver.deref(node);
-  const type = n['type'];
-  if (type === 'object') return 'object';
-  if (type === 'array') return 'array';
-  if (type !== undefined || depth > 8) return undefined;
-  // A field with its own description or default wraps its type in allOf; anyOf/oneOf admit several shapes.
-  const all = n['allOf'];
-  if (Array.isArray(all)) {
-    for (const sub of all) {
-      const found = isObject(sub) ? shapeOf(sub, resolver, depth + 1) : undefined;
-      if (found) return found;
-    }
-  }
-  return undefined;
-}
-
-function firstShapeError(value: unknown, node: JsonSchema, resolver: SchemaResolver, path: string): string | undefined {
+function firstShapeError(value: unknown, node: JsonSchema, walker: SchemaWalker, path: string): string | undefined {
   // null is an absent field to Go's decoder, whatever the field's type.
   if (value === null || value === undefined) return undefined;
-  const want = shapeOf(node, resolver);
+  const want = walker.container(node);
   const got = jsonType(value);
   if (want === 'object' && got !== 'object') return `${path || 'body'}: expected an object, got ${got}`;
   if (want === 'array' && got !== 'array') return `${path || 'body'}: expected a list, got ${got}`;
-  const view = resolver.view(node);
+  const view = walker.view(node);
   if (view.preserveUnknownFields) return undefined;
   if (Array.isArray(value)) {
     if (!view.items) return undefined;
     for (let i = 0; i < value.length; i++) {
-      const found = firstShapeError(value[i], view.items, resolver, `${path}[${i}]`);
+      const found = firstShapeError(value[i], view.items, walker, `${path}[${i}]`);
       if (found) return found;
     }
     return undefined;
@@ -129,18 +113,18 @@ function firstShapeError(value: unknown, node: JsonSchema, resolver: SchemaResol
   if (view.properties) {
     for (const [key, prop] of Object.entries(view.properties)) {
       if (!Object.hasOwn(value, key)) continue;
-      const found = firstShapeError(value[key], prop, resolver, childPath(path, key));
+      const found = firstShapeError(value[key], prop, walker, childPath(path, key));
       if (found) return found;
     }
   }
   if (isObject(additional)) {
     // A map of scalars (labels, annotations) has nothing to find: skip the walk over its keys.
-    const inner = shapeOf(additional, resolver);
-    const v = resolver.view(additional);
+    const inner = walker.container(additional);
+    const v = walker.view(additional);
     if (inner === undefined && !v.properties && !v.items && !isObject(v.additionalProperties)) return undefined;
     for (const key of Object.keys(value)) {
       if (view.properties && key in view.properties) continue;
-      const found = firstShapeError(value[key], additional, resolver, `${path}[${key}]`);
+      const found = firstShapeError(value[key], additional, walker, `${path}[${key}]`);
       if (found) return found;
     }
   }
@@ -161,16 +145,16 @@ function containsNull(value: unknown): boolean {
 
 // --- defaulting -------------------------------------------------------------------------------
 
-function walkDefaults(value: unknown, node: JsonSchema, resolver: SchemaResolver, fill: boolean): void {
-  const view = resolver.view(node);
+function walkDefaults(value: unknown, node: JsonSchema, walker: SchemaWalker, fill: boolean): void {
+  const view = walker.view(node);
   if (Array.isArray(value)) {
-    if (view.items) for (const item of value) walkDefaults(item, view.items, resolver, fill);
+    if (view.items) for (const item of value) walkDefaults(item, view.items, walker, fill);
     return;
   }
   if (!isObject(value)) return;
   if (view.properties) {
     for (const [key, propNode] of Object.entries(view.properties)) {
-      const prop = resolver.view(propNode);
+      const prop = walker.view(propNode);
       if (value[key] === null && !prop.nullable) delete value[key];
       if (fill && prop.hasDefault) {
         const current = value[key];
@@ -179,14 +163,14 @@ function walkDefaults(value: unknown, node: JsonSchema, resolver: SchemaResolver
         const goZero = current === '' && typeof prop.default === 'string' && prop.default !== '';
         if (current === undefined || goZero) value[key] = structuredClone(prop.default);
       }
-      if (value[key] !== undefined) walkDefaults(value[key], propNode, resolver, fill);
+      if (value[key] !== undefined) walkDefaults(value[key], propNode, walker, fill);
     }
   }
   const additional = view.additionalProperties;
   if (isObject(additional)) {
     for (const key of Object.keys(value)) {
       if (view.properties && key in view.properties) continue;
-      walkDefaults(value[key], additional, resolver, fill);
+      walkDefaults(value[key], additional, walker, fill);
     }
   }
 }
@@ -197,11 +181,16 @@ function childPath(path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`;
 }
 
-function collectUnknown(value: unknown, node: JsonSchema, resolver: SchemaResolver, path: string, out: string[], prune: boolean): void {
-  const view = resolver.view(node);
+/** The path of `key` below `path`: `a.key` for a struct field, `a[key]` for a map entry. */
+function keyPath(path: string, key: string, mapKey: boolean): string {
+  return mapKey ? `${path}[${key}]` : childPath(path, key);
+}
+
+function collectUnknown(value: unknown, node: JsonSchema, walker: SchemaWalker, path: string, out: string[], prune: boolean): void {
+  const view = walker.view(node);
   if (view.preserveUnknownFields) return;
   if (Array.isArray(value)) {
-    if (view.items) value.forEach((item, i) => collectUnknown(item, view.items!, resolver, `${path}[${i}]`, out, prune));
+    if (view.items) value.forEach((item, i) => { collectUnknown(item, view.items!, walker, `${path}[${i}]`, out, prune); });
     return;
   }
   if (!isObject(value)) return;
@@ -209,9 +198,8 @@ function collectUnknown(value: unknown, node: JsonSchema, resolver: SchemaResolv
   // No declared properties and no value schema: a free-form object (Type.Unknown, RawExtension).
   if (!view.properties && !isObject(additional)) return;
   for (const key of Object.keys(value)) {
-    const prop = view.properties?.[key];
-    if (prop) collectUnknown(value[key], prop, resolver, childPath(path, key), out, prune);
-    else if (isObject(additional)) collectUnknown(value[key], additional, resolver, `${path}[${key}]`, out, prune);
+    const child = walker.child(node, key);
+    if (child.schema) collectUnknown(value[key], child.schema, walker, keyPath(path, key, child.mapKey), out, prune);
     else if (additional !== true) {
       out.push(childPath(path, key));
       if (prune) delete value[key];
@@ -227,19 +215,19 @@ function decodePointer(pointer: string): string[] {
 }
 
 /** Renders a JSON pointer into the object as a Kubernetes field path, using the schema to tell maps from structs. */
-function renderPath(pointer: string, data: unknown, root: JsonSchema, resolver: SchemaResolver): { path: string; node?: JsonSchema } {
+function renderPath(pointer: string, data: unknown, root: JsonSchema, walker: SchemaWalker): { path: string; node?: JsonSchema } {
   let path = '';
   let node: JsonSchema | undefined = root;
   let value: unknown = data;
   for (const seg of decodePointer(pointer)) {
     if (Array.isArray(value)) {
       path += `[${seg}]`;
-      node = node ? resolver.view(node).items : undefined;
+      node = node ? walker.view(node).items : undefined;
       value = value[Number(seg)];
       continue;
     }
-    const child: { schema?: JsonSchema; mapKey: boolean } = node ? resolver.child(node, seg) : { mapKey: false };
-    path = child.mapKey ? `${path}[${seg}]` : childPath(path, seg);
+    const child: { schema?: JsonSchema; mapKey: boolean } = node ? walker.child(node, seg) : { mapKey: false };
+    path = keyPath(path, seg, child.mapKey);
     node = child.schema;
     value = isObject(value) ? value[seg] : undefined;
   }
@@ -257,35 +245,20 @@ function param(err: ErrorObject, name: string): unknown {
   return (err.params as Record<string, unknown>)[name];
 }
 
-function branchTypes(branches: unknown): string[] {
-  if (!Array.isArray(branches)) return [];
-  return branches.flatMap(b => (isObject(b) && typeof b['type'] === 'string' ? [b['type']] : []));
-}
-
-function constBranches(branches: unknown): string[] | undefined {
-  if (!Array.isArray(branches) || branches.length === 0) return undefined;
-  const values: string[] = [];
-  for (const b of branches) {
-    if (!isObject(b) || !('const' in b)) return undefined;
-    values.push(String(b['const']));
-  }
-  return values;
-}
-
 function within(err: ErrorObject, group: ErrorObject): boolean {
   return err !== group
     && err.schemaPath.startsWith(group.schemaPath + '/')
     && (err.instancePath === group.instancePath || err.instancePath.startsWith(group.instancePath + '/'));
 }
 
-function convertErrors(errors: ErrorObject[], data: unknown, root: JsonSchema, resolver: SchemaResolver): FieldError[] {
+function convertErrors(errors: ErrorObject[], data: unknown, root: JsonSchema, walker: SchemaWalker): FieldError[] {
   // An anyOf/oneOf failure is reported once, for the field, not once per branch tried.
   const groups = errors.filter(e => e.keyword === 'anyOf' || e.keyword === 'oneOf');
   const out: FieldError[] = [];
   const seen = new Set<string>();
   for (const err of errors) {
     if (groups.some(g => within(err, g))) continue;
-    const { path } = renderPath(err.instancePath, data, root, resolver);
+    const { path } = renderPath(err.instancePath, data, root, walker);
     const fe = toFieldError(err, path);
     if (!fe) continue;
     const key = `${fe.field}\u0000${fe.reason}\u0000${fe.message}`;
@@ -316,9 +289,9 @@ function toFieldError(err: ErrorObject, path: string): FieldError | undefined {
       return field.notSupported(path, value, [String(param(err, 'allowedValue'))]);
     case 'anyOf':
     case 'oneOf': {
-      const consts = constBranches(err.schema);
-      if (consts) return field.notSupported(path, value, consts);
-      const types = branchTypes(err.schema);
+      const consts = unionConsts(err.schema);
+      if (consts?.length) return field.notSupported(path, value, consts.map(v => String(v)));
+      const types = unionTypes(err.schema);
       const stringBranch = Array.isArray(err.schema)
         ? err.schema.find((b): b is Record<string, unknown> => isObject(b) && b['type'] === 'string' && typeof b['pattern'] === 'string')
         : undefined;

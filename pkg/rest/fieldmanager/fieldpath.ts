@@ -4,7 +4,7 @@
 // for an index. A path is "in" the set when its last element is a member of its parent node; in
 // fieldsV1 a member with children is written `".": {}`.
 import { LRUCache } from 'lru-cache';
-import { isObject } from '../patch.ts';
+import { isObject } from '../../openapi/schema.ts';
 
 export type Path = readonly string[];
 
@@ -143,7 +143,7 @@ export function pathString(path: Path): string {
       case 0: return `.${d.name}`;
       case 1: return `[${d.fields.map(([k, v]) => `${k}=${valueToString(v)}`).join(',')}]`;
       case 2: return `[=${valueToString(d.value)}]`;
-      case 3: return `[${d.index}]`;
+      default: return `[${d.index}]`;
     }
   }).join('');
 }

@@ -1,7 +1,7 @@
 // Managers of fields: metadata.managedFields decoded into owners and encoded back, with
 // Kubernetes' identifiers, stripped system fields and the cap on Update managers.
 import type { ManagedFieldsEntry } from '../../../api/meta/v1/types.ts';
-import { isObject } from '../patch.ts';
+import { isObject } from '../../openapi/schema.ts';
 import { FieldSet, pe, strCompare } from './fieldpath.ts';
 
 /** Owner of everything that existed before the first apply to an untracked object. */

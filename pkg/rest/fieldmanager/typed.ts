@@ -1,31 +1,13 @@
 // What a schema says about an object's fields, as structured-merge-diff's typed and merge
 // packages do it: the field set an object sets, the comparison of two objects, the merge of an
 // apply configuration into the live object, and pruning what an applier stopped applying.
-import { type JSONObject, type JSONSchema, type SchemaShape, clone, deepEqual, fieldSchema, isNamedField, isObject, shapeOf } from '../patch.ts';
+import { isObject, type JsonSchema } from '../../openapi/schema.ts';
+import { type ListInfo, type SchemaShape, embedded, fieldSchema, isNamedField, itemSchema } from '../../openapi/walk.ts';
+import { type JSONObject, clone, deepEqual } from '../patch.ts';
 import { FieldSet, type Path, pathString, pe } from './fieldpath.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Lists
-
-export interface ListInfo { type: 'atomic' | 'set' | 'map'; keys: string[] }
-
-export function listInfo(schema: JSONSchema | undefined): ListInfo {
-  if (!schema) return { type: 'atomic', keys: [] };
-  const lt = schema['x-kubernetes-list-type'];
-  const mergeKey = schema['x-kubernetes-patch-merge-key'];
-  if (lt === 'map') {
-    const keys = schema['x-kubernetes-list-map-keys'] ?? (typeof mergeKey === 'string' && mergeKey ? [mergeKey] : []);
-    return keys.length ? { type: 'map', keys } : { type: 'set', keys: [] };
-  }
-  if (lt === 'set') return { type: 'set', keys: [] };
-  if (lt === 'atomic') return { type: 'atomic', keys: [] };
-  // Without a list type, Kubernetes derives the semantics from the strategic-merge tags.
-  const strategy = schema['x-kubernetes-patch-strategy'];
-  if (typeof strategy === 'string' && strategy.split(',').includes('merge')) {
-    return typeof mergeKey === 'string' && mergeKey ? { type: 'map', keys: [mergeKey] } : { type: 'set', keys: [] };
-  }
-  return { type: 'atomic', keys: [] };
-}
 
 export class ShapeError extends Error {
   constructor(readonly path: Path, message: string) { super(message); }
@@ -35,10 +17,10 @@ export class ShapeError extends Error {
  * The path element of every item of a granular list, or undefined when the list cannot be
  * keyed (malformed live data is then treated as atomic; `strict` turns that into an error).
  */
-export function itemElements(items: unknown[], info: ListInfo, elem: JSONSchema | undefined, path: Path, strict: boolean): string[] | undefined {
+export function itemElements(items: unknown[], info: ListInfo, elem: JsonSchema | undefined, path: Path, strict: boolean): string[] | undefined {
   const out: string[] = [];
   const seen = new Set<string>();
-  const elemShape = shapeOf(elem);
+  const elemShape = embedded.shape(elem);
   for (const item of items) {
     let element: string;
     if (info.type === 'map') {
@@ -49,7 +31,7 @@ export function itemElements(items: unknown[], info: ListInfo, elem: JSONSchema 
       const fields: Array<[string, unknown]> = [];
       for (const k of info.keys) {
         let v = item[k];
-        if (v === undefined && elemShape.kind === 'object') v = elemShape.properties[k]?.default;
+        if (v === undefined && elemShape.kind === 'object') v = elemShape.properties[k]?.['default'];
         if (v === undefined) {
           if (strict) throw new ShapeError(path, `associative list with keys has an element that omits key field ${JSON.stringify(k)} (and doesn't have default value)`);
           return undefined;
@@ -71,20 +53,12 @@ export function itemElements(items: unknown[], info: ListInfo, elem: JSONSchema 
   return out;
 }
 
-export function arrayItems(shape: SchemaShape): JSONSchema | undefined {
-  return shape.kind === 'array' ? shape.items : undefined;
-}
-
-export function listOf(shape: SchemaShape): ListInfo {
-  return shape.kind === 'array' ? listInfo(shape.schema) : { type: 'atomic', keys: [] };
-}
-
 export function isGranularObject(shape: SchemaShape, v: unknown): v is JSONObject {
   return isObject(v) && (shape.kind === 'object' ? !shape.atomic : shape.kind === 'unknown');
 }
 
 export function isGranularArray(shape: SchemaShape, v: unknown): v is unknown[] {
-  return Array.isArray(v) && shape.kind === 'array' && listInfo(shape.schema).type !== 'atomic';
+  return Array.isArray(v) && shape.kind === 'array' && embedded.listOf(shape).type !== 'atomic';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -95,14 +69,14 @@ export function isGranularArray(shape: SchemaShape, v: unknown): v is unknown[] 
  * items; struct fields only when null or empty. `strict` rejects list items that cannot be
  * keyed or are duplicated, as an apply configuration must not contain them.
  */
-export function fieldSet(obj: unknown, schema: JSONSchema | undefined, strict = false): FieldSet {
+export function fieldSet(obj: unknown, schema: JsonSchema | undefined, strict = false): FieldSet {
   const set = new FieldSet();
   collect(obj, schema, [], set, strict);
   return set;
 }
 
-export function collect(value: unknown, schema: JSONSchema | undefined, path: string[], set: FieldSet, strict: boolean): void {
-  const shape = shapeOf(schema, value);
+export function collect(value: unknown, schema: JsonSchema | undefined, path: string[], set: FieldSet, strict: boolean): void {
+  const shape = embedded.shape(schema, value);
   if (isObject(value) && (shape.kind === 'object' || shape.kind === 'unknown')) {
     if (shape.kind === 'object' && shape.atomic) {
       set.insert(path);
@@ -119,15 +93,15 @@ export function collect(value: unknown, schema: JSONSchema | undefined, path: st
     return;
   }
   if (isGranularArray(shape, value)) {
-    const info = listOf(shape);
-    const elements = itemElements(value, info, arrayItems(shape), path, strict);
+    const info = embedded.listOf(shape);
+    const elements = itemElements(value, info, itemSchema(shape), path, strict);
     if (!elements) {
       set.insert(path);
       return;
     }
     value.forEach((item, i) => {
       const child = [...path, elements[i]];
-      collect(item, arrayItems(shape), child, set, strict);
+      collect(item, itemSchema(shape), child, set, strict);
       set.insert(child);
     });
     return;
@@ -140,7 +114,7 @@ export function collect(value: unknown, schema: JSONSchema | undefined, path: st
 
 export interface Comparison { added: FieldSet; removed: FieldSet; modified: FieldSet }
 
-export function compareObjects(lhs: unknown, rhs: unknown, schema: JSONSchema | undefined): Comparison {
+export function compareObjects(lhs: unknown, rhs: unknown, schema: JsonSchema | undefined): Comparison {
   const c: Comparison = { added: new FieldSet(), removed: new FieldSet(), modified: new FieldSet() };
   compareNode(lhs, rhs, schema, [], true, c);
   return c;
@@ -160,9 +134,9 @@ export function recordsItself(shape: SchemaShape, value: unknown, named: boolean
   return true;
 }
 
-export function compareNode(lhs: unknown, rhs: unknown, schema: JSONSchema | undefined, path: string[], named: boolean, c: Comparison): void {
+export function compareNode(lhs: unknown, rhs: unknown, schema: JsonSchema | undefined, path: string[], named: boolean, c: Comparison): void {
   const probe = rhs !== undefined ? rhs : lhs;
-  const shape = shapeOf(schema, probe);
+  const shape = embedded.shape(schema, probe);
   if (lhs !== undefined && rhs !== undefined && containerKind(lhs) !== containerKind(rhs)) {
     if (path.length) c.modified.insert(path);
     const lc = new FieldSet();
@@ -190,8 +164,8 @@ export function compareNode(lhs: unknown, rhs: unknown, schema: JSONSchema | und
     return;
   }
   if (isGranularArray(shape, probe)) {
-    const info = listOf(shape);
-    const elem = arrayItems(shape);
+    const info = embedded.listOf(shape);
+    const elem = itemSchema(shape);
     const l = Array.isArray(lhs) ? lhs : [];
     const r = Array.isArray(rhs) ? rhs : [];
     const le = itemElements(l, info, elem, path, false);
@@ -228,10 +202,10 @@ export function withoutNulls(v: unknown): unknown {
   return v;
 }
 
-export function mergeValues(lhs: unknown, rhs: unknown, schema: JSONSchema | undefined, path: string[]): unknown {
+export function mergeValues(lhs: unknown, rhs: unknown, schema: JsonSchema | undefined, path: string[]): unknown {
   if (rhs === undefined) return lhs;
   if (lhs === undefined || lhs === null) return withoutNulls(clone(rhs));
-  const shape = shapeOf(schema, rhs);
+  const shape = embedded.shape(schema, rhs);
   if (isGranularObject(shape, rhs) && isObject(lhs)) {
     const out: JSONObject = { ...lhs };
     for (const [k, v] of Object.entries(rhs)) {
@@ -252,8 +226,8 @@ export function mergeValues(lhs: unknown, rhs: unknown, schema: JSONSchema | und
  * configuration puts them.
  */
 export function mergeLists(lhs: unknown[], rhs: unknown[], shape: SchemaShape, path: string[]): unknown[] {
-  const info = listOf(shape);
-  const elem = arrayItems(shape);
+  const info = embedded.listOf(shape);
+  const elem = itemSchema(shape);
   const re = itemElements(rhs, info, elem, path, true) as string[];
   const le = itemElements(lhs, info, elem, path, false);
   if (!le) return withoutNulls(clone(rhs)) as unknown[];
@@ -265,7 +239,7 @@ export function mergeLists(lhs: unknown[], rhs: unknown[], shape: SchemaShape, p
     observedL.set(e, lhs[i]);
   });
   const observedR = new Map<string, unknown>();
-  re.forEach((e, i) => observedR.set(e, rhs[i]));
+  re.forEach((e, i) => { observedR.set(e, rhs[i]); });
   const liveItem = (e: string): unknown => (duplicated.has(e) ? undefined : observedL.get(e));
 
   const shared = re.filter(e => observedL.has(e));
@@ -326,7 +300,7 @@ export const PRUNE_PROTECTED = new Set(['f:apiVersion', 'f:kind', 'f:metadata'])
 export function removeField(obj: JSONObject, key: string, shape: SchemaShape): void {
   // A required struct or list is left empty rather than absent, as a Go zero value would be.
   if (shape.kind === 'object' && shape.required.has(key)) {
-    const s = shapeOf(fieldSchema(shape, key));
+    const s = embedded.shape(fieldSchema(shape, key));
     if (s.kind === 'object') { obj[key] = {}; return; }
     if (s.kind === 'array') { obj[key] = []; return; }
   }
@@ -342,8 +316,8 @@ export function isEmptyContainer(v: unknown): boolean {
  * owned last time (`last`) and nobody owns now (`owned`, which includes the applier's new
  * configuration). A declared struct field counts as owned when anything below it is.
  */
-export function prune(value: unknown, schema: JSONSchema | undefined, last: FieldSet, owned: FieldSet | undefined, root: boolean): void {
-  const shape = shapeOf(schema, value);
+export function prune(value: unknown, schema: JsonSchema | undefined, last: FieldSet, owned: FieldSet | undefined, root: boolean): void {
+  const shape = embedded.shape(schema, value);
   if (isGranularObject(shape, value)) {
     for (const k of Object.keys(value)) {
       const element = pe.field(k);
@@ -365,8 +339,8 @@ export function prune(value: unknown, schema: JSONSchema | undefined, last: Fiel
     return;
   }
   if (isGranularArray(shape, value)) {
-    const elem = arrayItems(shape);
-    const elements = itemElements(value, listOf(shape), elem, [], false);
+    const elem = itemSchema(shape);
+    const elements = itemElements(value, embedded.listOf(shape), elem, [], false);
     if (!elements) return;
     const kept: unknown[] = [];
     value.forEach((item, i) => {
