@@ -57,7 +57,7 @@ export class Informer {
         if (!seen.has(key)) { this.cache.delete(key); this.emit('DELETED', old); }
       }
       this.synced = true;
-      this.syncWaiters.splice(0).forEach(f => f());
+      for (const f of this.syncWaiters.splice(0)) f();
       this.watcher = this.store.watch(this.prefix, {
         fromRV: list.rv,
         onEvent: (ev) => {

@@ -16,18 +16,24 @@ export function parseLabelSelector(text: string | undefined): (labels: Labels) =
   for (const part of splitTopLevel(text)) {
     const s = part.trim();
     if (!s) continue;
-    let m: RegExpMatchArray | null;
-    if ((m = s.match(/^([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)$/))) {
-      reqs.push({ key: checkKey(m[1]), op: m[2] as 'in' | 'notin', values: m[3].split(',').map(v => checkValue(v.trim())) });
-    } else if ((m = s.match(/^([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)$/))) {
-      reqs.push({ key: checkKey(m[1]), op: m[2] === '!=' ? 'notin' : 'in', values: [checkValue(m[3])] });
-    } else if ((m = s.match(/^!\s*([^\s!=(),]+)$/))) {
-      reqs.push({ key: checkKey(m[1]), op: '!' });
-    } else if ((m = s.match(/^([^\s!=(),]+)$/))) {
-      reqs.push({ key: checkKey(m[1]), op: 'exists' });
-    } else {
-      throw errors.badRequest(`unable to parse requirement: invalid label selector "${text}"`);
+    const set = s.match(/^([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)$/);
+    if (set) {
+      reqs.push({ key: checkKey(set[1]), op: set[2] as 'in' | 'notin', values: set[3].split(',').map(v => checkValue(v.trim())) });
+      continue;
     }
+    const equality = s.match(/^([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)$/);
+    if (equality) {
+      reqs.push({ key: checkKey(equality[1]), op: equality[2] === '!=' ? 'notin' : 'in', values: [checkValue(equality[3])] });
+      continue;
+    }
+    const absent = s.match(/^!\s*([^\s!=(),]+)$/);
+    if (absent) {
+      reqs.push({ key: checkKey(absent[1]), op: '!' });
+      continue;
+    }
+    const exists = s.match(/^([^\s!=(),]+)$/);
+    if (!exists) throw errors.badRequest(`unable to parse requirement: invalid label selector "${text}"`);
+    reqs.push({ key: checkKey(exists[1]), op: 'exists' });
   }
   return (labels) => reqs.every(r => {
     const has = labels !== undefined && Object.prototype.hasOwnProperty.call(labels, r.key);
@@ -35,7 +41,7 @@ export function parseLabelSelector(text: string | undefined): (labels: Labels) =
       case 'exists': return has;
       case '!': return !has;
       case 'in': return has && r.values.includes(labels![r.key]);
-      case 'notin': return !has || !r.values.includes(labels![r.key]);
+      default: return !has || !r.values.includes(labels![r.key]); // notin
     }
   });
 }

@@ -25,6 +25,8 @@ export const defaultMaxMutatingRequestsInflight = 200;
 const nonMutatingVerbs = new Set(['get', 'list', 'watch', 'head']);
 // As kube-apiserver's BasicLongRunningRequestCheck: streams that last as long as the client wants.
 const longRunningSubresources = new Set(['proxy', 'exec', 'attach', 'log', 'portforward']);
+/** /version's compiler: tsx when the sources run as they are (npm start, the tests), tsc for the build in dist/. */
+const compiler = import.meta.url.endsWith('.ts') ? 'tsx' : 'tsc';
 
 export interface OpenAPIProvider {
   v2(): unknown;
@@ -140,7 +142,7 @@ export class APIServer {
       if (longRunning) this.streams.delete(res);
       else {
         this.inflight--;
-        if (this.inflight === 0) this.idleWaiters.splice(0).forEach(f => f());
+        if (this.inflight === 0) for (const f of this.idleWaiters.splice(0)) f();
       }
       this.record(req, res, info, started);
     });
@@ -307,7 +309,7 @@ export class APIServer {
   private versionInfo() {
     return {
       major: '1', minor: '32', gitVersion: this.config.version.gitVersion, gitCommit: '', gitTreeState: 'clean',
-      buildDate: '', goVersion: `node${process.versions.node}`, compiler: 'tsx', platform: `${process.platform}/${process.arch}`,
+      buildDate: '', goVersion: `node${process.versions.node}`, compiler, platform: `${process.platform}/${process.arch}`,
     };
   }
 

@@ -234,7 +234,8 @@ export function createAuthenticator(config: AuthenticatorConfig): ChainAuthentic
       const prefix = extraPrefixes.find(p => name.startsWith(p) && name.length > p.length);
       if (!prefix || !values) continue;
       const key = unescapeExtraKey(name.slice(prefix.length).toLowerCase());
-      (extra[key] ??= []).push(...values);
+      extra[key] ??= [];
+      extra[key].push(...values);
     }
     return { username, groups, ...(Object.keys(extra).length ? { extra } : {}) };
   };

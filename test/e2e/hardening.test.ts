@@ -165,8 +165,8 @@ describe('e2e: hardening', function () {
       const name = `${base}-utf`;
       const json = (displayName: string, objectName = name) =>
         `{"apiVersion":"business.tkestack.io/v1","kind":"Project","metadata":{"name":"${objectName}"},"spec":{"tenantID":"default","displayName":"${displayName}"}}`;
-      for (const escape of ['\\ud800', '\\udfff', '\\ud800x', 'x\\udc00\\ud800']) {
-        const st = assertStatus(await s.request('POST', paths.projects, { body: json(escape) }), 400, 'BadRequest');
+      for (const escaped of ['\\ud800', '\\udfff', '\\ud800x', 'x\\udc00\\ud800']) {
+        const st = assertStatus(await s.request('POST', paths.projects, { body: json(escaped) }), 400, 'BadRequest');
         assert.equal(st.details?.causes?.[0]?.field, 'spec.displayName', JSON.stringify(st));
       }
       // A well-formed pair is fine: the check is about what PostgreSQL cannot hold, not about astral characters.

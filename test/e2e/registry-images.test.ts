@@ -243,8 +243,8 @@ describe('e2e: image registry (docker-registry behind /v2/, skopeo)', function (
     assert.equal(token.status, 200, describeResponse(token));
     assert.deepEqual(decodeJwt(token.json().token).access, [{ type: 'repository', name: `default/${privateNS}/${repo}`, actions: [] }]);
     // Names that try to leave the tenant's part of the engine are not names.
-    const escape = decodeJwt((await tokenFor(`repository:../default/${privateNS}/${repo}:pull`, basic('mallory', key))).json().token);
-    assert.deepEqual(escape.access, []);
+    const escaping = decodeJwt((await tokenFor(`repository:../default/${privateNS}/${repo}:pull`, basic('mallory', key))).json().token);
+    assert.deepEqual(escaping.access, []);
     const pulled = await pull(privateNS, creds('mallory', key));
     assert.notEqual(pulled.code, 0);
     assert.match(pulled.stderr, /unauthorized|authentication required|401/i);

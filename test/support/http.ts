@@ -154,8 +154,7 @@ export function watchReader(onEvent?: (ev: WatchEvent) => void) {
     feed(chunk: string) {
       if (status !== 200) { errBody += chunk; return; }
       buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl).trim();
         buf = buf.slice(nl + 1);
         if (line) emit(line);

@@ -29,6 +29,9 @@ export interface StartOptions {
   args?: string[];
   env?: NodeJS.ProcessEnv;
   readyTimeoutMs?: number;
+  /** Run this script instead of cmd/tke-apiserver/bin.js (the build's dist/cmd/tke-apiserver/main.js), from `cwd`. */
+  bin?: string;
+  cwd?: string;
 }
 
 export interface TestServer extends Kubectl, Requester {
@@ -86,12 +89,13 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     if (logTail.length > LOG_TAIL * 2) logTail = logTail.slice(-LOG_TAIL);
   };
 
-  const args = [serverBin, '--data-dir', dataDir, '--secure-port', String(port), '--database-url', databaseUrl, ...(opts.args ?? [])];
+  const bin = opts.bin ?? serverBin;
+  const args = [bin, '--data-dir', dataDir, '--secure-port', String(port), '--database-url', databaseUrl, ...(opts.args ?? [])];
 
   const spawnServer = (): ChildProcess => {
-    if (!existsSync(serverBin)) throw new Error(`${serverBin} does not exist (the server is not built yet)`);
+    if (!existsSync(bin)) throw new Error(`${bin} does not exist (the server is not built yet)`);
     const child = spawn(process.execPath, args, {
-      cwd: repoRoot,
+      cwd: opts.cwd ?? repoRoot,
       env: { ...process.env, ...(opts.env ?? {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -12,8 +12,7 @@ export function parseTable(text: string): { columns: string[]; rows: Array<Recor
   const columns: string[] = [];
   const starts: number[] = [];
   const re = /\S+(?: \S+)*/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(header))) { columns.push(m[0]); starts.push(m.index); }
+  for (const m of header.matchAll(re)) { columns.push(m[0]); starts.push(m.index); }
   const rows = lines.slice(1).map(line => {
     const row: Record<string, string> = {};
     columns.forEach((c, i) => {

@@ -85,7 +85,7 @@ describe('auth policy engine', () => {
       const ps = predefinedPolicies('t1');
       const admin = ps.find(p => p.metadata.name === 'pol-t1-administrator');
       assert.equal(admin?.spec?.displayName, 'PlatformAdmin');
-      assert.deepEqual((admin?.spec?.statement as { actions: string[] }).actions, ['*']);
+      assert.deepEqual((admin?.spec?.statement as { actions: string[] } | undefined)?.actions, ['*']);
       for (const n of ['PlatformUser', 'PlatformLogin', 'ProjectAdmin', 'ProjectMember', 'ProjectViewer', 'ReadOnlyAccess', 'ClusterFullAccess']) {
         assert.ok(ps.some(p => p.spec?.displayName === n), n);
       }

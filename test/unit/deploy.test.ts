@@ -140,11 +140,19 @@ describe('unit: hack/deploy manifests', function () {
     }
   });
 
-  it('the Dockerfile builds a production image that runs the server on 9443', function () {
+  it('the Dockerfile builds a production image that runs the compiled server on 9443', function () {
     const df = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
-    assert.match(df, /^FROM node:20-slim/m);
-    assert.match(df, /npm ci --omit=dev/);
-    assert.match(df, /cmd\/tke-apiserver\/bin\.js/);
+    const stages = df.split(/^(?=FROM )/m).filter(s => s.startsWith('FROM '));
+    assert.equal(stages.length, 2, 'a build stage and the image');
+    const [build, image] = stages;
+    assert.match(build, /^FROM node:20-slim AS build$/m);
+    assert.match(build, /^RUN npm run build$/m);
+    assert.match(image, /^FROM node:20-slim$/m);
+    assert.match(image, /npm ci --omit=dev/);
+    assert.match(image, /^COPY --from=build \/app\/dist \.\/dist$/m);
+    assert.match(image, /^ENTRYPOINT \["node", "dist\/cmd\/tke-apiserver\/main\.js"\]$/m);
+    const instructions = image.split('\n').filter(l => !l.startsWith('#')).join('\n');
+    assert.doesNotMatch(instructions, /tsx|bin\.js/, 'the image runs no TypeScript');
     assert.match(df, /"--data-dir", "\/var\/lib\/tke-apiserver"/);
     assert.match(df, /"--secure-port", "9443"/);
     assert.match(df, /"--bind-address", "0\.0\.0\.0"/);

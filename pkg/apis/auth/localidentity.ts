@@ -49,7 +49,8 @@ export function localIdentities(deps: AuthDeps): ResourceDefinition {
         return obj.spec?.username !== old.spec?.username ? [field.forbidden('spec.username', 'may not be changed')] : [];
       },
       async beforeWrite(obj, old, ctx) {
-        const spec = obj.spec ??= {};
+        obj.spec ??= {};
+        const spec = obj.spec;
         if (typeof spec.hashedPassword === 'string' && !isHashed(spec.hashedPassword)) spec.hashedPassword = await hashPassword(decodePassword(spec.hashedPassword));
         if (!old) {
           const tenant = tenantOf(obj);

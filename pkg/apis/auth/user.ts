@@ -41,8 +41,12 @@ export function users(deps: AuthDeps): ResourceDefinition {
           if (tenantOf(b) !== tenant || !subjectsOf(b.spec?.users).some(s => s.id === u.id || s.name === u.name)) continue;
           const prj = String(b.spec?.projectID ?? '');
           const pol = String(b.spec?.policyID ?? '');
-          (memberd[prj] ??= []).push(pol);
-          if (pol === owner) (managed[prj] ??= []).push(pol);
+          memberd[prj] ??= [];
+          memberd[prj].push(pol);
+          if (pol === owner) {
+            managed[prj] ??= [];
+            managed[prj].push(pol);
+          }
         }
         return { apiVersion: `${authGroupName}/${version}`, kind: 'ProjectBelongs', tenantID: tenant, managedProjects: managed, memberdProjects: memberd } as unknown as KubeObject;
       }),

@@ -40,7 +40,8 @@ export const chartGroups: OpenAPIResource = {
     prepareForCreate(obj, ctx) {
       if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'rcg-';
       delete obj.status;
-      const spec = obj.spec ??= {};
+      obj.spec ??= {};
+      const spec = obj.spec;
       spec.finalizers = [RegistryFinalizer.ChartGroup];
       // TKE records who made a non-system group, and a user-visible self-built group is visible
       // to its creator. (spec.type is not defaulted yet here; empty means SelfBuilt.)

@@ -6,7 +6,9 @@ export const defaultTenantID = 'default';
 
 /** Kinds without a spec (ClusterCredential) carry tenantID at the top level. */
 function tenantHolder(obj: KubeObject): Record<string, unknown> {
-  return obj.spec === undefined && 'tenantID' in obj ? obj : (obj.spec ??= {});
+  if (obj.spec === undefined && 'tenantID' in obj) return obj;
+  obj.spec ??= {};
+  return obj.spec;
 }
 
 export function tenantOf(obj: KubeObject): string {

@@ -74,7 +74,7 @@ function safePath(path: string): string[] {
 export function readChartArchive(archive: Buffer): ChartArchive {
   if (archive.length === 0) throw new ChartArchiveError('no chart archive in the request');
   if (archive.length > maxArchiveBytes) throw new ChartArchiveError(`chart archive is larger than ${maxArchiveBytes} bytes`, 413);
-  let entries;
+  let entries: ReturnType<typeof readTar>;
   try {
     entries = readTar(unzip(archive));
   } catch (err) {

@@ -20,7 +20,7 @@ import { errors } from '../../../rest/errors.ts';
 import type { CustomSubresource } from '../../../rest/resource.ts';
 import type { Store } from '../../../storage/interface.ts';
 import { decodePassword } from '../../auth/password.ts';
-import { ChartArchiveError, isChartName, isChartVersion, maxArchiveBytes, readChartArchive, sha256 } from './archive.ts';
+import { type ChartArchive, ChartArchiveError, isChartName, isChartVersion, maxArchiveBytes, readChartArchive, sha256 } from './archive.ts';
 import type { ChartArchives } from './archives.ts';
 import { serverContext, syncChart, syncChartCount, type ChartStores } from './objects.ts';
 
@@ -143,7 +143,7 @@ export function repoUpdatingSubresource(deps: ImportDeps): CustomSubresource {
         if (known && (!v.digest || known === v.digest)) continue;
         const content = await fetchBytes(remote, v.url, maxArchiveBytes);
         if (v.digest && sha256(content) !== v.digest) throw refuse(`${v.url.pathname}: digest does not match index.yaml`);
-        let chart;
+        let chart: ChartArchive;
         try {
           chart = readChartArchive(content);
         } catch (err) {
