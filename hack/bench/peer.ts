@@ -21,6 +21,8 @@ export interface Peer {
   target: Target;
   /** etcd's client URL (plain HTTP, its gRPC gateway answers JSON on /v3/...). */
   etcdURL: string;
+  /** kube-apiserver's process (for its memory). */
+  apiserverPid: number;
   stop(): Promise<void>;
 }
 
@@ -91,7 +93,9 @@ export async function startPeer(onStop: (stop: () => Promise<void>) => void): Pr
     };
     if (!env['ETCD_SERVER'] || !target.port) throw new Error(`${dir}/env lacks KUBE_SERVER or ETCD_SERVER`);
     await installCRD(target);
-    return { target, etcdURL: env['ETCD_SERVER'], stop };
+    const pidLine = readFileSync(join(dir, 'pids'), 'utf8').split('\n').find(l => l.startsWith('kube-apiserver '));
+    if (!pidLine) throw new Error(`${dir}/pids lists no kube-apiserver`);
+    return { target, etcdURL: env['ETCD_SERVER'], apiserverPid: Number(pidLine.split(' ')[1]), stop };
   } catch (err) {
     await stop().catch(e => process.stderr.write(`bench: ${e}\n`));
     throw err;

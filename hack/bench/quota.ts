@@ -35,7 +35,7 @@ export async function benchQuota(client: BenchClient): Promise<{ quotaCreatesPer
   const cluster = `bench-quota-${run}`;
   await must(client, 'POST', '/apis/platform.tkestack.io/v1/clusters', {
     apiVersion: 'platform.tkestack.io/v1', kind: 'Cluster', metadata: { name: cluster },
-    spec: { tenantID: 'default', displayName: cluster, type: 'Imported', version: '1.30.0' },
+    spec: { tenantID: 'default', displayName: cluster, type: 'Baremetal', version: '1.30.0' },
   });
   const project = (name: string, hard: Record<string, string>) => ({
     apiVersion: 'business.tkestack.io/v1', kind: 'Project', metadata: { name },

@@ -15,7 +15,7 @@ import { etcdRangesPerSecond, postgresInsertTxPerSecond } from './baseline.ts';
 import { makeClient, round, type Target } from './client.ts';
 import { requirePeerBinaries, startPeer, type Peer } from './peer.ts';
 import { benchQuota } from './quota.ts';
-import { createdProjectName, runWorkload } from './workload.ts';
+import { createdProjectName, rssOfPid, runWorkload } from './workload.ts';
 
 async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -48,7 +48,7 @@ function cleanUp(): Promise<void> {
   return cleaning;
 }
 
-interface Ours { target: Target; databaseUrl: string; stop(): Promise<void> }
+interface Ours { target: Target; databaseUrl: string; pid: number; stop(): Promise<void> }
 
 // The database is started here rather than by the server so that the baseline can reach it; it
 // is the same embedded PostgreSQL, with the same settings, the server would start itself.
@@ -72,7 +72,9 @@ async function startServer(): Promise<Ours> {
   dataDir = mkdtempSync(join(tmpdir(), 'tke-bench-'));
   db = await startEmbeddedPostgres(join(dataDir, 'postgres'));
   const port = await freePort();
-  proc = spawn(process.execPath, ['cmd/tke-apiserver/bin.js', '--data-dir', dataDir, '--secure-port', String(port), '--database-url', db.databaseUrl],
+  // BENCH_SERVER_NODE_OPTIONS: flags for the server's node only (e.g. --cpu-prof to profile it).
+  const nodeFlags = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+  proc = spawn(process.execPath, [...nodeFlags, 'cmd/tke-apiserver/bin.js', '--data-dir', dataDir, '--secure-port', String(port), '--database-url', db.databaseUrl],
     { stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 120_000;
   for (;;) {
@@ -81,7 +83,7 @@ async function startServer(): Promise<Ours> {
     try {
       const kc = parseYaml(readFileSync(join(dataDir, 'admin.kubeconfig'), 'utf8'));
       const target: Target = { port, ca: Buffer.from(kc.clusters[0].cluster['certificate-authority-data'], 'base64').toString(), token: kc.users[0].user.token as string };
-      if ((await makeClient(target, 1).request('GET', '/readyz')).status === 200) return { target, databaseUrl: db.databaseUrl, stop };
+      if ((await makeClient(target, 1).request('GET', '/readyz')).status === 200) return { target, databaseUrl: db.databaseUrl, pid: proc.pid!, stop };
     } catch { /* not yet */ }
     await new Promise(r => setTimeout(r, 200));
   }
@@ -92,15 +94,21 @@ async function main(): Promise<void> {
   requirePeerBinaries();
 
   const ours = await startServer();
-  const { figures, client } = await runWorkload('tke-apiserver', ours.target);
+  const { figures, client } = await runWorkload('tke-apiserver', ours.target, { rssBytes: () => rssOfPid(ours.pid) });
   const quota = await benchQuota(client);
   const auth = await benchAuth({ port: ours.target.port, ca: ours.target.ca, adminToken: ours.target.token! });
   // The server is idle by now: the database has the machine (but for the bench's own client).
   const pgTxPerSecond = await postgresInsertTxPerSecond(ours.databaseUrl);
   await ours.stop();
 
+  // BENCH_PEER=0: our figures only, for iterating on them (the report needs the peer's beside them).
+  if (process.env.BENCH_PEER === '0') {
+    await cleanUp();
+    process.stdout.write(JSON.stringify({ ...figures, baseline: { postgresInsertTxPerSecond: round(pgTxPerSecond) } }) + '\n');
+    return;
+  }
   const peer: Peer = await startPeer(onStop);
-  const peerRun = await runWorkload('peer', peer.target);
+  const peerRun = await runWorkload('peer', peer.target, { rssBytes: () => rssOfPid(peer.apiserverPid) });
   // The key kube-apiserver stores a cluster-scoped custom resource under (default --etcd-prefix).
   const etcdPerSecond = await etcdRangesPerSecond(peer.etcdURL, i => `/registry/business.tkestack.io/projects/${createdProjectName(i)}`);
   await cleanUp();

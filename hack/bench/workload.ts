@@ -1,6 +1,8 @@
 // The workload both peers run, against business.tkestack.io/v1 projects: creates and GETs at 32
-// concurrent clients, lists of 10,000 projects (one page, and paged by 500), and watch delivery
-// to 100 watchers. Traffic goes to 127.0.0.1 only; every loop is bounded.
+// concurrent clients, lists of 10,000 projects (one page, and paged by 500), watch delivery to
+// 1,000 watchers at 200 writes/s, and the server's memory with 100,000 projects listed in one
+// page. Traffic goes to 127.0.0.1 only; every loop is bounded.
+import { readFileSync } from 'node:fs';
 import type { ClientRequest } from 'node:http';
 import { expectOk, makeClient, percentile, rate, round, type Client, type Target } from './client.ts';
 
@@ -9,8 +11,10 @@ const createCount = Number(process.env.BENCH_CREATES ?? 4000);
 const getCount = Number(process.env.BENCH_GETS ?? 20000);
 const listObjects = Number(process.env.BENCH_LIST_OBJECTS ?? 10000);
 const listRounds = Number(process.env.BENCH_LIST_ROUNDS ?? 20);
-const watchers = 100;
-const watchWrites = Number(process.env.BENCH_WATCH_WRITES ?? 200);
+const watchers = Number(process.env.BENCH_WATCHERS ?? 1000);
+const watchWrites = Number(process.env.BENCH_WATCH_WRITES ?? 1000);
+const watchWritesPerSecond = Number(process.env.BENCH_WATCH_RATE ?? 200);
+const memoryObjects = Number(process.env.BENCH_MEMORY_OBJECTS ?? 100000);
 
 export const projectsPath = '/apis/business.tkestack.io/v1/projects';
 
@@ -18,8 +22,22 @@ export interface WorkloadFigures {
   createsPerSecond: number;
   getsPerSecond: number;
   concurrency: number;
-  list10000: { onePageP50Ms: number; onePageP99Ms: number; pagedBy500P50Ms: number; pagedBy500P99Ms: number };
-  watch: { watchers: number; events: number; deliveryP50Ms: number; deliveryP99Ms: number };
+  list10000: { onePageP50Ms: number; onePageP99Ms: number; pagedBy500P50Ms: number; pagedBy500P99Ms: number; pageP99Ms: number };
+  watch: { watchers: number; events: number; writesPerSecond: number; deliveryP50Ms: number; deliveryP99Ms: number };
+  memory: { objects: number; rssMB100k: number; listMs: number };
+}
+
+/** What the workload needs to know of the server beyond its API. */
+export interface ServerProbe {
+  /** The server process's resident memory now, in bytes. */
+  rssBytes(): number;
+}
+
+/** VmRSS of a process, from /proc. */
+export function rssOfPid(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(m[1]) * 1024;
 }
 
 /** The i-th of the projects the creates leave behind, modulo their count (also for probes of the storage underneath). */
@@ -30,7 +48,7 @@ function project(name: string): { apiVersion: string; kind: string; metadata: { 
 }
 
 /** `label` names the server in the progress lines written to stderr. */
-export async function runWorkload(label: string, target: Target): Promise<{ figures: WorkloadFigures; client: Client }> {
+export async function runWorkload(label: string, target: Target, probe: ServerProbe): Promise<{ figures: WorkloadFigures; client: Client }> {
   const client = makeClient(target, concurrency);
   const base = projectsPath;
   const createsPerSecond = await rate(createCount, concurrency, i => expectOk(client.request('POST', base, project(`bench-c-${i}`))).then(() => {}));
@@ -40,6 +58,7 @@ export async function runWorkload(label: string, target: Target): Promise<{ figu
   await rate(Math.max(0, listObjects - createCount), concurrency, i => expectOk(client.request('POST', base, project(`bench-l-${i}`))).then(() => {}));
   const onePage: number[] = [];
   const paged: number[] = [];
+  const pages: number[] = [];
   for (let r = 0; r < listRounds; r++) {
     let t = performance.now();
     const body = await expectOk(client.request('GET', base));
@@ -52,7 +71,9 @@ export async function runWorkload(label: string, target: Target): Promise<{ figu
     let cont = '';
     let seen = 0;
     do {
+      const pageStarted = performance.now();
       const page = JSON.parse(await expectOk(client.request('GET', `${base}?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)));
+      pages.push(performance.now() - pageStarted);
       seen += page.items.length;
       cont = page.metadata.continue ?? '';
     } while (cont);
@@ -60,8 +81,9 @@ export async function runWorkload(label: string, target: Target): Promise<{ figu
     if (seen < listObjects) throw new Error(`paged ${seen} of ${listObjects}`);
   }
 
-  // Watch delivery: 100 watchers from the current revision; each write's latency is the
-  // time from sending it to its event reaching a watcher.
+  // Watch delivery: `watchers` watchers from the current revision, writes paced at
+  // `watchWritesPerSecond`; each write's latency is the time from sending it to its event
+  // reaching a watcher. Lines are not parsed whole (the client would otherwise be what is slow).
   const rv = JSON.parse(await expectOk(client.request('GET', `${base}?limit=1`))).metadata.resourceVersion as string;
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
@@ -71,39 +93,67 @@ export async function runWorkload(label: string, target: Target): Promise<{ figu
   const done = new Promise<void>(r => { allReceived = r; });
   const watchPath = `${base}?watch=true&resourceVersion=${rv}&labelSelector=bench-watch%3Dtrue`;
   const opened: ClientRequest[] = [];
+  let writesPerSecond = 0;
   try {
     // Each is kept as soon as it is open, so that a failure to open one still closes the others.
     await Promise.all(Array.from({ length: watchers }, () => {
       let buf = '';
       return client.stream(watchPath, chunk => {
         buf += chunk.toString();
-        let nl;
-        while ((nl = buf.indexOf('\n')) >= 0) {
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
-          const ev = JSON.parse(line);
           // Only the creation is timed: later MODIFIED events (controllers updating status) were not sent at sentAt.
-          if (ev.type !== 'ADDED') continue;
-          const t0 = sentAt.get(ev.object?.metadata?.name);
+          if (!line.startsWith('{"type":"ADDED"')) {
+            if (line.startsWith('{"type":"ERROR"')) throw new Error(`watch ended: ${line.slice(0, 300)}`);
+            continue;
+          }
+          const m = /"name":"(bench-w-\d+)"/.exec(line);
+          const t0 = m ? sentAt.get(m[1]!) : undefined;
           if (t0 !== undefined) latencies.push(performance.now() - t0);
           if (++received === expected) allReceived();
         }
       }).then(req => { opened.push(req); });
     }));
-    await rate(watchWrites, 4, async i => {
+    const started = performance.now();
+    await Promise.all(Array.from({ length: watchWrites }, async (_, i) => {
+      // Paced: write i leaves at its slot, whatever the ones before it are doing.
+      const wait = started + (i * 1000) / watchWritesPerSecond - performance.now();
+      if (wait > 0) await new Promise(r => setTimeout(r, wait));
       const name = `bench-w-${i}`;
       sentAt.set(name, performance.now());
       const body = project(name);
       body.metadata.labels = { 'bench-watch': 'true' };
       await expectOk(client.request('POST', base, body));
-    });
+    }));
+    writesPerSecond = watchWrites / ((performance.now() - started) / 1000);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([done, new Promise(r => { timer = setTimeout(r, 60_000); })]);
+    await Promise.race([done, new Promise(r => { timer = setTimeout(r, 120_000); })]);
     clearTimeout(timer);
   } finally {
-    opened.forEach(r => r.destroy());
+    for (const r of opened) r.destroy();
   }
   if (received < expected) throw new Error(`watchers received ${received} of ${expected} events`);
+  process.stderr.write(`bench: ${label}: ${watchers} watchers, ${watchWrites} writes at ${round(writesPerSecond)}/s\n`);
+
+  // Memory: fill up to memoryObjects projects, then list them all in one page while sampling the
+  // server's resident memory.
+  const existing = listObjects + watchWrites;
+  await rate(Math.max(0, memoryObjects - existing), concurrency, i => expectOk(client.request('POST', base, project(`bench-m-${i}`))).then(() => {}));
+  let peakRss = probe.rssBytes();
+  const sampler = setInterval(() => { peakRss = Math.max(peakRss, probe.rssBytes()); }, 50);
+  const listStarted = performance.now();
+  let listed: number;
+  try {
+    const body = await expectOk(client.request('GET', base));
+    listed = (JSON.parse(body).items as unknown[]).length;
+  } finally {
+    clearInterval(sampler);
+  }
+  const listMs = performance.now() - listStarted;
+  peakRss = Math.max(peakRss, probe.rssBytes());
+  if (listed < memoryObjects) throw new Error(`listed ${listed} of ${memoryObjects}`);
+  process.stderr.write(`bench: ${label}: ${listed} projects listed in ${Math.round(listMs)} ms, peak RSS ${Math.round(peakRss / 1048576)} MiB\n`);
 
   return {
     client,
@@ -111,8 +161,12 @@ export async function runWorkload(label: string, target: Target): Promise<{ figu
       createsPerSecond: round(createsPerSecond),
       getsPerSecond: round(getsPerSecond),
       concurrency,
-      list10000: { onePageP50Ms: round(percentile(onePage, 50)), onePageP99Ms: round(percentile(onePage, 99)), pagedBy500P50Ms: round(percentile(paged, 50)), pagedBy500P99Ms: round(percentile(paged, 99)) },
-      watch: { watchers, events: received, deliveryP50Ms: round(percentile(latencies, 50)), deliveryP99Ms: round(percentile(latencies, 99)) },
+      list10000: {
+        onePageP50Ms: round(percentile(onePage, 50)), onePageP99Ms: round(percentile(onePage, 99)),
+        pagedBy500P50Ms: round(percentile(paged, 50)), pagedBy500P99Ms: round(percentile(paged, 99)), pageP99Ms: round(percentile(pages, 99)),
+      },
+      watch: { watchers, events: received, writesPerSecond: round(writesPerSecond), deliveryP50Ms: round(percentile(latencies, 50)), deliveryP99Ms: round(percentile(latencies, 99)) },
+      memory: { objects: listed, rssMB100k: round(peakRss / 1048576), listMs: round(listMs) },
     },
   };
 }

@@ -5,7 +5,7 @@ import { randomUUID, randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { KubeList, KubeObject } from '../../api/meta/v1/types.ts';
-import { staleStoredForm, StorageError, type KeyPrefix, type ObjectKey, type Store, type Transaction } from '../storage/interface.ts';
+import { staleStoredForm, StorageError, type ChangeEvent, type KeyPrefix, type ObjectKey, type Store, type Transaction } from '../storage/interface.ts';
 import type { AdmissionChain } from './admission.ts';
 import { errors, field, StatusError, type FieldError } from './errors.ts';
 import { serverSideApply, updateManagedFields, type FieldManagerOptions } from './fieldmanager.ts';
@@ -57,6 +57,7 @@ export class RegistryStore {
   readonly compiled: CompiledKind;
   private readonly gr: { group: string; resource: string };
   private readonly apiVersion: string;
+  private readonly eventPresentations = new WeakMap<ChangeEvent, KubeObject>();
 
   constructor(readonly def: ResourceDefinition, private readonly storage: Store, private readonly admission: AdmissionChain) {
     this.compiled = compileKind(def.schema);
@@ -103,16 +104,20 @@ export class RegistryStore {
   async list(ctx: RequestContext, query: ListQuery): Promise<KubeList> {
     const filter = this.matcher(ctx, query);
     let atRevision: bigint | undefined;
+    let notOlderThan: bigint | undefined;
     try {
-      if (query.resourceVersion && query.resourceVersion !== '0') {
+      // "" is the newest state (a consistent read), "0" any state, N (NotOlderThan) a state at
+      // least as new as N, N with Exact the state at N.
+      if (query.resourceVersion) {
         const wanted = parseRevision(query.resourceVersion);
         if (query.resourceVersionMatch === 'Exact') atRevision = wanted;
-        else await this.waitForRevision(wanted);
+        else notOlderThan = wanted;
       }
       const page = await this.storage.list(this.prefix(ctx.namespace), {
         limit: query.limit && query.limit > 0 ? query.limit : undefined,
         continue: query.continue || undefined,
         atRevision,
+        notOlderThan,
         filter,
       });
       return {
@@ -130,15 +135,6 @@ export class RegistryStore {
     }
   }
 
-  /** "Not older than" reads: a revision another replica acknowledged may take a moment to reach this one. */
-  private async waitForRevision(wanted: bigint): Promise<void> {
-    const deadline = Date.now() + 3000;
-    for (let current = await this.storage.currentRevision(); current < wanted; current = await this.storage.currentRevision()) {
-      if (Date.now() > deadline) throw new StorageError('TooLargeResourceVersion', `Too large resource version: ${wanted}, current: ${current}`);
-      await new Promise(resolve => setTimeout(resolve, 50));
-    }
-  }
-
   /**
    * The object as served to a caller: type meta set, the kind's decorate() applied, and its secret
    * fields masked unless the caller may see them.
@@ -151,6 +147,20 @@ export class RegistryStore {
     this.def.strategy.decorate?.(copy);
     if (mask) maskSecrets(copy, this.def.secretFields!);
     return copy;
+  }
+
+  /**
+   * present() for a watch event: every watch of the event that sees it the same way shares one
+   * presentation (frozen), so a stream serializes it once for all of them. Kept as long as the
+   * event is (the cache's ring), not as long as the object.
+   */
+  presentEvent(ev: ChangeEvent, ctx: Pick<RequestContext, 'revealSecrets'>): KubeObject {
+    if (this.def.strategy.decorate || (!ctx.revealSecrets && this.def.secretFields?.length)) return this.present(ev.object, ctx);
+    const known = this.eventPresentations.get(ev);
+    if (known) return known;
+    const shared = Object.freeze(this.present(ev.object, ctx));
+    this.eventPresentations.set(ev, shared);
+    return shared;
   }
 
   /** Whether something still holds the object: metadata.finalizers, or the kind's own list. */
@@ -401,22 +411,24 @@ export class RegistryStore {
     const wctx: WriteContext = { ...ctx, operation: op, tx, resource: this.def };
     await this.admission.run({ operation: op, resource: this.def, subresource: ctx.subresource, namespace: ctx.namespace, name, object: obj, oldObject: old, user: ctx.user, dryRun: ctx.dryRun, tx });
     const key = this.key(ctx.namespace, name);
+    // The write is the transaction's last step: it commits with it, unless a dry run rolls it back.
+    const last = { final: !ctx.dryRun };
     try {
       if (op === 'DELETE') {
         await this.def.strategy.beforeDelete?.(old!, wctx);
-        const gone = await tx.delete(key, old!.metadata.resourceVersion);
+        const gone = await tx.delete(key, old!.metadata.resourceVersion, last);
         return { object: this.present(gone, ctx), created: false, warnings };
       }
       // The last finalizer removed from an object being deleted: it goes now.
       if (op === 'UPDATE' && obj!.metadata.deletionTimestamp && !this.hasFinalizers(obj!)) {
         await this.def.strategy.beforeDelete?.(obj!, { ...wctx, operation: 'DELETE' });
-        const gone = await tx.delete(key, old!.metadata.resourceVersion);
+        const gone = await tx.delete(key, old!.metadata.resourceVersion, last);
         return { object: this.present(gone, ctx), created: false, warnings };
       }
       await this.def.strategy.beforeWrite?.(obj!, old, wctx);
       const stored = op === 'CREATE'
-        ? await tx.create(key, stripTypeMeta(obj!))
-        : await tx.update(key, stripTypeMeta(obj!), old!.metadata.resourceVersion);
+        ? await tx.create(key, stripTypeMeta(obj!), last)
+        : await tx.update(key, stripTypeMeta(obj!), old!.metadata.resourceVersion, last);
       return { object: this.present(stored, ctx), created: op === 'CREATE', warnings };
     } catch (err) {
       throw this.translate(err, name);
@@ -580,7 +592,7 @@ export async function watchResource(store: RegistryStore, storage: Store, ctx: R
     onEvent: (ev) => {
       const now = matches(ev.object);
       const before = ev.prevObject ? matches(ev.prevObject) : false;
-      const obj = store.present(ev.object, ctx);
+      const obj = store.presentEvent(ev, ctx);
       if (ev.type === 'DELETED') { if (before || now) sink.event('DELETED', obj); return; }
       if (ev.type === 'ADDED') { if (now) sink.event('ADDED', obj); return; }
       // A modification moves an object into or out of the selected set.

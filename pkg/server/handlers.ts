@@ -38,11 +38,25 @@ const maxWatchTimeoutSeconds = 2 * minWatchTimeoutSeconds;
 // large the list is. Objects may be 1.5 MiB each: the first page is small, later ones are sized
 // from the objects seen so far.
 const firstListPageItems = 10;
+/** Bytes a watch stream may have waiting for its client before it is ended as too slow. */
+const maxWatchBacklogBytes = 16 * 1024 * 1024;
 const maxListPageItems = 1000;
 const listPageBudgetBytes = 1024 * 1024;
 
 export class ResourceHandlers {
+  /** JSON of the frozen (shared) objects watch streams write: made once for every stream. */
+  private readonly serialized = new WeakMap<object, string>();
+
   constructor(private readonly stores: Map<string, RegistryStore>, private readonly storage: Store) {}
+
+  private serialize(object: unknown): string {
+    if (object === null || typeof object !== 'object' || !Object.isFrozen(object)) return JSON.stringify(object);
+    const known = this.serialized.get(object);
+    if (known !== undefined) return known;
+    const text = JSON.stringify(object);
+    this.serialized.set(object, text);
+    return text;
+  }
 
   find(info: RequestInfo): RegistryStore | undefined {
     return this.stores.get(`${info.apiGroup}/${info.apiVersion}/${info.resource}`);
@@ -145,21 +159,24 @@ export class ResourceHandlers {
     // YAML is one document; it is built whole, as before.
     if (n.encoding !== 'json') return this.sendList(h, store, n, include, await store.list(h.ctx, query));
     const limit = query.limit && query.limit > 0 ? query.limit : 0;
-    const first = await store.list(h.ctx, { ...query, limit: limit ? Math.min(limit, firstListPageItems) : firstListPageItems });
+    // A whole list is one read of the storage's cache (references to objects it holds anyway),
+    // written out a piece at a time.
+    if (limit === 0) return this.streamList(h, store, n, include, query, 0, await store.list(h.ctx, query));
+    const first = await store.list(h.ctx, { ...query, limit: Math.min(limit, firstListPageItems) });
     if (!first.metadata.continue || (limit > 0 && first.items.length >= limit)) return this.sendList(h, store, n, include, first);
     return this.streamList(h, store, n, include, query, limit, first);
   }
 
   private sendList(h: HandlerContext, store: RegistryStore, n: Negotiated, include: IncludeObject, list: KubeList): void {
-    if (n.as === 'Table') return send(h.res, 200, toTable(store.def, list.items, list.metadata, include), n);
-    if (n.as === 'PartialObjectMetadataList') return send(h.res, 200, partialMetadataList(list.items, list.metadata), n);
-    send(h.res, 200, list, n);
+    if (n.as === 'Table') send(h.res, 200, toTable(store.def, list.items, list.metadata, include), n);
+    else if (n.as === 'PartialObjectMetadataList') send(h.res, 200, partialMetadataList(list.items, list.metadata), n);
+    else send(h.res, 200, list, n);
   }
 
   /**
-   * Writes a list of more than one page as it is read: page after page of the same snapshot (the
-   * storage's continue tokens), each written only once the client has taken the one before, so a
-   * huge list or a slow reader holds one page in memory, not the list several times over.
+   * Writes a list a piece at a time, each piece only once the client has taken the one before: a
+   * whole list as read at once, or page after page of the same snapshot (the storage's continue
+   * tokens), so a huge list or a slow reader never has the list serialized whole in memory.
    */
   private async streamList(h: HandlerContext, store: RegistryStore, n: Negotiated, include: IncludeObject, query: ListQuery,
     limit: number, first: KubeList): Promise<void> {
@@ -265,8 +282,22 @@ export class ResourceHandlers {
       untrack();
       res.end();
     };
+    let corked = false;
     const write = (type: string, object: unknown) => {
-      if (!done) res.write(JSON.stringify({ type, object }) + '\n');
+      if (done) return;
+      // A client that stopped reading would otherwise grow this process's memory without bound;
+      // like kube-apiserver, the watch ends and the client watches again (or relists).
+      if (res.writableLength > maxWatchBacklogBytes) {
+        res.destroy();
+        return;
+      }
+      // The events of one turn of the event loop leave in one write (one TLS record, one syscall).
+      if (!corked) {
+        corked = true;
+        res.cork();
+        process.nextTick(() => { corked = false; res.uncork(); });
+      }
+      res.write(`{"type":"${type}","object":${this.serialize(object)}}\n`);
     };
     const timer = setTimeout(finish, timeoutSeconds * 1000);
     const untrack = h.trackWatch(finish);

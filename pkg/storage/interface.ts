@@ -46,6 +46,12 @@ export interface ListOptions {
    * Throws StorageError 'Expired' when the revision was compacted away.
    */
   atRevision?: bigint;
+  /**
+   * Without atRevision or continue: any state at least this new will do (0n: any at all), read
+   * without first making sure nothing newer was committed; undefined = a consistent read, which
+   * includes every write committed before the call.
+   */
+  notOlderThan?: bigint;
   /** Applied in the store before paging, so `limit` counts matching objects only. */
   filter?: (obj: KubeObject) => boolean;
 }
@@ -107,6 +113,14 @@ export interface TransactionListOptions {
   pick?: string[];
 }
 
+export interface WriteOptions {
+  /**
+   * This write is the transaction's last operation: the transaction commits with it, in the same
+   * round trip to the database, and accepts nothing after it. A failed final write commits nothing.
+   */
+  final?: boolean;
+}
+
 export interface Transaction {
   /** Reads an object; `forUpdate` locks its row until commit. */
   get(key: ObjectKey, opts?: { forUpdate?: boolean }): Promise<KubeObject | undefined>;
@@ -118,11 +132,11 @@ export interface Transaction {
    */
   list(prefix: KeyPrefix, opts?: TransactionListOptions): Promise<KubeObject[]>;
   /** Inserts; throws StorageError 'AlreadyExists'. Returns the object with metadata.resourceVersion set. */
-  create(key: ObjectKey, obj: KubeObject): Promise<KubeObject>;
+  create(key: ObjectKey, obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>;
   /** Replaces; if `expectedRV` is given and differs from the stored one, throws 'Conflict'. Throws 'NotFound'. */
-  update(key: ObjectKey, obj: KubeObject, expectedRV?: string): Promise<KubeObject>;
+  update(key: ObjectKey, obj: KubeObject, expectedRV?: string, opts?: WriteOptions): Promise<KubeObject>;
   /** Removes; returns the last state with the deletion's resourceVersion. Throws 'NotFound' / 'Conflict'. */
-  delete(key: ObjectKey, expectedRV?: string): Promise<KubeObject>;
+  delete(key: ObjectKey, expectedRV?: string, opts?: WriteOptions): Promise<KubeObject>;
   /**
    * Serialises transactions that check one invariant across many objects (a quota, a unique
    * field): two transactions locking the same name run one after the other, across processes.

@@ -285,6 +285,33 @@ describe('storage: PostgreSQL store', function () {
       assert.deepEqual(out.map(o => o.metadata.resourceVersion), [1n, 2n, 3n].map(d => (before + d).toString()));
     });
 
+    it('commit with a final write, and a final write that fails commits nothing', async () => {
+      const before = await store.currentRevision();
+      const made = await store.transact(async tx => {
+        await tx.create(key('final', '', 'first'), object('first', ''));
+        return tx.create(key('final', '', 'second'), object('second', ''), { final: true });
+      });
+      assert.equal(made.metadata.resourceVersion, (before + 2n).toString());
+      assert.ok(await store.get(key('final', '', 'second')));
+      // The final create of a key that exists fails the whole transaction, the write before it too.
+      await rejectsWith(store.transact(async tx => {
+        await tx.create(key('final', '', 'third'), object('third', ''));
+        return tx.create(key('final', '', 'second'), object('second', ''), { final: true });
+      }), 'AlreadyExists');
+      assert.equal(await store.get(key('final', '', 'third')), undefined);
+      assert.equal(await store.currentRevision(), before + 2n, 'no revision was taken for good');
+      // Nothing runs in a transaction after its final write.
+      await assert.rejects(store.transact(async tx => {
+        await tx.update(key('final', '', 'first'), object('first', '', { v: 2 }), undefined, { final: true });
+        await tx.get(key('final', '', 'first'));
+      }), /already finished/);
+      const updated = await store.get(key('final', '', 'first'));
+      assert.deepEqual(updated?.spec, { v: 2 }, 'the final update committed before the refused read');
+      const gone = await store.transact(tx => tx.delete(key('final', '', 'first'), updated!.metadata.resourceVersion, { final: true }));
+      assert.equal(gone.metadata.name, 'first');
+      assert.equal(await store.get(key('final', '', 'first')), undefined);
+    });
+
     it('lock(name) serialises check-then-write across transactions', async () => {
       const prefix = { group: GROUP, resource: 'unique' };
       const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => store.transact(async tx => {

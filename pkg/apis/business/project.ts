@@ -8,8 +8,9 @@ import { errors, field, type FieldError } from '../../rest/errors.ts';
 import type { WriteContext } from '../../rest/resource.ts';
 import { defaultTenant, tenantOf } from '../tke/tenant.ts';
 import { canonicalizeResourceList } from './quantity.ts';
-import { describeQuotaUse, summarizeQuotaUse } from './quota.ts';
-import { requireUnchanged } from '../tke/kinds.ts';
+import { describeQuotaUse, summarizeQuotaUse, usedByCluster, type Allocation } from './quota.ts';
+import { requireUnchanged, withPhase } from '../tke/kinds.ts';
+import { timestamp } from '../../rest/store.ts';
 import { isDeleting, keys, parentOf, projectClusters, projectContentResources } from './objects.ts';
 import {
   allocationId, checkAllocationFits, checkLimitsCoverAllocations, lockAll, quotaLockName, type ProjectAllocations, type Subject,
@@ -109,6 +110,26 @@ async function beforeProjectRemoved(obj: KubeObject, ctx: WriteContext): Promise
   }
 }
 
+/**
+ * The status of a project that is not being deleted, given what draws on its quota: set when it is
+ * created (nothing yet, so no second write is needed to make it Active) and kept by the project
+ * controller as children and namespaces come and go.
+ */
+export function activeProjectStatus(project: KubeObject, allocations: Allocation[], children: string[], namespaces: string[], now: string): Record<string, unknown> {
+  const status = withPhase(project.status, 'Active', now, {
+    clusters: usedByCluster(project, allocations),
+    calculatedChildProjects: [...children].sort(),
+    calculatedNamespaces: [...namespaces].sort(),
+    cachedSpecClusters: structuredClone(project.spec?.clusters ?? {}),
+    cachedParent: parentOf(project),
+  });
+  for (const k of ['clusters', 'calculatedChildProjects', 'calculatedNamespaces', 'cachedSpecClusters'] as const) {
+    const v = status[k];
+    if (Array.isArray(v) ? v.length === 0 : Object.keys(v as object).length === 0) delete status[k];
+  }
+  return status;
+}
+
 export const projects = (allocations: ProjectAllocations): OpenAPIResource => ({
   group: 'business.tkestack.io', version: 'v1', kind: 'Project', listKind: 'ProjectList',
   resource: 'projects', singular: 'project', namespaced: false,
@@ -130,7 +151,10 @@ export const projects = (allocations: ProjectAllocations): OpenAPIResource => ({
     validate: validateProject,
     validateUpdate: (obj, old) => requireUnchanged(obj, old, ['tenantID']),
     allowUnconditionalUpdate: false,
-    beforeWrite: (obj, old, ctx) => admitProject(obj, old, ctx, allocations),
+    async beforeWrite(obj, old, ctx) {
+      await admitProject(obj, old, ctx, allocations);
+      if (!old) obj.status = activeProjectStatus(obj, [], [], [], timestamp());
+    },
     beforeDelete: beforeProjectRemoved,
     columns: [
       { name: 'Display Name', type: 'string', format: '', description: 'The name shown to people.', priority: 0 },

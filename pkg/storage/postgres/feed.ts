@@ -2,11 +2,14 @@
 // revision order, woken by LISTEN/NOTIFY (with a poll as a safety net), and publishes what it
 // reads to the watch cache; it also reads the log for watches that start before the cache.
 import pg from 'pg';
-import type { ChangeEvent, KeyPrefix, Watcher, WatchOptions } from '../interface.ts';
+import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import { StorageError, type ChangeEvent, type KeyPrefix, type ObjectKey, type Watcher, type WatchOptions } from '../interface.ts';
 import type { Logger } from '../migrate.ts';
 import { WatchCache, type HistoryPage } from '../watchcache/cache.ts';
+import type { ResourceState } from '../watchcache/state.ts';
 import type { ObjectCodec } from './codec.ts';
-import { changesSQL, mapError, NOTIFY_CHANNEL, type ChangeRow, type FeedRow } from './sql.ts';
+import { changesSQL, mapError, NOTIFY_CHANNEL, type ChangeRow, type FeedRow, type ObjRow } from './sql.ts';
+import { withTransaction } from './transaction.ts';
 
 export interface FeedHost {
   pool: pg.Pool;
@@ -26,6 +29,10 @@ export interface FeedOptions {
 }
 
 const TAIL_SQL = changesSQL('rv > $1', '$2');
+/** Rows per query when a resource's objects are loaded into the cache. */
+const SNAPSHOT_CHUNK = 5000;
+
+interface SyncWaiter { round: number; resolve: () => void; reject: (err: unknown) => void }
 
 export class ChangeFeed {
   private readonly cache: WatchCache;
@@ -37,6 +44,9 @@ export class ChangeFeed {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly pollIntervalMs: number;
+  /** Reads of the log begun; a read is a round of queries that ends at the log's end. */
+  private rounds = 0;
+  private syncWaiters: SyncWaiter[] = [];
 
   constructor(private readonly host: FeedHost, opts: FeedOptions) {
     this.pollIntervalMs = opts.pollIntervalMs;
@@ -44,7 +54,45 @@ export class ChangeFeed {
       capacity: opts.cacheSize,
       watcherBuffer: opts.watcherBuffer,
       history: { read: (prefix, after, limit) => this.readHistory(prefix, after, limit) },
+      snapshots: { load: (group, resource) => this.readSnapshot(group, resource) },
     });
+  }
+
+  /** The newest revision the cache holds. */
+  get revision(): bigint {
+    return this.cache.revision;
+  }
+
+  resourceState(group: string, resource: string): Promise<ResourceState> {
+    return this.cache.resourceState(group, resource);
+  }
+
+  revisionOf(state: ResourceState): bigint {
+    return this.cache.revisionOf(state);
+  }
+
+  /**
+   * Resolves once the cache holds every change committed before the call: a read of the log that
+   * began after it has reached the log's end (a consistent read from the cache, as KEP-2340's).
+   * Concurrent callers share reads, so many reads at once cost about two queries.
+   */
+  sync(): Promise<void> {
+    if (this.closed) return Promise.reject(new StorageError('Unavailable', 'storage is closed'));
+    return new Promise((resolve, reject) => {
+      this.syncWaiters.push({ round: this.rounds + 1, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private settleSyncs(round: number, err?: unknown): void {
+    if (this.syncWaiters.length === 0) return;
+    const waiting: SyncWaiter[] = [];
+    for (const w of this.syncWaiters) {
+      if (err !== undefined) w.reject(err);
+      else if (w.round <= round) w.resolve();
+      else waiting.push(w);
+    }
+    this.syncWaiters = waiting;
   }
 
   window(): { from: bigint; to: bigint } {
@@ -68,6 +116,7 @@ export class ChangeFeed {
 
   async stop(): Promise<void> {
     this.closed = true;
+    this.settleSyncs(this.rounds, new StorageError('Unavailable', 'storage is shutting down'));
     clearInterval(this.pollTimer);
     clearTimeout(this.reconnectTimer);
     this.cache.close();
@@ -134,6 +183,7 @@ export class ChangeFeed {
     try {
       do {
         this.fetchAgain = false;
+        const round = ++this.rounds;
         for (;;) {
           if (this.closed) return;
           // The listener connection is otherwise idle; using it keeps the feed moving when
@@ -168,9 +218,38 @@ export class ChangeFeed {
           this.cache.progress();
           if (n < batch) break;
         }
+        this.settleSyncs(round);
       } while (this.fetchAgain);
     } catch (err) {
+      // The readers waiting for this read (or the next) fail now rather than wait for a retry.
+      this.settleSyncs(this.rounds, mapError(err));
       if (!this.closed) this.host.log('change feed read failed; will retry', { error: (err as Error).message });
+    }
+  }
+
+  /** Every object of a resource in one snapshot, read a chunk at a time. */
+  private async readSnapshot(group: string, resource: string): Promise<{ objects: Array<{ key: ObjectKey; object: KubeObject }>; rv: bigint }> {
+    try {
+      return await withTransaction(this.host.pool, async (client) => {
+        const rv = BigInt((await client.query<{ rv: string }>('SELECT rv::text AS rv FROM revision')).rows[0].rv);
+        const objects: Array<{ key: ObjectKey; object: KubeObject }> = [];
+        let after: [string, string] = ['', ''];
+        for (let first = true; ; first = false) {
+          const { rows } = await client.query<ObjRow>(
+            `SELECT namespace, name, obj FROM objects WHERE grp = $1 AND resource = $2 ${first ? '' : 'AND (namespace, name) > ($3, $4)'}
+             ORDER BY namespace, name LIMIT ${SNAPSHOT_CHUNK}`,
+            first ? [group, resource] : [group, resource, after[0], after[1]],
+          );
+          for (const row of rows) {
+            const key = { group, resource, namespace: row.namespace, name: row.name };
+            objects.push({ key, object: this.host.codec.decode(key, row.obj) });
+          }
+          if (rows.length < SNAPSHOT_CHUNK) return { objects, rv };
+          after = [rows[rows.length - 1].namespace, rows[rows.length - 1].name];
+        }
+      }, { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' });
+    } catch (err) {
+      throw mapError(err);
     }
   }
 

@@ -20,7 +20,7 @@ interface ContinueToken {
   k: [string, string];
 }
 
-function encodeContinue(prefix: KeyPrefix, rv: bigint, last: [string, string]): string {
+export function encodeContinue(prefix: KeyPrefix, rv: bigint, last: [string, string]): string {
   const t: ContinueToken = { v: 1, rv: rv.toString(), p: [prefix.group, prefix.resource, prefix.namespace ?? ''], k: last };
   return Buffer.from(JSON.stringify(t)).toString('base64url');
 }

@@ -11,6 +11,9 @@ export const COMPACTION_LOCK_CLASS = 0x746b67;
 // ---------------------------------------------------------------------------------------------
 // Errors
 
+/** unique_violation: a final create of a key that exists. */
+export const UNIQUE_VIOLATION = '23505';
+
 // SQLSTATEs after which a transaction is simply run again.
 const RETRYABLE_CODES = new Set(['40001', '40P01', '55P03']);
 
@@ -138,6 +141,21 @@ export const CREATE_SQL = `WITH ctr AS (
   )
   SELECT (SELECT rv::text FROM ctr) AS allocated, (SELECT rv::text FROM ins) AS rv,
          (SELECT pg_notify('${NOTIFY_CHANNEL}', rv::text) FROM ins) AS notified`;
+
+// The create that ends its transaction (Transaction create with `final`): it goes to the database
+// with COMMIT in the same message, so a key that exists must fail the statement (the unique key
+// of objects) rather than succeed with no row, which would commit everything before it.
+export const FINAL_CREATE_SQL = `WITH ctr AS (
+    UPDATE revision SET rv = rv + 1 WHERE id RETURNING rv
+  ), ins AS (
+    INSERT INTO objects (grp, resource, namespace, name, rv, obj)
+    SELECT $1, $2, $3, $4, ctr.rv, ${SET_RV} FROM ctr
+    RETURNING rv, obj
+  ), ch AS (
+    INSERT INTO changes (rv, grp, resource, namespace, name, type, obj, prev_rv)
+    SELECT rv, $1, $2, $3, $4, 'ADDED', obj, NULL FROM ins
+  )
+  SELECT rv::text AS rv, pg_notify('${NOTIFY_CHANNEL}', rv::text) AS notified FROM ins`;
 
 export const UPDATE_SQL = `WITH ctr AS (
     UPDATE revision SET rv = rv + 1 WHERE id RETURNING rv

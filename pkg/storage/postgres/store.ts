@@ -31,8 +31,9 @@ import type { FieldEncryption } from '../encryption.ts';
 import { migrate, type Logger } from '../migrate.ts';
 import { ObjectCodec } from './codec.ts';
 import { ChangeFeed } from './feed.ts';
-import { decodeContinue, readPage } from './list.ts';
-import { COMPACTION_LOCK_CLASS, isRetryable, keyParams, mapError } from './sql.ts';
+import { decodeContinue, encodeContinue, readPage } from './list.ts';
+import type { ResourceState } from '../watchcache/state.ts';
+import { COMPACTION_LOCK_CLASS, isRetryable, mapError } from './sql.ts';
 import { PgTransaction, withTransaction, type LockSet } from './transaction.ts';
 
 export interface PostgresStoreOptions {
@@ -113,14 +114,11 @@ class PgStore implements PostgresStore {
     if (rv > this.compacted) this.compacted = rv;
   }
 
+  /** A consistent read from the cache: it holds every change committed before the call. */
   async get(key: ObjectKey): Promise<KubeObject | undefined> {
     try {
-      const r = await this.pool.query<{ obj: KubeObject }>(
-        'SELECT obj FROM objects WHERE grp = $1 AND resource = $2 AND namespace = $3 AND name = $4',
-        keyParams(key),
-      );
-      const row = r.rows[0];
-      return row ? this.codec.decode(key, row.obj) : undefined;
+      await this.feed.sync();
+      return (await this.feed.resourceState(key.group, key.resource)).get(key.namespace, key.name);
     } catch (err) {
       throw mapError(err);
     }
@@ -148,7 +146,7 @@ class PgStore implements PostgresStore {
     for (let attempt = 1; ; attempt++) {
       let tx: PgTransaction | undefined;
       try {
-        return await withTransaction(this.pool, async (client) => {
+        const out = await withTransaction(this.pool, async (client) => {
           tx = new PgTransaction(client, this.codec);
           if (learned) await tx.preLock(learned);
           let result: T;
@@ -158,9 +156,12 @@ class PgStore implements PostgresStore {
             await tx.settle();
           }
           if (tx.failure) throw tx.failure;
-          await tx.prepareCommit();
+          if (!tx.committed) await tx.prepareCommit();
           return result;
-        }, { begin: BEGIN_WRITE });
+        }, { begin: BEGIN_WRITE, committed: () => tx?.committed ?? false });
+        // This process's own changes reach its cache and watches without waiting for a notification.
+        if (tx?.hasWritten) this.feed.kick();
+        return out;
       } catch (err) {
         if (isRetryable(err) && attempt < MAX_TX_ATTEMPTS) {
           if (tx) learned = tx.lockSet;
@@ -174,16 +175,63 @@ class PgStore implements PostgresStore {
     }
   }
 
+  /**
+   * Lists from the cache: the newest state after a consistent read (or once the cache reached
+   * `notOlderThan`), and an exact revision when nothing of the resource changed since it (pages
+   * after the first, while the resource is quiet). Older states come from the change log.
+   */
   async list(prefix: KeyPrefix, opts: ListOptions = {}): Promise<ListResult> {
     const token = opts.continue ? decodeContinue(opts.continue, prefix) : undefined;
     const wanted = token?.rv ?? opts.atRevision;
+    try {
+      if (wanted === undefined) {
+        if (opts.notOlderThan === undefined) await this.feed.sync();
+        else await this.reach(opts.notOlderThan);
+        const state = await this.feed.resourceState(prefix.group, prefix.resource);
+        return this.pageOf(state, prefix, opts, undefined, this.feed.revisionOf(state));
+      }
+      if (wanted >= this.compacted) {
+        const state = await this.feed.resourceState(prefix.group, prefix.resource);
+        if (state.changedAt <= wanted && wanted <= this.feed.revisionOf(state)) return this.pageOf(state, prefix, opts, token?.after, wanted);
+      }
+    } catch (err) {
+      throw mapError(err);
+    }
+    return this.listFromLog(prefix, opts, wanted, token?.after);
+  }
+
+  /** One page of `state`, read synchronously so that it is the state at `rv`. */
+  private pageOf(state: ResourceState, prefix: KeyPrefix, opts: ListOptions, after: [string, string] | undefined, rv: bigint): ListResult {
+    const limit = opts.limit && opts.limit > 0 ? Math.floor(opts.limit) : 0;
+    const page = state.page({ namespace: prefix.namespace, after, limit, filter: opts.filter });
+    const result: ListResult = { items: page.items, rv };
+    if (page.continueAfter) {
+      result.continue = encodeContinue(prefix, rv, page.continueAfter);
+      if (page.remaining !== undefined) result.remainingItemCount = page.remaining;
+    }
+    return result;
+  }
+
+  /** Waits until the cache has revision `rv`: another replica may have acknowledged it a moment ago. */
+  private async reach(rv: bigint): Promise<void> {
+    const deadline = Date.now() + 3000;
+    while (this.feed.revision < rv) {
+      await this.feed.sync();
+      if (this.feed.revision >= rv) return;
+      if (Date.now() >= deadline) throw new StorageError('TooLargeResourceVersion', `Too large resource version: ${rv}, current: ${this.feed.revision}`);
+      await sleep(50);
+    }
+  }
+
+  /** A page at an older revision, reconstructed from the objects table and the change log. */
+  private async listFromLog(prefix: KeyPrefix, opts: ListOptions, wanted: bigint | undefined, start: [string, string] | undefined): Promise<ListResult> {
     // A revision newer than the newest committed one may not have committed yet (another
     // replica acknowledged it a moment ago): wait briefly rather than read a state that could
     // still change under that revision.
     const deadline = Date.now() + 3000;
     for (;;) {
       const result = await this.inTransaction('REPEATABLE READ READ ONLY', client =>
-        readPage(client, this.codec, { prefix, opts, wanted, start: token?.after }, rv => this.noteCompacted(rv)));
+        readPage(client, this.codec, { prefix, opts, wanted, start }, rv => this.noteCompacted(rv)));
       if (typeof result !== 'bigint') return result;
       if (Date.now() >= deadline) {
         throw new StorageError('TooLargeResourceVersion', `Too large resource version: ${wanted}, current: ${result}`);

@@ -3,9 +3,9 @@
 // PgTransaction.
 import pg from 'pg';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
-import { StorageError, type KeyPrefix, type ObjectKey, type Transaction, type TransactionListOptions } from '../interface.ts';
+import { StorageError, type KeyPrefix, type ObjectKey, type Transaction, type TransactionListOptions, type WriteOptions } from '../interface.ts';
 import { assemble, withRV, type ObjectCodec } from './codec.ts';
-import { CREATE_SQL, DELETE_SQL, describe, keyParams, keyString, LockBusyError, NAMED_LOCK_CLASS, UPDATE_SQL } from './sql.ts';
+import { CREATE_SQL, DELETE_SQL, describe, errorCode, FINAL_CREATE_SQL, keyParams, keyString, LockBusyError, NAMED_LOCK_CLASS, UNIQUE_VIOLATION, UPDATE_SQL } from './sql.ts';
 
 // ---------------------------------------------------------------------------------------------
 // BEGIN ... COMMIT
@@ -13,6 +13,8 @@ import { CREATE_SQL, DELETE_SQL, describe, keyParams, keyString, LockBusyError, 
 export interface TransactionOptions {
   /** The statement that opens the transaction (isolation level, SET LOCAL); default `BEGIN`. */
   begin?: string;
+  /** Asked once fn has returned: true when fn's last statement committed the transaction itself. */
+  committed?: () => boolean;
   /** Told when ROLLBACK failed too: the connection is then in an unknown state. */
   onRollbackError?: (err: Error) => void;
 }
@@ -25,6 +27,7 @@ export async function inTransaction<T>(client: pg.ClientBase, fn: () => Promise<
   try {
     await client.query(opts.begin ?? 'BEGIN');
     const result = await fn();
+    if (opts.committed?.()) return result;
     const done = await client.query('COMMIT');
     // COMMIT of an aborted transaction (fn swallowed a failed statement) reports ROLLBACK
     // instead of failing.
@@ -56,6 +59,7 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   try {
     return await inTransaction(client, () => fn(client), {
       begin: opts.begin,
+      committed: opts.committed,
       onRollbackError: err => { broken ??= err; opts.onRollbackError?.(err); },
     });
   } finally {
@@ -63,6 +67,27 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
     client.release(broken);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Writes that commit
+
+// A write that ends its transaction is sent with COMMIT in one message (the simple protocol, the
+// only one that takes several statements): the revision counter, locked by the write, is then
+// held for the write and the commit's flush only, not also for a round trip to this process and
+// back. Its statement is prepared once per connection, so each write is only executed.
+const finalStatements = {
+  tke_final_create: FINAL_CREATE_SQL,
+  tke_final_update: UPDATE_SQL,
+  tke_final_delete: DELETE_SQL,
+} as const;
+type FinalStatement = keyof typeof finalStatements;
+
+// PREPARE outlives the transaction it runs in, rolled back or not: once per connection.
+const PREPARE_FINAL_WRITES = Object.entries(finalStatements).map(([name, sql]) => {
+  const params = Math.max(...[...sql.matchAll(/\$(\d+)/g)].map(m => Number(m[1])));
+  return `PREPARE ${name}(${Array(params).fill('text').join(', ')}) AS ${sql}`;
+}).join(';\n');
+const preparedConnections = new WeakSet<pg.ClientBase>();
 
 // ---------------------------------------------------------------------------------------------
 // The store's transactions
@@ -91,6 +116,8 @@ export class PgTransaction implements Transaction {
    */
   readonly lockSet: LockSet = { keys: new Map<string, ObjectKey>(), names: new Set<string>() };
   private finished = false;
+  /** Set once a final write committed the transaction. */
+  committed = false;
   /** A database error the transaction cannot commit after, even if fn swallowed it. */
   failure: unknown;
   private chain: Promise<unknown> = Promise.resolve();
@@ -157,6 +184,29 @@ export class PgTransaction implements Transaction {
       this.failure ??= err;
       throw err;
     }
+  }
+
+  /**
+   * Runs a prepared final write and COMMIT in one round trip; afterwards the transaction is over.
+   * A failed write aborts the transaction before the COMMIT runs (the rest of a message is
+   * skipped after an error), so nothing of it is committed.
+   */
+  private async executeAndCommit<R extends pg.QueryResultRow>(name: FinalStatement, params: string[]): Promise<pg.QueryResult<R>> {
+    if (!preparedConnections.has(this.client)) {
+      await this.q(PREPARE_FINAL_WRITES, []);
+      preparedConnections.add(this.client);
+    }
+    const args = params.map(p => this.client.escapeLiteral(p)).join(', ');
+    const results = await this.q<R>(`EXECUTE ${name}(${args}); COMMIT`, []) as unknown as pg.QueryResult<R>[];
+    // COMMIT of a transaction the database had aborted answers ROLLBACK instead of failing.
+    if (results[1]?.command !== 'COMMIT') {
+      const err = new Error('transaction was rolled back by the database');
+      this.failure ??= err;
+      throw err;
+    }
+    this.committed = true;
+    this.finished = true;
+    return results[0];
   }
 
   private lockClause(): string {
@@ -256,10 +306,21 @@ export class PgTransaction implements Transaction {
     });
   }
 
-  create(key: ObjectKey, obj: KubeObject): Promise<KubeObject> {
+  create(key: ObjectKey, obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
     return this.run(async () => {
       const encoded = this.codec.encode(key, obj);
       await this.returnUnusedRevisions();
+      if (opts.final) {
+        try {
+          const r = await this.executeAndCommit<{ rv: string }>('tke_final_create', [...keyParams(key), encoded]);
+          return withRV(obj, BigInt(r.rows[0].rv));
+        } catch (err) {
+          if (errorCode(err) === UNIQUE_VIOLATION && (err as { table?: string }).table === 'objects') {
+            throw new StorageError('AlreadyExists', `${describe(key)} already exists`, key);
+          }
+          throw err;
+        }
+      }
       const r = await this.q<{ allocated: string | null; rv: string | null }>(
         CREATE_SQL,
         [...keyParams(key), encoded],
@@ -279,7 +340,7 @@ export class PgTransaction implements Transaction {
     });
   }
 
-  update(key: ObjectKey, obj: KubeObject, expectedRV?: string): Promise<KubeObject> {
+  update(key: ObjectKey, obj: KubeObject, expectedRV?: string, opts: WriteOptions = {}): Promise<KubeObject> {
     return this.run(async () => {
       // Lock and check before taking the counter: a conflict then costs no serialized time.
       const cur = await this.lockRow(key);
@@ -289,7 +350,10 @@ export class PgTransaction implements Transaction {
       }
       const encoded = this.codec.encode(key, obj);
       await this.returnUnusedRevisions();
-      const r = await this.q<{ rv: string }>(UPDATE_SQL, [...keyParams(key), encoded, cur], 'tke_update');
+      const params = [...keyParams(key), encoded, cur];
+      const r = opts.final
+        ? await this.executeAndCommit<{ rv: string }>('tke_final_update', params)
+        : await this.q<{ rv: string }>(UPDATE_SQL, params, 'tke_update');
       this.writeLocked = true;
       // Cannot happen while we hold the row lock; the statement would have taken a revision.
       if (r.rowCount !== 1) throw new Error(`${describe(key)} vanished while locked`);
@@ -299,7 +363,7 @@ export class PgTransaction implements Transaction {
     });
   }
 
-  delete(key: ObjectKey, expectedRV?: string): Promise<KubeObject> {
+  delete(key: ObjectKey, expectedRV?: string, opts: WriteOptions = {}): Promise<KubeObject> {
     return this.run(async () => {
       const cur = await this.lockRow(key);
       if (cur === undefined) throw new StorageError('NotFound', `${describe(key)} not found`, key);
@@ -307,7 +371,9 @@ export class PgTransaction implements Transaction {
         throw new StorageError('Conflict', `${describe(key)}: resourceVersion ${expectedRV} is stale, the object is at ${cur}`, key);
       }
       await this.returnUnusedRevisions();
-      const r = await this.q<{ rv: string; obj: KubeObject }>(DELETE_SQL, keyParams(key), 'tke_delete');
+      const r = opts.final
+        ? await this.executeAndCommit<{ rv: string; obj: KubeObject }>('tke_final_delete', keyParams(key))
+        : await this.q<{ rv: string; obj: KubeObject }>(DELETE_SQL, keyParams(key), 'tke_delete');
       this.writeLocked = true;
       if (r.rowCount !== 1) throw new Error(`${describe(key)} vanished while locked`);
       this.locked.set(keyString(key), null);

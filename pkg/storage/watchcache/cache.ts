@@ -1,10 +1,14 @@
 // The watch cache, after kube-apiserver's cacher: the newest changes in memory, fanned out to
-// every watch of the process. It knows revisions, keys and events, and nothing of where they
-// come from: the storage publishes the changes it reads from its log in revision order, and a
-// watch that starts before what the cache holds is served from the storage's `History` until
-// it reaches the cache, then joins the live stream without a gap or a repeat.
+// every watch of the process, and the current objects of each resource that has been read (its
+// ResourceState), which GET and LIST read instead of the storage. It knows revisions, keys and
+// events, and nothing of where they come from: the storage publishes the changes it reads from
+// its log in revision order; a watch that starts before what the cache holds is served from the
+// storage's `History` until it reaches the cache, then joins the live stream without a gap or a
+// repeat; a resource's objects are loaded from the storage's `Snapshots` the first time they are read.
+import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { StorageError, type ChangeEvent, type KeyPrefix, type ObjectKey, type Watcher, type WatchOptions } from '../interface.ts';
 import { EventRing } from './ring.ts';
+import { ResourceState } from './state.ts';
 import { CacheWatcher } from './watcher.ts';
 
 /** What the storage's log holds after a revision, as one consistent read. */
@@ -22,12 +26,25 @@ export interface History {
   read(prefix: KeyPrefix, after: bigint, limit: number): Promise<HistoryPage>;
 }
 
+export interface Snapshots {
+  /** Every object of a resource (all namespaces) as of one committed revision. */
+  load(group: string, resource: string): Promise<{ objects: Array<{ key: ObjectKey; object: KubeObject }>; rv: bigint }>;
+}
+
 export interface WatchCacheOptions {
   /** How many recent changes stay in memory. */
   capacity: number;
   /** Events queued per watcher before it is stopped as too slow. */
   watcherBuffer: number;
   history: History;
+  snapshots: Snapshots;
+}
+
+/** A resource's objects: loaded, or being loaded with the changes that arrive meanwhile. */
+interface StateSlot {
+  state?: ResourceState;
+  loading?: Promise<ResourceState>;
+  pending: ChangeEvent[];
 }
 
 /** The most events read at once, from the log or from history. */
@@ -66,12 +83,15 @@ export class WatchCache {
   private readonly all = new Set<CacheWatcher>();
   private readonly watcherBuffer: number;
   private readonly history: History;
+  private readonly snapshots: Snapshots;
+  private readonly states = new Map<string, StateSlot>();
   private closed = false;
 
   constructor(opts: WatchCacheOptions) {
     this.ring = new EventRing(opts.capacity, 0n);
     this.watcherBuffer = opts.watcherBuffer;
     this.history = opts.history;
+    this.snapshots = opts.snapshots;
     this.batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(opts.watcherBuffer / 2)));
   }
 
@@ -80,10 +100,24 @@ export class WatchCache {
     return { from: this.ring.startRV, to: this.revision };
   }
 
-  /** Starts empty at `rv`: watches from `rv` on are served from memory. */
+  /**
+   * Starts empty at `rv`: watches from `rv` on are served from memory, and the objects of every
+   * resource are loaded again when next read (the changes before `rv` may not all have been seen).
+   */
   reset(rv: bigint): void {
     this.revision = rv;
     this.ring.reset(rv);
+    this.dropStates();
+  }
+
+  private dropStates(): void {
+    for (const slot of this.states.values()) if (slot.state) slot.state.detached = true;
+    this.states.clear();
+  }
+
+  /** The revision a read of `state` made now is at: it has every change the cache has seen, unless detached. */
+  revisionOf(state: ResourceState): bigint {
+    return state.detached || state.rv > this.revision ? state.rv : this.revision;
   }
 
   /** The next change, in revision order. */
@@ -91,9 +125,49 @@ export class WatchCache {
     deepFreeze(e);
     this.ring.push(e);
     this.revision = e.rv;
-    const set = this.live.get(resourceKey(e.key.group, e.key.resource));
+    const rk = resourceKey(e.key.group, e.key.resource);
+    const slot = this.states.get(rk);
+    if (slot?.state) slot.state.apply(e);
+    else slot?.pending.push(e);
+    const set = this.live.get(rk);
     if (!set) return;
     for (const w of set) if (prefixMatches(w.prefix, e.key)) w.push(e);
+  }
+
+  /**
+   * The current objects of a resource, at least as new as every change published so far; loaded
+   * from the storage's snapshot the first time. Its objects are frozen and shared: not to be changed.
+   */
+  resourceState(group: string, resource: string): Promise<ResourceState> {
+    if (this.closed) return Promise.reject(new StorageError('Unavailable', 'storage is closed'));
+    const rk = resourceKey(group, resource);
+    const known = this.states.get(rk);
+    if (known?.state) return Promise.resolve(known.state);
+    if (known?.loading) return known.loading;
+    const slot: StateSlot = { pending: [] };
+    this.states.set(rk, slot);
+    slot.loading = this.snapshots.load(group, resource).then(
+      snapshot => {
+        const state = new ResourceState(snapshot.objects.map(o => deepFreeze(o)), snapshot.rv);
+        // The snapshot was read after the load began, so every change it lacks was published
+        // since: it is pending here, or not read from the log yet and will be applied when it is.
+        for (const e of slot.pending) state.apply(e);
+        // A reset while loading dropped the slot: this state serves the reads that waited for it only.
+        if (this.states.get(rk) === slot) {
+          slot.state = state;
+          slot.pending = [];
+        } else {
+          state.detached = true;
+        }
+        slot.loading = undefined;
+        return state;
+      },
+      err => {
+        if (this.states.get(rk) === slot) this.states.delete(rk);
+        throw err;
+      },
+    );
+    return slot.loading;
   }
 
   /** Tells every live watch it has seen everything up to `revision` (for bookmarks). */
@@ -119,12 +193,18 @@ export class WatchCache {
    */
   skip(where: { group: string; resource: string }, rv: bigint, err: Error): void {
     for (const w of [...(this.live.get(resourceKey(where.group, where.resource)) ?? [])]) w.fail(err);
-    this.reset(rv);
+    // Only that resource's objects miss the change; the others go on from the log.
+    const slot = this.states.get(resourceKey(where.group, where.resource));
+    if (slot?.state) slot.state.detached = true;
+    this.states.delete(resourceKey(where.group, where.resource));
+    this.revision = rv;
+    this.ring.reset(rv);
   }
 
   /** Ends every watch; later ones fail at once. */
   close(): void {
     this.closed = true;
+    this.dropStates();
     for (const w of [...this.all]) w.fail(new StorageError('Unavailable', 'storage is shutting down'));
   }
 
@@ -149,8 +229,8 @@ export class WatchCache {
     for (const e of this.ring.since(w.threshold)) if (prefixMatches(w.prefix, e.key)) w.push(e);
     if (w.stopped) return;
     const k = resourceKey(w.prefix.group, w.prefix.resource);
-    let set = this.live.get(k);
-    if (!set) this.live.set(k, (set = new Set()));
+    const set = this.live.get(k) ?? new Set<CacheWatcher>();
+    this.live.set(k, set);
     set.add(w);
     w.advance(this.revision);
   }

@@ -19,8 +19,9 @@ import type { RegistryStore } from '../../../rest/store.ts';
 import { timestamp } from '../../../rest/store.ts';
 import type { Store } from '../../../storage/interface.ts';
 import { withPhase } from '../../tke/kinds.ts';
+import { activeProjectStatus } from '../project.ts';
 import { businessGroup, isDeleting, parentOf, projectContentResources, type ProjectContentResource } from '../objects.ts';
-import { allocationsFrom, describeQuotaUse, usedByCluster } from '../quota.ts';
+import { allocationsFrom, describeQuotaUse } from '../quota.ts';
 import { CacheIndex, deleteIgnoringNotFound, InformerController, removeSpecFinalizer, writeStatus } from './reconcile.ts';
 
 /** A namespace as it counts in its project's used: its measured use in place of its grant, once there is one. */
@@ -45,17 +46,7 @@ export function projectController(storage: Store, store: (resource: string) => R
     const namespaces = contentOf('namespaces', name);
     if (isDeleting(project)) return terminate(project, children);
     const allocations = allocationsFrom(name, children, namespaces.map(measuredUse));
-    const status = withPhase(project.status, 'Active', timestamp(), {
-      clusters: usedByCluster(project, allocations),
-      calculatedChildProjects: children.map(c => c.metadata.name!).sort(),
-      calculatedNamespaces: namespaces.map(n => n.metadata.name!).sort(),
-      cachedSpecClusters: structuredClone(project.spec?.clusters ?? {}),
-      cachedParent: parentOf(project),
-    });
-    for (const k of ['clusters', 'calculatedChildProjects', 'calculatedNamespaces', 'cachedSpecClusters'] as const) {
-      const v = status[k];
-      if (Array.isArray(v) ? v.length === 0 : Object.keys(v as object).length === 0) delete status[k];
-    }
+    const status = activeProjectStatus(project, allocations, children.map(c => c.metadata.name!), namespaces.map(n => n.metadata.name!), timestamp());
     await writeStatus(projects, project, status);
     if (project.status?.phase !== 'Active') recordEvent(project, 'Normal', 'Active', 'the project is active');
     else if (!isDeepStrictEqual(project.status?.cachedSpecClusters ?? {}, project.spec?.clusters ?? {})) {
