@@ -95,6 +95,8 @@ async function main(): Promise<void> {
 
   const ours = await startServer();
   const { figures, client } = await runWorkload('tke-apiserver', ours.target, { rssBytes: () => rssOfPid(ours.pid) });
+  // Ours on stderr at once: a failure of the peer's run later must not lose them.
+  process.stderr.write(`bench: tke-apiserver figures: ${JSON.stringify(figures)}\n`);
   const quota = await benchQuota(client);
   const auth = await benchAuth({ port: ours.target.port, ca: ours.target.ca, adminToken: ours.target.token! });
   // The server is idle by now: the database has the machine (but for the bench's own client).
