@@ -33,13 +33,13 @@ const minWatchTimeoutSeconds = 1800;
 // Node fires a timer of more than 2^31-1 ms at once, which ended such watches immediately; and no
 // client needs one stream for longer than the longest a watch without a timeout lasts.
 const maxWatchTimeoutSeconds = 2 * minWatchTimeoutSeconds;
-
-// A list is read and written a page at a time, so memory holds about one page per list however
-// large the list is. Objects may be 1.5 MiB each: the first page is small, later ones are sized
-// from the objects seen so far.
-const firstListPageItems = 10;
 /** Bytes a watch stream may have waiting for its client before it is ended as too slow. */
 const maxWatchBacklogBytes = 16 * 1024 * 1024;
+
+// A list with a client limit is read and written a page at a time, so memory holds about one page
+// per list however large it is (a whole list is one read of the cache, written a piece at a time).
+// Objects may be 1.5 MiB each: the first page is small, later ones are sized from the objects seen so far.
+const firstListPageItems = 10;
 const maxListPageItems = 1000;
 const listPageBudgetBytes = 1024 * 1024;
 

@@ -69,6 +69,11 @@ export type PostgresStore = Store & {
 };
 
 const MAX_TX_ATTEMPTS = 10;
+/**
+ * How long a read of a revision newer than this server has seen waits for it: another replica may
+ * have acknowledged it a moment ago. Longer, and it is TooLargeResourceVersion.
+ */
+const FUTURE_REVISION_WAIT_MS = 3000;
 const TX_IDLE_TIMEOUT_MS = 60_000;
 // One round trip (simple protocol). A transaction that holds the revision lock stops every
 // writer of the database, so a client that stalls mid-transaction (a hung process, a lost
@@ -212,9 +217,9 @@ class PgStore implements PostgresStore {
     return result;
   }
 
-  /** Waits until the cache has revision `rv`: another replica may have acknowledged it a moment ago. */
+  /** Waits until the cache has revision `rv` (see FUTURE_REVISION_WAIT_MS). */
   private async reach(rv: bigint): Promise<void> {
-    const deadline = Date.now() + 3000;
+    const deadline = Date.now() + FUTURE_REVISION_WAIT_MS;
     while (this.feed.revision < rv) {
       await this.feed.sync();
       if (this.feed.revision >= rv) return;
@@ -225,10 +230,9 @@ class PgStore implements PostgresStore {
 
   /** A page at an older revision, reconstructed from the objects table and the change log. */
   private async listFromLog(prefix: KeyPrefix, opts: ListOptions, wanted: bigint | undefined, start: [string, string] | undefined): Promise<ListResult> {
-    // A revision newer than the newest committed one may not have committed yet (another
-    // replica acknowledged it a moment ago): wait briefly rather than read a state that could
-    // still change under that revision.
-    const deadline = Date.now() + 3000;
+    // A revision newer than the newest committed one may not have committed yet: wait briefly
+    // (FUTURE_REVISION_WAIT_MS) rather than read a state that could still change under it.
+    const deadline = Date.now() + FUTURE_REVISION_WAIT_MS;
     for (;;) {
       const result = await this.inTransaction('REPEATABLE READ READ ONLY', client =>
         readPage(client, this.codec, { prefix, opts, wanted, start }, rv => this.noteCompacted(rv)));

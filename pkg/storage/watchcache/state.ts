@@ -116,9 +116,9 @@ export class ResourceState {
   page(req: StatePageRequest): StatePage {
     const ns = req.namespace || undefined;
     // Keys of one namespace run from "ns\0" to just before "ns\u0001".
-    let i = req.after ? this.lowerBound(joinKey(req.after[0], req.after[1]) + '\u0000') : ns !== undefined ? this.lowerBound(`${ns}\u0000`) : 0;
+    const start = ns !== undefined ? this.lowerBound(`${ns}\u0000`) : 0;
     const end = ns !== undefined ? this.lowerBound(`${ns}\u0001`) : this.keys.length;
-    if (ns !== undefined && req.after && compareKeys(req.after[0], ns) < 0) i = this.lowerBound(`${ns}\u0000`);
+    let i = req.after ? Math.max(start, this.lowerBound(joinKey(req.after[0], req.after[1]) + '\u0000')) : start;
     const items: KubeObject[] = [];
     let last: Entry | undefined;
     for (; i < end; i++) {
