@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { KUBE_START_TIMEOUT_MS, kubeControlPlane, type KubeControlPlane, type KubeKubectlOptions } from '../support/kube.ts';
 import { describeResponse, parseJSONStream } from '../support/http.ts';
-import { describeRun, type KubectlResult } from '../support/kubectl.ts';
+import { describeRun, followOutput, type KubectlResult } from '../support/kubectl.ts';
 import { clusterObject, namespaceObject, projectObject, toYAML, uniqueName, GROUPS } from '../support/fixtures.ts';
 import { parseTable } from '../support/tables.ts';
 import { waitFor } from '../support/wait.ts';
@@ -106,15 +106,10 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
       const label = uniqueName('run');
       const ns = kind.namespace ? ['-n', kind.namespace] : [];
       const watch = kube.spawnKubectl(['get', kind.resource, ...ns, '-w', '--output-watch-events', '-o', 'json', '-l', `run=${label}`]);
-      let out = '';
-      let err = '';
-      watch.stdout!.setEncoding('utf8');
-      watch.stderr!.setEncoding('utf8');
-      watch.stdout!.on('data', (d: string) => { out += d; });
-      watch.stderr!.on('data', (d: string) => { err += d; });
-      const events = () => parseJSONStream(out) as Array<{ type: string; object: any }>;
+      const output = followOutput(watch);
+      const events = () => parseJSONStream(output.stdout) as Array<{ type: string; object: any }>;
       const saw = (type: string, pred: (o: any) => boolean = () => true) => events().some(e => e.type === type && e.object?.metadata?.name === name && pred(e.object));
-      const ctx = () => `\n--- kubectl get -w stdout\n${out.slice(-3000)}\n--- stderr\n${err}`;
+      const ctx = () => `\n--- kubectl get -w stdout\n${output.stdout.slice(-3000)}\n--- stderr\n${output.stderr}`;
       try {
         // Client-side apply (three-way merge with the last-applied annotation).
         const manifest = kind.make(name, label);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import YAML from 'yaml';
 import { startServer, type TestServer } from '../support/server.ts';
 import { describeResponse, parseJSONStream } from '../support/http.ts';
-import { describeRun } from '../support/kubectl.ts';
+import { describeRun, followOutput } from '../support/kubectl.ts';
 import { uniqueName, clusterObject, projectObject, paths } from '../support/fixtures.ts';
 import { parseTable, parseTables } from '../support/tables.ts';
 import { waitFor } from '../support/wait.ts';
@@ -240,22 +240,15 @@ describe('e2e: kubectl get, describe, selectors, chunking and watch', function (
       // Events as JSON (robust to parse) and, in parallel, the human table output of a plain -w.
       const events = server.spawnKubectl(['get', 'projects', '-w', '--output-watch-events', '-o', 'json', '-l', `watch=${label}`]);
       const table = server.spawnKubectl(['get', 'projects', '-w', '-l', `watch=${label}`]);
-      let out = '';
-      let err = '';
-      let tout = '';
-      events.stdout!.setEncoding('utf8');
-      events.stderr!.setEncoding('utf8');
-      table.stdout!.setEncoding('utf8');
-      events.stdout!.on('data', (d: string) => { out += d; });
-      events.stderr!.on('data', (d: string) => { err += d; });
-      table.stdout!.on('data', (d: string) => { tout += d; });
-      const evs = () => parseJSONStream(out) as Array<{ type: string; object: any }>;
+      const output = followOutput(events);
+      const tableOutput = followOutput(table);
+      const evs = () => parseJSONStream(output.stdout) as Array<{ type: string; object: any }>;
       const has = (type: string, name: string, pred: (o: any) => boolean = () => true) =>
         evs().some(e => e.type === type && e.object?.metadata?.name === name && pred(e.object));
-      const ctx = () => `\n--- kubectl stdout\n${out.slice(-4000)}\n--- stderr\n${err}`;
+      const ctx = () => `\n--- kubectl stdout\n${output.stdout.slice(-4000)}\n--- stderr\n${output.stderr}`;
       try {
         await waitFor(`initial ADDED ${sentinel}${ctx()}`, () => has('ADDED', sentinel), 20_000);
-        await waitFor(`table watch shows ${sentinel}: ${tout}`, () => tout.includes(sentinel), 20_000);
+        await waitFor(`table watch shows ${sentinel}: ${tableOutput.stdout}`, () => tableOutput.stdout.includes(sentinel), 20_000);
 
         res = await server.request('POST', paths.projects, { body: projectObject(target, { labels: { watch: label }, displayName: 'Watched' }) });
         assert.equal(res.status, 201, describeResponse(res));
@@ -281,11 +274,11 @@ describe('e2e: kubectl get, describe, selectors, chunking and watch', function (
         for (let i = 1; i < rvs.length; i++) assert.ok(rvs[i] > rvs[i - 1], `resourceVersions not increasing: ${rvs.join(',')}`);
 
         // The plain table watch used the server-side columns and saw the modification.
-        await waitFor(`table watch shows the modification:\n${tout}`, () => tout.includes('Watched and modified'), 20_000);
-        const header = tout.split('\n')[0];
+        await waitFor(`table watch shows the modification:\n${tableOutput.stdout}`, () => tableOutput.stdout.includes('Watched and modified'), 20_000);
+        const header = tableOutput.stdout.split('\n')[0];
         assert.match(header, /DISPLAY NAME/, `table watch header: ${header}`);
         assert.match(header, /PHASE/, `table watch header: ${header}`);
-        assert.equal(events.exitCode, null, `kubectl get -w exited early: ${err}`);
+        assert.equal(events.exitCode, null, `kubectl get -w exited early: ${output.stderr}`);
       } finally {
         events.kill('SIGKILL');
         table.kill('SIGKILL');

@@ -5,7 +5,7 @@ import { chmodSync } from 'node:fs';
 import YAML from 'yaml';
 import { startServer, type TestServer } from '../support/server.ts';
 import { describeResponse, waitSettled } from '../support/http.ts';
-import { describeRun } from '../support/kubectl.ts';
+import { describeRun, followOutput } from '../support/kubectl.ts';
 import { uniqueName, clusterObject, projectObject, paths } from '../support/fixtures.ts';
 import { tempFile } from '../support/process.ts';
 import { waitFor } from '../support/wait.ts';
@@ -221,20 +221,15 @@ describe('e2e: kubectl label, annotate, patch, edit, replace, dry-run and finali
       const res = await server.request('POST', paths.clusters, { body: { ...clusterObject(name), metadata: { name, finalizers: ['e2e.tkestack.io/hold'] } } });
       assert.equal(res.status, 201, describeResponse(res));
       const proc = server.spawnKubectl(['delete', 'cluster', name, '--wait=true', '--timeout=60s']);
-      let out = '';
-      let err = '';
-      proc.stdout!.setEncoding('utf8');
-      proc.stderr!.setEncoding('utf8');
-      proc.stdout!.on('data', (d: string) => { out += d; });
-      proc.stderr!.on('data', (d: string) => { err += d; });
+      const output = followOutput(proc);
       const exited = new Promise<number | null>(resolve => proc.on('close', code => resolve(code)));
       try {
         await waitFor('deletionTimestamp on the cluster', async () => (await get(paths.cluster(name))).metadata.deletionTimestamp, 15_000);
-        assert.equal(proc.exitCode, null, `kubectl delete --wait returned while the finalizer was still there: ${out} ${err}`);
+        assert.equal(proc.exitCode, null, `kubectl delete --wait returned while the finalizer was still there: ${output.stdout} ${output.stderr}`);
         await kubectlOK(['patch', 'cluster', name, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
         const code = await Promise.race([exited, new Promise<string>(r => setTimeout(() => r('timeout'), 20_000))]);
-        assert.equal(code, 0, `kubectl delete --wait: code ${code}\nstdout: ${out}\nstderr: ${err}`);
-        assert.match(out, new RegExp(`cluster.platform.tkestack.io "${name}" deleted`), out);
+        assert.equal(code, 0, `kubectl delete --wait: code ${code}\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
+        assert.match(output.stdout, new RegExp(`cluster.platform.tkestack.io "${name}" deleted`), output.stdout);
         assert.equal((await server.request('GET', paths.cluster(name))).status, 404);
       } finally {
         proc.kill('SIGKILL');

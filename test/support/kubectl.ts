@@ -25,19 +25,26 @@ export interface Kubectl {
   spawnKubectl(args: string[], opts?: KubectlOptions): ChildProcess;
 }
 
+/** A started process's output so far, growing as it arrives: for tests that read it while it runs. */
+export interface Output { stdout: string; stderr: string }
+
+export function followOutput(p: ChildProcess): Output {
+  const out: Output = { stdout: '', stderr: '' };
+  p.stdout?.setEncoding('utf8');
+  p.stderr?.setEncoding('utf8');
+  p.stdout?.on('data', (d: string) => { out.stdout += d; });
+  p.stderr?.on('data', (d: string) => { out.stderr += d; });
+  return out;
+}
+
 /** Feeds a started kubectl its input and collects its output, killing it after opts.timeoutMs (60 s). */
 export function collectKubectl(p: ChildProcess, opts: KubectlOptions = {}): Promise<KubectlResult> {
   return new Promise(resolve => {
-    let stdout = '';
-    let stderr = '';
-    p.stdout!.setEncoding('utf8');
-    p.stderr!.setEncoding('utf8');
-    p.stdout!.on('data', (d: string) => { stdout += d; });
-    p.stderr!.on('data', (d: string) => { stderr += d; });
+    const out = followOutput(p);
     const limit = opts.timeoutMs ?? 60_000;
-    const timer = setTimeout(() => { stderr += `\n[harness] kubectl killed after ${limit}ms`; p.kill('SIGKILL'); }, limit);
-    p.on('error', err => { stderr += String(err); });
-    p.on('close', code => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    const timer = setTimeout(() => { out.stderr += `\n[harness] kubectl killed after ${limit}ms`; p.kill('SIGKILL'); }, limit);
+    p.on('error', err => { out.stderr += String(err); });
+    p.on('close', code => { clearTimeout(timer); resolve({ code, stdout: out.stdout, stderr: out.stderr }); });
     if (opts.input !== undefined) p.stdin!.end(opts.input); else p.stdin!.end();
   });
 }
