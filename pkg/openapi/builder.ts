@@ -23,7 +23,7 @@ export interface OpenAPIInfo {
  * A ResourceDefinition, optionally with the schema of its XxxList kind (for the list's own
  * description); without one the builder writes the standard list shape.
  */
-export type OpenAPIResource = ResourceDefinition & { listSchema?: TSchema };
+export type OpenAPIResource<S extends TSchema = TSchema> = ResourceDefinition<S> & { listSchema?: TSchema };
 
 export interface GroupVersion {
   group: string;

@@ -1,7 +1,7 @@
 // What a kind is to the generic machinery: a schema, a strategy, and how it is served.
 // Adding a kind means writing one ResourceDefinition; the server and the storage never
 // learn its name.
-import type { TSchema } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
 import type { KubeObject, TableColumnDefinition } from '../../api/meta/v1/types.ts';
 import type { Transaction } from '../storage/interface.ts';
 import type { FieldError } from './errors.ts';
@@ -42,6 +42,18 @@ export interface RequestContext {
   source?: string;
 }
 
+/**
+ * The object a kind's strategy works on: its schema's type, with the metadata the generic store
+ * has filled in before any hook runs. An untyped kind (`TSchema`) gets a plain KubeObject.
+ */
+export type ObjectOf<S extends TSchema> = Static<S> & KubeObject;
+
+/**
+ * A field selector's getter. Declared as a method so a kind's typed getters remain usable where
+ * any kind's are expected (method parameters are compared bivariantly), as the hooks are.
+ */
+export type FieldGetter<T extends KubeObject = KubeObject> = { get(obj: T): string | undefined }['get'];
+
 /** Everything a strategy hook gets inside the write transaction. */
 export interface WriteContext extends RequestContext {
   operation: Operation;
@@ -55,28 +67,28 @@ export interface WriteContext extends RequestContext {
  * update: prepareForUpdate -> defaults -> validate + validateUpdate -> admission -> beforeWrite (in tx) -> write
  * delete: beforeDelete (in tx) -> write; afterCommit for every operation.
  */
-export interface Strategy {
+export interface Strategy<T extends KubeObject = KubeObject> {
   /** Clears what a client may not set on create (e.g. status). */
-  prepareForCreate?(obj: KubeObject, ctx: RequestContext): void;
+  prepareForCreate?(obj: T, ctx: RequestContext): void;
   /** Keeps what a client may not change through this endpoint (e.g. status on the main resource). */
-  prepareForUpdate?(obj: KubeObject, old: KubeObject, ctx: RequestContext): void;
+  prepareForUpdate?(obj: T, old: T, ctx: RequestContext): void;
   /** Kind-specific defaults beyond the schema's `default` keywords. */
-  defaults?(obj: KubeObject): void;
-  validate?(obj: KubeObject, ctx: RequestContext): FieldError[];
-  validateUpdate?(obj: KubeObject, old: KubeObject, ctx: RequestContext): FieldError[];
+  defaults?(obj: T): void;
+  validate?(obj: T, ctx: RequestContext): FieldError[];
+  validateUpdate?(obj: T, old: T, ctx: RequestContext): FieldError[];
   /**
    * Runs inside the write transaction after the object is final, before it is written.
    * Cross-object rules (quota, uniqueness, hierarchy) live here; throwing a StatusError rolls back.
    */
-  beforeWrite?(obj: KubeObject, old: KubeObject | undefined, ctx: WriteContext): Promise<void>;
-  beforeDelete?(obj: KubeObject, ctx: WriteContext): Promise<void>;
+  beforeWrite?(obj: T, old: T | undefined, ctx: WriteContext): Promise<void>;
+  beforeDelete?(obj: T, ctx: WriteContext): Promise<void>;
   /** Server-side Table columns after NAME; AGE is appended by the server unless `omitAge`. */
   columns?: TableColumnDefinition[];
   /** One cell per column. */
-  row?(obj: KubeObject): unknown[];
+  row?(obj: T): unknown[];
   omitAge?: boolean;
   /** Field selectors beyond metadata.name and metadata.namespace, e.g. `spec.tenantID`. */
-  fieldSelectors?: Record<string, (obj: KubeObject) => string | undefined>;
+  fieldSelectors?: Record<string, FieldGetter<T>>;
   /** Whether spec changes bump metadata.generation (true unless a kind says otherwise). */
   generationFromSpec?: boolean;
   /**
@@ -88,7 +100,7 @@ export interface Strategy {
    * Changes a copy of every object before it is sent to a client (TKE's registry Decorator):
    * drops what is stored but never served, such as password hashes and private keys.
    */
-  decorate?(obj: KubeObject): void;
+  decorate?(obj: T): void;
 }
 
 /**
@@ -133,7 +145,7 @@ export interface SubresourceRequest {
   ctx: RequestContext;
 }
 
-export interface ResourceDefinition {
+export interface ResourceDefinition<S extends TSchema = TSchema> {
   group: string;
   version: string;
   kind: string;
@@ -145,7 +157,7 @@ export interface ResourceDefinition {
   shortNames: string[];
   categories: string[];
   /** JSON schema of the whole object (TypeBox), with descriptions for `kubectl explain`. */
-  schema: TSchema;
+  schema: S;
   /** Schema of `spec` and `status` are found inside `schema`; subresources: */
   subresources: {
     status?: boolean;
@@ -171,7 +183,7 @@ export interface ResourceDefinition {
    * masked is kept only while these are unchanged; without an entry it is always kept.
    */
   secretTargets?: Record<string, string[]>;
-  strategy: Strategy;
+  strategy: Strategy<ObjectOf<S>>;
   /**
    * Verbs answered by code instead of the generic store: kinds that are computed
    * (portal, users of an LDAP directory) or that act without storing (tokenreviews,

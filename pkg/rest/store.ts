@@ -179,26 +179,16 @@ export class RegistryStore {
     const warnings = this.checkTypeAndFields(body, opts.fieldValidation);
     const obj = structuredClone(body);
     obj.metadata ??= {};
-    this.bindNamespace(ctx, obj);
     if (obj.metadata.resourceVersion) {
       throw errors.badRequest('resourceVersion should not be set on objects to be created');
     }
     const now = timestamp();
-    Object.assign(obj.metadata, { uid: randomUUID(), creationTimestamp: now, generation: 1 });
-    delete obj.metadata.deletionTimestamp;
-    delete obj.metadata.deletionGracePeriodSeconds;
-    // The strategy may choose a generateName (e.g. "prj-") for objects created without a name.
-    this.def.strategy.prepareForCreate?.(obj, ctx);
-    const generated = !obj.metadata.name && !!obj.metadata.generateName;
-    if (generated) obj.metadata.name = obj.metadata.generateName + randomSuffix();
-    this.normalize(obj);
-    this.validate(obj, undefined, ctx, this.keepMaskedSecrets(obj, undefined));
+    const generated = this.beforeCreate(ctx, obj, now);
     const final = updateManagedFields(undefined, obj, opts.fieldManager ?? 'unknown', 'Update', this.apiVersion, ctx.subresource || undefined, now, this.fieldOptions(ctx));
     for (let attempt = 0; ; attempt++) {
       try {
         // A copy per attempt: the strategy's beforeWrite may change the object it writes.
-        const result = await this.write(ctx, 'CREATE', undefined, structuredClone(final), warnings);
-        return result;
+        return await this.write(ctx, 'CREATE', undefined, structuredClone(final), warnings);
       } catch (err) {
         // A generated name that collides is regenerated, as Kubernetes does.
         if (generated && err instanceof StatusError && err.reason === 'AlreadyExists' && attempt < 8) {
@@ -208,6 +198,25 @@ export class RegistryStore {
         throw err;
       }
     }
+  }
+
+  /**
+   * What every create goes through before its write, as rest.BeforeCreate: the namespace of the
+   * URL, the metadata only the server sets, the strategy's preparation, a generated name, defaults
+   * and validation. Returns whether the name was generated (and may be generated again).
+   */
+  private beforeCreate(ctx: RequestContext, obj: KubeObject, now: string): boolean {
+    this.bindNamespace(ctx, obj);
+    Object.assign(obj.metadata, { uid: randomUUID(), creationTimestamp: now, generation: 1 });
+    delete obj.metadata.deletionTimestamp;
+    delete obj.metadata.deletionGracePeriodSeconds;
+    // The strategy may choose a generateName (e.g. "prj-") for objects created without a name.
+    this.def.strategy.prepareForCreate?.(obj, ctx);
+    const generated = !obj.metadata.name && !!obj.metadata.generateName;
+    if (generated) obj.metadata.name = obj.metadata.generateName + randomSuffix();
+    this.normalize(obj);
+    this.validate(obj, undefined, ctx, this.keepMaskedSecrets(obj, undefined));
+    return generated;
   }
 
   /** PUT of the main resource or of the status/finalize subresource. */
@@ -224,7 +233,7 @@ export class RegistryStore {
       if (wantRV && wantRV !== current.metadata.resourceVersion) {
         throw errors.conflict(this.gr, name, 'the object has been modified; please apply your changes to the latest version and try again');
       }
-      return structuredClone(body);
+      return { object: structuredClone(body) };
     });
   }
 
@@ -234,8 +243,7 @@ export class RegistryStore {
     }
     return this.guaranteedUpdate(ctx, name, [], opts, (current) => {
       const patched = applyPatch(current, patchType, body, this.def.schema);
-      const warnings = this.checkTypeAndFields(patched, opts.fieldValidation);
-      return { ...patched, [warningsKey]: warnings } as KubeObject;
+      return { object: patched, warnings: this.checkTypeAndFields(patched, opts.fieldValidation) };
     });
   }
 
@@ -257,45 +265,37 @@ export class RegistryStore {
       }
       const now = timestamp();
       const obj = serverSideApply(undefined, { ...applied, metadata: { ...applied.metadata, name } }, opts.fieldManager, !!opts.force, this.def.schema, this.apiVersion, now, this.fieldOptions(ctx));
+      // The applied configuration's resourceVersion says nothing about an object that does not exist.
+      delete obj.metadata.resourceVersion;
+      this.beforeCreate(ctx, obj, now);
       try {
-        return await this.createPrepared(ctx, obj, warnings, now);
+        return await this.write(ctx, 'CREATE', undefined, obj, warnings);
       } catch (err) {
         // Lost a race with another creator: apply onto what it created.
         if (!(err instanceof StatusError && err.reason === 'AlreadyExists')) throw err;
       }
     }
     return this.guaranteedUpdate(ctx, name, warnings, opts, (current) =>
-      serverSideApply(current, applied, opts.fieldManager!, !!opts.force, this.def.schema, this.apiVersion, timestamp(), this.fieldOptions(ctx)), true);
-  }
-
-  private async createPrepared(ctx: RequestContext, obj: KubeObject, warnings: string[], now: string): Promise<WriteResult> {
-    this.bindNamespace(ctx, obj);
-    Object.assign(obj.metadata, { uid: randomUUID(), creationTimestamp: now, generation: 1 });
-    delete obj.metadata.resourceVersion;
-    this.def.strategy.prepareForCreate?.(obj, ctx);
-    this.normalize(obj);
-    this.validate(obj, undefined, ctx, this.keepMaskedSecrets(obj, undefined));
-    return this.write(ctx, 'CREATE', undefined, obj, warnings);
+      ({ object: serverSideApply(current, applied, opts.fieldManager!, !!opts.force, this.def.schema, this.apiVersion, timestamp(), this.fieldOptions(ctx)) }), true);
   }
 
   /**
    * Read-modify-write of one object in one transaction with its row locked, so concurrent
-   * patches never lose each other's changes. `mutate` returns the client's desired object.
+   * patches never lose each other's changes. `mutate` returns the client's desired object and
+   * the warnings found while making it (a patch's unknown fields are only known once applied).
    */
   private async guaranteedUpdate(ctx: RequestContext, name: string, warnings: string[], opts: WriteOptions,
-    mutate: (current: KubeObject) => KubeObject, managedByApply = false): Promise<WriteResult> {
+    mutate: (current: KubeObject) => { object: KubeObject; warnings?: string[] }, managedByApply = false): Promise<WriteResult> {
     const key = this.key(ctx.namespace, name);
     return this.transact(ctx, async (tx) => {
       const current = await tx.get(key, { forUpdate: true });
       if (!current || (ctx.objectFilter && !ctx.objectFilter(current))) throw errors.notFound(this.gr, name);
       const desired = mutate(structuredClone(current));
-      const extra = (desired as Record<string, unknown>)[warningsKey] as string[] | undefined;
-      delete (desired as Record<string, unknown>)[warningsKey];
-      const obj = this.mergeForUpdate(ctx, desired, current);
+      const obj = this.mergeForUpdate(ctx, desired.object, current);
       const now = timestamp();
       const final = managedByApply ? obj
         : updateManagedFields(current, obj, opts.fieldManager ?? 'unknown', 'Update', this.apiVersion, ctx.subresource || undefined, now, this.fieldOptions(ctx));
-      const allWarnings = [...warnings, ...(extra ?? [])];
+      const allWarnings = [...warnings, ...(desired.warnings ?? [])];
       // An unchanged object is not written again, unless its stored form is out of date.
       if (isUnchanged(current, final) && !(current as { [staleStoredForm]?: boolean })[staleStoredForm]) return { object: this.present(current, ctx), created: false, warnings: allWarnings };
       return this.writeInTx(tx, ctx, 'UPDATE', current, final, allWarnings);
@@ -515,8 +515,6 @@ export class RegistryStore {
     }
   }
 }
-
-const warningsKey = '__tkeWarnings';
 
 
 /** A write that changes nothing but bookkeeping is not a write: no new revision, no watch event. */

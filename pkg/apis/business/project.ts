@@ -130,7 +130,7 @@ export function activeProjectStatus(project: KubeObject, allocations: Allocation
   return status;
 }
 
-export const projects = (allocations: ProjectAllocations): OpenAPIResource => ({
+export const projects = (allocations: ProjectAllocations): OpenAPIResource<typeof Project> => ({
   group: 'business.tkestack.io', version: 'v1', kind: 'Project', listKind: 'ProjectList',
   resource: 'projects', singular: 'project', namespaced: false,
   shortNames: ['prj'], categories: ['tke', 'all'],
