@@ -151,6 +151,24 @@ export class SchemaWalker {
     return undefined;
   }
 
+  /**
+   * The JSON type of a plain scalar field ('string', 'integer', 'number', 'boolean'), as a Go field
+   * of that type decodes only it; undefined for containers, unions (int-or-string, enums of
+   * consts) and fields of any type.
+   */
+  scalar(node: JsonSchema, depth = 0): 'string' | 'integer' | 'number' | 'boolean' | undefined {
+    const n = this.deref(node);
+    if (n['x-kubernetes-int-or-string'] || n['anyOf'] || n['oneOf']) return undefined;
+    const type = n['type'];
+    if (type === 'string' || type === 'integer' || type === 'number' || type === 'boolean') return type;
+    if (type !== undefined || depth > 8) return undefined;
+    for (const sub of schemaList(n['allOf'])) {
+      const found = this.scalar(sub, depth + 1);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
   // --- the reading for one value ----------------------------------------------------------------
 
   /** `allOf` members folded into one node: the outer node's keywords first, members' properties and `required` added. */

@@ -20,9 +20,10 @@ export interface CompiledKind {
   /** Removes the fields unknownFields reports (structural pruning, as Kubernetes does) and returns their paths. */
   pruneUnknownFields(obj: unknown): string[];
   /**
-   * The first place where the JSON type of a value cannot be what the schema declares for a
-   * struct, map or list (e.g. `"metadata": "x"`), as Go's decoder reports it before anything
-   * else runs; undefined when the shapes agree. Scalars are left to validate().
+   * The first place where the JSON type of a value cannot be what the schema declares (a struct,
+   * map or list such as `"metadata": "x"`, or a plain scalar such as `"displayName": 5`), as Go's
+   * decoder reports it before anything else runs; undefined when the types agree. Unions
+   * (int-or-string) and the values inside them are left to validate().
    */
   shapeError(obj: unknown): string | undefined;
   /**
@@ -98,6 +99,14 @@ function firstShapeError(value: unknown, node: JsonSchema, walker: SchemaWalker,
   const got = jsonType(value);
   if (want === 'object' && got !== 'object') return `${path || 'body'}: expected an object, got ${got}`;
   if (want === 'array' && got !== 'array') return `${path || 'body'}: expected a list, got ${got}`;
+  if (want === undefined) {
+    // A scalar of the wrong JSON type would not decode into its Go field either; strategies are
+    // typed by the schema and never see one.
+    const scalar = walker.scalar(node);
+    if (scalar === undefined) return undefined;
+    const fits = scalar === 'integer' ? typeof value === 'number' && Number.isInteger(value) : scalar === 'number' ? typeof value === 'number' : typeof value === scalar;
+    return fits ? undefined : `${path}: expected ${scalar === 'integer' ? 'an integer' : `a ${scalar}`}, got ${got}`;
+  }
   const view = walker.view(node);
   if (view.preserveUnknownFields) return undefined;
   if (Array.isArray(value)) {

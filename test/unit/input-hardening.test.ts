@@ -97,11 +97,19 @@ describe('unit: input hardening', function () {
       assert.equal(kind.shapeError({ spec: { members: { a: 1 } } }), 'spec.members: expected a list, got object');
     });
 
+    it('names a plain scalar of the wrong type, as Go does not decode it either', function () {
+      assert.equal(kind.shapeError({ spec: { displayName: 5 } }), 'spec.displayName: expected a string, got integer');
+      assert.equal(kind.shapeError({ spec: { members: ['a', true] } }), 'spec.members[1]: expected a string, got boolean');
+      assert.equal(kind.shapeError({ metadata: { generation: 'x' } }), 'metadata.generation: expected an integer, got string');
+      assert.equal(kind.shapeError({ metadata: { generation: 1.5 } }), 'metadata.generation: expected an integer, got number');
+      assert.equal(kind.shapeError({ status: { locked: 'yes' } }), 'status.locked: expected a boolean, got string');
+    });
+
     it('accepts well-shaped objects and nulls (absent fields to Go)', function () {
       assert.equal(kind.shapeError({ metadata: { name: 'a', labels: { a: 'b' } }, spec: { tenantID: 'd', members: ['x'] } }), undefined);
       assert.equal(kind.shapeError({ metadata: null, spec: { members: null } }), undefined);
-      // Scalars of the wrong type are validate()'s, with its field error.
-      assert.equal(kind.shapeError({ spec: { displayName: 5 } }), undefined);
+      // A quantity is int-or-string: either decodes, and what the string says is validate()'s.
+      assert.equal(kind.shapeError({ spec: { clusters: { c: { hard: { cpu: 1, memory: '1Gi' } } } } }), undefined);
     });
   });
 

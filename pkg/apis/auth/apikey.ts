@@ -10,7 +10,7 @@ import { decodePassword, maxLoginNameLength } from './password.ts';
 import { tenantIDKey } from './subjects.ts';
 import { type AuthDeps, authKind, storedVerbs } from './kind.ts';
 
-export function apiKeys(deps: AuthDeps): ResourceDefinition {
+export function apiKeys(deps: AuthDeps): ResourceDefinition<typeof v1.APIKey> {
   return authKind(deps, {
     kind: 'APIKey', resource: 'apikeys', schema: v1.APIKey, categories: ['tke'], status: true, inSnapshot: true, tenanted: true,
     verbs: storedVerbs,

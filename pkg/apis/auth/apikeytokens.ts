@@ -142,7 +142,7 @@ export class APIKeys {
     const record = snap.objects.apikeys.get(payload.jti);
     if (!record || record.metadata.uid !== payload.oid || record.spec?.username !== username || record.spec?.tenantID !== tenant) return undefined;
     if (record.status?.disabled === true || record.status?.expired === true || record.metadata.deletionTimestamp) return undefined;
-    const expireAt = Date.parse(String(record.spec?.expire_at ?? ''));
+    const expireAt = Date.parse(record.spec?.expire_at ?? '');
     if (Number.isFinite(expireAt) && expireAt <= Date.now()) return undefined;
     const identity = await this.identity(snap, tenant, username, payload.sub);
     // A tenant that moved to another kind of provider has other identities, even under the same names.

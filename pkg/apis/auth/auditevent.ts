@@ -5,7 +5,7 @@ import { isMaster, tenantOfUser } from './subjects.ts';
 import { auditEventColumns } from './columns.ts';
 import { type AuthDeps, authKind } from './kind.ts';
 
-export function auditEvents(deps: AuthDeps): ResourceDefinition {
+export function auditEvents(deps: AuthDeps): ResourceDefinition<typeof v1.AuditEvent> {
   return authKind(deps, {
     kind: 'AuditEvent', resource: 'auditevents', schema: v1.AuditEvent, verbs: ['list'], strategy: auditEventColumns,
     handlers: {

@@ -9,13 +9,16 @@
 //  - a Platform's spec.administrators are the tenant's administrators: they are written to the
 //    tenant's identity provider, which the authorizer reads, by those who may update it.
 import { isDeepStrictEqual } from 'node:util';
+import type { Platform } from '../../../api/business/v1/platform.ts';
+import type { Project } from '../../../api/business/v1/project.ts';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import type { AdmissionAttributes, AdmissionPlugin } from '../../rest/admission.ts';
 import { errors } from '../../rest/errors.ts';
-import type { UserInfo } from '../../rest/resource.ts';
+import type { ObjectOf, UserInfo } from '../../rest/resource.ts';
 import { tenantOf } from '../tke/tenant.ts';
 import type { ObjectRequest } from '../../server/authz.ts';
 import { authGroupName, serverObject, type AuthState } from './state.ts';
+import { key, readStored } from './stored.ts';
 
 const businessGroup = 'business.tkestack.io';
 
@@ -24,15 +27,19 @@ export interface BusinessAccessDeps {
   allowed(user: UserInfo, r: ObjectRequest): Promise<boolean>;
 }
 
-const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : []);
+// Admission sees the object after its kind's schema has checked it, and the stored one it replaces:
+// the one place the business objects these plugins read are taken to be of their schema's type.
+const asProject = (o: KubeObject) => o as ObjectOf<typeof Project>;
+const asPlatform = (o: KubeObject) => o as ObjectOf<typeof Platform>;
+
+const names = (v: string[] | undefined): string[] => (v ?? []).filter(x => x !== '');
 
 /** What a write adds to and removes from a list of names (members, administrators). */
-function nameChanges(next: unknown, before: unknown): { added: string[]; removed: string[] } {
-  const now = strings(next);
-  const was = strings(before);
+function nameChanges(next: string[] | undefined, before: string[] | undefined): { added: string[]; removed: string[] } {
+  const now = names(next);
+  const was = names(before);
   return { added: now.filter(m => !was.includes(m)), removed: was.filter(m => !now.includes(m)) };
 }
-const parentOf = (o: KubeObject | undefined): string => String(o?.spec?.parentProjectName ?? '');
 
 function mainWrite(a: Pick<AdmissionAttributes, 'operation' | 'resource' | 'subresource'>, resource: string): boolean {
   return a.resource.group === businessGroup && a.resource.resource === resource && a.subresource === '' && a.operation !== 'DELETE';
@@ -48,10 +55,10 @@ export function businessAccessPlugins(deps: BusinessAccessDeps): AdmissionPlugin
     name: 'ProjectHierarchyRights',
     handles: a => mainWrite(a, 'projects'),
     async validate(a) {
-      const obj = a.object!;
-      const old = a.oldObject;
-      const parent = parentOf(obj);
-      const oldParent = parentOf(old);
+      const obj = asProject(a.object!);
+      const old = a.oldObject && asProject(a.oldObject);
+      const parent = obj.spec?.parentProjectName ?? '';
+      const oldParent = old?.spec?.parentProjectName ?? '';
       if (old && parent !== oldParent && oldParent) {
         await requireUpdateOfProject(a, oldParent, `cannot take project "${a.name}" from parent "${oldParent}": that needs the right to update "${oldParent}"`);
       }
@@ -74,19 +81,19 @@ export function businessAccessPlugins(deps: BusinessAccessDeps): AdmissionPlugin
     name: 'ProjectMembers',
     handles: a => mainWrite(a, 'projects'),
     async validate(a) {
-      const { added, removed } = nameChanges(a.object!.spec?.members, a.oldObject?.spec?.members);
+      const { added, removed } = nameChanges(asProject(a.object!).spec?.members, a.oldObject && asProject(a.oldObject).spec?.members);
       if (!added.length && !removed.length) return;
       const tenant = tenantOf(a.object!);
       const policy = `pol-${tenant}-project-owner`;
-      const key = { group: authGroupName, resource: 'projectpolicybindings', namespace: '', name: `${a.name}-${policy}` };
-      const binding = await a.tx.get(key, { forUpdate: true });
-      const current = Array.isArray(binding?.spec?.users) ? binding!.spec!.users as Array<{ id?: string; name?: string }> : [];
+      const bindingKey = key('projectpolicybindings', `${a.name}-${policy}`);
+      const binding = await readStored(a.tx, 'projectpolicybindings', bindingKey.name, { forUpdate: true });
+      const current = binding?.spec?.users ?? [];
       const next = current.filter(u => !removed.includes(u.name ?? ''));
       for (const m of added) if (!next.some(u => u.name === m)) next.push({ id: m, name: m });
       if (binding) {
-        await a.tx.update(key, { ...binding, spec: { ...binding.spec, users: next } }, binding.metadata.resourceVersion);
+        await a.tx.update(bindingKey, { ...binding, spec: { ...binding.spec, users: next } }, binding.metadata.resourceVersion);
       } else {
-        await a.tx.create(key, serverObject('ProjectPolicyBinding', key.name, {
+        await a.tx.create(bindingKey, serverObject('ProjectPolicyBinding', bindingKey.name, {
           spec: { tenantID: tenant, projectID: a.name, policyID: policy, users: next, groups: [] },
           Status: { phase: 'Active' },
         }));
@@ -99,19 +106,18 @@ export function businessAccessPlugins(deps: BusinessAccessDeps): AdmissionPlugin
     name: 'PlatformAdministrators',
     handles: a => mainWrite(a, 'platforms'),
     async validate(a) {
-      const { added, removed } = nameChanges(a.object!.spec?.administrators, a.oldObject?.spec?.administrators);
+      const { added, removed } = nameChanges(asPlatform(a.object!).spec?.administrators, a.oldObject && asPlatform(a.oldObject).spec?.administrators);
       if (!added.length && !removed.length) return;
       const tenant = tenantOf(a.object!);
       if (!(await deps.allowed(a.user, { verb: 'update', apiGroup: authGroupName, resource: 'identityproviders', name: tenant }))) {
         throw errors.forbidden({ group: businessGroup, resource: 'platforms' }, a.name,
           `User "${a.user.username}" cannot change the administrators of tenant "${tenant}": that needs the right to update identity provider "${tenant}"`);
       }
-      const key = { group: authGroupName, resource: 'identityproviders', namespace: '', name: tenant };
-      const idp = await a.tx.get(key, { forUpdate: true });
+      const idp = await readStored(a.tx, 'identityproviders', tenant, { forUpdate: true });
       if (!idp) throw errors.invalid(businessGroup, 'Platform', a.name, [{ field: 'spec.tenantID', reason: 'FieldValueNotFound', message: `Not found: "${tenant}"` }]);
-      const current = strings(idp.spec?.administrators);
+      const current = names(idp.spec?.administrators);
       const next = [...current.filter(u => !removed.includes(u)), ...added.filter(u => !current.includes(u))];
-      await a.tx.update(key, { ...idp, spec: { ...idp.spec, administrators: next } }, idp.metadata.resourceVersion);
+      await a.tx.update(key('identityproviders', tenant), { ...idp, spec: { ...idp.spec, administrators: next } }, idp.metadata.resourceVersion);
       deps.state.invalidate();
     },
   };

@@ -4,6 +4,6 @@ import type { ResourceDefinition } from '../../rest/resource.ts';
 import { categoryColumns } from './columns.ts';
 import { type AuthDeps, authKind } from './kind.ts';
 
-export function categories(deps: AuthDeps): ResourceDefinition {
+export function categories(deps: AuthDeps): ResourceDefinition<typeof v1.Category> {
   return authKind(deps, { kind: 'Category', resource: 'categories', singular: 'category', schema: v1.Category, strategy: categoryColumns });
 }

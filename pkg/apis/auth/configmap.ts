@@ -4,6 +4,6 @@ import type { ResourceDefinition } from '../../rest/resource.ts';
 import { configMapColumns } from './columns.ts';
 import { type AuthDeps, authKind } from './kind.ts';
 
-export function configMaps(deps: AuthDeps): ResourceDefinition {
+export function configMaps(deps: AuthDeps): ResourceDefinition<typeof v1.ConfigMap> {
   return authKind(deps, { kind: 'ConfigMap', resource: 'configmaps', schema: v1.ConfigMap, strategy: configMapColumns });
 }

@@ -6,10 +6,10 @@ import { customPolicyBindingColumns } from './columns.ts';
 import { type AuthDeps, authKind } from './kind.ts';
 import { checkPolicies } from './bindings.ts';
 
-export function customPolicyBindings(deps: AuthDeps): ResourceDefinition {
+export function customPolicyBindings(deps: AuthDeps): ResourceDefinition<typeof v1.CustomPolicyBinding> {
   return authKind(deps, {
     kind: 'CustomPolicyBinding', resource: 'custompolicybindings', schema: v1.CustomPolicyBinding, inSnapshot: true, tenanted: true, namePrefix: 'cpb-', finalize: true,
     status: true, statusField: 'Status',
-    strategy: { ...customPolicyBindingColumns, async beforeWrite(obj, _old, ctx) { await checkPolicies(ctx.tx, tenantOf(obj), [String(obj.spec?.policyID ?? '')]); } },
+    strategy: { ...customPolicyBindingColumns, async beforeWrite(obj, _old, ctx) { await checkPolicies(ctx.tx, tenantOf(obj), [obj.spec?.policyID ?? '']); } },
   });
 }

@@ -11,7 +11,7 @@ import { type AuthDeps, authKind } from './kind.ts';
 import { listOf, projectHeader } from './bindings.ts';
 import { groupObject, groupPolicies, groupRoles, requestTenant } from './views.ts';
 
-export function groups(deps: AuthDeps): ResourceDefinition {
+export function groups(deps: AuthDeps): ResourceDefinition<typeof v1.Group> {
   return authKind(deps, {
     kind: 'Group', resource: 'groups', schema: v1.Group, verbs: ['get', 'list'], categories: ['tke'], strategy: groupColumns,
     handlers: {

@@ -1,20 +1,20 @@
 // identityproviders.auth.tkestack.io: a tenant (named after it), its administrators and its
 // connector (local, LDAP, OIDC), whose configuration holds the LDAP bind password.
 import * as v1 from '../../../api/auth/v1/types.ts';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { errors, field } from '../../rest/errors.ts';
 import type { ResourceDefinition } from '../../rest/resource.ts';
 import { validateLDAPConfig, validateOIDCConfig } from './idp.ts';
 import { seedTenant } from './predefined.ts';
 import { authGroupName } from './state.ts';
 import { secretMask } from '../../rest/secrets.ts';
-import { type AuthDeps, authKind } from './kind.ts';
+import { type AuthDeps, authKind, ensureSpec } from './kind.ts';
+import { listStored, type StoredIdentityProvider } from './stored.ts';
 
 // ---- identity provider configurations ---------------------------------------------------------------
 
-export function configOf(idp: KubeObject): Record<string, unknown> | undefined {
+export function configOf(idp: StoredIdentityProvider): Record<string, unknown> | undefined {
   try {
-    const c = JSON.parse(String(idp.spec?.config ?? '')) as unknown;
+    const c = JSON.parse(idp.spec?.config ?? '') as unknown;
     return c && typeof c === 'object' && !Array.isArray(c) ? c as Record<string, unknown> : undefined;
   } catch {
     return undefined;
@@ -26,16 +26,17 @@ export function bindPasswordTarget(c: Record<string, unknown>): string {
   return JSON.stringify([c.host, c.bindDN, c.insecureNoSSL === true, c.insecureSkipVerify === true]);
 }
 
-export function identityProviders(deps: AuthDeps): ResourceDefinition {
+export function identityProviders(deps: AuthDeps): ResourceDefinition<typeof v1.IdentityProvider> {
   return authKind(deps, {
     kind: 'IdentityProvider', resource: 'identityproviders', schema: v1.IdentityProvider, shortNames: ['idp'], categories: ['tke'], inSnapshot: true,
     // The connector configuration holds the LDAP bind password.
     secretFields: ['spec.config'],
     strategy: {
       defaults(obj) {
-        obj.spec ??= {};
-        if (!obj.spec.name) obj.spec.name = obj.metadata.name;
-        if (!Array.isArray(obj.spec.administrators)) obj.spec.administrators = [];
+        const spec = ensureSpec(obj);
+        if (!spec.name) spec.name = obj.metadata.name;
+        // Before the schema is checked (as here) administrators may be anything a client sent.
+        if (!Array.isArray(spec.administrators)) spec.administrators = [];
       },
       validate(obj) {
         const t = obj.spec?.type;
@@ -53,7 +54,7 @@ export function identityProviders(deps: AuthDeps): ResourceDefinition {
         if (cfg) {
           // Tokens are matched to a tenant by issuer and audience: a second tenant naming the same
           // pair would take over the first one's users.
-          const idps = await ctx.tx.list({ group: authGroupName, resource: 'identityproviders' });
+          const idps = await listStored(ctx.tx, 'identityproviders');
           const taken = idps.find(i => i.metadata.name !== obj.metadata.name && i.spec?.type === 'oidc'
             && configOf(i)?.issuer === cfg.issuer && configOf(i)?.clientID === cfg.clientID);
           if (taken) throw errors.invalid(authGroupName, 'IdentityProvider', obj.metadata.name!, [field.invalid('spec.config', '<config>', 'another tenant already uses this issuer with this clientID')]);
@@ -72,8 +73,8 @@ export function identityProviders(deps: AuthDeps): ResourceDefinition {
         // but only for the directory and account it was given for (see bindPasswordTarget).
         const next = configOf(obj);
         const prev = configOf(old);
-        if (next?.bindPW === secretMask && prev && bindPasswordTarget(next) === bindPasswordTarget(prev)) {
-          obj.spec = { ...obj.spec, config: JSON.stringify({ ...next, bindPW: prev.bindPW }) };
+        if (obj.spec && next?.bindPW === secretMask && prev && bindPasswordTarget(next) === bindPasswordTarget(prev)) {
+          obj.spec.config = JSON.stringify({ ...next, bindPW: prev.bindPW });
         }
       },
       decorate(obj) {
@@ -85,7 +86,7 @@ export function identityProviders(deps: AuthDeps): ResourceDefinition {
         { name: 'Type', type: 'string', format: '', description: 'local, ldap or oidc.', priority: 0 },
         { name: 'Administrators', type: 'string', format: '', description: 'Platform administrators of the tenant.', priority: 0 },
       ],
-      row: o => [o.spec?.type ?? '', ((o.spec?.administrators as string[] | undefined) ?? []).join(',')],
+      row: o => [o.spec?.type ?? '', (o.spec?.administrators ?? []).join(',')],
     },
   });
 }

@@ -4,7 +4,6 @@
 // user an ID token names (discovery + JWKS, issuer, audience, expiry).
 import { Client, Filter, InvalidCredentialsError, ResultCodeError } from 'ldapts';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { errors, StatusError } from '../../rest/errors.ts';
 import type { UserInfo } from '../../rest/resource.ts';
 import { tenantOf } from '../tke/tenant.ts';
@@ -12,6 +11,7 @@ import type { TokenAuthenticator } from '../../server/authn.ts';
 import { verifyPassword, type PasswordThrottle } from './password.ts';
 import { isReservedName, tenantAssertedGroups, tenantIDKey } from './subjects.ts';
 import { userKey, type AuthState, type Snapshot } from './state.ts';
+import type { StoredIdentityProvider } from './stored.ts';
 import { LRUCache } from 'lru-cache';
 
 /** The JSON config of an ldap provider (dex's LDAP connector fields, manual 8.3.1). */
@@ -39,8 +39,8 @@ export interface OIDCConfig {
 export interface DirectoryUser { id: string; name: string; displayName?: string; email?: string; groups: string[]; createdAt?: string }
 export interface DirectoryGroup { id: string; name: string; members: Array<{ id: string; name: string }>; createdAt?: string }
 
-export function parseConfig<T>(idp: KubeObject): T {
-  const raw = String(idp.spec?.config ?? '').trim();
+export function parseConfig<T>(idp: StoredIdentityProvider): T {
+  const raw = (idp.spec?.config ?? '').trim();
   try {
     return JSON.parse(raw) as T;
   } catch (err) {
@@ -186,7 +186,7 @@ export class LDAPDirectory {
 export class DirectoryUserCache {
   // Keyed by the provider's resourceVersion too: a changed directory configuration asks again.
   // A failed lookup is not remembered (lru-cache's fetch), so the next request tries the directory.
-  private readonly entries: LRUCache<string, { user?: DirectoryUser }, KubeObject>;
+  private readonly entries: LRUCache<string, { user?: DirectoryUser }, StoredIdentityProvider>;
 
   constructor(ttlMs = 30_000, maxEntries = 10_000) {
     this.entries = new LRUCache({
@@ -195,7 +195,7 @@ export class DirectoryUserCache {
     });
   }
 
-  async lookup(idp: KubeObject, username: string): Promise<DirectoryUser | undefined> {
+  async lookup(idp: StoredIdentityProvider, username: string): Promise<DirectoryUser | undefined> {
     const key = `${idp.metadata.name}\u0000${idp.metadata.resourceVersion}\u0000${username}`;
     return (await this.entries.fetch(key, { context: idp }))?.user;
   }
@@ -240,7 +240,7 @@ export async function checkPassword(state: AuthState, throttle: PasswordThrottle
     if (found && !isReservedName(found.name)) user = { username: found.name, uid: found.id, groups: found.groups };
   } else if (idp.spec?.type === 'local') {
     const li = snap.identitiesByUser.get(userKey(l.tenant, l.username));
-    const ok = await verifyPassword(l.password, li?.spec?.hashedPassword as string | undefined);
+    const ok = await verifyPassword(l.password, li?.spec?.hashedPassword);
     if (ok && li && li.status?.locked !== true) user = { username: l.username, uid: li.metadata.name!, groups: tenantAssertedGroups(li.spec?.groups) };
   }
   if (!user) return {};
@@ -255,8 +255,8 @@ export async function listUsers(snap: Snapshot, tenant: string): Promise<Directo
   const out: DirectoryUser[] = [];
   for (const li of snap.objects.localidentities.values()) {
     if (tenantOf(li) !== tenant) continue;
-    const s = li.spec ?? {};
-    out.push({ id: li.metadata.name!, name: String(s.username ?? ''), displayName: s.displayName as string | undefined, email: s.email as string | undefined, groups: (s.groups as string[] | undefined) ?? [], createdAt: li.metadata.creationTimestamp });
+    const s = li.spec;
+    out.push({ id: li.metadata.name!, name: s?.username ?? '', displayName: s?.displayName, email: s?.email, groups: s?.groups ?? [], createdAt: li.metadata.creationTimestamp });
   }
   return out;
 }
@@ -268,8 +268,8 @@ export async function listGroups(snap: Snapshot, tenant: string): Promise<Direct
   const out: DirectoryGroup[] = [];
   for (const g of snap.objects.localgroups.values()) {
     if (tenantOf(g) !== tenant) continue;
-    const members = ((g.status?.users as Array<{ id?: string; name?: string }> | undefined) ?? []).map(u => ({ id: u.id ?? '', name: u.name ?? '' }));
-    out.push({ id: g.metadata.name!, name: String(g.spec?.displayName || g.metadata.name), members, createdAt: g.metadata.creationTimestamp });
+    const members = (g.status?.users ?? []).map(u => ({ id: u.id ?? '', name: u.name ?? '' }));
+    out.push({ id: g.metadata.name!, name: g.spec?.displayName || g.metadata.name!, members, createdAt: g.metadata.creationTimestamp });
   }
   return out;
 }

@@ -9,7 +9,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { SignJWT } from 'jose';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import type { UserInfo } from '../../rest/resource.ts';
 import type { Route, RouteRequest } from '../../server/apiserver.ts';
 import type { APIKeys } from './apikeytokens.ts';
@@ -17,6 +16,7 @@ import { checkPassword } from './idp.ts';
 import { decodePassword, maxLoginNameLength, type PasswordThrottle } from './password.ts';
 import { signingAlgorithm, type SigningKeys } from './signingkey.ts';
 import type { AuthState } from './state.ts';
+import type { StoredClient } from './stored.ts';
 import { tenantIDKey } from './subjects.ts';
 
 export const issuerPath = '/oidc';
@@ -91,12 +91,12 @@ export function issuerRoutes(deps: IssuerDeps): Route[] {
     claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'name', 'email', 'groups', 'tenant_id'],
   });
 
-  async function registeredClient(req: IncomingMessage, form: URLSearchParams): Promise<KubeObject> {
+  async function registeredClient(req: IncomingMessage, form: URLSearchParams): Promise<StoredClient> {
     const { id, secret } = clientCredentials(req, form);
     if (!id) throw new OAuthError(401, 'invalid_client', 'client_id is required');
     const snap = await deps.state.snapshot();
     const client = snap.objects.clients.get(id) ?? [...snap.objects.clients.values()].find(c => c.spec?.id === id);
-    const want = String(client?.spec?.secret ?? '');
+    const want = client?.spec?.secret ?? '';
     if (!client || (want !== '' && !sameSecret(want, secret ?? ''))) throw new OAuthError(401, 'invalid_client', 'unknown client or wrong client secret');
     return client;
   }
@@ -134,7 +134,7 @@ export function issuerRoutes(deps: IssuerDeps): Route[] {
     const now = Math.floor(Date.now() / 1000);
     const idToken = await new SignJWT({ name: user.username, groups: user.groups, tenant_id: tenant })
       .setProtectedHeader({ alg: signingAlgorithm, kid, typ: 'JWT' })
-      .setIssuer(issuer()).setAudience(String(client.spec?.id || client.metadata.name))
+      .setIssuer(issuer()).setAudience(client.spec?.id || client.metadata.name!)
       .setSubject(`${tenant}:${user.uid ?? user.username}`)
       .setIssuedAt(now).setExpirationTime(now + idTokenLifetimeSeconds)
       .sign(privateKey);

@@ -2,7 +2,8 @@
 // ResourceDefinition (tenant defaults, snapshot invalidation), and the tenant partitions of names.
 import type { TSchema } from '@sinclair/typebox';
 import { errors, field } from '../../rest/errors.ts';
-import type { CustomSubresource, ResourceDefinition, Strategy, UserInfo, Verb, VirtualHandlers } from '../../rest/resource.ts';
+import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import type { CustomSubresource, ObjectOf, ResourceDefinition, Strategy, UserInfo, Verb, VirtualHandlers } from '../../rest/resource.ts';
 import { type RegistryStore } from '../../rest/store.ts';
 import { defaultTenant, tenantOf } from '../tke/tenant.ts';
 import type { Store } from '../../storage/interface.ts';
@@ -30,19 +31,25 @@ export interface AuthDeps {
 export const version = 'v1';
 export const storedVerbs: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
-export function key(resource: string, name: string) {
-  return { group: authGroupName, resource, namespace: '', name };
+/**
+ * The object's spec, an empty one put in when it has none, for code that fills it in before the
+ * schema is checked (prepareForCreate, prepareForUpdate, defaults, a read-modify-write): the check
+ * that follows reports what is still missing.
+ */
+export function ensureSpec<T extends KubeObject>(obj: T): NonNullable<T['spec']> {
+  (obj as KubeObject).spec ??= {};
+  return obj.spec as NonNullable<T['spec']>;
 }
 
 export function tenantFieldSelectors(): Strategy['fieldSelectors'] {
   return fieldsAt('spec.tenantID', 'spec.username');
 }
 
-interface KindOptions {
+interface KindOptions<S extends TSchema> {
   kind: string;
   resource: string;
   singular?: string;
-  schema: TSchema;
+  schema: S;
   shortNames?: string[];
   /** Only what a platform team manages day to day is in `tke` (README: What `kubectl get tke` shows). */
   categories?: string[];
@@ -65,11 +72,11 @@ interface KindOptions {
   finalize?: boolean;
   /** Encrypted at rest (see ResourceDefinition.secretFields). */
   secretFields?: string[];
-  strategy?: Strategy;
+  strategy?: Strategy<ObjectOf<S>>;
 }
 
-export function authKind(deps: AuthDeps, o: KindOptions): ResourceDefinition {
-  const s: Strategy = { ...o.strategy };
+export function authKind<S extends TSchema>(deps: AuthDeps, o: KindOptions<S>): ResourceDefinition<S> {
+  const s: Strategy<ObjectOf<S>> = { ...o.strategy };
   if (o.tenanted) {
     const own = s.defaults;
     s.defaults = obj => { defaultTenant(obj); own?.(obj); };
@@ -109,7 +116,7 @@ export function partitionOf(prefix: string, tenant: string): string {
   return `${prefix}${tenant}-`;
 }
 
-export function tenantPartition(s: Strategy, prefix: string, kind: string): void {
+export function tenantPartition<T extends KubeObject>(s: Strategy<T>, prefix: string, kind: string): void {
   const own = s.prepareForCreate;
   s.prepareForCreate = (obj, ctx) => {
     own?.(obj, ctx);

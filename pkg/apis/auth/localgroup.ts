@@ -6,7 +6,7 @@ import { type AuthDeps, authKind } from './kind.ts';
 import { bindingSubresources, listOf, projectHeader } from './bindings.ts';
 import { groupRoles, policiesReaching, subjectView } from './views.ts';
 
-export function localGroups(deps: AuthDeps): ResourceDefinition {
+export function localGroups(deps: AuthDeps): ResourceDefinition<typeof v1.LocalGroup> {
   return authKind(deps, {
     kind: 'LocalGroup', resource: 'localgroups', schema: v1.LocalGroup, shortNames: ['lg'], status: true, inSnapshot: true, tenanted: true, namePrefix: 'grp-', finalize: true,
     strategy: {
@@ -17,7 +17,7 @@ export function localGroups(deps: AuthDeps): ResourceDefinition {
         if (!obj.spec.username) obj.spec.username = ctx.user.username;
       },
       validate(obj) {
-        const n = String(obj.spec?.displayName ?? '');
+        const n = obj.spec?.displayName ?? '';
         return n.length > 60 ? [field.tooLong('spec.displayName', 60)] : [];
       },
       columns: [{ name: 'Display Name', type: 'string', format: '', description: 'The name shown to people.', priority: 0 }],
@@ -25,8 +25,8 @@ export function localGroups(deps: AuthDeps): ResourceDefinition {
     },
     custom: {
       ...bindingSubresources(deps, 'localgroups', 'LocalGroup'),
-      policies: subjectView(deps, 'PolicyList', (snap, tenant, g) => listOf('Policy', policiesReaching(snap, tenant, { name: '\u0000', id: '\u0000', groups: [g.metadata.name!] }))),
-      roles: subjectView(deps, 'RoleList', (snap, tenant, g, r) => listOf('Role', groupRoles(snap, tenant, g.metadata.name!, projectHeader(r)))),
+      policies: subjectView(deps, 'localgroups', 'PolicyList', (snap, tenant, g) => listOf('Policy', policiesReaching(snap, tenant, { name: '\u0000', id: '\u0000', groups: [g.metadata.name!] }))),
+      roles: subjectView(deps, 'localgroups', 'RoleList', (snap, tenant, g, r) => listOf('Role', groupRoles(snap, tenant, g.metadata.name!, projectHeader(r)))),
     },
   });
 }

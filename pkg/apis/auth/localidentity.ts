@@ -1,7 +1,6 @@
 // localidentities.auth.tkestack.io: the users of a local tenant, their scrypt-hashed passwords,
 // and the policies TKE's spec.extra.policies binds them to.
 import * as v1 from '../../../api/auth/v1/types.ts';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { errors, field, type FieldError } from '../../rest/errors.ts';
 import type { ResourceDefinition, WriteContext } from '../../rest/resource.ts';
 import { timestamp } from '../../rest/store.ts';
@@ -10,11 +9,12 @@ import { checkPassword, listGroups } from './idp.ts';
 import { decodePassword, hashPassword, isHashed, validatePassword, validateUsername } from './password.ts';
 import { authGroupName } from './state.ts';
 import { isMaster, isReservedName, isTenantAdmin, tenantOfUser, type SubjectRef } from './subjects.ts';
-import { type AuthDeps, authKind, forbidden, key } from './kind.ts';
-import { listOf, merge, remove, sameSubject, subjectsOf, writeThrough } from './bindings.ts';
+import { type AuthDeps, authKind, ensureSpec, forbidden } from './kind.ts';
+import { listOf, merge, remove, sameSubject, writeThrough } from './bindings.ts';
+import { asStored, key, listStored, readStored, type StoredLocalIdentity } from './stored.ts';
 import { groupObject, policiesReaching, rolesReaching, subjectView } from './views.ts';
 
-export function localIdentities(deps: AuthDeps): ResourceDefinition {
+export function localIdentities(deps: AuthDeps): ResourceDefinition<typeof v1.LocalIdentity> {
   return authKind(deps, {
     kind: 'LocalIdentity', resource: 'localidentities', singular: 'localidentity', schema: v1.LocalIdentity, shortNames: ['li'],
     status: true, inSnapshot: true, tenanted: true, namePrefix: 'usr-', finalize: true,
@@ -24,16 +24,17 @@ export function localIdentities(deps: AuthDeps): ResourceDefinition {
       },
       prepareForUpdate(obj, old, ctx) {
         // The password changes only through localidentities/password; a PUT keeps the stored hash.
-        obj.spec ??= {};
+        const spec = ensureSpec(obj);
         if (ctx.subresource === 'password') return;
-        if (old.spec?.hashedPassword === undefined) delete obj.spec.hashedPassword; else obj.spec.hashedPassword = old.spec.hashedPassword;
+        if (old.spec?.hashedPassword === undefined) delete spec.hashedPassword; else spec.hashedPassword = old.spec.hashedPassword;
       },
       validate(obj) {
         const out: FieldError[] = [];
-        const username = String(obj.spec?.username ?? '');
+        const username = obj.spec?.username ?? '';
         const bad = validateUsername(username);
         if (bad) out.push(field.invalid('spec.username', username, bad));
-        const groups = Array.isArray(obj.spec?.groups) ? obj.spec.groups as unknown[] : [];
+        // Before the schema is checked (as here) groups and password may be anything a client sent.
+        const groups: unknown[] = Array.isArray(obj.spec?.groups) ? obj.spec.groups : [];
         groups.forEach((g, i) => {
           if (typeof g === 'string' && isReservedName(g)) out.push(field.forbidden(`spec.groups[${i}]`, `"system:" groups are Kubernetes' own and cannot be given to a tenant's user`));
         });
@@ -49,13 +50,12 @@ export function localIdentities(deps: AuthDeps): ResourceDefinition {
         return obj.spec?.username !== old.spec?.username ? [field.forbidden('spec.username', 'may not be changed')] : [];
       },
       async beforeWrite(obj, old, ctx) {
-        obj.spec ??= {};
-        const spec = obj.spec;
-        if (typeof spec.hashedPassword === 'string' && !isHashed(spec.hashedPassword)) spec.hashedPassword = await hashPassword(decodePassword(spec.hashedPassword));
+        const spec = ensureSpec(obj);
+        if (spec.hashedPassword !== undefined && !isHashed(spec.hashedPassword)) spec.hashedPassword = await hashPassword(decodePassword(spec.hashedPassword));
         if (!old) {
           const tenant = tenantOf(obj);
-          const clash = await ctx.tx.list({ group: authGroupName, resource: 'localidentities' }, { filter: o => tenantOf(o) === tenant && o.spec?.username === spec.username });
-          if (clash.length) throw errors.alreadyExists({ group: authGroupName, resource: 'localidentities' }, String(spec.username));
+          const clash = await listStored(ctx.tx, 'localidentities', o => tenantOf(o) === tenant && o.spec?.username === spec.username);
+          if (clash.length) throw errors.alreadyExists({ group: authGroupName, resource: 'localidentities' }, spec.username);
         }
         obj.status ??= {};
         obj.status.lastUpdateTime = timestamp();
@@ -78,26 +78,27 @@ export function localIdentities(deps: AuthDeps): ResourceDefinition {
           const why = validatePassword(next);
           if (why) throw errors.invalid(authGroupName, 'LocalIdentity', r.parentName, [{ field: 'hashedPassword', reason: 'FieldValueInvalid', message: `Invalid value: password ${why}` }]);
           const snap = await deps.state.snapshot();
-          const tenant = tenantOf(r.parent!);
+          const li = asStored('localidentities', r.parent!);
+          const tenant = tenantOf(li);
           const privileged = isMaster(r.ctx.user) || (tenantOfUser(r.ctx.user) === tenant && isTenantAdmin(snap, tenant, r.ctx.user.username));
           if (!privileged) {
             const check = await checkPassword(deps.state, deps.throttle, {
-              tenant, username: String(r.parent!.spec?.username), password: decodePassword(String(req.originalPassword ?? '')), source: r.ctx.source ?? '', dryRun: r.ctx.dryRun,
+              tenant, username: li.spec?.username ?? '', password: decodePassword(String(req.originalPassword ?? '')), source: r.ctx.source ?? '', dryRun: r.ctx.dryRun,
             });
             if (check.retryAfter) throw errors.tooManyRequests('too many wrong passwords; try again later', check.retryAfter);
             if (!check.user) throw errors.badRequest('the original password is wrong');
           }
           const hashed = await hashPassword(next);
-          return writeThrough(deps, 'localidentities', r.parentName, r, 'password', o => { o.spec = { ...o.spec, hashedPassword: hashed }; });
+          return writeThrough(deps, 'localidentities', r.parentName, r, 'password', o => { ensureSpec(o).hashedPassword = hashed; });
         },
       },
-      policies: subjectView(deps, 'PolicyList', (snap, tenant, li) => listOf('Policy', policiesReaching(snap, tenant, { name: String(li.spec?.username), id: li.metadata.name!, groups: (li.spec?.groups as string[] | undefined) ?? [] }))),
-      roles: subjectView(deps, 'RoleList', (snap, tenant, li) => listOf('Role', rolesReaching(snap, tenant, { name: String(li.spec?.username), id: li.metadata.name! }))),
+      policies: subjectView(deps, 'localidentities', 'PolicyList', (snap, tenant, li) => listOf('Policy', policiesReaching(snap, tenant, { name: li.spec?.username ?? '', id: li.metadata.name!, groups: li.spec?.groups ?? [] }))),
+      roles: subjectView(deps, 'localidentities', 'RoleList', (snap, tenant, li) => listOf('Role', rolesReaching(snap, tenant, { name: li.spec?.username ?? '', id: li.metadata.name! }))),
       // The groups the identity is a member of (TKE answers a GroupList here).
       groups: {
         verbs: ['get'], kind: 'GroupList',
         handle: async (r) => {
-          const li = r.parent!;
+          const li = asStored('localidentities', r.parent!);
           const tenant = tenantOf(li);
           const all = await listGroups(await deps.state.snapshot(), tenant);
           return listOf('Group', all.filter(g => g.members.some(m => m.id === li.metadata.name || m.name === li.spec?.username)).map(g => groupObject(tenant, g)));
@@ -113,24 +114,23 @@ export function localIdentities(deps: AuthDeps): ResourceDefinition {
  * policies that bind the user directly and are not listed any more are unbound. Each binding is
  * authorized as the caller's own POST policies/<p>/binding (or unbinding) would be.
  */
-export async function bindExtraPolicies(deps: AuthDeps, obj: KubeObject, old: KubeObject | undefined, ctx: WriteContext): Promise<void> {
-  const extra = obj.spec?.extra as Record<string, unknown> | undefined;
-  if (!extra || typeof extra.policies !== 'string') return;
+export async function bindExtraPolicies(deps: AuthDeps, obj: StoredLocalIdentity, old: StoredLocalIdentity | undefined, ctx: WriteContext): Promise<void> {
+  const extra = obj.spec?.extra;
+  if (extra?.policies === undefined) return;
   const wanted = [...new Set(extra.policies.split(',').map(p => p.trim()).filter(p => p.startsWith('pol-')))];
   delete extra.policies;
   const tenant = tenantOf(obj);
-  const subject: SubjectRef = { id: obj.metadata.name!, name: String(obj.spec?.username ?? '') };
-  const held = old ? (await ctx.tx.list({ group: authGroupName, resource: 'policies' }, { filter: p => tenantOf(p) === tenant && subjectsOf(p.status?.users).some(u => sameSubject(u, subject)) })).map(p => p.metadata.name!) : [];
+  const subject: SubjectRef = { id: obj.metadata.name!, name: obj.spec?.username ?? '' };
+  const held = old ? (await listStored(ctx.tx, 'policies', p => tenantOf(p) === tenant && (p.status?.users ?? []).some(u => sameSubject(u, subject)))).map(p => p.metadata.name!) : [];
   const changes = [...wanted.filter(p => !held.includes(p)).map(p => [p, true] as const), ...held.filter(p => !wanted.includes(p)).map(p => [p, false] as const)];
   for (const [name, add] of changes) {
     if (!(await deps.allowed(ctx.user, { verb: 'create', apiGroup: authGroupName, resource: 'policies', subresource: add ? 'binding' : 'unbinding', name }))) {
       throw forbidden('policies', name, `spec.extra.policies: user "${ctx.user.username}" may not ${add ? 'bind' : 'unbind'} policy ${name}`);
     }
-    const policy = await ctx.tx.get(key('policies', name), { forUpdate: true });
+    const policy = await readStored(ctx.tx, 'policies', name, { forUpdate: true });
     if (!policy || tenantOf(policy) !== tenant) throw errors.invalid(authGroupName, 'LocalIdentity', obj.metadata.name!, [field.invalid('spec.extra.policies', name, 'no such policy in the tenant')]);
     if (policy.spec?.scope === 'project') throw errors.invalid(authGroupName, 'LocalIdentity', obj.metadata.name!, [field.invalid('spec.extra.policies', name, 'a project policy is granted inside a project, not to a user')]);
-    const status = policy.status ?? {};
-    const users = add ? merge(status.users, [subject]) : remove(status.users, [subject]);
-    await ctx.tx.update(key('policies', name), { ...policy, status: { ...status, users } }, policy.metadata.resourceVersion);
+    const users = add ? merge(policy.status?.users, [subject]) : remove(policy.status?.users, [subject]);
+    await ctx.tx.update(key('policies', name), { ...policy, status: { ...policy.status, users } }, policy.metadata.resourceVersion);
   }
 }

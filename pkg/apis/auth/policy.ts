@@ -5,28 +5,30 @@ import { errors, field, type FieldError } from '../../rest/errors.ts';
 import type { CustomSubresource, ResourceDefinition, SubresourceRequest } from '../../rest/resource.ts';
 import { tenantOf } from '../tke/tenant.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
-import { type AuthDeps, authKind } from './kind.ts';
-import { bindingBody, bindingSubresources, listOf, projectHeader, subjectsOf, typed } from './bindings.ts';
+import { type AuthDeps, authKind, ensureSpec } from './kind.ts';
+import { bindingBody, bindingSubresources, listOf, projectHeader, typed } from './bindings.ts';
+import { asStored } from './stored.ts';
 import { subjectObjects, subjectView } from './views.ts';
 import { bindInProject, businessProject } from './projectbindings.ts';
 
-export function policies(deps: AuthDeps): ResourceDefinition {
+export function policies(deps: AuthDeps): ResourceDefinition<typeof v1.Policy> {
   return authKind(deps, {
     kind: 'Policy', resource: 'policies', singular: 'policy', schema: v1.Policy, shortNames: ['pol'], status: true, inSnapshot: true, tenanted: true, namePrefix: 'pol-', finalize: true,
     strategy: {
       prepareForCreate(obj, ctx) {
         if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'pol-';
         obj.status = { phase: 'Active', users: [], groups: [] };
-        obj.spec ??= {};
-        if (!obj.spec.username) obj.spec.username = ctx.user.username;
+        const spec = ensureSpec(obj);
+        if (!spec.username) spec.username = ctx.user.username;
       },
-      defaults(obj) { obj.spec ??= {}; if (!obj.spec.scope) obj.spec.scope = 'platform'; },
+      defaults(obj) { const spec = ensureSpec(obj); if (!spec.scope) spec.scope = 'platform'; },
       validate(obj) {
-        const s = obj.spec?.statement as v1.PolicySpec['statement'] | undefined;
+        // Before the schema is checked (as here) a statement may still be missing or null.
+        const s = obj.spec?.statement;
         const out: FieldError[] = [];
         if (!s?.actions?.length) out.push(field.required('spec.statement.actions'));
         if (!s?.resources?.length) out.push(field.required('spec.statement.resources'));
-        if (String(obj.spec?.displayName ?? '').length > 255) out.push(field.tooLong('spec.displayName', 255));
+        if ((obj.spec?.displayName ?? '').length > 255) out.push(field.tooLong('spec.displayName', 255));
         return out;
       },
       columns: [
@@ -34,7 +36,7 @@ export function policies(deps: AuthDeps): ResourceDefinition {
         { name: 'Scope', type: 'string', format: '', description: 'platform or project.', priority: 0 },
         { name: 'Effect', type: 'string', format: '', description: 'allow or deny.', priority: 0 },
       ],
-      row: o => [o.spec?.displayName ?? '', o.spec?.scope ?? '', (o.spec?.statement as { effect?: string } | undefined)?.effect ?? ''],
+      row: o => [o.spec?.displayName ?? '', o.spec?.scope ?? '', o.spec?.statement.effect ?? ''],
       fieldSelectors: fieldsAt('spec.scope', 'spec.type'),
     },
     custom: {
@@ -43,8 +45,8 @@ export function policies(deps: AuthDeps): ResourceDefinition {
       projectunbinding: policyProjectBinding(deps, false),
       projectusers: policyProjectMembers(deps, 'users'),
       projectgroups: policyProjectMembers(deps, 'groups'),
-      roles: subjectView(deps, 'RoleList', (snap, tenant, pol, r) => listOf('Role', [...snap.objects.roles.values()]
-        .filter(ro => tenantOf(ro) === tenant && ((ro.spec?.policies as string[] | undefined) ?? []).includes(pol.metadata.name!) && String(ro.spec?.projectID ?? '') === projectHeader(r))
+      roles: subjectView(deps, 'policies', 'RoleList', (snap, tenant, pol, r) => listOf('Role', [...snap.objects.roles.values()]
+        .filter(ro => tenantOf(ro) === tenant && (ro.spec?.policies ?? []).includes(pol.metadata.name!) && (ro.spec?.projectID ?? '') === projectHeader(r))
         .map(ro => typed('Role', ro)))),
     },
   });
@@ -52,11 +54,12 @@ export function policies(deps: AuthDeps): ResourceDefinition {
 
 /** The project of policies/project*: TKE's X-TKE-ProjectName header, required; the policy must be a project policy. */
 export async function policyProject(deps: AuthDeps, r: SubresourceRequest): Promise<{ project: string; tenant: string }> {
-  if (r.parent?.spec?.scope !== 'project') throw errors.badRequest('unable to use a platform-scoped policy in a project, please use binding api');
+  const policy = asStored('policies', r.parent!);
+  if (policy.spec?.scope !== 'project') throw errors.badRequest('unable to use a platform-scoped policy in a project, please use binding api');
   const project = projectHeader(r);
   if (!project) throw errors.badRequest('must specify projectID header (X-TKE-ProjectName)');
   await businessProject(deps, r.ctx, project);
-  return { project, tenant: tenantOf(r.parent) };
+  return { project, tenant: tenantOf(policy) };
 }
 
 /** policies/projectbinding and projectunbinding: TKE's Binding body; returns the ProjectPolicyBinding. */
@@ -79,8 +82,8 @@ export function policyProjectMembers(deps: AuthDeps, which: 'users' | 'groups'):
     verbs: ['get'], kind: `${kind}List`,
     handle: async (r) => {
       const { project, tenant } = await policyProject(deps, r);
-      const b = await deps.store('projectpolicybindings').get({ ...r.ctx, subresource: '' }, `${project}-${r.parentName}`);
-      return subjectObjects(await deps.state.snapshot(), tenant, which, subjectsOf(b.spec?.[which]));
+      const b = asStored('projectpolicybindings', await deps.store('projectpolicybindings').get({ ...r.ctx, subresource: '' }, `${project}-${r.parentName}`));
+      return subjectObjects(await deps.state.snapshot(), tenant, which, b.spec?.[which] ?? []);
     },
   };
 }

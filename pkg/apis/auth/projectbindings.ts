@@ -7,8 +7,9 @@ import type { CustomSubresource, RequestContext, SubresourceRequest } from '../.
 import { tenantOf } from '../tke/tenant.ts';
 import { authGroupName, type Snapshot } from './state.ts';
 import { type SubjectRef } from './subjects.ts';
-import { type AuthDeps } from './kind.ts';
+import { type AuthDeps, ensureSpec } from './kind.ts';
 import { bindingBody, checkPolicies, isNotFound, listOf, merge, remove, subjectsOf, typed, writeThrough } from './bindings.ts';
+import { asStored, type StoredProjectPolicyBinding } from './stored.ts';
 
 /** The business project a projects.auth.tkestack.io request names; 404 when the caller cannot see it. */
 export async function businessProject(deps: AuthDeps, ctx: RequestContext, name: string): Promise<KubeObject> {
@@ -18,7 +19,7 @@ export async function businessProject(deps: AuthDeps, ctx: RequestContext, name:
 }
 
 /** The project policy bindings of a project (its tenant's), with `written` (e.g. a dry run's results) in place of the stored ones. */
-export async function bindingsOf(deps: AuthDeps, project: KubeObject, written: KubeObject[] = []): Promise<KubeObject[]> {
+export async function bindingsOf(deps: AuthDeps, project: KubeObject, written: StoredProjectPolicyBinding[] = []): Promise<StoredProjectPolicyBinding[]> {
   const snap = await deps.state.snapshot();
   const byName = new Map([...snap.objects.projectpolicybindings.values()]
     .filter(b => b.spec?.projectID === project.metadata.name && tenantOf(b) === tenantOf(project)).map(b => [b.metadata.name!, b]));
@@ -32,8 +33,8 @@ export async function projectView(deps: AuthDeps, ctx: RequestContext, name: str
   const members: Record<string, string> = {};
   const groupsOf: Record<string, string> = {};
   for (const b of await bindingsOf(deps, project)) {
-    for (const s of subjectsOf(b.spec?.users)) members[s.id || s.name || ''] = s.name || s.id || '';
-    for (const s of subjectsOf(b.spec?.groups)) groupsOf[s.id || s.name || ''] = s.name || s.id || '';
+    for (const s of b.spec?.users ?? []) members[s.id || s.name || ''] = s.name || s.id || '';
+    for (const s of b.spec?.groups ?? []) groupsOf[s.id || s.name || ''] = s.name || s.id || '';
   }
   return typed('Project', { metadata: { name, creationTimestamp: project.metadata.creationTimestamp }, tenantID: tenantOf(project), members, groups: groupsOf });
 }
@@ -49,10 +50,10 @@ export async function checkProjectPolicies(deps: AuthDeps, tenant: string, names
  * is created when adding; when removing it is skipped, or NotFound with `missingIsError`.
  */
 export async function bindInProject(deps: AuthDeps, r: SubresourceRequest, project: string, tenant: string, policies: string[],
-  users: SubjectRef[], groups: SubjectRef[], add: boolean, missingIsError = false): Promise<KubeObject[]> {
+  users: SubjectRef[], groups: SubjectRef[], add: boolean, missingIsError = false): Promise<StoredProjectPolicyBinding[]> {
   const store = deps.store('projectpolicybindings');
   const ctx: RequestContext = { ...r.ctx, subresource: '' };
-  const out: KubeObject[] = [];
+  const out: StoredProjectPolicyBinding[] = [];
   for (const policy of policies) {
     const name = `${project}-${policy}`;
     const exists = await store.get(ctx, name).then(() => true, (err: unknown) => { if (isNotFound(err)) return false; throw err; });
@@ -62,8 +63,8 @@ export async function bindInProject(deps: AuthDeps, r: SubresourceRequest, proje
         continue;
       }
       try {
-        const body = { metadata: { name }, spec: { tenantID: tenant, projectID: project, policyID: policy, users: merge([], users), groups: merge([], groups) } } as KubeObject;
-        out.push((await store.create(ctx, body, r.writeOptions)).object);
+        const body = { metadata: { name }, spec: { tenantID: tenant, projectID: project, policyID: policy, users: merge([], users), groups: merge([], groups) } };
+        out.push(asStored('projectpolicybindings', (await store.create(ctx, body, r.writeOptions)).object));
         continue;
       } catch (err) {
         // Created meanwhile by another request: add to it.
@@ -71,7 +72,9 @@ export async function bindInProject(deps: AuthDeps, r: SubresourceRequest, proje
       }
     }
     out.push(await writeThrough(deps, 'projectpolicybindings', name, r, '', o => {
-      o.spec = { ...o.spec, users: add ? merge(o.spec?.users, users) : remove(o.spec?.users, users), groups: add ? merge(o.spec?.groups, groups) : remove(o.spec?.groups, groups) };
+      const spec = ensureSpec(o);
+      spec.users = add ? merge(spec.users, users) : remove(spec.users, users);
+      spec.groups = add ? merge(spec.groups, groups) : remove(spec.groups, groups);
     }));
   }
   return out;
@@ -103,12 +106,12 @@ export function projectBinding(deps: AuthDeps, add: boolean): CustomSubresource 
 }
 
 /** Policy id -> display name of the policies a subject holds in a project (TKE's spec.extra.policies of projects/users and groups). */
-export function policiesOfSubject(bindings: KubeObject[], which: 'users' | 'groups', id: string, snap: Snapshot): Record<string, string> {
+export function policiesOfSubject(bindings: StoredProjectPolicyBinding[], which: 'users' | 'groups', id: string, snap: Snapshot): Record<string, string> {
   const out: Record<string, string> = {};
   for (const b of bindings) {
-    if (!subjectsOf(b.spec?.[which]).some(s => s.id === id || (!s.id && s.name === id))) continue;
-    const pid = String(b.spec?.policyID ?? '');
-    out[pid] = String(snap.objects.policies.get(pid)?.spec?.displayName ?? pid);
+    if (!(b.spec?.[which] ?? []).some(s => s.id === id || (!s.id && s.name === id))) continue;
+    const pid = b.spec?.policyID ?? '';
+    out[pid] = snap.objects.policies.get(pid)?.spec?.displayName ?? pid;
   }
   return out;
 }
@@ -129,7 +132,7 @@ export function projectMembers(deps: AuthDeps, which: 'users' | 'groups'): Custo
         const snap = await deps.state.snapshot();
         const bindings = await bindingsOf(deps, project);
         const seen = new Map<string, string>();
-        for (const b of bindings) for (const s of subjectsOf(b.spec?.[which])) seen.set(s.id || s.name || '', s.name || s.id || '');
+        for (const b of bindings) for (const s of b.spec?.[which] ?? []) seen.set(s.id || s.name || '', s.name || s.id || '');
         return listOf(kind, [...seen].map(([id, name]) => {
           const extra = { policies: JSON.stringify(policiesOfSubject(bindings, which, id, snap)) };
           const spec = which === 'users' ? { id, name, tenantID: tenant, extra } : { id, displayName: name, tenantID: tenant, extra };

@@ -9,7 +9,7 @@ import { projectPolicyBindingColumns } from './columns.ts';
 import { type AuthDeps, authKind } from './kind.ts';
 import { checkPolicies } from './bindings.ts';
 
-export function projectPolicyBindings(deps: AuthDeps): ResourceDefinition {
+export function projectPolicyBindings(deps: AuthDeps): ResourceDefinition<typeof v1.ProjectPolicyBinding> {
   return authKind(deps, {
     kind: 'ProjectPolicyBinding', resource: 'projectpolicybindings', schema: v1.ProjectPolicyBinding, inSnapshot: true, tenanted: true, finalize: true,
     status: true, statusField: 'Status',
@@ -17,10 +17,10 @@ export function projectPolicyBindings(deps: AuthDeps): ResourceDefinition {
       prepareForCreate(obj) {
         // Always <project>-<policy>, whatever the client asked (as TKE's strategy does): the policy
         // is checked to be the tenant's, so the name is within the tenant's names (see tenantPartition).
-        if (obj.spec?.projectID && obj.spec.policyID) obj.metadata.name = `${String(obj.spec.projectID)}-${String(obj.spec.policyID)}`;
+        if (obj.spec?.projectID && obj.spec.policyID) obj.metadata.name = `${obj.spec.projectID}-${obj.spec.policyID}`;
         obj.Status = { phase: 'Active' };
       },
-      async beforeWrite(obj, _old, ctx) { await checkPolicies(ctx.tx, tenantOf(obj), [String(obj.spec?.policyID ?? '')], 'project'); },
+      async beforeWrite(obj, _old, ctx) { await checkPolicies(ctx.tx, tenantOf(obj), [obj.spec?.policyID ?? ''], 'project'); },
       validateUpdate(obj, old) {
         return obj.spec?.projectID !== old.spec?.projectID || obj.spec?.policyID !== old.spec?.policyID ? [field.forbidden('spec', 'projectID and policyID may not be changed')] : [];
       },

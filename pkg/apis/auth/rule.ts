@@ -10,10 +10,10 @@ import { authGroupName, type Snapshot } from './state.ts';
 import { isMaster, tenantOfUser, type SubjectRef } from './subjects.ts';
 import { ruleColumns } from './columns.ts';
 import { type AuthDeps, authKind } from './kind.ts';
-import { subjectsOf, typed } from './bindings.ts';
+import { typed } from './bindings.ts';
 import { requestTenant } from './views.ts';
 
-export function rules(deps: AuthDeps): ResourceDefinition {
+export function rules(deps: AuthDeps): ResourceDefinition<typeof v1.Rule> {
   return authKind(deps, {
     kind: 'Rule', resource: 'rules', schema: v1.Rule, verbs: ['get', 'list'], strategy: ruleColumns,
     handlers: {
@@ -46,35 +46,34 @@ export async function casbinRules(snap: Snapshot, tenant: string): Promise<KubeO
   const add = (from: KubeObject, line: string[]) => { lines.push(line); since.push(from.metadata.creationTimestamp); };
   const userKey = (s: SubjectRef) => `${tenant}##user##${s.name || s.id}`;
   const groupKey = (s: SubjectRef) => `${tenant}##group##${s.id || s.name}`;
-  const subjects = (o: Record<string, unknown> | undefined) => [...subjectsOf(o?.users).map(userKey), ...subjectsOf(o?.groups).map(groupKey)];
-  const statement = (p: KubeObject) => p.spec?.statement as { actions?: string[]; resources?: string[]; effect?: string } | undefined;
+  const subjects = (o: { users?: SubjectRef[]; groups?: SubjectRef[] } | undefined) => [...(o?.users ?? []).map(userKey), ...(o?.groups ?? []).map(groupKey)];
   for (const p of snap.objects.policies.values()) {
     if (tenantOf(p) !== tenant) continue;
-    const st = statement(p);
-    for (const res of st?.resources ?? []) for (const act of st?.actions ?? []) add(p, ['p', p.metadata.name!, '*', res, act, String(st?.effect ?? 'allow')]);
+    const st = p.spec?.statement;
+    for (const res of st?.resources ?? []) for (const act of st?.actions ?? []) add(p, ['p', p.metadata.name!, '*', res, act, st?.effect ?? 'allow']);
     for (const sub of subjects(p.status)) add(p, ['g', sub, p.metadata.name!, '*']);
   }
   for (const r of snap.objects.roles.values()) {
     if (tenantOf(r) !== tenant) continue;
-    const dom = String(r.spec?.projectID || '*');
-    for (const pol of (r.spec?.policies as string[] | undefined) ?? []) add(r, ['g', r.metadata.name!, pol, dom]);
+    const dom = r.spec?.projectID || '*';
+    for (const pol of r.spec?.policies ?? []) add(r, ['g', r.metadata.name!, pol, dom]);
     for (const sub of subjects(r.status)) add(r, ['g', sub, r.metadata.name!, dom]);
   }
   for (const g of snap.objects.localgroups.values()) {
     if (tenantOf(g) !== tenant) continue;
-    for (const u of subjectsOf(g.status?.users)) add(g, ['g', userKey(u), groupKey({ id: g.metadata.name }), '*']);
+    for (const u of g.status?.users ?? []) add(g, ['g', userKey(u), groupKey({ id: g.metadata.name }), '*']);
   }
   for (const b of snap.objects.projectpolicybindings.values()) {
     if (tenantOf(b) !== tenant) continue;
-    for (const sub of subjects(b.spec)) add(b, ['g', sub, String(b.spec?.policyID ?? ''), String(b.spec?.projectID ?? '')]);
+    for (const sub of subjects(b.spec)) add(b, ['g', sub, b.spec?.policyID ?? '', b.spec?.projectID ?? '']);
   }
   for (const b of snap.objects.custompolicybindings.values()) {
     if (tenantOf(b) !== tenant) continue;
     // A custom binding narrows its policy to its own resources: a rule subject of its own.
-    const p = snap.objects.policies.get(String(b.spec?.policyID ?? ''));
-    const st = p && statement(p);
-    const resources = (b.spec?.resources as string[] | undefined)?.length ? (b.spec!.resources as string[]) : st?.resources ?? [];
-    for (const res of resources) for (const act of st?.actions ?? []) add(b, ['p', b.metadata.name!, '*', res, act, String(st?.effect ?? 'allow')]);
+    const p = snap.objects.policies.get(b.spec?.policyID ?? '');
+    const st = p?.spec?.statement;
+    const resources = b.spec?.resources?.length ? b.spec.resources : st?.resources ?? [];
+    for (const res of resources) for (const act of st?.actions ?? []) add(b, ['p', b.metadata.name!, '*', res, act, st?.effect ?? 'allow']);
     for (const sub of subjects(b.spec)) add(b, ['g', sub, b.metadata.name!, '*']);
   }
   const seen = new Set<string>();

@@ -3,7 +3,8 @@
 // key made anew after a deletion never verifies what the old one signed.
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, importSPKI, type JWK } from 'jose';
 import { staleStoredForm, StorageError, type Store } from '../../storage/interface.ts';
-import { authGroupName, serverObject, type AuthState, type Snapshot } from './state.ts';
+import { serverObject, type AuthState, type Snapshot } from './state.ts';
+import { asStored, key, readStored } from './stored.ts';
 
 export const signingKeyName = 'default';
 export const signingAlgorithm = 'RS256';
@@ -26,8 +27,8 @@ export class SigningKeys {
   }
 
   private async loadOrCreate(): Promise<KeyPair> {
-    const key = { group: authGroupName, resource: 'apisigningkeys', namespace: '', name: signingKeyName };
-    let obj = await this.storage.get(key);
+    const objectKey = key('apisigningkeys', signingKeyName);
+    let obj = await readStored(this.storage, 'apisigningkeys', signingKeyName);
     if (!obj) {
       const { privateKey, publicKey } = await generateKeyPair(signingAlgorithm, { modulusLength: 2048, extractable: true });
       const fresh = serverObject('APISigningKey', signingKeyName, {
@@ -35,10 +36,10 @@ export class SigningKeys {
         signingKeyPub: Buffer.from(await exportSPKI(publicKey)).toString('base64'),
       });
       try {
-        obj = await this.storage.transact(tx => tx.create(key, fresh));
+        obj = asStored('apisigningkeys', await this.storage.transact(tx => tx.create(objectKey, fresh)));
       } catch (err) {
         if (!(err instanceof StorageError && err.code === 'AlreadyExists')) throw err;
-        obj = await this.storage.get(key);
+        obj = await readStored(this.storage, 'apisigningkeys', signingKeyName);
       }
       this.state.invalidate();
     }
@@ -46,10 +47,10 @@ export class SigningKeys {
     // Nobody may update this object, so the server re-seals it itself after a key rotation.
     if ((obj as { [staleStoredForm]?: boolean })[staleStoredForm]) {
       const current = obj;
-      obj = await this.storage.transact(tx => tx.update(key, current, current.metadata.resourceVersion))
-        .catch(() => current);
+      obj = await this.storage.transact(tx => tx.update(objectKey, current, current.metadata.resourceVersion))
+        .then(o => asStored('apisigningkeys', o), () => current);
     }
-    const pem = (v: unknown) => Buffer.from(String(v ?? ''), 'base64').toString('utf8');
+    const pem = (v: string | undefined) => Buffer.from(v ?? '', 'base64').toString('utf8');
     const kid = `${obj.metadata.name}.${obj.metadata.uid}`;
     return { kid, privateKey: await importPKCS8(pem(obj.signingKey), signingAlgorithm), publicKey: await importSPKI(pem(obj.signingKeyPub), signingAlgorithm) };
   }
@@ -59,7 +60,7 @@ export class SigningKeys {
     const dot = kid.indexOf('.');
     const obj = snap.objects.apisigningkeys.get(dot < 0 ? kid : kid.slice(0, dot));
     if (!obj || `${obj.metadata.name}.${obj.metadata.uid}` !== kid) return undefined;
-    const pem = Buffer.from(String(obj.signingKeyPub ?? ''), 'base64').toString('utf8');
+    const pem = Buffer.from(obj.signingKeyPub ?? '', 'base64').toString('utf8');
     const cached = this.publicKeys.get(kid);
     if (cached && cached.pem === pem) return cached.key;
     const key = importSPKI(pem, signingAlgorithm);

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { timestamp } from '../../rest/store.ts';
 import type { Store, Watcher } from '../../storage/interface.ts';
+import type { StoredLocalIdentity, StoredObjects } from './stored.ts';
 
 export const authGroupName = 'auth.tkestack.io';
 
@@ -26,12 +27,15 @@ export const snapshotResources = [
 ] as const;
 export type SnapshotResource = typeof snapshotResources[number];
 
+/** The snapshot's objects of each kind, by name. */
+export type SnapshotObjects = { [R in SnapshotResource]: Map<string, StoredObjects[R]> };
+
 export interface Snapshot {
   /** Increases with every rebuild; caches derived from a snapshot key on it. */
   version: number;
-  objects: Record<SnapshotResource, Map<string, KubeObject>>;
+  objects: SnapshotObjects;
   /** Local identities by tenant + "\0" + username. */
-  identitiesByUser: Map<string, KubeObject>;
+  identitiesByUser: Map<string, StoredLocalIdentity>;
 }
 
 export function userKey(tenant: string, username: string): string {
@@ -85,13 +89,11 @@ export class AuthState {
 
   private async build(): Promise<Snapshot> {
     const lists = await Promise.all(snapshotResources.map(r => this.storage.list({ group: authGroupName, resource: r })));
-    const objects = {} as Record<SnapshotResource, Map<string, KubeObject>>;
-    snapshotResources.forEach((r, i) => {
-      objects[r] = new Map(lists[i].items.map(o => [o.metadata.name!, o]));
-    });
-    const identitiesByUser = new Map<string, KubeObject>();
+    // Stored objects, each of its kind's schema (see asStored in stored.ts).
+    const objects = Object.fromEntries(snapshotResources.map((r, i) => [r, new Map(lists[i].items.map(o => [o.metadata.name!, o]))])) as SnapshotObjects;
+    const identitiesByUser = new Map<string, StoredLocalIdentity>();
     for (const li of objects.localidentities.values()) {
-      identitiesByUser.set(userKey(String(li.spec?.tenantID ?? 'default'), String(li.spec?.username ?? '')), li);
+      identitiesByUser.set(userKey(li.spec?.tenantID ?? 'default', li.spec?.username ?? ''), li);
     }
     if (this.watchers.length === 0 && !this.stopped) {
       const fromRV = lists.reduce((min, l) => (l.rv < min ? l.rv : min), lists[0].rv);

@@ -16,7 +16,7 @@ interface SARBody {
   };
 }
 
-export const subjectAccessReviews = (authorizer: TKEAuthorizer): ResourceDefinition => ({
+export const subjectAccessReviews = (authorizer: TKEAuthorizer): ResourceDefinition<typeof SubjectAccessReview> => ({
   group: 'authorization.k8s.io', version: 'v1', kind: 'SubjectAccessReview', listKind: 'SubjectAccessReviewList', resource: 'subjectaccessreviews',
   singular: 'subjectaccessreview', namespaced: false, shortNames: [], categories: [], schema: SubjectAccessReview, subresources: {},
   verbs: ['create'], strategy: {},

@@ -3,7 +3,7 @@
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import type { UserInfo } from '../../rest/resource.ts';
 import { defaultTenantID, tenantOf } from '../tke/tenant.ts';
-import type { Grant, Statement } from './policyengine.ts';
+import type { Grant } from './policyengine.ts';
 import type { Snapshot } from './state.ts';
 
 /** Key of the tenant in UserInfo.extra, as TKE's OIDC authenticator names it. */
@@ -55,21 +55,16 @@ export function tenantOfObject(resource: string, obj: KubeObject): string | unde
 
 export function isTenantAdmin(snap: Snapshot, tenant: string, username: string): boolean {
   const idp = snap.objects.identityproviders.get(tenant);
-  const admins = (idp?.spec?.administrators as string[] | undefined) ?? [];
-  return admins.includes(username);
-}
-
-function subjectList(v: unknown): SubjectRef[] {
-  return Array.isArray(v) ? (v as SubjectRef[]) : [];
+  return (idp?.spec?.administrators ?? []).includes(username);
 }
 
 /** A subject entry names the user by id or by name (TKE's console sends both). */
-function hasUser(list: unknown, user: UserInfo): boolean {
-  return subjectList(list).some(s => s.name === user.username || (s.id !== undefined && s.id !== '' && (s.id === user.uid || s.id === user.username)));
+function hasUser(list: SubjectRef[] | undefined, user: UserInfo): boolean {
+  return (list ?? []).some(s => s.name === user.username || (s.id !== undefined && s.id !== '' && (s.id === user.uid || s.id === user.username)));
 }
 
-function hasGroup(list: unknown, groups: Set<string>): boolean {
-  return subjectList(list).some(s => (s.id && groups.has(s.id)) || (s.name && groups.has(s.name)));
+function hasGroup(list: SubjectRef[] | undefined, groups: Set<string>): boolean {
+  return (list ?? []).some(s => (s.id && groups.has(s.id)) || (s.name && groups.has(s.name)));
 }
 
 /** The caller's groups: those its identity provider reported plus the local groups listing it. */
@@ -82,21 +77,17 @@ export function effectiveGroups(snap: Snapshot, tenant: string, user: UserInfo):
   return out;
 }
 
-function policyStatement(p: KubeObject | undefined): Statement | undefined {
-  const s = p?.spec?.statement as Statement | undefined;
-  return s && Array.isArray(s.actions) && Array.isArray(s.resources) ? s : undefined;
-}
 
 /** Every statement that reaches the caller inside its tenant. */
 export function grantsFor(snap: Snapshot, tenant: string, user: UserInfo): Grant[] {
   const groups = effectiveGroups(snap, tenant, user);
-  const reaches = (status: Record<string, unknown> | undefined) => hasUser(status?.users, user) || hasGroup(status?.groups, groups);
+  const reaches = (holder: { users?: SubjectRef[]; groups?: SubjectRef[] } | undefined) => hasUser(holder?.users, user) || hasGroup(holder?.groups, groups);
   const policies = snap.objects.policies;
   const out: Grant[] = [];
   const add = (name: string, project?: string, resources?: string[]) => {
     const p = policies.get(name);
     if (!p || tenantOf(p) !== tenant) return;
-    const statement = policyStatement(p);
+    const statement = p.spec?.statement;
     if (!statement) return;
     out.push({ policy: name, project: project || undefined, statement: resources?.length ? { ...statement, resources } : statement });
   };
@@ -105,16 +96,16 @@ export function grantsFor(snap: Snapshot, tenant: string, user: UserInfo): Grant
   }
   for (const r of snap.objects.roles.values()) {
     if (tenantOf(r) !== tenant || !reaches(r.status)) continue;
-    for (const name of (r.spec?.policies as string[] | undefined) ?? []) add(name, r.spec?.projectID as string | undefined);
+    for (const name of r.spec?.policies ?? []) add(name, r.spec?.projectID);
   }
   for (const b of snap.objects.projectpolicybindings.values()) {
     if (tenantOf(b) !== tenant || !reaches(b.spec)) continue;
     // A project binding grants only inside its project, whatever the policy's resources say.
-    add(String(b.spec?.policyID ?? ''), String(b.spec?.projectID ?? '') || '\u0000none');
+    add(b.spec?.policyID ?? '', b.spec?.projectID || '\u0000none');
   }
   for (const b of snap.objects.custompolicybindings.values()) {
     if (tenantOf(b) !== tenant || !reaches(b.spec)) continue;
-    add(String(b.spec?.policyID ?? ''), undefined, b.spec?.resources as string[] | undefined);
+    add(b.spec?.policyID ?? '', undefined, b.spec?.resources);
   }
   return out;
 }

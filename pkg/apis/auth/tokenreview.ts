@@ -17,7 +17,7 @@ export function echoVersion(body: KubeObject, group: string): string {
 
 interface TokenReviewBody { spec?: { token?: string; audiences?: string[] } }
 
-export const tokenReviews = (authenticators: TokenAuthenticator[]): ResourceDefinition => ({
+export const tokenReviews = (authenticators: TokenAuthenticator[]): ResourceDefinition<typeof TokenReview> => ({
   group: 'authentication.k8s.io', version: 'v1', kind: 'TokenReview', listKind: 'TokenReviewList', resource: 'tokenreviews',
   singular: 'tokenreview', namespaced: false, shortNames: [], categories: [], schema: TokenReview, subresources: {},
   verbs: ['create'], strategy: {},

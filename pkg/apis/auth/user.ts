@@ -10,10 +10,10 @@ import { authGroupName, type Snapshot } from './state.ts';
 import { tenantOfUser } from './subjects.ts';
 import { userColumns } from './columns.ts';
 import { type AuthDeps, authKind, version } from './kind.ts';
-import { listOf, subjectsOf } from './bindings.ts';
+import { listOf } from './bindings.ts';
 import { findUser, policiesReaching, requestTenant, rolesReaching, userObject } from './views.ts';
 
-export function users(deps: AuthDeps): ResourceDefinition {
+export function users(deps: AuthDeps): ResourceDefinition<typeof v1.User> {
   return authKind(deps, {
     kind: 'User', resource: 'users', schema: v1.User, verbs: ['get', 'list'], categories: ['tke'], strategy: userColumns,
     handlers: {
@@ -38,9 +38,9 @@ export function users(deps: AuthDeps): ResourceDefinition {
         const managed: Record<string, string[]> = {};
         const memberd: Record<string, string[]> = {};
         for (const b of snap.objects.projectpolicybindings.values()) {
-          if (tenantOf(b) !== tenant || !subjectsOf(b.spec?.users).some(s => s.id === u.id || s.name === u.name)) continue;
-          const prj = String(b.spec?.projectID ?? '');
-          const pol = String(b.spec?.policyID ?? '');
+          if (tenantOf(b) !== tenant || !(b.spec?.users ?? []).some(s => s.id === u.id || s.name === u.name)) continue;
+          const prj = b.spec?.projectID ?? '';
+          const pol = b.spec?.policyID ?? '';
           memberd[prj] ??= [];
           memberd[prj].push(pol);
           if (pol === owner) {

@@ -6,7 +6,8 @@ import { listGroups, listUsers, type DirectoryGroup, type DirectoryUser } from '
 import { type Snapshot } from './state.ts';
 import { grantsFor, isMaster, tenantOfUser, type SubjectRef } from './subjects.ts';
 import { type AuthDeps } from './kind.ts';
-import { listOf, subjectsOf, typed } from './bindings.ts';
+import { listOf, typed } from './bindings.ts';
+import { asStored, type StoredObjects, type StoredPolicy, type StoredResource } from './stored.ts';
 
 // ---- users, groups, policies of a subject ----------------------------------------------------------
 
@@ -52,7 +53,7 @@ export async function findUser(snap: Snapshot, tenant: string, name: string): Pr
 
 export function policiesReaching(snap: Snapshot, tenant: string, u: DirectoryUser | { name: string; id: string; groups: string[] }): KubeObject[] {
   const names = new Set(grantsFor(snap, tenant, { username: u.name, uid: u.id, groups: u.groups }).map(g => g.policy));
-  return [...names].map(n => snap.objects.policies.get(n)).filter((p): p is KubeObject => !!p).map(p => typed('Policy', p));
+  return [...names].map(n => snap.objects.policies.get(n)).filter((p): p is StoredPolicy => !!p).map(p => typed('Policy', p));
 }
 
 export function groupObject(tenant: string, g: DirectoryGroup): KubeObject {
@@ -62,7 +63,7 @@ export function groupObject(tenant: string, g: DirectoryGroup): KubeObject {
 /** Roles bound to a group in one project ('' = platform roles), as TKE's casbin domains put it. */
 export function groupRoles(snap: Snapshot, tenant: string, group: string, project: string): KubeObject[] {
   return [...snap.objects.roles.values()]
-    .filter(r => tenantOf(r) === tenant && String(r.spec?.projectID ?? '') === project && subjectsOf(r.status?.groups).some(s => s.id === group || s.name === group))
+    .filter(r => tenantOf(r) === tenant && (r.spec?.projectID ?? '') === project && (r.status?.groups ?? []).some(s => s.id === group || s.name === group))
     .map(r => typed('Role', r));
 }
 
@@ -70,13 +71,15 @@ export function groupRoles(snap: Snapshot, tenant: string, group: string, projec
 export function groupPolicies(snap: Snapshot, tenant: string, group: string, project: string): KubeObject[] {
   const names = new Set(grantsFor(snap, tenant, { username: '\u0000', uid: '\u0000', groups: [group] })
     .filter(g => (g.project ?? '') === project).map(g => g.policy));
-  return [...names].map(n => snap.objects.policies.get(n)).filter((p): p is KubeObject => !!p).map(p => typed('Policy', p));
+  return [...names].map(n => snap.objects.policies.get(n)).filter((p): p is StoredPolicy => !!p).map(p => typed('Policy', p));
 }
 
 export function rolesReaching(snap: Snapshot, tenant: string, u: { name: string; id: string }): KubeObject[] {
-  return [...snap.objects.roles.values()].filter(r => tenantOf(r) === tenant && subjectsOf(r.status?.users).some(s => s.name === u.name || s.id === u.id)).map(r => typed('Role', r));
+  return [...snap.objects.roles.values()].filter(r => tenantOf(r) === tenant && (r.status?.users ?? []).some(s => s.name === u.name || s.id === u.id)).map(r => typed('Role', r));
 }
 
-export function subjectView(deps: AuthDeps, kind: string, build: (snap: Snapshot, tenant: string, parent: KubeObject, r: SubresourceRequest) => KubeObject): CustomSubresource {
-  return { verbs: ['get'], kind, handle: async (r) => build(await deps.state.snapshot(), tenantOf(r.parent!), r.parent!, r) };
+/** A read-only view of the object named in the URL, an object of `resource`. */
+export function subjectView<R extends StoredResource>(deps: AuthDeps, resource: R, kind: string,
+  build: (snap: Snapshot, tenant: string, parent: StoredObjects[R], r: SubresourceRequest) => KubeObject): CustomSubresource {
+  return { verbs: ['get'], kind, handle: async (r) => build(await deps.state.snapshot(), tenantOf(r.parent!), asStored(resource, r.parent!), r) };
 }

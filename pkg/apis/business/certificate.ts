@@ -7,7 +7,6 @@
 // A cluster whose CA key this server does not have (an Imported cluster's credential without
 // caKey, a cluster without a credential) gets a 400 that says so, never a certificate its
 // kube-apiserver would reject.
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import YAML from 'yaml';
 import { errors, StatusError } from '../../rest/errors.ts';
 import type { CustomSubresource } from '../../rest/resource.ts';
@@ -16,9 +15,9 @@ import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import { caFromPEM, issueClientCertificate, type CertificateAuthority } from '../../server/certs.ts';
 import type { Store } from '../../storage/interface.ts';
 import { kubeconfigYAML } from '../../server/kubeconfig.ts';
-import { credentialRefOf } from '../platform/cluster.ts';
 import { certificateGroup } from './controllers/namespacemember.ts';
-import { keys, kubernetesNamespace, namespaceCluster, platformGroup } from './objects.ts';
+import { readCluster, readClusterCredential, type StoredCluster } from '../platform/stored.ts';
+import { asNamespace } from './stored.ts';
 
 export const kubeconfigAnnotation = 'business.tkestack.io/kubeconfig';
 const defaultValidDays = 365;
@@ -34,26 +33,26 @@ function parseValidDays(raw: string | null): number {
 }
 
 /** The address clients reach the cluster on: Advertise first, as TKE picks it, else the first one. */
-function clusterAPIServer(cluster: KubeObject | undefined): string {
-  const addresses = (cluster?.status?.addresses ?? []) as Array<{ type?: string; host?: string; port?: number; path?: string }>;
+function clusterAPIServer(cluster: StoredCluster | undefined): string {
+  const addresses = cluster?.status?.addresses ?? [];
   const chosen = addresses.find(a => a.type === 'Advertise') ?? addresses[0];
   if (!chosen?.host) return '';
   const host = chosen.host.includes(':') ? `[${chosen.host}]` : chosen.host;
   return `https://${host}${chosen.port ? `:${chosen.port}` : ''}${chosen.path ?? ''}`;
 }
 
-const fromBase64 = (v: unknown) => (typeof v === 'string' && v ? Buffer.from(v, 'base64').toString('utf8') : '');
+const fromBase64 = (v: string | undefined) => (v ? Buffer.from(v, 'base64').toString('utf8') : '');
 
 /**
  * The CA of the namespace's cluster, from its credential. Every way it can be missing or unusable
  * is a 400 naming the cluster and what to fix; key material never appears in the message.
  */
-async function clusterCA(storage: Store, clusterName: string, cluster: KubeObject | undefined): Promise<CertificateAuthority> {
+async function clusterCA(storage: Store, clusterName: string, cluster: StoredCluster | undefined): Promise<CertificateAuthority> {
   const refuse = (why: string) => errors.badRequest(`cannot issue a certificate for cluster "${clusterName}": ${why}`);
   if (!cluster) throw refuse('the cluster does not exist');
-  const credentialName = credentialRefOf(cluster);
+  const credentialName = cluster.spec?.clusterCredentialRef?.name;
   if (!credentialName) throw refuse('it has no cluster credential, so its CA is unknown to this server');
-  const credential = await storage.get({ group: platformGroup, resource: 'clustercredentials', namespace: '', name: credentialName });
+  const credential = await readClusterCredential(storage, credentialName);
   const certPEM = fromBase64(credential?.caCert);
   const keyPEM = fromBase64(credential?.caKey);
   if (!certPEM || !keyPEM) {
@@ -85,30 +84,32 @@ export const namespaceCertificate = ({ storage }: CertificateDeps): CustomSubres
   kind: 'Namespace',
   async handle({ parent, parentName, ctx, query }) {
     if (!parent) throw errors.notFound({ group: 'business.tkestack.io', resource: 'namespaces' }, parentName);
+    const ns = asNamespace(parent);
     const validDays = parseValidDays(query.get('validDays'));
-    const clusterName = namespaceCluster(parent);
-    const cluster = await storage.get(keys.cluster(clusterName));
+    const clusterName = ns.spec?.clusterName ?? '';
+    const kubernetesNamespace = ns.spec?.namespace ?? '';
+    const cluster = await readCluster(storage, clusterName);
     const ca = await clusterCA(storage, clusterName, cluster);
-    const project = parent.metadata.namespace ?? '';
+    const project = ns.metadata.namespace ?? '';
     const issued = await issueClientCertificate(ca, {
       commonName: ctx.user.username,
       organizations: [
-        `cluster:${clusterName}`, `project:${project}`, `namespace:${kubernetesNamespace(parent)}`, `tenant:${tenantOf(parent)}`,
-        certificateGroup(project, parent.metadata.name!),
+        `cluster:${clusterName}`, `project:${project}`, `namespace:${kubernetesNamespace}`, `tenant:${tenantOf(ns)}`,
+        certificateGroup(project, ns.metadata.name!),
       ],
       validDays,
     });
     const apiServer = clusterAPIServer(cluster);
-    const out = structuredClone(parent);
+    const out = structuredClone(ns);
     out.status = {
       ...(out.status ?? {}),
       certificate: { certPem: b64(issued.certPEM), keyPem: b64(issued.keyPEM), caCertPem: b64(ca.certPEM), ...(apiServer ? { apiServer } : {}) },
     };
     if (apiServer) {
-      const context = `${clusterName}-${kubernetesNamespace(parent)}`;
+      const context = `${clusterName}-${kubernetesNamespace}`;
       const kubeconfig = inNamespace(
         kubeconfigYAML({ server: apiServer, caPEM: ca.certPEM, clientCertPEM: issued.certPEM, clientKeyPEM: issued.keyPEM, user: ctx.user.username, cluster: clusterName, context }),
-        kubernetesNamespace(parent));
+        kubernetesNamespace);
       out.metadata.annotations = { ...(out.metadata.annotations ?? {}), [kubeconfigAnnotation]: kubeconfig };
     }
     return out;

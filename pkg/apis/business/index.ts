@@ -10,7 +10,7 @@ import { projectController } from './controllers/project.ts';
 import { chartGroupCounterpart, imageNamespaceCounterpart } from './controllers/registrylinks.ts';
 import { namespaces } from './namespace.ts';
 import { nsEmigrations } from './nsemigration.ts';
-import { businessGroup as group } from './objects.ts';
+import { businessGroup as group } from './stored.ts';
 import { platforms } from './platform.ts';
 import { portal } from './portal.ts';
 import { projects } from './project.ts';

@@ -12,11 +12,12 @@ import { isDeepStrictEqual } from 'node:util';
 import { namespaceCertificate, type CertificateDeps } from './certificate.ts';
 import { canonicalizeResourceList } from './quantity.ts';
 import { requireUnchanged } from '../tke/kinds.ts';
-import { isDeleting, keys, kubernetesNamespace, namespaceCluster, namespaceHard, projectClusters } from './objects.ts';
-import { allocationId, checkAllocationFits, lockAll, quotaLockName, type ProjectAllocations, type Subject } from './quota.ts';
+import { asNamespace, isDeleting, keys, readProject, type StoredNamespace } from './stored.ts';
+import { allocationId, checkAllocationFits, limitsIn, lockAll, quotaLockName, type ProjectAllocations, type Subject } from './quota.ts';
 import { validateResourceList } from './resourcenames.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
+import { readCluster } from '../platform/stored.ts';
 
 const gr = { group: 'business.tkestack.io', resource: 'namespaces' };
 const subjectOf = (obj: KubeObject): Subject => ({ gr, group: gr.group, kind: 'Namespace', name: obj.metadata.name ?? '' });
@@ -43,10 +44,10 @@ function keepServerAnnotation(obj: KubeObject, old: KubeObject | undefined): voi
 /** Serializes the claims on one Kubernetes namespace of one cluster, across all projects. */
 export const claimLockName = (cluster: string, namespace: string) => `namespace-claim:${cluster}/${namespace}`;
 
-function validateNamespace(obj: KubeObject): FieldError[] {
+function validateNamespace(obj: StoredNamespace): FieldError[] {
   const problems: FieldError[] = [];
-  if (!namespaceCluster(obj)) problems.push(field.required('spec.clusterName', 'Required value: must specify cluster name'));
-  const ns = kubernetesNamespace(obj);
+  if (!obj.spec?.clusterName) problems.push(field.required('spec.clusterName', 'Required value: must specify cluster name'));
+  const ns = obj.spec?.namespace;
   if (!ns) problems.push(field.required('spec.namespace', 'Required value: must specify namespace name'));
   else if (!dnsLabel.test(ns) || ns.length > 63) problems.push(field.invalid('spec.namespace', ns, 'a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \'-\', and must start and end with an alphanumeric character'));
   else if (reservedNamespaces.has(ns)) problems.push(field.invalid('spec.namespace', ns, `cannot allocate the cluster's \`${ns}\` namespace in the project`));
@@ -60,26 +61,29 @@ function validateNamespace(obj: KubeObject): FieldError[] {
  * Kubernetes namespace is not claimed by any other business namespace in that cluster, and the
  * hard limits fit in what the project has left there.
  */
-export async function admitNamespaceInProject(obj: KubeObject, old: KubeObject | undefined, tx: WriteContext['tx'], allocations: ProjectAllocations, extraLocks: string[] = []): Promise<void> {
+export async function admitNamespaceInProject(obj: StoredNamespace, old: StoredNamespace | undefined, tx: WriteContext['tx'], allocations: ProjectAllocations, extraLocks: string[] = []): Promise<void> {
   const project = obj.metadata.namespace!;
   const self = obj.metadata.name!;
-  const cluster = namespaceCluster(obj);
-  const k8sNamespace = kubernetesNamespace(obj);
+  const cluster = obj.spec?.clusterName ?? '';
+  const k8sNamespace = obj.spec?.namespace ?? '';
   await lockAll(tx, [quotaLockName(project), ...(old ? [] : [claimLockName(cluster, k8sNamespace)]), ...extraLocks]);
   const subject = subjectOf(obj);
-  const projectObj = await tx.get(keys.project(project));
+  const projectObj = await readProject(tx, project);
   if (!projectObj || tenantOf(projectObj) !== tenantOf(obj)) {
     throw errors.invalid(gr.group, 'Namespace', self, [{ field: 'metadata.namespace', reason: 'FieldValueNotFound', message: `Not found: "${project}"` }]);
   }
   if (!old) {
     if (isDeleting(projectObj)) throw errors.forbidden(gr, self, `unable to create new content in project "${project}" because it is being terminated`);
-    const clusterObj = await tx.get(keys.cluster(cluster));
+    const clusterObj = await readCluster(tx, cluster);
     if (!clusterObj || tenantOf(clusterObj) !== tenantOf(obj)) {
       throw errors.invalid(gr.group, 'Namespace', self, [{ field: 'spec.clusterName', reason: 'FieldValueNotFound', message: `Not found: "${cluster}"` }]);
     }
     const claimed = await tx.list(keys.namespaces(), {
       fields: { 'spec.clusterName': cluster, 'spec.namespace': k8sNamespace },
-      filter: o => namespaceCluster(o) === cluster && kubernetesNamespace(o) === k8sNamespace && !(o.metadata.namespace === project && o.metadata.name === self),
+      filter: o => {
+        const other = asNamespace(o);
+        return other.spec?.clusterName === cluster && other.spec?.namespace === k8sNamespace && !(o.metadata.namespace === project && o.metadata.name === self);
+      },
     });
     if (claimed.length) {
       const holder = claimed[0];
@@ -88,20 +92,20 @@ export async function admitNamespaceInProject(obj: KubeObject, old: KubeObject |
       })));
     }
   }
-  const limited = Object.keys(projectClusters(projectObj).get(cluster) ?? {}).length > 0;
+  const limited = Object.keys(limitsIn(projectObj, cluster) ?? {}).length > 0;
   // Nothing to add up in a cluster the project does not limit (the lock above still orders this
   // write against a concurrent change of the project's limits).
   const handedOut = limited ? await allocations.read(tx, project) : [];
-  checkAllocationFits(projectObj, handedOut, { holder: `namespace "${project}/${self}"`, id: allocationId.namespace(project, self), cluster, hard: namespaceHard(obj) }, subject, 'spec.hard');
+  checkAllocationFits(projectObj, handedOut, { holder: `namespace "${project}/${self}"`, id: allocationId.namespace(project, self), cluster, hard: obj.spec?.hard ?? {} }, subject, 'spec.hard');
 }
 
-async function admitNamespace(obj: KubeObject, old: KubeObject | undefined, ctx: WriteContext, allocations: ProjectAllocations): Promise<void> {
+async function admitNamespace(obj: StoredNamespace, old: StoredNamespace | undefined, ctx: WriteContext, allocations: ProjectAllocations): Promise<void> {
   if (ctx.subresource !== '') return;
-  if (old && isDeepStrictEqual(namespaceHard(obj), namespaceHard(old))) return;
+  if (old && isDeepStrictEqual(obj.spec?.hard ?? {}, old.spec?.hard ?? {})) return;
   await admitNamespaceInProject(obj, old, ctx.tx, allocations);
 }
 
-export const namespaces = (allocations: ProjectAllocations, certificates: CertificateDeps): OpenAPIResource => ({
+export const namespaces = (allocations: ProjectAllocations, certificates: CertificateDeps): OpenAPIResource<typeof Namespace> => ({
   group: 'business.tkestack.io', version: 'v1', kind: 'Namespace', listKind: 'NamespaceList',
   resource: 'namespaces', singular: 'namespace', namespaced: true,
   shortNames: ['ns'], categories: ['tke', 'all'],
@@ -112,8 +116,8 @@ export const namespaces = (allocations: ProjectAllocations, certificates: Certif
     prepareForCreate(obj) {
       // TKE names a namespace after its cluster and Kubernetes namespace; a client-chosen name is kept.
       if (!obj.metadata.name && !obj.metadata.generateName) {
-        const cluster = namespaceCluster(obj);
-        const ns = kubernetesNamespace(obj);
+        const cluster = obj.spec?.clusterName;
+        const ns = obj.spec?.namespace;
         if (cluster && ns) obj.metadata.name = `${cluster}-${ns}`; else obj.metadata.generateName = 'ns-';
       }
       delete obj.status;
@@ -124,7 +128,7 @@ export const namespaces = (allocations: ProjectAllocations, certificates: Certif
     prepareForUpdate: (obj, old) => keepServerAnnotation(obj, old),
     defaults(obj) {
       defaultTenant(obj);
-      canonicalizeResourceList(obj.spec?.hard as Record<string, string> | undefined);
+      canonicalizeResourceList(obj.spec?.hard);
     },
     validate: validateNamespace,
     validateUpdate: (obj, old) => requireUnchanged(obj, old, ['clusterName', 'namespace', 'tenantID']),
@@ -138,14 +142,14 @@ export const namespaces = (allocations: ProjectAllocations, certificates: Certif
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the namespace belongs to.', priority: 1 },
     ],
     row: (obj) => [
-      namespaceCluster(obj), kubernetesNamespace(obj), obj.status?.phase ?? '',
-      Object.entries(namespaceHard(obj)).map(([r, v]) => `${r}=${v}`).join(','),
+      obj.spec?.clusterName ?? '', obj.spec?.namespace ?? '', obj.status?.phase ?? '',
+      Object.entries(obj.spec?.hard ?? {}).map(([r, v]) => `${r}=${v}`).join(','),
       obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'status.phase'),
-      'spec.clusterName': o => namespaceCluster(o),
-      'spec.namespace': o => kubernetesNamespace(o),
+      'spec.clusterName': o => o.spec?.clusterName ?? '',
+      'spec.namespace': o => o.spec?.namespace ?? '',
     },
   },
 });

@@ -8,21 +8,22 @@
 // for the destination and moves its quota and certificate binding with it.
 import { randomUUID } from 'node:crypto';
 import { NsEmigration, NsEmigrationList, NsEmigrationPhase } from '../../../api/business/v1/nsemigration.ts';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
 import { errors, field, type FieldError } from '../../rest/errors.ts';
-import type { WriteContext } from '../../rest/resource.ts';
+import type { ObjectOf, WriteContext } from '../../rest/resource.ts';
 import { defaultTenant, tenantOf } from '../tke/tenant.ts';
 import { timestamp } from '../../rest/store.ts';
 import { requireUnchanged } from '../tke/kinds.ts';
 import { admitNamespaceInProject, claimLockName, emigratedFromAnnotation } from './namespace.ts';
-import { isDeleting, keys, kubernetesNamespace, namespaceCluster } from './objects.ts';
+import { isDeleting, keys, readNamespace, type StoredNamespace } from './stored.ts';
 import { lockAll, quotaLockName, type ProjectAllocations } from './quota.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 
 const gr = { group: 'business.tkestack.io', resource: 'nsemigrations' };
 
-function validateEmigration(obj: KubeObject): FieldError[] {
+type StoredNsEmigration = ObjectOf<typeof NsEmigration>;
+
+function validateEmigration(obj: StoredNsEmigration): FieldError[] {
   const problems: FieldError[] = [];
   if (!obj.spec?.namespace) problems.push(field.required('spec.namespace', 'Required value: must specify the namespace to move'));
   if (!obj.spec?.destination) problems.push(field.required('spec.destination', 'Required value: must specify the destination project'));
@@ -30,20 +31,21 @@ function validateEmigration(obj: KubeObject): FieldError[] {
   return problems;
 }
 
-async function emigrate(obj: KubeObject, old: KubeObject | undefined, ctx: WriteContext, allocations: ProjectAllocations): Promise<void> {
+async function emigrate(obj: StoredNsEmigration, old: StoredNsEmigration | undefined, ctx: WriteContext, allocations: ProjectAllocations): Promise<void> {
   if (old) return;
   const source = obj.metadata.namespace!;
-  const destination = obj.spec!.destination as string;
-  const name = obj.spec!.namespace as string;
-  const moving = await ctx.tx.get(keys.namespace(source, name));
+  // Both are required (validateEmigration).
+  const destination = obj.spec!.destination!;
+  const name = obj.spec!.namespace!;
+  const moving = await readNamespace(ctx.tx, source, name);
   const fail = (problem: FieldError) => errors.invalid(gr.group, 'NsEmigration', obj.metadata.name!, [problem]);
   if (!moving || tenantOf(moving) !== tenantOf(obj)) throw fail({ field: 'spec.namespace', reason: 'FieldValueNotFound', message: `Not found: "${source}/${name}"` });
   if (isDeleting(moving)) throw errors.conflict(gr, obj.metadata.name!, `namespace "${source}/${name}" is being deleted`);
   // All locks in one sorted pass before the first write (see lockAll); the admission below takes them again, re-entrantly.
-  await lockAll(ctx.tx, [quotaLockName(source), quotaLockName(destination), claimLockName(namespaceCluster(moving), kubernetesNamespace(moving))]);
+  await lockAll(ctx.tx, [quotaLockName(source), quotaLockName(destination), claimLockName(moving.spec?.clusterName ?? '', moving.spec?.namespace ?? '')]);
 
   const now = timestamp();
-  const moved: KubeObject = {
+  const moved: StoredNamespace = {
     ...structuredClone(moving),
     metadata: {
       name, namespace: destination, uid: randomUUID(), creationTimestamp: now, generation: 1,
@@ -54,11 +56,11 @@ async function emigrate(obj: KubeObject, old: KubeObject | undefined, ctx: Write
   await ctx.tx.delete(keys.namespace(source, name), moving.metadata.resourceVersion);
   await admitNamespaceInProject(moved, undefined, ctx.tx, allocations);
   await ctx.tx.create(keys.namespace(destination, name), moved);
-  obj.spec!.nsShowName = kubernetesNamespace(moving);
+  obj.spec!.nsShowName = moving.spec?.namespace ?? '';
   obj.status = { phase: NsEmigrationPhase.Finished, lastTransitionTime: now, message: `namespace ${name} moved from project ${source} to project ${destination}` };
 }
 
-export const nsEmigrations = (allocations: ProjectAllocations): OpenAPIResource => ({
+export const nsEmigrations = (allocations: ProjectAllocations): OpenAPIResource<typeof NsEmigration> => ({
   group: 'business.tkestack.io', version: 'v1', kind: 'NsEmigration', listKind: 'NsEmigrationList',
   resource: 'nsemigrations', singular: 'nsemigration', namespaced: true,
   shortNames: [], categories: [],

@@ -5,11 +5,7 @@ import { verbsWithoutDeleteCollection } from '../tke/kinds.ts';
 import { defaultTenant } from '../tke/tenant.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 
-
-export const administratorsOf = (obj: { spec?: Record<string, unknown> }): string[] =>
-  ((obj.spec?.administrators as unknown[] | undefined) ?? []).filter((x): x is string => typeof x === 'string');
-
-export const platforms: OpenAPIResource = {
+export const platforms: OpenAPIResource<typeof Platform> = {
   group: 'business.tkestack.io', version: 'v1', kind: 'Platform', listKind: 'PlatformList',
   resource: 'platforms', singular: 'platform', namespaced: false,
   shortNames: [], categories: [],
@@ -23,7 +19,7 @@ export const platforms: OpenAPIResource = {
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the platform belongs to.', priority: 0 },
       { name: 'Administrators', type: 'string', format: '', description: 'Usernames of the platform administrators.', priority: 0 },
     ],
-    row: (obj) => [obj.spec?.tenantID ?? '', administratorsOf(obj).join(',')],
+    row: (obj) => [obj.spec?.tenantID ?? '', (obj.spec?.administrators ?? []).join(',')],
     fieldSelectors: fieldsAt('spec.tenantID'),
   },
 };

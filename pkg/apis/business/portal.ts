@@ -6,35 +6,33 @@
 import { Portal } from '../../../api/business/v1/portal.ts';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
-import type { RequestContext } from '../../rest/resource.ts';
+import type { ObjectOf, RequestContext } from '../../rest/resource.ts';
 import { tenantOf } from '../tke/tenant.ts';
 import type { Store } from '../../storage/interface.ts';
+import { readStored } from '../auth/stored.ts';
 import { isMaster, tenantOfUser } from '../auth/subjects.ts';
-import { businessGroup as group, keys, parentOf } from './objects.ts';
-import { administratorsOf } from './platform.ts';
+import { asProject, businessGroup as group, keys } from './stored.ts';
 
-const membersOf = (project: KubeObject): string[] =>
-  ((project.spec?.members as unknown[] | undefined) ?? []).filter((x): x is string => typeof x === 'string');
-
-async function portalFor(storage: Store, ctx: RequestContext): Promise<KubeObject> {
+async function portalFor(storage: Store, ctx: RequestContext): Promise<ObjectOf<typeof Portal>> {
   const { username } = ctx.user;
   const tenant = tenantOfUser(ctx.user);
   const visible = (o: KubeObject) => tenantOf(o) === tenant && (!ctx.objectFilter || ctx.objectFilter(o));
-  const idp = await storage.get({ group: 'auth.tkestack.io', resource: 'identityproviders', namespace: '', name: tenant });
-  const administrator = isMaster(ctx.user) || (idp !== undefined && administratorsOf(idp).includes(username));
-  const projectList = await storage.list(keys.allProjects(), { filter: o => visible(o) && (administrator || membersOf(o).includes(username)) });
+  // A tenant's identity provider is named after the tenant.
+  const idp = await readStored(storage, 'identityproviders', tenant);
+  const administrator = isMaster(ctx.user) || (idp?.spec?.administrators ?? []).includes(username);
+  const projectList = await storage.list(keys.allProjects(), { filter: o => visible(o) && (administrator || (asProject(o).spec?.members ?? []).includes(username)) });
   const projects: Record<string, string> = {};
   const extension: Record<string, { phase: string; parent: string }> = {};
-  for (const p of projectList.items) {
+  for (const p of projectList.items.map(asProject)) {
     const name = p.metadata.name!;
-    projects[name] = String(p.spec?.displayName ?? '');
-    extension[name] = { phase: String(p.status?.phase ?? ''), parent: parentOf(p) };
+    projects[name] = p.spec?.displayName ?? '';
+    extension[name] = { phase: p.status?.phase ?? '', parent: p.spec?.parentProjectName ?? '' };
   }
   // The caller's portal is as old as its tenant.
   return { apiVersion: `${group}/v1`, kind: 'Portal', metadata: { creationTimestamp: idp?.metadata.creationTimestamp }, administrator, projects, extension };
 }
 
-export const portal = (storage: Store): OpenAPIResource => ({
+export const portal = (storage: Store): OpenAPIResource<typeof Portal> => ({
   group, version: 'v1', kind: 'Portal', listKind: 'Portal',
   resource: 'portal', singular: 'portal', namespaced: false,
   shortNames: ['pt'], categories: [],
@@ -49,6 +47,6 @@ export const portal = (storage: Store): OpenAPIResource => ({
       { name: 'Projects', type: 'string', format: '', description: 'The projects the caller is a member of.', priority: 0 },
     ],
     omitAge: true,
-    row: (obj) => [obj.administrator, Object.keys((obj.projects ?? {}) as object).join(',')],
+    row: (obj) => [obj.administrator, Object.keys(obj.projects ?? {}).join(',')],
   },
 });

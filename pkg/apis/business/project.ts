@@ -11,7 +11,7 @@ import { canonicalizeResourceList } from './quantity.ts';
 import { describeQuotaUse, summarizeQuotaUse, usedByCluster, type Allocation } from './quota.ts';
 import { requireUnchanged, withPhase } from '../tke/kinds.ts';
 import { timestamp } from '../../rest/store.ts';
-import { isDeleting, keys, parentOf, projectClusters, projectContentResources } from './objects.ts';
+import { asProject, isDeleting, keys, projectContentResources, readProject, type StoredProject } from './stored.ts';
 import {
   allocationId, checkAllocationFits, checkLimitsCoverAllocations, lockAll, quotaLockName, type ProjectAllocations, type Subject,
 } from './quota.ts';
@@ -19,38 +19,42 @@ import { validateResourceList } from './resourcenames.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { fieldsAt } from '../../rest/selectors.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
+import { readCluster } from '../platform/stored.ts';
 
 const gr = { group: 'business.tkestack.io', resource: 'projects' };
 const subjectOf = (obj: KubeObject): Subject => ({ gr, group: gr.group, kind: 'Project', name: obj.metadata.name ?? '' });
 
-function validateProject(obj: KubeObject): FieldError[] {
+function validateProject(obj: StoredProject): FieldError[] {
   const problems: FieldError[] = [];
   if (!obj.spec?.displayName) problems.push(field.required('spec.displayName', 'Required value: must specify display name'));
-  for (const [cluster, hard] of projectClusters(obj)) {
-    problems.push(...validateResourceList(hard, `spec.clusters[${cluster}].hard`));
+  // This runs before the schema is checked: an entry of spec.clusters may still be null.
+  for (const [cluster, c] of Object.entries(obj.spec?.clusters ?? {})) {
+    problems.push(...validateResourceList(c?.hard, `spec.clusters[${cluster}].hard`));
   }
-  if (parentOf(obj) && parentOf(obj) === obj.metadata.name) {
-    problems.push(field.invalid('spec.parentProjectName', parentOf(obj), 'a project cannot be its own parent'));
+  const parent = obj.spec?.parentProjectName;
+  if (parent && parent === obj.metadata.name) {
+    problems.push(field.invalid('spec.parentProjectName', parent, 'a project cannot be its own parent'));
   }
   return problems;
 }
 
 /** The cross-object rules of a project write; `old` is undefined on create. */
-async function admitProject(obj: KubeObject, old: KubeObject | undefined, ctx: WriteContext, allocations: ProjectAllocations): Promise<void> {
+async function admitProject(obj: StoredProject, old: StoredProject | undefined, ctx: WriteContext, allocations: ProjectAllocations): Promise<void> {
   if (ctx.subresource !== '') return;
-  const parent = parentOf(obj);
-  const oldParent = old ? parentOf(old) : '';
+  const parent = obj.spec?.parentProjectName ?? '';
+  const oldParent = old?.spec?.parentProjectName ?? '';
   const clustersChanged = !old || !isDeepStrictEqual(obj.spec?.clusters ?? {}, old.spec?.clusters ?? {});
   if (old && !clustersChanged && parent === oldParent) return;
   const self = obj.metadata.name!;
   await lockAll(ctx.tx, [self, parent, oldParent].filter(Boolean).map(quotaLockName));
   const subject = subjectOf(obj);
 
-  const oldClusters = old ? projectClusters(old) : new Map();
+  const clusters = obj.spec?.clusters ?? {};
+  const oldClusters = old?.spec?.clusters ?? {};
   const missing: FieldError[] = [];
-  for (const cluster of projectClusters(obj).keys()) {
-    if (oldClusters.has(cluster)) continue;
-    const c = await ctx.tx.get(keys.cluster(cluster));
+  for (const cluster of Object.keys(clusters)) {
+    if (Object.hasOwn(oldClusters, cluster)) continue;
+    const c = await readCluster(ctx.tx, cluster);
     if (!c || tenantOf(c) !== tenantOf(obj)) missing.push({ field: `spec.clusters[${cluster}]`, reason: 'FieldValueNotFound', message: `Not found: "${cluster}"` });
   }
   if (missing.length) throw errors.invalid(gr.group, 'Project', self, missing);
@@ -59,15 +63,15 @@ async function admitProject(obj: KubeObject, old: KubeObject | undefined, ctx: W
     const parentObj = await readParent(obj, parent, ctx);
     await rejectCycle(obj, parent, ctx);
     const handedOut = await allocations.read(ctx.tx, parent);
-    for (const [cluster, hard] of projectClusters(obj)) {
-      checkAllocationFits(parentObj, handedOut, { holder: `project "${self}"`, id: allocationId.project(self), cluster, hard }, subject, `spec.clusters[${cluster}].hard`);
+    for (const [cluster, c] of Object.entries(clusters)) {
+      checkAllocationFits(parentObj, handedOut, { holder: `project "${self}"`, id: allocationId.project(self), cluster, hard: c.hard ?? {} }, subject, `spec.clusters[${cluster}].hard`);
     }
   }
   if (old) checkLimitsCoverAllocations(obj, await allocations.read(ctx.tx, self), subject);
 }
 
-async function readParent(obj: KubeObject, parent: string, ctx: WriteContext): Promise<KubeObject> {
-  const parentObj = await ctx.tx.get(keys.project(parent));
+async function readParent(obj: StoredProject, parent: string, ctx: WriteContext): Promise<StoredProject> {
+  const parentObj = await readProject(ctx.tx, parent);
   if (!parentObj || tenantOf(parentObj) !== tenantOf(obj)) {
     throw errors.invalid(gr.group, 'Project', obj.metadata.name!, [{ field: 'spec.parentProjectName', reason: 'FieldValueNotFound', message: `Not found: "${parent}"` }]);
   }
@@ -78,7 +82,7 @@ async function readParent(obj: KubeObject, parent: string, ctx: WriteContext): P
 }
 
 /** Walks up from the new parent; meeting the project itself means the write would close a loop. */
-async function rejectCycle(obj: KubeObject, parent: string, ctx: WriteContext): Promise<void> {
+async function rejectCycle(obj: StoredProject, parent: string, ctx: WriteContext): Promise<void> {
   const self = obj.metadata.name!;
   const chain = [self];
   const seen = new Set<string>([self]);
@@ -88,8 +92,8 @@ async function rejectCycle(obj: KubeObject, parent: string, ctx: WriteContext): 
       throw errors.invalid(gr.group, 'Project', self, [field.invalid('spec.parentProjectName', parent, `ancestor projects formed a circle: ${chain.join(' -> ')}`)]);
     }
     seen.add(name);
-    const ancestor = await ctx.tx.get(keys.project(name));
-    name = ancestor ? parentOf(ancestor) : '';
+    const ancestor = await readProject(ctx.tx, name);
+    name = ancestor?.spec?.parentProjectName ?? '';
   }
 }
 
@@ -97,10 +101,10 @@ async function rejectCycle(obj: KubeObject, parent: string, ctx: WriteContext): 
  * The last step of a project's deletion: refused while anything still draws on its quota, so a
  * namespace or child created while the controller was finalizing cannot be left behind.
  */
-async function beforeProjectRemoved(obj: KubeObject, ctx: WriteContext): Promise<void> {
+async function beforeProjectRemoved(obj: StoredProject, ctx: WriteContext): Promise<void> {
   const self = obj.metadata.name!;
   await lockAll(ctx.tx, [quotaLockName(self)]);
-  const children = await ctx.tx.list(keys.allProjects(), { fields: { 'spec.parentProjectName': self }, filter: o => parentOf(o) === self });
+  const children = await ctx.tx.list(keys.allProjects(), { fields: { 'spec.parentProjectName': self }, filter: o => asProject(o).spec?.parentProjectName === self });
   const left = children.map(c => `project "${c.metadata.name}"`);
   for (const resource of projectContentResources) {
     for (const o of await ctx.tx.list(keys.inProject(resource, self))) left.push(`${resource} "${self}/${o.metadata.name}"`);
@@ -115,13 +119,13 @@ async function beforeProjectRemoved(obj: KubeObject, ctx: WriteContext): Promise
  * created (nothing yet, so no second write is needed to make it Active) and kept by the project
  * controller as children and namespaces come and go.
  */
-export function activeProjectStatus(project: KubeObject, allocations: Allocation[], children: string[], namespaces: string[], now: string): Record<string, unknown> {
+export function activeProjectStatus(project: StoredProject, allocations: Allocation[], children: string[], namespaces: string[], now: string): Record<string, unknown> {
   const status = withPhase(project.status, 'Active', now, {
     clusters: usedByCluster(project, allocations),
     calculatedChildProjects: [...children].sort(),
     calculatedNamespaces: [...namespaces].sort(),
     cachedSpecClusters: structuredClone(project.spec?.clusters ?? {}),
-    cachedParent: parentOf(project),
+    cachedParent: project.spec?.parentProjectName ?? '',
   });
   for (const k of ['clusters', 'calculatedChildProjects', 'calculatedNamespaces', 'cachedSpecClusters'] as const) {
     const v = status[k];
@@ -146,7 +150,8 @@ export const projects = (allocations: ProjectAllocations): OpenAPIResource<typeo
     },
     defaults(obj) {
       defaultTenant(obj);
-      for (const hard of projectClusters(obj).values()) canonicalizeResourceList(hard);
+      // This runs before the schema is checked: an entry of spec.clusters may still be null.
+      for (const c of Object.values(obj.spec?.clusters ?? {})) canonicalizeResourceList(c?.hard);
     },
     validate: validateProject,
     validateUpdate: (obj, old) => requireUnchanged(obj, old, ['tenantID']),
@@ -167,16 +172,16 @@ export const projects = (allocations: ProjectAllocations): OpenAPIResource<typeo
     ],
     row: (obj) => [
       obj.spec?.displayName ?? '',
-      [...projectClusters(obj).keys()].join(','),
+      Object.keys(obj.spec?.clusters ?? {}).join(','),
       summarizeQuotaUse(describeQuotaUse(obj)),
       obj.status?.phase ?? '',
-      parentOf(obj),
+      obj.spec?.parentProjectName ?? '',
       obj.spec?.tenantID ?? '',
-      ((obj.spec?.members as string[] | undefined) ?? []).join(','),
+      (obj.spec?.members ?? []).join(','),
     ],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'status.phase'),
-      'spec.parentProjectName': o => parentOf(o),
+      'spec.parentProjectName': o => o.spec?.parentProjectName ?? '',
     },
   },
 });

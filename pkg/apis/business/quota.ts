@@ -6,10 +6,11 @@
 // allocations it reads ('quota:project:<name>'), so concurrent writers in one process or in
 // several replicas are serialized on exactly the projects they touch. Transactions run at READ
 // COMMITTED, so reads made after the lock see every allocation committed before it.
+import type { ResourceList } from '../../../api/meta/v1/schema.ts';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { errors, field, StatusError, type FieldError, type GroupResource } from '../../rest/errors.ts';
 import type { FieldEquals, KeyPrefix, Transaction } from '../../storage/interface.ts';
-import { keys, namespaceCluster, namespaceHard, parentOf, projectClusters, type WireResourceList } from './objects.ts';
+import { asNamespace, asProject, keys, type StoredNamespace, type StoredProject } from './stored.ts';
 import { Quantity } from './quantity.ts';
 import { LRUCache } from 'lru-cache';
 
@@ -30,7 +31,7 @@ export interface Allocation {
   /** Identifies the holder so a write can leave its own previous allocation out. */
   id: string;
   cluster: string;
-  hard: WireResourceList;
+  hard: ResourceList;
 }
 
 export const allocationId = {
@@ -39,17 +40,20 @@ export const allocationId = {
 };
 
 /** The allocations out of `project`, from its child projects and its namespaces. */
-export function allocationsFrom(project: string, children: KubeObject[], namespaces: KubeObject[]): Allocation[] {
+export function allocationsFrom(project: string, children: StoredProject[], namespaces: StoredNamespace[]): Allocation[] {
   const out: Allocation[] = [];
   for (const child of children) {
-    if (parentOf(child) !== project) continue;
-    for (const [cluster, hard] of projectClusters(child)) {
-      out.push({ holder: `project "${child.metadata.name}"`, id: allocationId.project(child.metadata.name!), cluster, hard });
+    if (child.spec?.parentProjectName !== project) continue;
+    for (const [cluster, c] of Object.entries(child.spec?.clusters ?? {})) {
+      out.push({ holder: `project "${child.metadata.name}"`, id: allocationId.project(child.metadata.name!), cluster, hard: c.hard ?? {} });
     }
   }
   for (const ns of namespaces) {
     if (ns.metadata.namespace !== project) continue;
-    out.push({ holder: `namespace "${project}/${ns.metadata.name}"`, id: allocationId.namespace(project, ns.metadata.name!), cluster: namespaceCluster(ns), hard: namespaceHard(ns) });
+    out.push({
+      holder: `namespace "${project}/${ns.metadata.name}"`, id: allocationId.namespace(project, ns.metadata.name!),
+      cluster: ns.spec?.clusterName ?? '', hard: ns.spec?.hard ?? {},
+    });
   }
   return out;
 }
@@ -64,9 +68,9 @@ export class ProjectAllocations {
   /** Everything `project` has handed out. Call with its lock held. */
   async read(tx: Transaction, project: string): Promise<Allocation[]> {
     const children = await this.cache.read(tx, `children/${project}`, keys.allProjects(),
-      { fields: { 'spec.parentProjectName': project }, pick: childFields }, child => allocationsFrom(project, [child], []));
+      { fields: { 'spec.parentProjectName': project }, pick: childFields }, child => allocationsFrom(project, [asProject(child)], []));
     const namespaces = await this.cache.read(tx, `namespaces/${project}`, keys.namespaces(project),
-      { pick: namespaceFields }, ns => allocationsFrom(project, [], [ns]));
+      { pick: namespaceFields }, ns => allocationsFrom(project, [], [asNamespace(ns)]));
     return [...children, ...namespaces];
   }
 }
@@ -174,15 +178,21 @@ function invalid(subject: Subject, problems: FieldError[]): StatusError {
   return errors.invalid(subject.group, subject.kind, subject.name, problems);
 }
 
+/** The hard limits `project` sets in `cluster` (empty when it sets none); undefined when the cluster is not one of its. */
+export function limitsIn(project: StoredProject, cluster: string): ResourceList | undefined {
+  const clusters = project.spec?.clusters ?? {};
+  return Object.hasOwn(clusters, cluster) ? clusters[cluster].hard ?? {} : undefined;
+}
+
 /**
  * Checks that `request` (one new or changed allocation out of `owner`) fits next to the others.
  * A cluster the owner does not have, or a resource the owner limits that the request leaves
  * unset (which would make it unlimited), is 422; going over a limit is 403 like Kubernetes'
  * ResourceQuota admission, naming the cluster, resource, requested, used and limit.
  */
-export function checkAllocationFits(owner: KubeObject, others: Allocation[], request: Allocation, subject: Subject, fieldPath: string): void {
+export function checkAllocationFits(owner: StoredProject, others: Allocation[], request: Allocation, subject: Subject, fieldPath: string): void {
   const ownerName = owner.metadata.name!;
-  const limits = projectClusters(owner).get(request.cluster);
+  const limits = limitsIn(owner, request.cluster);
   if (!limits) {
     throw invalid(subject, [field.invalid(fieldPath, request.cluster, `project "${ownerName}" has no quota in cluster "${request.cluster}" (it may only use the clusters of project "${ownerName}")`)]);
   }
@@ -208,11 +218,10 @@ export function checkAllocationFits(owner: KubeObject, others: Allocation[], req
  * out: no cluster in use may go, every limited resource must be set by every holder in that
  * cluster, and no limit may fall below the sum already allocated.
  */
-export function checkLimitsCoverAllocations(project: KubeObject, allocations: Allocation[], subject: Subject): void {
-  const clusters = projectClusters(project);
+export function checkLimitsCoverAllocations(project: StoredProject, allocations: Allocation[], subject: Subject): void {
   const problems: FieldError[] = [];
   for (const a of allocations) {
-    const limits = clusters.get(a.cluster);
+    const limits = limitsIn(project, a.cluster);
     if (!limits) {
       problems.push(field.invalid(`spec.clusters[${a.cluster}]`, a.cluster, `can NOT remove cluster "${a.cluster}", for it is used by ${a.holder}`));
       continue;
@@ -223,11 +232,11 @@ export function checkLimitsCoverAllocations(project: KubeObject, allocations: Al
   }
   if (problems.length) throw invalid(subject, problems);
   const totals = totalsOf(allocations);
-  for (const [cluster, limits] of clusters) {
+  for (const [cluster, c] of Object.entries(project.spec?.clusters ?? {})) {
     const used = totals.get(cluster);
     if (!used) continue;
     const excess: Excess[] = [];
-    for (const [resource, rawLimit] of Object.entries(limits)) {
+    for (const [resource, rawLimit] of Object.entries(c.hard ?? {})) {
       const limit = Quantity.parse(rawLimit);
       const allocated = used.get(resource) ?? Quantity.zero(limit.format);
       if (allocated.cmp(limit) > 0) excess.push({ resource, requested: limit, used: allocated, limit });
@@ -239,13 +248,13 @@ export function checkLimitsCoverAllocations(project: KubeObject, allocations: Al
 }
 
 /** status.clusters[c].used of a project: every resource it limits or hands out, summed exactly. */
-export function usedByCluster(project: KubeObject, allocations: Allocation[]): Record<string, { used: Record<string, string> }> {
+export function usedByCluster(project: StoredProject, allocations: Allocation[]): Record<string, { used: Record<string, string> }> {
   const totals = totalsOf(allocations);
   const out: Record<string, { used: Record<string, string> }> = {};
-  for (const [cluster, limits] of projectClusters(project)) {
+  for (const [cluster, c] of Object.entries(project.spec?.clusters ?? {})) {
     const used: Record<string, string> = {};
     const sums = totals.get(cluster) ?? new Map<string, Quantity>();
-    for (const resource of new Set([...Object.keys(limits), ...sums.keys()])) {
+    for (const resource of new Set([...Object.keys(c.hard ?? {}), ...sums.keys()])) {
       used[resource] = (sums.get(resource) ?? Quantity.zero()).toString();
     }
     out[cluster] = { used: sortKeys(used) };
@@ -258,11 +267,11 @@ export function sortKeys<T>(obj: Record<string, T>): Record<string, T> {
 }
 
 /** "c1: requests.cpu 3/10, requests.memory 1Gi/8Gi; c2: ..." from spec hard and status used. */
-export function describeQuotaUse(project: KubeObject): string {
-  const used = (project.status?.clusters ?? {}) as Record<string, { used?: Record<string, string> } | undefined>;
+export function describeQuotaUse(project: StoredProject): string {
+  const used = project.status?.clusters ?? {};
   const parts: string[] = [];
-  for (const [cluster, hard] of projectClusters(project)) {
-    const resources = Object.entries(hard).map(([r, limit]) => `${r} ${used[cluster]?.used?.[r] ?? '0'}/${limit}`);
+  for (const [cluster, c] of Object.entries(project.spec?.clusters ?? {})) {
+    const resources = Object.entries(c.hard ?? {}).map(([r, limit]) => `${r} ${used[cluster]?.used?.[r] ?? '0'}/${limit}`);
     if (resources.length) parts.push(`${cluster}: ${resources.join(', ')}`);
   }
   return parts.join('; ');

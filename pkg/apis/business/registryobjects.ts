@@ -3,28 +3,29 @@
 // finalizer the lifecycle controller removes; one definition builder serves both.
 import { BusinessFinalizer } from '../../../api/business/v1/types.ts';
 import { ChartGroup, ChartGroupList, ImageNamespace, ImageNamespaceList } from '../../../api/business/v1/registryobject.ts';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
 import { errors, field } from '../../rest/errors.ts';
-import type { WriteContext } from '../../rest/resource.ts';
 import { defaultTenant, tenantOf } from '../tke/tenant.ts';
 import type { TSchema } from '@sinclair/typebox';
 import { requireUnchanged } from '../tke/kinds.ts';
-import { isDeleting, keys } from './objects.ts';
+import { isDeleting, readProject } from './stored.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
 
-interface RegistryObjectKind {
+/** ImageNamespace or ChartGroup: the same fields under two kinds' names. */
+type RegistryObjectSchema = typeof ImageNamespace | typeof ChartGroup;
+
+interface RegistryObjectKind<S extends RegistryObjectSchema> {
   kind: string;
   resource: string;
   singular: string;
-  schema: TSchema;
+  schema: S;
   listSchema: TSchema;
   generateName: string;
   finalizer: string;
 }
 
-function registryObjectDefinition(k: RegistryObjectKind): OpenAPIResource {
+function registryObjectDefinition<S extends RegistryObjectSchema>(k: RegistryObjectKind<S>): OpenAPIResource<S> {
   const gr = { group: 'business.tkestack.io', resource: k.resource };
   return {
     group: gr.group, version: 'v1', kind: k.kind, listKind: `${k.kind}List`,
@@ -36,6 +37,7 @@ function registryObjectDefinition(k: RegistryObjectKind): OpenAPIResource {
     strategy: {
       prepareForCreate(obj) {
         const specName = obj.spec?.name;
+        // The schema is checked after this: only a string may become the name.
         if (typeof specName === 'string' && specName) { obj.metadata.name = specName; delete obj.metadata.generateName; }
         else if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = k.generateName;
         delete obj.status;
@@ -44,9 +46,9 @@ function registryObjectDefinition(k: RegistryObjectKind): OpenAPIResource {
       defaults: defaultTenant,
       validate: (obj) => (obj.spec?.name ? [] : [field.required('spec.name', 'Required value: must specify name')]),
       validateUpdate: (obj, old) => requireUnchanged(obj, old, ['name', 'tenantID']),
-      async beforeWrite(obj: KubeObject, old: KubeObject | undefined, ctx: WriteContext) {
+      async beforeWrite(obj, old, ctx) {
         if (old) return;
-        const project = await ctx.tx.get(keys.project(obj.metadata.namespace!));
+        const project = await readProject(ctx.tx, obj.metadata.namespace!);
         if (!project || tenantOf(project) !== tenantOf(obj)) {
           throw errors.invalid(gr.group, k.kind, obj.metadata.name!, [{ field: 'metadata.namespace', reason: 'FieldValueNotFound', message: `Not found: "${obj.metadata.namespace}"` }]);
         }

@@ -13,7 +13,7 @@
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { field, type FieldError } from '../../rest/errors.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
-import type { RequestContext } from '../../rest/resource.ts';
+import type { ObjectOf, RequestContext } from '../../rest/resource.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 import type { RegistryStore } from '../../rest/store.ts';
 import type { APIGroupInstaller } from '../../server/group.ts';
@@ -27,27 +27,27 @@ export const eventsGroupName = 'events.k8s.io';
 
 const involvedFields = ['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath'];
 
-type EventObject = KubeObject & {
-  involvedObject?: Record<string, string | undefined>;
-  reason?: string; message?: string; type?: string; count?: number; action?: string; related?: unknown;
-  firstTimestamp?: string; lastTimestamp?: string; eventTime?: string;
-  source?: { component?: string; host?: string }; reportingComponent?: string; reportingInstance?: string;
-  series?: { count?: number; lastObservedTime?: string }; tenantID?: string;
-};
+type StoredEvent = ObjectOf<typeof CoreEvent>;
+
+/**
+ * A core/v1 Event read from storage: it passed the CoreEvent schema when it was written (the
+ * generic store validates every write), so it is taken to be of its type here, and only here.
+ */
+const asEvent = (obj: KubeObject) => obj as StoredEvent;
 
 /** When an Event was last seen: what its TTL and LAST SEEN count from. */
-export function lastSeen(e: EventObject): string | undefined {
+export function lastSeen(e: StoredEvent): string | undefined {
   return e.series?.lastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp;
 }
 
-function validateEvent(obj: KubeObject): FieldError[] {
-  const e = obj as EventObject;
+function validateEvent(e: StoredEvent): FieldError[] {
   const out: FieldError[] = [];
+  // Required by the schema, which is checked after this.
   const involved = e.involvedObject ?? {};
   if (!involved.name) out.push(field.required('involvedObject.name'));
   if (!involved.kind) out.push(field.required('involvedObject.kind'));
   // As kube's ValidateEvent: an Event about a namespaced object lives in that object's namespace.
-  if (involved.namespace && involved.namespace !== obj.metadata.namespace) {
+  if (involved.namespace && involved.namespace !== e.metadata.namespace) {
     out.push(field.invalid('involvedObject.namespace', involved.namespace, 'does not match event.namespace'));
   }
   if (e.type && e.type !== 'Normal' && e.type !== 'Warning') out.push(field.notSupported('type', e.type, ['Normal', 'Warning']));
@@ -56,18 +56,17 @@ function validateEvent(obj: KubeObject): FieldError[] {
   return out;
 }
 
-function describeObject(e: EventObject): string {
+function describeObject(e: StoredEvent): string {
   const o = e.involvedObject ?? {};
   return `${(o.kind ?? '').toLowerCase()}${o.apiVersion?.includes('/') ? `.${o.apiVersion.split('/')[0]}` : ''}/${o.name ?? ''}`;
 }
 
-export const coreEvents: OpenAPIResource = {
+export const coreEvents: OpenAPIResource<typeof CoreEvent> = {
   group: '', version: 'v1', kind: 'Event', listKind: 'EventList', resource: 'events', singular: 'event',
   namespaced: true, shortNames: ['ev'], categories: [], schema: CoreEvent, listSchema: CoreEventList, subresources: {},
   strategy: {
-    defaults(obj) {
-      defaultTopLevelTenant(obj);
-      const e = obj as EventObject;
+    defaults(e) {
+      defaultTopLevelTenant(e);
       e.count ??= 1;
     },
     validate: validateEvent,
@@ -84,8 +83,7 @@ export const coreEvents: OpenAPIResource = {
       { name: 'First Seen', type: 'string', format: '', description: 'The time at which the event was first recorded.', priority: 1 },
       { name: 'Count', type: 'integer', format: '', description: 'The number of times this event has occurred.', priority: 1 },
     ],
-    row(obj) {
-      const e = obj as EventObject;
+    row(e) {
       const source = e.source?.component ?? e.reportingComponent ?? '';
       return [age(lastSeen(e)), e.type ?? '', e.reason ?? '', describeObject(e), e.message ?? '',
         e.source?.host ? `${source}, ${e.source.host}` : source, age(e.firstTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp), e.series?.count ?? e.count ?? 1];
@@ -93,16 +91,16 @@ export const coreEvents: OpenAPIResource = {
     fieldSelectors: {
       ...fieldsAt(...involvedFields.map(f => `involvedObject.${f}`), 'reason', 'type', 'reportingComponent', 'source.component', 'tenantID'),
       // kube's selector names the component as `source`.
-      source: obj => (obj as EventObject).source?.component,
+      source: obj => obj.source?.component,
     },
   },
 };
 
 /** A stored core/v1 Event as events.k8s.io/v1 shows it (kube's conversion between the two). */
 export function toEventsV1(obj: KubeObject): KubeObject {
-  const e = obj as EventObject;
+  const e = asEvent(obj);
   const count = e.series?.count ?? e.count ?? 1;
-  const out: Record<string, unknown> = {
+  return {
     apiVersion: `${eventsGroupName}/v1`, kind: 'Event', metadata: e.metadata,
     eventTime: e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp,
     ...(count > 1 ? { series: { count, lastObservedTime: lastSeen(e) } } : {}),
@@ -116,7 +114,6 @@ export function toEventsV1(obj: KubeObject): KubeObject {
     ...(e.count !== undefined ? { deprecatedCount: e.count } : {}),
     ...(e.tenantID ? { tenantID: e.tenantID } : {}),
   };
-  return out as KubeObject;
 }
 
 /** events.k8s.io field names as the stored core/v1 Event has them. */
@@ -124,21 +121,18 @@ function coreFieldSelector(selector: string | undefined): string | undefined {
   return selector?.replace(/(^|,)(\s*!?)regarding\./g, '$1$2involvedObject.').replace(/(^|,)(\s*)reportingController(?=\s*!?=)/g, '$1$2reportingComponent');
 }
 
-function eventsV1(coreStore: () => RegistryStore): OpenAPIResource {
+function eventsV1(coreStore: () => RegistryStore): OpenAPIResource<typeof Event> {
   return {
     group: eventsGroupName, version: 'v1', kind: 'Event', listKind: 'EventList', resource: 'events', singular: 'event',
     namespaced: true, shortNames: [], categories: [], schema: Event, listSchema: EventList, subresources: {}, verbs: ['get', 'list'],
     strategy: {
       omitAge: true,
       columns: coreEvents.strategy.columns,
-      row: obj => {
-        const e = obj as Record<string, any>;
-        return coreEvents.strategy.row!({
-          ...e, involvedObject: e.regarding, message: e.note, count: e.series?.count ?? e.deprecatedCount,
-          source: e.deprecatedSource ?? { component: e.reportingController }, firstTimestamp: e.deprecatedFirstTimestamp ?? e.eventTime,
-          lastTimestamp: e.series?.lastObservedTime ?? e.deprecatedLastTimestamp,
-        } as unknown as KubeObject);
-      },
+      row: e => coreEvents.strategy.row!({
+        ...e, involvedObject: e.regarding ?? {}, message: e.note, count: e.series?.count ?? e.deprecatedCount,
+        source: e.deprecatedSource ?? { component: e.reportingController }, firstTimestamp: e.deprecatedFirstTimestamp ?? e.eventTime,
+        lastTimestamp: e.series?.lastObservedTime ?? e.deprecatedLastTimestamp,
+      }),
     },
     handlers: {
       async get(ctx: RequestContext, name: string) {
@@ -146,7 +140,7 @@ function eventsV1(coreStore: () => RegistryStore): OpenAPIResource {
       },
       async list(ctx: RequestContext, q) {
         const list = await coreStore().list(ctx, { labelSelector: q.labelSelector, fieldSelector: coreFieldSelector(q.fieldSelector) });
-        return { items: (list.items as KubeObject[]).map(toEventsV1), resourceVersion: list.metadata.resourceVersion };
+        return { items: list.items.map(toEventsV1), resourceVersion: list.metadata.resourceVersion };
       },
     },
   };
@@ -155,7 +149,7 @@ function eventsV1(coreStore: () => RegistryStore): OpenAPIResource {
 /** Removes Events last seen more than `ttlSeconds` ago; returns how many. */
 export async function sweepExpiredEvents(storage: Store, ttlSeconds: number, now = Date.now()): Promise<number> {
   const cutoff = now - ttlSeconds * 1000;
-  const expired = (await storage.list(coreEventsKey, { filter: e => Date.parse(lastSeen(e as EventObject) ?? '') < cutoff })).items;
+  const expired = (await storage.list(coreEventsKey, { filter: e => Date.parse(lastSeen(asEvent(e)) ?? '') < cutoff })).items;
   let removed = 0;
   for (const e of expired) {
     const key = { ...coreEventsKey, namespace: e.metadata.namespace ?? '', name: e.metadata.name! };

@@ -1,6 +1,6 @@
 // core/v1 Event and events.k8s.io/v1 Event, as Kubernetes defines them (k8s.io/api), plus the
 // tenantID this server keeps on each Event so that a tenant's users see its Events only.
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { Field, ListOf, StringEnum, Time, TypeMeta } from '../../../api/meta/v1/schema.ts';
 import { ObjectMeta } from '../../../api/meta/v1/types.ts';
 
@@ -30,7 +30,7 @@ const CoreEventSeries = Type.Object({
   lastObservedTime: Type.Optional(Type.String({ format: 'date-time', description: 'Time of the last occurrence observed.' })),
 }, { $id: 'io.k8s.api.core.v1.EventSeries', description: 'EventSeries contain information on series of events, i.e. thing that was/is happening continuously for some time.' });
 
-export const CoreEvent: TSchema = Type.Object({
+export const CoreEvent = Type.Object({
   ...TypeMeta,
   metadata: Type.Optional(ObjectMeta),
   involvedObject: Field(ObjectReference, { description: 'The object that this event is about.' }),
@@ -52,7 +52,7 @@ export const CoreEvent: TSchema = Type.Object({
 
 export const CoreEventList = ListOf(CoreEvent, { $id: 'io.k8s.api.core.v1.EventList', description: 'EventList is a list of events.', itemsDescription: 'List of events' });
 
-export const Event: TSchema = Type.Object({
+export const Event = Type.Object({
   ...TypeMeta,
   metadata: Type.Optional(ObjectMeta),
   eventTime: Type.Optional(Type.String({ format: 'date-time', description: 'eventTime is the time when this Event was first observed.' })),

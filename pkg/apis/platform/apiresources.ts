@@ -2,12 +2,13 @@
 // preferred version, as TKE's APIResourcesREST answers (ClusterGroupAPIResourceItemsList, from
 // client-go's ServerPreferredResources). Groups the member fails to describe are named in
 // failedGroupError instead of failing the whole answer, as discovery's partial errors are.
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import type { Cluster } from '../../../api/platform/v1/cluster.ts';
 import { errors } from '../../rest/errors.ts';
 import type { CustomSubresource, ResourceDefinition } from '../../rest/resource.ts';
 import type { Store } from '../../storage/interface.ts';
 import { platformGroupName } from './names.ts';
 import { memberConnectSubresources, memberJSON, memberTarget, type MemberTarget } from './proxy.ts';
+import { asCluster } from './stored.ts';
 
 interface DiscoveredResource {
   name: string; singularName?: string; namespaced?: boolean; group?: string; version?: string;
@@ -57,7 +58,7 @@ export const clusterAPIResources = (storage: Store): CustomSubresource => ({
     if (!parent) throw errors.notFound({ group: platformGroupName, resource: 'clusters' }, parentName);
     let discovered: Awaited<ReturnType<typeof memberAPIResources>>;
     try {
-      discovered = await memberAPIResources(await memberTarget(storage, parent, ctx.user));
+      discovered = await memberAPIResources(await memberTarget(storage, asCluster(parent), ctx.user));
     } catch (err) {
       throw (err as { status?: unknown }).status ? err : errors.unavailable(`the member cluster "${parentName}" did not describe its API: ${(err as Error).message}`);
     }
@@ -65,12 +66,12 @@ export const clusterAPIResources = (storage: Store): CustomSubresource => ({
       apiVersion: `${platformGroupName}/v1`, kind: 'ClusterGroupAPIResourceItemsList', metadata: {},
       items: discovered.lists.map(l => ({ groupVersion: l.groupVersion, resources: l.resources })),
       failedGroupError: discovered.failed.join('; '),
-    } as unknown as KubeObject;
+    };
   },
 });
 
 /** The clusters kind with its subresources into the member: apiresources, and the connect ones discovery lists. */
-export function withMemberSubresources(clusters: ResourceDefinition, storage: Store): ResourceDefinition {
+export function withMemberSubresources(clusters: ResourceDefinition<typeof Cluster>, storage: Store): ResourceDefinition<typeof Cluster> {
   return {
     ...clusters,
     subresources: { ...clusters.subresources, custom: { ...clusters.subresources.custom, apiresources: clusterAPIResources(storage), ...memberConnectSubresources } },

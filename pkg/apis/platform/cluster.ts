@@ -4,43 +4,34 @@
 // writes) and the ClusterCredential that reaches it; the `cluster` spec finalizer on every one.
 // Reachability is the controller's to find out, not admission's: a create never makes the server
 // dial an address a tenant chose and report back what answered.
-import { Cluster, ClusterPhase, PlatformFinalizer } from '../../../api/platform/v1/cluster.ts';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import { Cluster, type ClusterAddress, ClusterPhase, PlatformFinalizer } from '../../../api/platform/v1/cluster.ts';
 import { errors, field, type FieldError } from '../../rest/errors.ts';
 import type { ResourceDefinition } from '../../rest/resource.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
-import { requireUnchanged, specString, validatePort } from '../tke/kinds.ts';
+import { requireUnchanged, validatePort } from '../tke/kinds.ts';
 import { defaultTenant, tenantOf } from '../tke/tenant.ts';
 import { platformGroupName } from './names.ts';
+import { readClusterCredential, type StoredCluster } from './stored.ts';
 
 export const ClusterType = { Baremetal: 'Baremetal', Imported: 'Imported' } as const;
-const clusterTypes = Object.values(ClusterType);
-const addressTypes = ['Advertise', 'Real'];
-
-export interface ClusterAddress { type: string; host: string; port: number; path?: string }
-
-export function addressesOf(cluster: KubeObject): ClusterAddress[] {
-  const list = cluster.status?.addresses;
-  return Array.isArray(list) ? (list as ClusterAddress[]) : [];
-}
+const clusterTypes: string[] = Object.values(ClusterType);
+const addressTypes: string[] = ['Advertise', 'Real'];
 
 /** The kube-apiserver URL of a cluster: its Advertise address first, as TKE's cluster.Host(). */
-export function clusterURL(cluster: KubeObject): string | undefined {
-  const addresses = addressesOf(cluster);
+export function clusterURL(cluster: StoredCluster): string | undefined {
+  const addresses = cluster.status?.addresses ?? [];
   const a = addresses.find(x => x.type === 'Advertise') ?? addresses.find(x => x.type === 'Real') ?? addresses[0];
   if (!a) return undefined;
   const host = a.host.includes(':') && !a.host.startsWith('[') ? `[${a.host}]` : a.host;
   return `https://${host}:${a.port}${a.path ?? ''}`;
 }
 
-export function credentialRefOf(cluster: KubeObject): string {
-  const ref = cluster.spec?.clusterCredentialRef as { name?: unknown } | undefined;
-  return typeof ref?.name === 'string' ? ref.name : '';
+export function credentialRefOf(cluster: StoredCluster): string {
+  return cluster.spec?.clusterCredentialRef?.name ?? '';
 }
 
-function validateAddresses(cluster: KubeObject): FieldError[] {
-  const addresses = addressesOf(cluster);
+function validateAddresses(addresses: ClusterAddress[]): FieldError[] {
   if (addresses.length === 0) return [field.required('status.addresses', 'must specify at least one obj access address')];
   const errs: FieldError[] = [];
   addresses.forEach((a, i) => {
@@ -54,18 +45,18 @@ function validateAddresses(cluster: KubeObject): FieldError[] {
   return errs;
 }
 
-function validateCluster(obj: KubeObject): FieldError[] {
-  const type = specString(obj, 'type');
-  if (!clusterTypes.includes(type as typeof clusterTypes[number])) {
+function validateCluster(obj: StoredCluster): FieldError[] {
+  const type = obj.spec?.type ?? '';
+  if (!clusterTypes.includes(type)) {
     return [type ? field.notSupported('spec.type', type, clusterTypes) : field.required('spec.type')];
   }
   if (type !== ClusterType.Imported) return [];
-  const errs = validateAddresses(obj);
+  const errs = validateAddresses(obj.status?.addresses ?? []);
   if (!credentialRefOf(obj)) errs.push(field.required('spec.clusterCredentialRef.name', 'an imported cluster is reached with a ClusterCredential'));
   return errs;
 }
 
-export const clusters: ResourceDefinition = {
+export const clusters: ResourceDefinition<typeof Cluster> = {
   group: platformGroupName, version: 'v1', kind: 'Cluster', listKind: 'ClusterList',
   resource: 'clusters', singular: 'cluster', namespaced: false,
   shortNames: ['cls'], categories: ['tke', 'all'],
@@ -97,10 +88,10 @@ export const clusters: ResourceDefinition = {
       // else's would let a cluster (and whoever may proxy into it) act with their identity.
       const ref = credentialRefOf(obj);
       if (!ref || (old && credentialRefOf(old) === ref)) return;
-      const credential = await ctx.tx.get({ group: platformGroupName, resource: 'clustercredentials', namespace: '', name: ref });
+      const credential = await readClusterCredential(ctx.tx, ref);
       const refused = (why: string) => errors.invalid(platformGroupName, 'Cluster', obj.metadata.name!, [field.invalid('spec.clusterCredentialRef.name', ref, why)]);
       if (!credential || tenantOf(credential) !== tenantOf(obj)) throw refused('no such cluster credential in the tenant');
-      const owner = typeof credential.clusterName === 'string' ? credential.clusterName : '';
+      const owner = credential.clusterName ?? '';
       if (owner && owner !== obj.metadata.name) throw refused(`the credential belongs to cluster "${owner}"`);
     },
     columns: [
@@ -114,7 +105,7 @@ export const clusters: ResourceDefinition = {
     ],
     row: (obj) => [
       obj.spec?.displayName ?? '', obj.spec?.type ?? '', obj.status?.version || obj.spec?.version || '', obj.status?.phase ?? '',
-      obj.spec?.type === ClusterType.Imported && !(obj.spec?.machines as unknown[] | undefined)?.length ? '' : ((obj.spec?.machines as unknown[] | undefined) ?? []).length,
+      obj.spec?.type === ClusterType.Imported && !obj.spec?.machines?.length ? '' : (obj.spec?.machines ?? []).length,
       obj.spec?.tenantID ?? '', obj.status?.message ?? '',
     ],
     fieldSelectors: {

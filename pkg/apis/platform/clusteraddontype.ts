@@ -2,13 +2,13 @@
 // latest version. As in TKE it is a fixed table of this release, computed on every read and never
 // stored: get and list only (short name `cat`).
 import { AddonLevel, ClusterAddonType, ClusterAddonTypeList } from '../../../api/platform/v1/clusteraddontype.ts';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { errors } from '../../rest/errors.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
+import type { ObjectOf } from '../../rest/resource.ts';
 import { ClusterType } from './cluster.ts';
 import { platformGroupName } from './names.ts';
 
-const addons: Array<[type: string, level: string, latestVersion: string, description: string]> = [
+const addons: Array<[type: string, level: NonNullable<ClusterAddonType['level']>, latestVersion: string, description: string]> = [
   ['Helm', AddonLevel.Enhance, 'v2.10.0', 'Helm manages Kubernetes applications as charts.'],
   ['PersistentEvent', AddonLevel.Enhance, 'v1.0.0', 'Keeps the cluster\'s events beyond their time to live, in Elasticsearch.'],
   ['LogCollector', AddonLevel.Enhance, 'v1.1.0', 'Collects container and node logs and ships them to Elasticsearch or Kafka.'],
@@ -24,7 +24,7 @@ const addons: Array<[type: string, level: string, latestVersion: string, descrip
 // The table is this release's: it exists, as served, since the server started.
 const servedSince = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-function addonTypes(): KubeObject[] {
+function addonTypes(): Array<ObjectOf<typeof ClusterAddonType>> {
   return addons.map(([type, level, latestVersion, description]) => ({
     apiVersion: `${platformGroupName}/v1`, kind: 'ClusterAddonType',
     metadata: { name: type.toLowerCase(), creationTimestamp: servedSince },
@@ -33,7 +33,7 @@ function addonTypes(): KubeObject[] {
   }));
 }
 
-export const clusterAddonTypes: OpenAPIResource = {
+export const clusterAddonTypes: OpenAPIResource<typeof ClusterAddonType> = {
   group: platformGroupName, version: 'v1', kind: 'ClusterAddonType', listKind: 'ClusterAddonTypeList',
   resource: 'clusteraddontypes', singular: 'clusteraddontype', namespaced: false,
   shortNames: ['cat'], categories: [],

@@ -10,16 +10,17 @@
 import { isDeepStrictEqual } from 'node:util';
 import { CoreV1Api, VersionApi, type KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
-import { ClusterPhase, KubeVendor, PlatformFinalizer } from '../../../api/platform/v1/cluster.ts';
+import { type ClusterCondition, ClusterPhase, KubeVendor, PlatformFinalizer } from '../../../api/platform/v1/cluster.ts';
 import { eventsAbout } from '../../controller/events.ts';
 import type { Controller } from '../../controller/informer.ts';
 import { timestamp } from '../../rest/store.ts';
 import type { GroupContext } from '../../server/group.ts';
 import { CacheIndex, controllerContext, deleteIgnoringNotFound, InformerController, removeSpecFinalizer, selfKey, writeStatus } from '../business/controllers/reconcile.ts';
-import { specString, withCondition, withPhase, type Condition } from '../tke/kinds.ts';
+import { withCondition, withPhase } from '../tke/kinds.ts';
 import { ClusterType, credentialRefOf } from './cluster.ts';
 import { describeMemberCall, isMemberNotFound, kubeConfigFor, memberConnection, withMemberTimeout, type MemberFailureKind } from './member.ts';
 import { platformGroupName as group } from './names.ts';
+import { asCluster, asMachine, readClusterCredential, type StoredCluster, type StoredClusterCredential } from './stored.ts';
 
 export const markNamespace = 'kube-system';
 export const markName = 'tke';
@@ -68,7 +69,7 @@ export function clusterController(ctx: GroupContext): Controller {
   const machines = ctx.store(group, 'machines');
   const periodMs = ctx.clusterHealthCheckPeriodSeconds * 1000;
   const timers = new Map<string, NodeJS.Timeout>();
-  const byCredential = new CacheIndex(c => credentialRefOf(c));
+  const byCredential = new CacheIndex(c => credentialRefOf(asCluster(c)));
   let clusterCache: Map<string, KubeObject>;
   const log = ctx.logger.child({ controller: 'clusters.platform.tkestack.io' });
   const recordEvent = eventsAbout(ctx.eventRecorder, { apiVersion: `${group}/v1`, kind: 'Cluster' }, 'cluster-controller');
@@ -76,10 +77,11 @@ export function clusterController(ctx: GroupContext): Controller {
   const controller: InformerController = new InformerController(`clusters.${group}`, ctx.storage, async (key) => {
     clearTimeout(timers.get(key));
     timers.delete(key);
-    const cluster = clusterCache.get(key);
-    if (!cluster) return;
+    const cached = clusterCache.get(key);
+    if (!cached) return;
+    const cluster = asCluster(cached);
     if (cluster.metadata.deletionTimestamp) return finalize(cluster);
-    if (specString(cluster, 'type') !== ClusterType.Imported) return;
+    if (cluster.spec?.type !== ClusterType.Imported) return;
     try {
       await probe(cluster);
     } finally {
@@ -92,12 +94,12 @@ export function clusterController(ctx: GroupContext): Controller {
   // A changed credential (a rotated token, a fixed CA) is tried at once.
   controller.watch({ group, resource: 'clustercredentials' }, cc => byCredential.get(cc.metadata.name!).map(selfKey));
 
-  async function credentialOf(cluster: KubeObject): Promise<KubeObject | undefined> {
+  async function credentialOf(cluster: StoredCluster): Promise<StoredClusterCredential | undefined> {
     const name = credentialRefOf(cluster);
-    return name ? ctx.storage.get({ group, resource: 'clustercredentials', namespace: '', name }) : undefined;
+    return name ? readClusterCredential(ctx.storage, name) : undefined;
   }
 
-  async function probe(cluster: KubeObject): Promise<void> {
+  async function probe(cluster: StoredCluster): Promise<void> {
     const now = timestamp();
     const credential = await credentialOf(cluster);
     const conn = memberConnection(cluster, credential);
@@ -135,7 +137,7 @@ export function clusterController(ctx: GroupContext): Controller {
   }
 
   /** TKE's mark: created on import; one made for another TKE cluster means this one is a duplicate. */
-  async function ensureMark(kc: KubeConfig, cluster: KubeObject): Promise<void> {
+  async function ensureMark(kc: KubeConfig, cluster: StoredCluster): Promise<void> {
     const core = kc.makeApiClient(CoreV1Api);
     const uid = cluster.metadata.uid!;
     try {
@@ -153,19 +155,19 @@ export function clusterController(ctx: GroupContext): Controller {
   }
 
   /** A credential made for an import belongs to the cluster that uses it first (TKE sets clusterName). */
-  async function claimCredential(credential: KubeObject, cluster: KubeObject): Promise<void> {
+  async function claimCredential(credential: StoredClusterCredential, cluster: StoredCluster): Promise<void> {
     await credentials.update(controllerContext(''), credential.metadata.name!, { ...credential, clusterName: cluster.metadata.name }, {});
   }
 
-  async function finalize(cluster: KubeObject): Promise<void> {
+  async function finalize(cluster: StoredCluster): Promise<void> {
     const name = cluster.metadata.name!;
     if (cluster.status?.phase !== ClusterPhase.Terminating) {
       await writeStatus(clusters, cluster, withPhase(cluster.status, ClusterPhase.Terminating, timestamp()));
       return; // the informer brings the cluster back, Terminating, with its new resourceVersion
     }
-    if (specString(cluster, 'type') === ClusterType.Imported) await removeMark(cluster);
-    for (const m of (await machines.list(controllerContext(''), {})).items as KubeObject[]) {
-      if (specString(m, 'clusterName') === name) await deleteIgnoringNotFound(machines, m);
+    if (cluster.spec?.type === ClusterType.Imported) await removeMark(cluster);
+    for (const m of (await machines.list(controllerContext(''), {})).items.map(asMachine)) {
+      if (m.spec?.clusterName === name) await deleteIgnoringNotFound(machines, m);
     }
     const credential = await credentialOf(cluster);
     if (credential && credential.clusterName === name) await deleteIgnoringNotFound(credentials, credential);
@@ -173,7 +175,7 @@ export function clusterController(ctx: GroupContext): Controller {
   }
 
   /** Best effort: a member that is gone or unreachable must not keep its cluster object forever. */
-  async function removeMark(cluster: KubeObject): Promise<void> {
+  async function removeMark(cluster: StoredCluster): Promise<void> {
     const conn = memberConnection(cluster, await credentialOf(cluster));
     if (!conn) return;
     const core = kubeConfigFor(conn).makeApiClient(CoreV1Api);
@@ -197,4 +199,4 @@ export function clusterController(ctx: GroupContext): Controller {
   };
 }
 
-const conditionsOf = (cluster: KubeObject): Condition[] => (Array.isArray(cluster.status?.conditions) ? cluster.status.conditions as Condition[] : []);
+const conditionsOf = (cluster: StoredCluster): ClusterCondition[] => cluster.status?.conditions ?? [];

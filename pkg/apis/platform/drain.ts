@@ -7,8 +7,8 @@
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { errors } from '../../rest/errors.ts';
 import type { GroupContext } from '../../server/group.ts';
-import { platformGroupName } from './names.ts';
 import type { MemberClient } from './proxy.ts';
+import { readMachine } from './stored.ts';
 
 const mirrorAnnotation = 'kubernetes.io/config.mirror';
 const nodePath = (name: string) => `/api/v1/nodes/${encodeURIComponent(name)}`;
@@ -18,8 +18,8 @@ async function resolveNode(client: MemberClient, ctx: GroupContext, name: string
   await client.authorize('GET', nodePath(name));
   const direct = await client.json('GET', nodePath(name));
   if (direct.status !== 404) return direct;
-  const machine = await ctx.storage.get({ group: platformGroupName, resource: 'machines', namespace: '', name });
-  const ip = machine?.spec?.clusterName === client.cluster && typeof machine.spec.ip === 'string' ? machine.spec.ip : '';
+  const machine = await readMachine(ctx.storage, name);
+  const ip = machine?.spec?.clusterName === client.cluster ? machine.spec.ip ?? '' : '';
   if (!ip) return direct;
   await client.authorize('GET', nodePath(ip));
   const byIP = await client.json('GET', nodePath(ip));

@@ -5,35 +5,35 @@
 import { isIP } from 'node:net';
 import { Machine, MachineList, MachinePhase } from '../../../api/platform/v1/machine.ts';
 import { PlatformFinalizer } from '../../../api/platform/v1/cluster.ts';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { errors, field, type FieldError } from '../../rest/errors.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
-import { requireUnchanged, specString, validatePort, verbsWithoutDeleteCollection } from '../tke/kinds.ts';
+import { requireUnchanged, validatePort, verbsWithoutDeleteCollection } from '../tke/kinds.ts';
 import { defaultTenant, tenantOf } from '../tke/tenant.ts';
 import { platformGroupName } from './names.ts';
+import { asMachine, readCluster, platformKeys, type StoredMachine } from './stored.ts';
 
-function validateMachine(obj: KubeObject): FieldError[] {
+function validateMachine(obj: StoredMachine): FieldError[] {
   const spec = obj.spec ?? {};
   const errs: FieldError[] = [];
-  if (!specString(obj, 'clusterName')) errs.push(field.required('spec.clusterName'));
-  const ip = specString(obj, 'ip');
+  if (!spec.clusterName) errs.push(field.required('spec.clusterName'));
+  const ip = spec.ip ?? '';
   if (!ip) errs.push(field.required('spec.ip'));
   else if (!isIP(ip)) errs.push(field.invalid('spec.ip', ip, 'must be a valid IP address'));
   errs.push(...validatePort('spec.port', spec.port, true));
   if (!spec.password && !spec.privateKey) errs.push(field.required('spec.password', 'password or privateKey is required'));
-  const proxy = spec.proxy as Record<string, unknown> | undefined;
+  const { proxy } = spec;
   if (proxy) {
     if (proxy.type !== undefined && proxy.type !== 'SSHJumpServer') errs.push(field.notSupported('spec.proxy.type', proxy.type, ['SSHJumpServer']));
-    if (typeof proxy.ip !== 'string' || !isIP(proxy.ip)) errs.push(field.invalid('spec.proxy.ip', proxy.ip, 'must be a valid IP address'));
+    if (!isIP(proxy.ip ?? '')) errs.push(field.invalid('spec.proxy.ip', proxy.ip, 'must be a valid IP address'));
     errs.push(...validatePort('spec.proxy.port', proxy.port, true));
     if (!proxy.password && !proxy.privateKey) errs.push(field.required('spec.proxy.password', 'password or privateKey is required'));
   }
   return errs;
 }
 
-export const machines: OpenAPIResource = {
+export const machines: OpenAPIResource<typeof Machine> = {
   group: platformGroupName, version: 'v1', kind: 'Machine', listKind: 'MachineList',
   resource: 'machines', singular: 'machine', namespaced: false,
   shortNames: ['mc'], categories: ['tke', 'all'],
@@ -62,15 +62,15 @@ export const machines: OpenAPIResource = {
     async beforeWrite(obj, old, ctx) {
       if (old) return;
       const name = obj.metadata.name!;
-      const clusterName = specString(obj, 'clusterName');
-      const cluster = await ctx.tx.get({ group: platformGroupName, resource: 'clusters', namespace: '', name: clusterName });
+      const clusterName = obj.spec?.clusterName ?? '';
+      const cluster = await readCluster(ctx.tx, clusterName);
       if (!cluster || tenantOf(cluster) !== tenantOf(obj)) {
         throw errors.invalid(platformGroupName, 'Machine', name, [field.notFound('spec.clusterName', clusterName)]);
       }
-      const ip = specString(obj, 'ip');
-      const taken = await ctx.tx.list({ group: platformGroupName, resource: 'machines' }, { filter: m => specString(m, 'ip') === ip });
-      if (taken.length) {
-        throw errors.invalid(platformGroupName, 'Machine', name, [{ ...field.duplicate('spec.ip', ip), message: `Duplicate value: ${JSON.stringify(ip)}: already a machine of cluster ${specString(taken[0]!, 'clusterName')}` }]);
+      const ip = obj.spec?.ip ?? '';
+      const [taken] = (await ctx.tx.list(platformKeys.machines(), { filter: m => asMachine(m).spec?.ip === ip })).map(asMachine);
+      if (taken) {
+        throw errors.invalid(platformGroupName, 'Machine', name, [{ ...field.duplicate('spec.ip', ip), message: `Duplicate value: ${JSON.stringify(ip)}: already a machine of cluster ${taken.spec?.clusterName ?? ''}` }]);
       }
     },
     columns: [
@@ -83,7 +83,7 @@ export const machines: OpenAPIResource = {
     ],
     row: (obj) => [
       obj.spec?.ip ?? '', obj.spec?.clusterName ?? '', obj.status?.phase ?? '', obj.spec?.tenantID ?? '',
-      (obj.status?.machineInfo as { osImage?: string } | undefined)?.osImage ?? '', obj.status?.message ?? '',
+      obj.status?.machineInfo?.osImage ?? '', obj.status?.message ?? '',
     ],
     fieldSelectors: fieldsAt('spec.tenantID', 'spec.clusterName', 'spec.ip', 'status.phase'),
   },

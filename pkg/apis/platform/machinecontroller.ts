@@ -16,10 +16,11 @@ import { timestamp } from '../../rest/store.ts';
 import type { GroupContext } from '../../server/group.ts';
 import { controllerContext, InformerController, removeSpecFinalizer, selfKey, writeStatus } from '../business/controllers/reconcile.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
-import { specString, withCondition } from '../tke/kinds.ts';
+import { withCondition } from '../tke/kinds.ts';
 import { cleanupScript, machinePhases, PhaseFailure, type PhaseContext, type PhaseOutcome, type ProvisioningOptions } from './machinephases.ts';
 import { platformGroupName as group } from './names.ts';
 import { SSHError, SSHSession, type SSHTarget } from './ssh.ts';
+import { asMachine, readCluster, type StoredCluster, type StoredMachine } from './stored.ts';
 
 const loginTimeoutMs = 15_000;
 /** Deleting never waits on a machine longer than this. */
@@ -31,18 +32,19 @@ export const provisioningCondition = 'NodeProvisioning';
 export const preflightCheckCondition = (check: string) => `Preflight/${check}`;
 
 type Conditions = MachineCondition[];
+type Status = NonNullable<StoredMachine['status']>;
 
-const decode = (b64: unknown) => (typeof b64 === 'string' && b64 ? Buffer.from(b64, 'base64').toString('utf8') : undefined);
+const decode = (b64: string | undefined) => (b64 ? Buffer.from(b64, 'base64').toString('utf8') : undefined);
 
 /** Where and how to log in, with the credentials decoded from their base64 (TKE's []byte). */
-export function sshTargetOf(machine: KubeObject): SSHTarget {
+export function sshTargetOf(machine: StoredMachine): SSHTarget {
   const spec = machine.spec ?? {};
-  const proxy = spec.proxy as Record<string, unknown> | undefined;
+  const { proxy } = spec;
   return {
-    host: specString(machine, 'ip'), port: (spec.port as number | undefined) ?? 22, username: specString(machine, 'username') || 'root',
+    host: spec.ip ?? '', port: spec.port ?? 22, username: spec.username || 'root',
     password: decode(spec.password), privateKey: decode(spec.privateKey), passphrase: decode(spec.passPhrase),
     proxy: proxy && {
-      host: String(proxy.ip), port: (proxy.port as number | undefined) ?? 22, username: (proxy.username as string | undefined) || 'root',
+      host: proxy.ip ?? '', port: proxy.port ?? 22, username: proxy.username || 'root',
       password: decode(proxy.password), privateKey: decode(proxy.privateKey), passphrase: decode(proxy.passPhrase),
     },
   };
@@ -64,8 +66,9 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
 
   const controller: InformerController = new InformerController(`machines.${group}`, ctx.storage, async (key) => {
     clearTimeout(retries.get(key)?.timer);
-    const machine = cache.get(key);
-    if (!machine) { retries.delete(key); return; }
+    const cached = cache.get(key);
+    if (!cached) { retries.delete(key); return; }
+    const machine = asMachine(cached);
     if (machine.metadata.deletionTimestamp) { retries.delete(key); return finalize(machine); }
     const retry = await run(machine);
     if (!retry) { retries.delete(key); return; }
@@ -77,20 +80,21 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
     (m, old) => (!old || !isDeepStrictEqual(reconcileInput(m), reconcileInput(old)) ? [selfKey(m)] : [])).cache;
 
   /** Writes the status and returns the machine as it now is (spec as cached: unmasked). */
-  async function save(machine: KubeObject, status: Record<string, unknown>): Promise<KubeObject> {
+  async function save(machine: StoredMachine, status: Status): Promise<StoredMachine> {
     if (isDeepStrictEqual(machine.status ?? {}, status)) return machine;
     const { object } = await machines.update(controllerContext('', 'status'), machine.metadata.name!,
       { metadata: { name: machine.metadata.name, resourceVersion: machine.metadata.resourceVersion }, status }, {});
-    return { ...machine, metadata: object.metadata, status: object.status };
+    const saved = asMachine(object);
+    return { ...machine, metadata: saved.metadata, status: saved.status };
   }
 
   /** Runs the phases not yet passed; says whether to try again later. */
-  async function run(machine: KubeObject): Promise<boolean> {
+  async function run(machine: StoredMachine): Promise<boolean> {
     const name = machine.metadata.name!;
-    const conditionOf = (type: string) => (machine.status?.conditions as Conditions | undefined)?.find(c => c.type === type);
+    const conditionOf = (type: string) => machine.status?.conditions?.find(c => c.type === type);
     const start = phases.findIndex(p => conditionOf(p.name)?.status !== 'True');
-    let status: Record<string, unknown> = { ...(machine.status ?? {}) };
-    let conditions: Conditions = [...((status.conditions as Conditions | undefined) ?? [])];
+    let status: Status = { ...(machine.status ?? {}) };
+    let conditions: Conditions = [...(status.conditions ?? [])];
     if (start === -1) {
       await writeStatus(machines, machine, runningStatus(status, conditions, timestamp()));
       return false;
@@ -105,9 +109,10 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
       machine = await save(machine, withOutcome({ ...status, phase: MachinePhase.Failed, reason, message, conditions }, outcome));
     };
 
-    const cluster = await ctx.storage.get({ group, resource: 'clusters', namespace: '', name: specString(machine, 'clusterName') });
+    const clusterName = machine.spec?.clusterName ?? '';
+    const cluster = await readCluster(ctx.storage, clusterName);
     if (!cluster) {
-      await fail(phases[start]!.name, 'ClusterNotFound', `cluster ${specString(machine, 'clusterName')} does not exist`);
+      await fail(phases[start]!.name, 'ClusterNotFound', `cluster ${clusterName} does not exist`);
       return true;
     }
     let session: SSHSession;
@@ -151,8 +156,8 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
     return false;
   }
 
-  function runningStatus(status: Record<string, unknown>, conditions: Conditions, now: string): Record<string, unknown> {
-    const next: Record<string, unknown> = { ...status, phase: MachinePhase.Running };
+  function runningStatus(status: Status, conditions: Conditions, now: string): Status {
+    const next: Status = { ...status, phase: MachinePhase.Running };
     delete next.reason;
     if (pendingElsewhere.length) {
       const message = `node provisioning is not enabled on this server; not run: ${pendingElsewhere.join(', ')}`;
@@ -168,7 +173,7 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
     return next;
   }
 
-  function phaseContext(session: SSHSession, machine: KubeObject, cluster: KubeObject): PhaseContext {
+  function phaseContext(session: SSHSession, machine: StoredMachine, cluster: StoredCluster): PhaseContext {
     let asRoot: Promise<(script: string) => string> | undefined;
     const user = session.target.username;
     // Whether to go through sudo is learned once per session: root runs scripts as they are.
@@ -179,10 +184,10 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
       if (how === 'sudo') return (script: string) => `sudo -n sh -c ${quote(script)}`;
       throw new PhaseFailure('NotPrivileged', `${user} is not root and cannot run sudo without a password: TKE needs root on the machine`);
     };
-    const clusterName = specString(machine, 'clusterName');
+    const clusterName = machine.spec?.clusterName;
     return {
       session, machine, cluster, provisioning,
-      peers: [...cache.values()].filter(m => m.metadata.name !== machine.metadata.name && specString(m, 'clusterName') === clusterName && !m.metadata.deletionTimestamp),
+      peers: [...cache.values()].map(asMachine).filter(m => m.metadata.name !== machine.metadata.name && m.spec?.clusterName === clusterName && !m.metadata.deletionTimestamp),
       now: () => Date.now(),
       async privileged(script, timeoutMs) {
         asRoot ??= howToRunAsRoot();
@@ -191,13 +196,13 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
     };
   }
 
-  async function finalize(machine: KubeObject): Promise<void> {
+  async function finalize(machine: StoredMachine): Promise<void> {
     const name = machine.metadata.name!;
     if (!(specFinalizers.get(machine) ?? []).includes(PlatformFinalizer.Machine)) return;
     if (machine.status?.phase !== MachinePhase.Terminating) {
       machine = await save(machine, { ...(machine.status ?? {}), phase: MachinePhase.Terminating, reason: 'Deleting', message: 'cleaning up the machine' });
     }
-    const conditions = (machine.status?.conditions as Conditions | undefined) ?? [];
+    const conditions = machine.status?.conditions ?? [];
     const touched = conditions.some(c => c.status === 'True' && phases.some(p => p.name === c.type) && c.type !== 'EnsurePreflight');
     if (touched) {
       const provisioned = conditions.some(c => c.status === 'True' && machinePhases.find(p => p.name === c.type)?.provisioning);
@@ -212,7 +217,7 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
     await removeSpecFinalizer(machines, machine, PlatformFinalizer.Machine);
   }
 
-  async function cleanUp(machine: KubeObject, provisioned: boolean): Promise<void> {
+  async function cleanUp(machine: StoredMachine, provisioned: boolean): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     let session: SSHSession | undefined;
     let abandoned = false;
@@ -245,7 +250,7 @@ function recordChecks(conditions: Conditions, outcome: PhaseOutcome | undefined,
   return conditions;
 }
 
-function withOutcome(status: Record<string, unknown>, outcome: PhaseOutcome | undefined): Record<string, unknown> {
+function withOutcome(status: Status, outcome: PhaseOutcome | undefined): Status {
   return {
     ...status,
     ...(outcome?.machineInfo ? { machineInfo: outcome.machineInfo } : {}),

@@ -8,10 +8,9 @@
 // TKE's binaries, a registry and a bootstrap token of a real cluster, which this server does not
 // hold, so they run only when node provisioning is enabled AND given those inputs. No test here
 // has run them (see README, "Machines").
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
-import type { MachineSystemInfo } from '../../../api/platform/v1/machine.ts';
-import { specString } from '../tke/kinds.ts';
+import type { MachineStatus, MachineSystemInfo } from '../../../api/platform/v1/machine.ts';
 import type { ExecResult, SSHSession } from './ssh.ts';
+import type { StoredCluster, StoredMachine } from './stored.ts';
 
 /** A phase that did not complete: `reason` is CamelCase, `message` says why in words (never a credential). */
 export class PhaseFailure extends Error {
@@ -31,7 +30,7 @@ export interface PhaseOutcome {
   message?: string;
   checks?: CheckResult[];
   machineInfo?: MachineSystemInfo;
-  addresses?: Array<{ type: string; address: string }>;
+  addresses?: MachineStatus['addresses'];
 }
 
 /** What a node-provisioning run needs that only a real TKE installation has. */
@@ -54,10 +53,10 @@ export interface PhaseContext {
   /** Runs a script with root rights (directly as root, else through `sudo -n`). */
   privileged(script: string, timeoutMs?: number): Promise<ExecResult>;
   session: SSHSession;
-  machine: KubeObject;
-  cluster: KubeObject;
+  machine: StoredMachine;
+  cluster: StoredCluster;
   /** The other machines of the same cluster (for the hostname check). */
-  peers: KubeObject[];
+  peers: StoredMachine[];
   provisioning: ProvisioningOptions;
   /** The server's clock when the machine's clock was read, for the skew check. */
   now(): number;
@@ -143,7 +142,7 @@ async function preflight(pc: PhaseContext): Promise<PhaseOutcome> {
   const checks: CheckResult[] = [];
   const check = (name: string, ok: boolean, good: string, bad: string) => checks.push({ name, ok, message: ok ? good : bad });
 
-  const user = specString(pc.machine, 'username') || 'root';
+  const user = pc.machine.spec?.username || 'root';
   check('IsPrivilegedUser', fact('privileged') === 'yes',
     fact('uid') === '0' ? `${user} is root` : `${user} may run commands as root through passwordless sudo`,
     `${user} is not root and cannot run sudo without a password`);
@@ -162,7 +161,7 @@ async function preflight(pc: PhaseContext): Promise<PhaseOutcome> {
     check('PortsFree', busy.length === 0, `ports ${nodePorts.join(', ')} are free`, `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} in use`);
   }
   const hostname = fact('hostname');
-  const twin = pc.peers.find(m => (m.status?.addresses as Array<{ type: string; address: string }> | undefined)?.some(a => a.type === 'Hostname' && a.address === hostname));
+  const twin = pc.peers.find(m => m.status?.addresses?.some(a => a.type === 'Hostname' && a.address === hostname));
   check('HostnameUnique', !!hostname && !twin, `hostname ${hostname} is unique in the cluster`,
     hostname ? `hostname ${hostname} is already the hostname of machine ${twin?.metadata.name} of this cluster` : 'the machine reports no hostname');
   // The machine's clock was read between sending and receiving: compare with the midpoint.
@@ -185,7 +184,8 @@ async function preflight(pc: PhaseContext): Promise<PhaseOutcome> {
     architecture: goArch[fact('arch')] ?? fact('arch'),
   };
   for (const k of Object.keys(machineInfo) as Array<keyof MachineSystemInfo>) if (machineInfo[k] === undefined) delete machineInfo[k];
-  const addresses = [{ type: 'InternalIP', address: specString(pc.machine, 'ip') }, ...(hostname ? [{ type: 'Hostname', address: hostname }] : [])];
+  const addresses: NonNullable<MachineStatus['addresses']> = [{ type: 'InternalIP', address: pc.machine.spec?.ip ?? '' }];
+  if (hostname) addresses.push({ type: 'Hostname', address: hostname });
   const failed = checks.filter(c => !c.ok);
   if (failed.length) {
     const failure = new PhaseFailure('PreflightFailed', `preflight: ${failed.map(c => `[${c.name}] ${c.message}`).join('; ')}`);
@@ -200,8 +200,8 @@ function provisioningPhase(name: string, script: (pc: PhaseContext) => string, t
   return { name, provisioning: true, run: async (pc) => { await mustRun(pc, name, script(pc), timeoutMs); return {}; } };
 }
 
-const gpuRequested = (pc: PhaseContext) => ((pc.machine.spec?.labels ?? {}) as Record<string, string>)['nvidia-device-enable'] === 'enable';
-const kubernetesVersion = (pc: PhaseContext) => specString(pc.cluster, 'version');
+const gpuRequested = (pc: PhaseContext) => pc.machine.spec?.labels?.['nvidia-device-enable'] === 'enable';
+const kubernetesVersion = (pc: PhaseContext) => pc.cluster.spec?.version ?? '';
 
 export const machinePhases: Phase[] = [
   // TKE copies its bundled binaries; here they come from the package repository the operator names.
@@ -224,7 +224,7 @@ rm -rf /etc/kubernetes/kubelet.conf /etc/kubernetes/pki /var/lib/kubelet/pki`),
   }),
   provisioningPhase('EnsureInitAPIServerHost', (pc) => {
     const host = requireOption(pc, 'apiServerEndpoint', 'EnsureInitAPIServerHost').replace(/:\d+$/, '');
-    return /^[\d.]+$/.test(host) ? 'true' : `grep -q ${shellQuote(` ${host}$`)} /etc/hosts || echo ${shellQuote(`${specString(pc.machine, 'ip')} ${host}`)} >> /etc/hosts`;
+    return /^[\d.]+$/.test(host) ? 'true' : `grep -q ${shellQuote(` ${host}$`)} /etc/hosts || echo ${shellQuote(`${pc.machine.spec?.ip ?? ''} ${host}`)} >> /etc/hosts`;
   }),
   provisioningPhase('EnsureKernelModule', () => `set -e
 for m in iptable_nat ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh br_netfilter; do modprobe "$m"; done
@@ -290,7 +290,7 @@ if command -v apt-get >/dev/null; then apt-get install -y -q "kubeadm\${v:+=$v*}
   }),
   provisioningPhase('EnsureKubeconfig', () => 'mkdir -p /root/.kube && cp /etc/kubernetes/kubelet.conf /root/.kube/config'),
   provisioningPhase('EnsureMarkNode', (pc) => {
-    const labels = Object.entries((pc.machine.spec?.labels ?? {}) as Record<string, string>).map(([k, v]) => shellQuote(`${k}=${v}`)).join(' ');
+    const labels = Object.entries(pc.machine.spec?.labels ?? {}).map(([k, v]) => shellQuote(`${k}=${v}`)).join(' ');
     return labels ? `kubectl --kubeconfig /etc/kubernetes/kubelet.conf label node "$(hostname | tr A-Z a-z)" --overwrite ${labels}` : 'true';
   }),
   provisioningPhase('EnsureNodeReady', () => `for i in $(seq 60); do

@@ -3,8 +3,8 @@
 // client-node calls and for the raw requests the proxy forwards.
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { clusterURL } from './cluster.ts';
+import type { StoredCluster, StoredClusterCredential } from './stored.ts';
 
 export interface MemberConnection {
   cluster: string;
@@ -18,25 +18,23 @@ export interface MemberConnection {
   impersonate?: { user: string; groups: string[]; extra: Record<string, string> };
 }
 
-const bytesOf = (v: unknown): Buffer | undefined => (typeof v === 'string' && v ? Buffer.from(v, 'base64') : undefined);
+const bytesOf = (v: string | undefined): Buffer | undefined => (v ? Buffer.from(v, 'base64') : undefined);
 
 /** undefined when the cluster has no address or no credential (a reason for Failed, not an exception). */
-export function memberConnection(cluster: KubeObject, credential: KubeObject | undefined): MemberConnection | undefined {
+export function memberConnection(cluster: StoredCluster, credential: StoredClusterCredential | undefined): MemberConnection | undefined {
   const server = clusterURL(cluster);
   if (!server || !credential) return undefined;
-  const c = credential as Record<string, unknown>;
-  const as = typeof c.as === 'string' && c.as ? c.as : undefined;
   return {
     cluster: cluster.metadata.name!,
     server,
-    caCert: bytesOf(c.caCert),
-    clientCert: bytesOf(c.clientCert),
-    clientKey: bytesOf(c.clientKey),
-    token: typeof c.token === 'string' && c.token ? c.token : undefined,
-    impersonate: as ? {
-      user: as,
-      groups: Array.isArray(c['as-groups']) ? (c['as-groups'] as string[]) : [],
-      extra: (c['as-user-extra'] as Record<string, string> | undefined) ?? {},
+    caCert: bytesOf(credential.caCert),
+    clientCert: bytesOf(credential.clientCert),
+    clientKey: bytesOf(credential.clientKey),
+    token: credential.token || undefined,
+    impersonate: credential.as ? {
+      user: credential.as,
+      groups: credential['as-groups'] ?? [],
+      extra: credential['as-user-extra'] ?? {},
     } : undefined,
   };
 }

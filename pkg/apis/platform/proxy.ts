@@ -12,7 +12,6 @@
 // identity (Authorization, Cookie, Impersonate-*, front-proxy X-Remote-*) is passed on.
 import https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { errors, StatusError } from '../../rest/errors.ts';
 import type { CustomSubresource, UserInfo } from '../../rest/resource.ts';
 import type { Route } from '../../server/apiserver.ts';
@@ -27,6 +26,7 @@ import { credentialRefOf } from './cluster.ts';
 import { drainNode } from './drain.ts';
 import { memberConnection, memberRequestOptions, type MemberConnection } from './member.ts';
 import { platformGroupName } from './names.ts';
+import { readCluster, readClusterCredential, type StoredCluster } from './stored.ts';
 
 export const clusterNameHeader = 'x-tke-clustername';
 /** On a ClusterCredential: the member is asked to impersonate the TKE caller (the credential must be allowed to impersonate there). */
@@ -90,7 +90,7 @@ function isMemberPath(path: string): boolean {
  */
 class MemberAccess {
   private readonly user: UserInfo;
-  private cluster?: KubeObject;
+  private cluster?: StoredCluster;
 
   constructor(private readonly ctx: GroupContext, private readonly res: ServerResponse, user: UserInfo, readonly clusterName: string) {
     this.user = user;
@@ -124,8 +124,8 @@ class MemberAccess {
     if (!ownTenant || (decision.objectFilter && !decision.objectFilter(cluster))) throw errors.notFound(clustersGR, this.clusterName);
   }
 
-  private async loadCluster(): Promise<KubeObject> {
-    this.cluster ??= await this.ctx.storage.get({ ...clustersGR, namespace: '', name: this.clusterName });
+  private async loadCluster(): Promise<StoredCluster> {
+    this.cluster ??= await readCluster(this.ctx.storage, this.clusterName);
     if (!this.cluster || this.cluster.metadata.deletionTimestamp) throw errors.notFound(clustersGR, this.clusterName);
     return this.cluster;
   }
@@ -152,9 +152,9 @@ export interface MemberTarget {
 }
 
 /** How `user` reaches the member `cluster`; 503 when the cluster has no address or credential. */
-export async function memberTarget(storage: Store, cluster: KubeObject, user: UserInfo): Promise<MemberTarget> {
+export async function memberTarget(storage: Store, cluster: StoredCluster, user: UserInfo): Promise<MemberTarget> {
   const ref = credentialRefOf(cluster);
-  const credential = ref ? await storage.get({ group: platformGroupName, resource: 'clustercredentials', namespace: '', name: ref }) : undefined;
+  const credential = ref ? await readClusterCredential(storage, ref) : undefined;
   const conn = memberConnection(cluster, credential);
   if (!conn) throw errors.unavailable(`cluster "${cluster.metadata.name}" has no address or no credential to reach it`, 10);
   return { conn, caller: credential?.metadata.annotations?.[impersonateCallerAnnotation] === 'true' ? user : undefined };

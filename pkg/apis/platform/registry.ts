@@ -1,24 +1,25 @@
 // registries.platform.tkestack.io: a third-party image registry a tenant's clusters pull from.
 // Its password is a secret field, kept on a masked write-back only while the URL is unchanged.
 import { Registry, RegistryList } from '../../../api/platform/v1/registry.ts';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { field, type FieldError } from '../../rest/errors.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
+import type { ObjectOf } from '../../rest/resource.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
-import { requireUnchanged, specString, verbsWithoutDeleteCollection } from '../tke/kinds.ts';
+import { requireUnchanged, verbsWithoutDeleteCollection } from '../tke/kinds.ts';
 import { defaultTenant } from '../tke/tenant.ts';
 import { platformGroupName } from './names.ts';
 
-function validateRegistry(obj: KubeObject): FieldError[] {
+function validateRegistry(obj: ObjectOf<typeof Registry>): FieldError[] {
   const errs: FieldError[] = [];
-  if (!specString(obj, 'displayName')) errs.push(field.required('spec.displayName'));
-  const url = specString(obj, 'url');
+  const { displayName, url } = obj.spec ?? {};
+  if (!displayName) errs.push(field.required('spec.displayName'));
   if (!url) errs.push(field.required('spec.url'));
-  else if (!/^[A-Za-z0-9.\-[\]:]+(\/[A-Za-z0-9._\-/]*)?$/.test(url.replace(/^https?:\/\//, ''))) errs.push(field.invalid('spec.url', url, 'must be a registry host, optionally with a port and a path'));
+  // Validation runs beside the schema's check, which reports a url that is not a string; only a string is parsed.
+  else if (typeof url === 'string' && !/^[A-Za-z0-9.\-[\]:]+(\/[A-Za-z0-9._\-/]*)?$/.test(url.replace(/^https?:\/\//, ''))) errs.push(field.invalid('spec.url', url, 'must be a registry host, optionally with a port and a path'));
   return errs;
 }
 
-export const registries: OpenAPIResource = {
+export const registries: OpenAPIResource<typeof Registry> = {
   group: platformGroupName, version: 'v1', kind: 'Registry', listKind: 'RegistryList',
   resource: 'registries', singular: 'registry', namespaced: false,
   shortNames: [], categories: [],

@@ -7,11 +7,11 @@ import type { OpenAPIResource } from '../../openapi/builder.ts';
 import { errors } from '../../rest/errors.ts';
 import { defaultTenant } from '../tke/tenant.ts';
 import { registryGroup, requireParent, requireSpec, requireUniqueName, requireVisibility } from './rules.ts';
-import { requireUnchanged, specString } from '../tke/kinds.ts';
+import { requireUnchanged } from '../tke/kinds.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
 
-export const charts: OpenAPIResource = {
+export const charts: OpenAPIResource<typeof Chart> = {
   group: registryGroup, version: 'v1', kind: 'Chart', listKind: 'ChartList',
   resource: 'charts', singular: 'chart', namespaced: true,
   shortNames: ['chart'], categories: ['all'],
@@ -30,11 +30,12 @@ export const charts: OpenAPIResource = {
     allowUnconditionalUpdate: false,
     async beforeWrite(obj, old, ctx) {
       if (old || ctx.subresource !== '') return;
-      const group = await requireParent(obj, ctx, 'chartgroups', 'chartGroupName');
+      const chartGroupName = obj.spec?.chartGroupName ?? '';
+      const group = await requireParent(obj, ctx, { resource: 'chartgroups', specField: 'chartGroupName', name: chartGroupName });
       if (group.metadata.deletionTimestamp) {
         throw errors.forbidden({ group: registryGroup, resource: 'charts' }, obj.metadata.name!, `unable to create new content in chart group "${group.metadata.name}" because it is being terminated`);
       }
-      await requireUniqueName(obj, ctx, { chartGroupName: specString(obj, 'chartGroupName') });
+      await requireUniqueName(obj, ctx, { chartGroupName });
     },
     columns: [
       { name: 'Name In Registry', type: 'string', format: '', description: 'The chart name in the registry (spec.name).', priority: 0 },
@@ -47,7 +48,7 @@ export const charts: OpenAPIResource = {
     ],
     row: (obj) => [
       obj.spec?.name ?? '', obj.spec?.chartGroupName ?? '', obj.spec?.visibility ?? '',
-      ((obj.status?.versions as unknown[] | undefined) ?? []).length, obj.status?.phase ?? '', obj.status?.pullCount ?? 0, obj.spec?.tenantID ?? '',
+      (obj.status?.versions ?? []).length, obj.status?.phase ?? '', obj.status?.pullCount ?? 0, obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'spec.name', 'spec.chartGroupName'),

@@ -2,32 +2,29 @@
 // Its charts are served by the chart repository (chartrepo/), which also imports them. It carries
 // TKE's `chartgroup` spec finalizer, which the lifecycle controller (index.ts) removes on delete.
 import { RegistryFinalizer, RepoType, Visibility } from '../../../api/registry/v1/types.ts';
-import { ChartGroup, ChartGroupList, type ChartGroupImport } from '../../../api/registry/v1/chartgroup.ts';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import { ChartGroup, ChartGroupList } from '../../../api/registry/v1/chartgroup.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
 import { field, type FieldError } from '../../rest/errors.ts';
 import { defaultTenant } from '../tke/tenant.ts';
 import { registryGroup, requireSpec, requireUniqueName, requireVisibility } from './rules.ts';
-import { requireUnchanged, specString, verbsWithoutDeleteCollection } from '../tke/kinds.ts';
+import { requireUnchanged, verbsWithoutDeleteCollection } from '../tke/kinds.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
+import type { StoredChartGroup } from './stored.ts';
 
-const chartGroupTypes = [RepoType.SelfBuilt, RepoType.Imported, RepoType.System];
+const chartGroupTypes: string[] = [RepoType.SelfBuilt, RepoType.Imported, RepoType.System];
 
-function validateChartGroup(obj: KubeObject): FieldError[] {
+function validateChartGroup(obj: StoredChartGroup): FieldError[] {
   const problems = [...requireSpec(obj, 'name'), ...requireVisibility(obj, [Visibility.User, Visibility.Project, Visibility.Public])];
-  const type = specString(obj, 'type');
-  if (!(chartGroupTypes as string[]).includes(type)) problems.push(field.notSupported('spec.type', type, [...chartGroupTypes].sort()));
-  if (type === RepoType.System && specString(obj, 'visibility') !== Visibility.Public) {
-    problems.push(field.invalid('spec.visibility', specString(obj, 'visibility'), 'visibility must be public when type is system'));
+  const type = obj.spec?.type ?? '';
+  if (!chartGroupTypes.includes(type)) problems.push(field.notSupported('spec.type', type, [...chartGroupTypes].sort()));
+  if (type === RepoType.System && obj.spec?.visibility !== Visibility.Public) {
+    problems.push(field.invalid('spec.visibility', obj.spec?.visibility ?? '', 'visibility must be public when type is system'));
   }
   return problems;
 }
 
-type ImportedInfo = ChartGroupImport | undefined;
-const importedInfoOf = (obj: KubeObject): ImportedInfo => obj.spec?.importedInfo as ImportedInfo;
-
-export const chartGroups: OpenAPIResource = {
+export const chartGroups: OpenAPIResource<typeof ChartGroup> = {
   group: registryGroup, version: 'v1', kind: 'ChartGroup', listKind: 'ChartGroupList',
   resource: 'chartgroups', singular: 'chartgroup', namespaced: false,
   shortNames: ['rcg'], categories: ['tke', 'all'],
@@ -45,11 +42,11 @@ export const chartGroups: OpenAPIResource = {
       spec.finalizers = [RegistryFinalizer.ChartGroup];
       // TKE records who made a non-system group, and a user-visible self-built group is visible
       // to its creator. (spec.type is not defaulted yet here; empty means SelfBuilt.)
-      const type = specString(obj, 'type') || RepoType.SelfBuilt;
+      const type = spec.type || RepoType.SelfBuilt;
       const username = ctx.user.username;
-      if (!specString(obj, 'creator') && type !== RepoType.System) spec.creator = username;
-      if (type === RepoType.SelfBuilt && specString(obj, 'visibility') === Visibility.User) {
-        const users = Array.isArray(spec.users) ? spec.users as unknown[] : [];
+      if (!spec.creator && type !== RepoType.System) spec.creator = username;
+      if (type === RepoType.SelfBuilt && spec.visibility === Visibility.User) {
+        const users = spec.users ?? [];
         if (!users.includes(username)) spec.users = [...users, username];
       }
     },
@@ -57,8 +54,8 @@ export const chartGroups: OpenAPIResource = {
       // The import password is never served (decorate), so a client writing back what it read
       // sends none: keep the stored one rather than erase it, but only for the repository and
       // account it was given for, or a writer could send it to a repository of its own.
-      const next = importedInfoOf(obj);
-      const prev = importedInfoOf(old);
+      const next = obj.spec?.importedInfo;
+      const prev = old.spec?.importedInfo;
       if (next && next.password === undefined && prev?.password !== undefined && next.addr === prev.addr && next.username === prev.username) {
         next.password = prev.password;
       }
@@ -72,7 +69,7 @@ export const chartGroups: OpenAPIResource = {
     },
     decorate(obj) {
       // A credential of the remote chart repo: stored for the importer, never echoed back.
-      delete importedInfoOf(obj)?.password;
+      delete obj.spec?.importedInfo?.password;
     },
     columns: [
       { name: 'Name In Registry', type: 'string', format: '', description: 'The chart group name in the registry (spec.name).', priority: 0 },
@@ -88,7 +85,7 @@ export const chartGroups: OpenAPIResource = {
     row: (obj) => [
       obj.spec?.name ?? '', obj.spec?.displayName ?? '', obj.spec?.type ?? '', obj.spec?.visibility ?? '',
       obj.status?.chartCount ?? 0, obj.status?.phase ?? '',
-      ((obj.spec?.projects as string[] | undefined) ?? []).join(','), obj.spec?.creator ?? '', obj.spec?.tenantID ?? '',
+      (obj.spec?.projects ?? []).join(','), obj.spec?.creator ?? '', obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'spec.name', 'spec.type', 'spec.visibility'),

@@ -8,7 +8,7 @@ import { registryGroup, requireSpec, requireUniqueName, requireVisibility } from
 import { requireUnchanged, verbsWithoutDeleteCollection } from '../tke/kinds.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 
-export const namespaces: OpenAPIResource = {
+export const namespaces: OpenAPIResource<typeof Namespace> = {
   group: registryGroup, version: 'v1', kind: 'Namespace', listKind: 'NamespaceList',
   resource: 'namespaces', singular: 'namespace', namespaced: false,
   shortNames: ['rns'], categories: ['tke', 'all'],

@@ -6,10 +6,10 @@ import { Repository, RepositoryList } from '../../../api/registry/v1/repository.
 import type { OpenAPIResource } from '../../openapi/builder.ts';
 import { defaultTenant } from '../tke/tenant.ts';
 import { registryGroup, requireParent, requireSpec, requireUniqueName, requireVisibility } from './rules.ts';
-import { requireUnchanged, specString } from '../tke/kinds.ts';
+import { requireUnchanged } from '../tke/kinds.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 
-export const repositories: OpenAPIResource = {
+export const repositories: OpenAPIResource<typeof Repository> = {
   group: registryGroup, version: 'v1', kind: 'Repository', listKind: 'RepositoryList',
   resource: 'repositories', singular: 'repository', namespaced: true,
   shortNames: ['repo'], categories: ['tke', 'all'],
@@ -27,8 +27,9 @@ export const repositories: OpenAPIResource = {
     allowUnconditionalUpdate: false,
     async beforeWrite(obj, old, ctx) {
       if (old || ctx.subresource !== '') return;
-      await requireParent(obj, ctx, 'namespaces', 'namespaceName');
-      await requireUniqueName(obj, ctx, { namespaceName: specString(obj, 'namespaceName') });
+      const namespaceName = obj.spec?.namespaceName ?? '';
+      await requireParent(obj, ctx, { resource: 'namespaces', specField: 'namespaceName', name: namespaceName });
+      await requireUniqueName(obj, ctx, { namespaceName });
     },
     columns: [
       { name: 'Name In Registry', type: 'string', format: '', description: 'The repository name in the registry (spec.name).', priority: 0 },
@@ -40,7 +41,7 @@ export const repositories: OpenAPIResource = {
     ],
     row: (obj) => [
       obj.spec?.name ?? '', obj.spec?.namespaceName ?? '', obj.spec?.visibility ?? '',
-      ((obj.status?.tags as Array<{ name?: string }> | undefined) ?? []).map(t => t.name).join(','), obj.status?.pullCount ?? 0, obj.spec?.tenantID ?? '',
+      (obj.status?.tags ?? []).map(t => t.name).join(','), obj.status?.pullCount ?? 0, obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'spec.name', 'spec.namespaceName'),

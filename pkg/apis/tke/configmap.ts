@@ -2,17 +2,21 @@
 // the same rules: config keys as Kubernetes names them, no key in both data and binaryData.
 // Configuration of TKE's components, not what a platform team manages: outside the `tke` category.
 import type { TSchema } from '@sinclair/typebox';
-import type { KubeObject } from '../../../api/meta/v1/types.ts';
+import type { configMapKind as configMapSchemas } from '../../../api/meta/v1/configmap.ts';
 import type { OpenAPIResource } from '../../openapi/builder.ts';
 import { field, type FieldError } from '../../rest/errors.ts';
+import type { ObjectOf } from '../../rest/resource.ts';
 import { verbsWithoutDeleteCollection } from './kinds.ts';
+
+/** Every group's ConfigMap schema: one shape under the group's own definition names. */
+type ConfigMapSchema = ReturnType<typeof configMapSchemas>['ConfigMap'];
 
 const configKey = /^[-._a-zA-Z0-9]+$/;
 
-function validateConfigMap(obj: KubeObject): FieldError[] {
+function validateConfigMap(obj: ObjectOf<ConfigMapSchema>): FieldError[] {
   const problems: FieldError[] = [];
-  const data = (obj.data ?? {}) as Record<string, unknown>;
-  const binary = (obj.binaryData ?? {}) as Record<string, unknown>;
+  const data = obj.data ?? {};
+  const binary = obj.binaryData ?? {};
   for (const [where, map] of [['data', data], ['binaryData', binary]] as const) {
     for (const key of Object.keys(map)) {
       if (!configKey.test(key) || key.length > 253) problems.push(field.invalid(`${where}[${key}]`, key, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"));
@@ -26,7 +30,7 @@ function validateConfigMap(obj: KubeObject): FieldError[] {
 
 export interface ConfigMapKindOptions {
   group: string;
-  schema: TSchema;
+  schema: ConfigMapSchema;
   listSchema: TSchema;
   /** TKE's `cm` where the group has it (platform, registry). */
   shortNames: string[];
@@ -34,7 +38,7 @@ export interface ConfigMapKindOptions {
   allowUnconditionalUpdate: boolean;
 }
 
-export function configMapKind(o: ConfigMapKindOptions): OpenAPIResource {
+export function configMapKind(o: ConfigMapKindOptions): OpenAPIResource<ConfigMapSchema> {
   return {
     group: o.group, version: 'v1', kind: 'ConfigMap', listKind: 'ConfigMapList',
     resource: 'configmaps', singular: 'configmap', namespaced: false,
@@ -49,7 +53,7 @@ export function configMapKind(o: ConfigMapKindOptions): OpenAPIResource {
       columns: [
         { name: 'Data', type: 'integer', format: '', description: 'Number of entries in data and binaryData.', priority: 0 },
       ],
-      row: (obj) => [Object.keys((obj.data ?? {}) as object).length + Object.keys((obj.binaryData ?? {}) as object).length],
+      row: (obj) => [Object.keys(obj.data ?? {}).length + Object.keys(obj.binaryData ?? {}).length],
     },
   };
 }

@@ -12,7 +12,7 @@ function tenantHolder(obj: KubeObject): Record<string, unknown> {
 }
 
 export function tenantOf(obj: KubeObject): string {
-  const id = obj.spec?.tenantID ?? (obj as { tenantID?: unknown }).tenantID;
+  const id = obj.spec?.tenantID ?? obj.tenantID;
   return typeof id === 'string' && id ? id : defaultTenantID;
 }
 
@@ -27,6 +27,5 @@ export function defaultTenant(obj: KubeObject): void {
 
 /** defaultTenant for kinds that keep tenantID beside metadata, not in a spec. */
 export function defaultTopLevelTenant(obj: KubeObject): void {
-  const o = obj as { tenantID?: unknown };
-  if (!o.tenantID) o.tenantID = defaultTenantID;
+  if (!obj.tenantID) obj.tenantID = defaultTenantID;
 }

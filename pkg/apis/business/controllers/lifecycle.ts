@@ -9,7 +9,7 @@ import { timestamp } from '../../../rest/store.ts';
 import type { Logger } from 'pino';
 import type { Store } from '../../../storage/interface.ts';
 import { withPhase } from '../../tke/kinds.ts';
-import { isDeleting } from '../objects.ts';
+import { isDeleting } from '../stored.ts';
 import { InformerController, removeSpecFinalizer, selfKey, writeStatus } from './reconcile.ts';
 
 export interface LifecycleKind {

@@ -32,11 +32,13 @@ import type { RegistryStore } from '../../../rest/store.ts';
 import { timestamp } from '../../../rest/store.ts';
 import type { Store } from '../../../storage/interface.ts';
 import { ClusterPhase } from '../../../../api/platform/v1/cluster.ts';
-import { ClusterType, credentialRefOf } from '../../platform/cluster.ts';
+import { ClusterType } from '../../platform/cluster.ts';
 import { kubeConfigFor, memberConnection } from '../../platform/member.ts';
-import { specString, withPhase } from '../../tke/kinds.ts';
+import { platformGroupName } from '../../platform/names.ts';
+import { asCluster, readClusterCredential, type StoredCluster } from '../../platform/stored.ts';
+import { withPhase } from '../../tke/kinds.ts';
 import { emigratedFromAnnotation } from '../namespace.ts';
-import { businessGroup, isDeleting, kubernetesNamespace, namespaceCluster, platformGroup } from '../objects.ts';
+import { asNamespace, businessGroup, isDeleting, type StoredNamespace } from '../stored.ts';
 import { describeMemberError, ensureInMember, releaseInMember } from './namespacemember.ts';
 import { CacheIndex, InformerController, removeSpecFinalizer, selfKey, writeStatus } from './reconcile.ts';
 
@@ -57,24 +59,25 @@ function namespaceInput(ns: KubeObject): unknown {
 }
 
 /** What of a cluster decides how its namespaces are reached (not its probe times). */
-function clusterInput(c: KubeObject): unknown {
-  return [c.spec?.type, credentialRefOf(c), c.status?.addresses, c.status?.phase];
+function clusterInput(c: StoredCluster): unknown {
+  return [c.spec?.type, c.spec?.clusterCredentialRef?.name ?? '', c.status?.addresses, c.status?.phase];
 }
 
 export function namespaceController(opts: NamespaceControllerOptions): InformerController {
   const { storage, store, healthCheckPeriodMs } = opts;
   const log = opts.logger.child({ controller: `namespaces.${businessGroup}` });
   const timers = new Map<string, NodeJS.Timeout>();
-  const byCluster = new CacheIndex(namespaceCluster);
-  const clustersByCredential = new CacheIndex(credentialRefOf);
+  const byCluster = new CacheIndex(ns => asNamespace(ns).spec?.clusterName ?? '');
+  const clustersByCredential = new CacheIndex(c => asCluster(c).spec?.clusterCredentialRef?.name ?? '');
   let namespaces: Informer;
   let clusters: Informer;
 
   const controller = new InformerController(`namespaces.${businessGroup}`, storage, async (key) => {
     clearTimeout(timers.get(key));
     timers.delete(key);
-    const ns = namespaces.cache.get(key);
-    if (!ns) return;
+    const cached = namespaces.cache.get(key);
+    if (!cached) return;
+    const ns = asNamespace(cached);
     const checkAgain = await (isDeleting(ns) ? release(ns) : ensure(ns));
     if (checkAgain) {
       const jitter = 0.8 + Math.random() * 0.4;
@@ -85,16 +88,17 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
   namespaces = controller.watch({ group: businessGroup, resource: 'namespaces' },
     (ns, old) => (!old || !isDeepStrictEqual(namespaceInput(ns), namespaceInput(old)) ? [selfKey(ns)] : []), byCluster);
   const namespacesOf = (cluster: string) => byCluster.get(cluster).map(selfKey);
-  clusters = controller.watch({ group: platformGroup, resource: 'clusters' },
-    (c, old) => (!old || !isDeepStrictEqual(clusterInput(c), clusterInput(old)) ? namespacesOf(c.metadata.name!) : []), clustersByCredential);
+  clusters = controller.watch({ group: platformGroupName, resource: 'clusters' },
+    (c, old) => (!old || !isDeepStrictEqual(clusterInput(asCluster(c)), clusterInput(asCluster(old))) ? namespacesOf(c.metadata.name!) : []), clustersByCredential);
   // A credential added or fixed later is used at once.
-  controller.watch({ group: platformGroup, resource: 'clustercredentials' },
+  controller.watch({ group: platformGroupName, resource: 'clustercredentials' },
     cc => clustersByCredential.get(cc.metadata.name!).flatMap(c => namespacesOf(c.metadata.name!)));
 
   async function memberOf(clusterName: string): Promise<Member> {
-    const cluster = clusters.cache.get(clusterName);
-    if (!cluster) return { phase: NamespacePhase.Failed, reason: 'ClusterNotFound', message: `cluster "${clusterName}" does not exist` };
-    const type = specString(cluster, 'type');
+    const cached = clusters.cache.get(clusterName);
+    if (!cached) return { phase: NamespacePhase.Failed, reason: 'ClusterNotFound', message: `cluster "${clusterName}" does not exist` };
+    const cluster = asCluster(cached);
+    const type = cluster.spec?.type ?? '';
     if (type !== ClusterType.Imported) {
       return {
         phase: NamespacePhase.Pending, reason: 'ClusterNotManaged',
@@ -105,13 +109,13 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
     // of a member already imported must not act there, and one that cannot be reached is said so.
     const clusterPhase = cluster.status?.phase;
     if (clusterPhase !== ClusterPhase.Running) {
-      const why = typeof cluster.status?.message === 'string' && cluster.status.message ? `: ${cluster.status.message}` : '';
+      const why = cluster.status?.message ? `: ${cluster.status.message}` : '';
       return clusterPhase === ClusterPhase.Failed
         ? { phase: NamespacePhase.Failed, reason: 'ClusterNotRunning', message: `cluster "${clusterName}" is Failed${why}` }
         : { phase: NamespacePhase.Pending, reason: 'ClusterNotRunning', message: `waiting for cluster "${clusterName}" to be Running (it is ${clusterPhase ?? 'new'})` };
     }
-    const credentialName = credentialRefOf(cluster);
-    const credential = credentialName ? await storage.get({ group: platformGroup, resource: 'clustercredentials', namespace: '', name: credentialName }) : undefined;
+    const credentialName = cluster.spec?.clusterCredentialRef?.name ?? '';
+    const credential = credentialName ? await readClusterCredential(storage, credentialName) : undefined;
     const conn = memberConnection(cluster, credential);
     if (!conn) {
       const why = !credential ? `its cluster credential "${credentialName}" does not exist` : 'it has no address';
@@ -121,10 +125,10 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
   }
 
   /** Returns whether to check again after a period. */
-  async function ensure(ns: KubeObject): Promise<boolean> {
+  async function ensure(ns: StoredNamespace): Promise<boolean> {
     const now = timestamp();
-    const base = { cachedSpecHard: structuredClone(ns.spec?.hard ?? {}), resourceQuotaName: kubernetesNamespace(ns) };
-    const member = await memberOf(namespaceCluster(ns));
+    const base = { cachedSpecHard: structuredClone(ns.spec?.hard ?? {}), resourceQuotaName: ns.spec?.namespace ?? '' };
+    const member = await memberOf(ns.spec?.clusterName ?? '');
     if (!('kc' in member)) {
       const status = withPhase(ns.status, member.phase, now, { ...base, reason: member.reason, message: member.message });
       // Nothing exists in a cluster this server does not provision; anywhere else the last
@@ -139,11 +143,11 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
       status = withPhase(ns.status, NamespacePhase.Available, now, { ...base, ...(used ? { used } : {}) });
       delete status.reason;
       delete status.message;
-      if (ns.status?.phase !== NamespacePhase.Available) log.info({ namespace: selfKey(ns), cluster: namespaceCluster(ns) }, 'namespace is available in its cluster');
+      if (ns.status?.phase !== NamespacePhase.Available) log.info({ namespace: selfKey(ns), cluster: ns.spec?.clusterName ?? '' }, 'namespace is available in its cluster');
     } catch (err) {
       const failure = describeMemberError(err);
       if (ns.status?.phase !== NamespacePhase.Failed || ns.status?.reason !== failure.reason) {
-        log.warn({ namespace: selfKey(ns), cluster: namespaceCluster(ns), reason: failure.reason, message: failure.message }, 'namespace is not available in its cluster');
+        log.warn({ namespace: selfKey(ns), cluster: ns.spec?.clusterName ?? '', reason: failure.reason, message: failure.message }, 'namespace is not available in its cluster');
       }
       // The last measured use is kept: the workloads are presumably still there.
       status = withPhase(ns.status, NamespacePhase.Failed, now, { ...base, reason: failure.reason, message: failure.message });
@@ -153,7 +157,7 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
   }
 
   /** Returns whether to try again after a period (the member could not be reached). */
-  async function release(ns: KubeObject): Promise<boolean> {
+  async function release(ns: StoredNamespace): Promise<boolean> {
     if (ns.status?.phase !== NamespacePhase.Terminating) {
       const status = withPhase(ns.status, NamespacePhase.Terminating, timestamp());
       delete status.reason;
@@ -161,7 +165,7 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
       await writeStatus(store, ns, status);
       return false; // the informer brings it back, Terminating
     }
-    const member = await memberOf(namespaceCluster(ns));
+    const member = await memberOf(ns.spec?.clusterName ?? '');
     if (!('kc' in member) && member.reason === 'ClusterNotRunning') {
       await writeStatus(store, ns, { ...ns.status, reason: member.reason, message: `the namespace is deleted in the cluster once it is Running again; ${member.message}` });
       return true;
@@ -169,7 +173,7 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
     if ('kc' in member) {
       try {
         const done = await releaseInMember(member.kc, ns);
-        log.info({ namespace: selfKey(ns), cluster: namespaceCluster(ns), kubernetesNamespace: kubernetesNamespace(ns), done }, 'released the namespace in its cluster');
+        log.info({ namespace: selfKey(ns), cluster: ns.spec?.clusterName ?? '', kubernetesNamespace: ns.spec?.namespace ?? '', done }, 'released the namespace in its cluster');
       } catch (err) {
         const failure = describeMemberError(err);
         await writeStatus(store, ns, { ...ns.status, reason: failure.reason, message: `deleting the namespace in the cluster: ${failure.message}` });

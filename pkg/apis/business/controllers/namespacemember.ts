@@ -5,8 +5,7 @@
 // carries another project's label belongs to that project: it is never relabelled, given a quota
 // or deleted from here.
 import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
-import type { KubeObject } from '../../../../api/meta/v1/types.ts';
-import { kubernetesNamespace, namespaceHard } from '../objects.ts';
+import type { StoredNamespace } from '../stored.ts';
 import { Quantity } from '../quantity.ts';
 import { describeMemberCall, isMemberNotFound, withMemberTimeout, type MemberFailureKind } from '../../platform/member.ts';
 
@@ -70,9 +69,9 @@ export interface MemberState {
  * `previousProject` is the project an NsEmigration moved `ns` out of: its label is taken over.
  * Throws MemberFailure('ConflictProject') for a namespace of another project, untouched.
  */
-export async function ensureInMember(kc: KubeConfig, ns: KubeObject, previousProject: string): Promise<MemberState> {
+export async function ensureInMember(kc: KubeConfig, ns: StoredNamespace, previousProject: string): Promise<MemberState> {
   const core = kc.makeApiClient(CoreV1Api);
-  const name = kubernetesNamespace(ns);
+  const name = ns.spec?.namespace ?? '';
   const project = ns.metadata.namespace!;
   const labels = { [projectLabel]: project, [namespaceLabel]: ns.metadata.name! };
   const existing = await readOrUndefined(core.readNamespace({ name }), `GET namespace ${name}`);
@@ -97,26 +96,26 @@ export async function ensureInMember(kc: KubeConfig, ns: KubeObject, previousPro
   return { used };
 }
 
-async function ensureQuota(core: CoreV1Api, ns: KubeObject): Promise<Record<string, string> | undefined> {
-  const name = kubernetesNamespace(ns);
-  const hard = Object.fromEntries(Object.entries(namespaceHard(ns)).map(([r, v]) => [r, String(v)]));
+async function ensureQuota(core: CoreV1Api, ns: StoredNamespace): Promise<Record<string, string> | undefined> {
+  const name = ns.spec?.namespace ?? '';
+  const hard = Object.fromEntries(Object.entries(ns.spec?.hard ?? {}).map(([r, v]) => [r, String(v)]));
   const quota = await readOrUndefined(core.readNamespacedResourceQuota({ name, namespace: name }), `GET resourcequota ${name}/${name}`);
   if (!quota) {
     await withMemberTimeout(core.createNamespacedResourceQuota({ namespace: name, body: { metadata: { name, namespace: name }, spec: { hard } } }), `create resourcequota ${name}/${name}`);
     return undefined;
   }
-  if (!sameResourceList((quota.spec?.hard ?? {}) as Record<string, string>, hard)) {
+  if (!sameResourceList(quota.spec?.hard ?? {}, hard)) {
     await withMemberTimeout(core.replaceNamespacedResourceQuota({ name, namespace: name, body: { ...quota, spec: { ...quota.spec, hard } } }), `update resourcequota ${name}/${name}`);
     // What was measured was measured against the old limits; the next check reads the new status.
   }
-  const used = quota.status?.used as Record<string, string> | undefined;
+  const used = quota.status?.used;
   // Until the member's quota controller has counted every limited resource, nothing is known yet.
   return used && Object.keys(hard).every(r => r in used) ? Object.fromEntries(Object.keys(used).sort().map(r => [r, String(used[r])])) : undefined;
 }
 
-async function ensureCertificateBinding(kc: KubeConfig, ns: KubeObject): Promise<void> {
+async function ensureCertificateBinding(kc: KubeConfig, ns: StoredNamespace): Promise<void> {
   const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-  const namespace = kubernetesNamespace(ns);
+  const namespace = ns.spec?.namespace ?? '';
   const subjects = [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: certificateGroup(ns.metadata.namespace!, ns.metadata.name!) }];
   const roleRef = { kind: 'ClusterRole', apiGroup: 'rbac.authorization.k8s.io', name: certificateClusterRole };
   const existing = await readOrUndefined(rbac.readNamespacedRoleBinding({ name: certificateRoleBinding, namespace }), `GET rolebinding ${namespace}/${certificateRoleBinding}`);
@@ -139,9 +138,9 @@ async function ensureCertificateBinding(kc: KubeConfig, ns: KubeObject): Promise
  * project's label; one of another project, or never labelled by TKE, is left alone.
  * Returns what was done, for the log.
  */
-export async function releaseInMember(kc: KubeConfig, ns: KubeObject): Promise<'deleted' | 'absent' | 'not-ours'> {
+export async function releaseInMember(kc: KubeConfig, ns: StoredNamespace): Promise<'deleted' | 'absent' | 'not-ours'> {
   const core = kc.makeApiClient(CoreV1Api);
-  const name = kubernetesNamespace(ns);
+  const name = ns.spec?.namespace ?? '';
   const existing = await readOrUndefined(core.readNamespace({ name }), `GET namespace ${name}`);
   if (!existing) return 'absent';
   if (existing.metadata?.labels?.[projectLabel] !== ns.metadata.namespace) return 'not-ours';

@@ -20,13 +20,15 @@ import { timestamp } from '../../../rest/store.ts';
 import type { Store } from '../../../storage/interface.ts';
 import { withPhase } from '../../tke/kinds.ts';
 import { activeProjectStatus } from '../project.ts';
-import { businessGroup, isDeleting, parentOf, projectContentResources, type ProjectContentResource } from '../objects.ts';
+import {
+  asNamespace, asProject, businessGroup, isDeleting, projectContentResources, type ProjectContentResource, type StoredNamespace, type StoredProject,
+} from '../stored.ts';
 import { allocationsFrom, describeQuotaUse } from '../quota.ts';
 import { CacheIndex, deleteIgnoringNotFound, InformerController, removeSpecFinalizer, writeStatus } from './reconcile.ts';
 
 /** A namespace as it counts in its project's used: its measured use in place of its grant, once there is one. */
-function measuredUse(ns: KubeObject): KubeObject {
-  const used = ns.status?.used as Record<string, string> | undefined;
+function measuredUse(ns: StoredNamespace): StoredNamespace {
+  const used = ns.status?.used;
   return used ? { ...ns, spec: { ...ns.spec, hard: used } } : ns;
 }
 
@@ -34,16 +36,17 @@ export function projectController(storage: Store, store: (resource: string) => R
   const projects = store('projects');
   const contents = new Map<ProjectContentResource, CacheIndex>();
   let projectInformer: Informer | undefined;
-  const childIndex = new CacheIndex(parentOf);
+  const childIndex = new CacheIndex(p => asProject(p).spec?.parentProjectName ?? '');
 
-  const childrenOf = (name: string) => childIndex.get(name);
+  const childrenOf = (name: string) => childIndex.get(name).map(asProject);
   const contentOf = (resource: ProjectContentResource, project: string) => contents.get(resource)!.get(project);
 
   const reconcile = async (name: string) => {
-    const project = projectInformer!.cache.get(name);
-    if (!project) return;
+    const cached = projectInformer!.cache.get(name);
+    if (!cached) return;
+    const project = asProject(cached);
     const children = childrenOf(name);
-    const namespaces = contentOf('namespaces', name);
+    const namespaces = contentOf('namespaces', name).map(asNamespace);
     if (isDeleting(project)) return terminate(project, children);
     const allocations = allocationsFrom(name, children, namespaces.map(measuredUse));
     const status = activeProjectStatus(project, allocations, children.map(c => c.metadata.name!), namespaces.map(n => n.metadata.name!), timestamp());
@@ -54,7 +57,7 @@ export function projectController(storage: Store, store: (resource: string) => R
     }
   };
 
-  const terminate = async (project: KubeObject, children: KubeObject[]) => {
+  const terminate = async (project: StoredProject, children: StoredProject[]) => {
     const name = project.metadata.name!;
     if (project.status?.phase !== 'Terminating') {
       await writeStatus(projects, project, withPhase(project.status, 'Terminating', timestamp()));
@@ -77,7 +80,7 @@ export function projectController(storage: Store, store: (resource: string) => R
 
   const controller = new InformerController(`projects.${businessGroup}`, storage, reconcile, { logger });
   projectInformer = controller.watch({ group: businessGroup, resource: 'projects' }, (obj, old) => [
-    obj.metadata.name, parentOf(obj), old ? parentOf(old) : undefined,
+    obj.metadata.name, asProject(obj).spec?.parentProjectName, old && asProject(old).spec?.parentProjectName,
   ], childIndex);
   for (const resource of projectContentResources) {
     const byProject = new CacheIndex(o => o.metadata.namespace ?? '');

@@ -24,7 +24,7 @@ interface Mirror {
 function counterpart(m: Mirror): Counterpart {
   const sameName = async (obj: KubeObject) => {
     const found = await m.store.list(controllerContext(''), { fieldSelector: `spec.tenantID=${tenantOf(obj)},spec.name=${obj.metadata.name}` });
-    return found.items as KubeObject[];
+    return found.items;
   };
   const ours = (registryObject: KubeObject, obj: KubeObject) => registryObject.metadata.annotations?.[projectAnnotation] === obj.metadata.namespace;
   return {

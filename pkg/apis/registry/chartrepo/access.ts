@@ -3,7 +3,6 @@
 // it (`--username/--password`): the password is first tried as a bearer credential (an API key,
 // as TKE's chartmuseum takes it), then as the user's password in the chart group's tenant,
 // through the server's password check, so the login throttle counts it and nothing is issued.
-import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import { Visibility } from '../../../../api/registry/v1/types.ts';
 import { StatusError } from '../../../rest/errors.ts';
 import type { UserInfo } from '../../../rest/resource.ts';
@@ -12,6 +11,7 @@ import type { PasswordAuthenticator } from '../../../server/authn.ts';
 import type { Authorizer } from '../../../server/authz.ts';
 import { tenantOf } from '../../tke/tenant.ts';
 import { registryGroup } from '../rules.ts';
+import type { StoredChartGroup } from '../stored.ts';
 
 export class ChartRepoError extends Error {
   constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) { super(message); }
@@ -76,8 +76,8 @@ const tenantOfCaller = (user: UserInfo) => user.extra?.tenantid?.[0] ?? 'default
 const isMaster = (user: UserInfo) => user.groups.includes('system:masters');
 
 /** The users a chart group lists (TKE's spec.users) are its members, in its own tenant. */
-function isMember(user: UserInfo, group: KubeObject): boolean {
-  const users = Array.isArray(group.spec?.users) ? group.spec.users as unknown[] : [];
+function isMember(user: UserInfo, group: StoredChartGroup): boolean {
+  const users = group.spec?.users ?? [];
   return tenantOfCaller(user) === tenantOf(group) && users.includes(user.username);
 }
 
@@ -89,7 +89,7 @@ export type ChartAction = 'read' | 'create' | 'delete';
  * of the group or rights the server's authorizer grants on the chart group (reads) or on its
  * charts (writes), inside the group's tenant.
  */
-export async function mayAct(authorizer: Authorizer, user: UserInfo | undefined, group: KubeObject, action: ChartAction, chartObjectName = ''): Promise<boolean> {
+export async function mayAct(authorizer: Authorizer, user: UserInfo | undefined, group: StoredChartGroup, action: ChartAction, chartObjectName = ''): Promise<boolean> {
   if (action === 'read' && group.spec?.visibility === Visibility.Public) return true;
   if (!user) return false;
   if (isMaster(user) || isMember(user, group)) return true;
@@ -104,7 +104,7 @@ export async function mayAct(authorizer: Authorizer, user: UserInfo | undefined,
 }
 
 /** Whether the caller could see the group at all: a group of another tenant that is not Public does not exist for it. */
-export function mayKnow(user: UserInfo | undefined, group: KubeObject): boolean {
+export function mayKnow(user: UserInfo | undefined, group: StoredChartGroup): boolean {
   if (group.spec?.visibility === Visibility.Public) return true;
   if (!user) return true;
   return isMaster(user) || tenantOfCaller(user) === tenantOf(group);

@@ -14,12 +14,12 @@ import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import YAML from 'yaml';
-import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import { RepoType } from '../../../../api/registry/v1/types.ts';
 import { errors } from '../../../rest/errors.ts';
 import type { CustomSubresource } from '../../../rest/resource.ts';
 import type { Store } from '../../../storage/interface.ts';
 import { decodePassword } from '../../auth/password.ts';
+import { asChartGroup, type StoredChartGroup } from '../stored.ts';
 import { type ChartArchive, ChartArchiveError, isChartName, isChartVersion, maxArchiveBytes, readChartArchive, sha256 } from './archive.ts';
 import type { ChartArchives } from './archives.ts';
 import { serverContext, syncChart, syncChartCount, type ChartStores } from './objects.ts';
@@ -74,11 +74,11 @@ function fetchBytes(remote: Remote, url: URL, limit: number): Promise<Buffer> {
   });
 }
 
-function remoteOf(group: KubeObject): Remote {
-  const info = (group.spec?.importedInfo ?? {}) as { addr?: string; username?: string; password?: string };
+function remoteOf(group: StoredChartGroup): Remote {
+  const info = group.spec?.importedInfo ?? {};
   let base: URL;
   try {
-    base = new URL(String(info.addr ?? ''));
+    base = new URL(info.addr ?? '');
   } catch {
     throw refuse('spec.importedInfo.addr is not a URL');
   }
@@ -128,10 +128,12 @@ export function repoUpdatingSubresource(deps: ImportDeps): CustomSubresource {
     kind: 'ChartGroup',
     async handle({ parent, parentName }) {
       if (!parent) throw errors.notFound({ group: 'registry.tkestack.io', resource: 'chartgroups' }, parentName);
-      if (parent.spec?.type !== RepoType.Imported) throw errors.badRequest(`chart group "${parent.spec?.name}" is not of type ${RepoType.Imported}`);
+      const served = asChartGroup(parent);
+      if (served.spec?.type !== RepoType.Imported) throw errors.badRequest(`chart group "${served.spec?.name}" is not of type ${RepoType.Imported}`);
       // The stored object: the one served to the caller has no import password.
-      const group = await deps.storage.get({ group: 'registry.tkestack.io', resource: 'chartgroups', namespace: '', name: parentName });
-      if (!group) throw errors.notFound({ group: 'registry.tkestack.io', resource: 'chartgroups' }, parentName);
+      const stored = await deps.storage.get({ group: 'registry.tkestack.io', resource: 'chartgroups', namespace: '', name: parentName });
+      if (!stored) throw errors.notFound({ group: 'registry.tkestack.io', resource: 'chartgroups' }, parentName);
+      const group = asChartGroup(stored);
       const remote = remoteOf(group);
       const stores = deps.stores();
       const archives = deps.archives();

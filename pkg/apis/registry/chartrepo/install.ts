@@ -8,6 +8,7 @@ import type { ResourceDefinition } from '../../../rest/resource.ts';
 import type { APIGroup, GroupContext } from '../../../server/group.ts';
 import type { Route } from '../../../server/apiserver.ts';
 import { registryGroup } from '../rules.ts';
+import { asChart } from '../stored.ts';
 import { ChartRepoAuthenticator } from './access.ts';
 import { ChartArchives } from './archives.ts';
 import { repoUpdatingSubresource } from './import.ts';
@@ -68,9 +69,9 @@ export function chartRepository(ctx: GroupContext): ChartRepository {
           const groups = await lazyStores.chartGroups.list(serverContext(''), {});
           const uidOf = new Map(groups.items.map(g => [g.metadata.name!, g.metadata.uid!]));
           const charts = await lazyStores.charts.list(serverContext(''), {});
-          const live = charts.items.flatMap(c => {
+          const live = charts.items.map(asChart).flatMap(c => {
             const groupUID = uidOf.get(c.metadata.namespace ?? '');
-            return groupUID && !c.metadata.deletionTimestamp ? [{ groupUID, name: String(c.spec?.name ?? '') }] : [];
+            return groupUID && !c.metadata.deletionTimestamp ? [{ groupUID, name: c.spec?.name ?? '' }] : [];
           });
           const dropped = await archives.forgetAllExcept(live, cutoff);
           if (dropped) logger.info({ dropped }, 'dropped the chart archives of deleted charts and chart groups');

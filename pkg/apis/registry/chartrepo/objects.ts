@@ -8,6 +8,7 @@ import { StatusError } from '../../../rest/errors.ts';
 import type { RequestContext } from '../../../rest/resource.ts';
 import type { RegistryStore } from '../../../rest/store.ts';
 import { tenantOf } from '../../tke/tenant.ts';
+import { asChart, asChartGroup, type StoredChart, type StoredChartGroup } from '../stored.ts';
 import type { StoredChartVersion } from './archives.ts';
 
 const fieldManager = 'tke-registry-chartrepo';
@@ -25,22 +26,26 @@ export interface ChartStores {
 const isStatus = (err: unknown, ...codes: number[]) => err instanceof StatusError && codes.includes(err.code);
 
 /** The chart group of a tenant by its name in the registry (spec.name), as the URL names it. */
-export async function findChartGroup(stores: ChartStores, tenant: string, name: string): Promise<KubeObject | undefined> {
+export async function findChartGroup(stores: ChartStores, tenant: string, name: string): Promise<StoredChartGroup | undefined> {
   const list = await stores.chartGroups.list(serverContext(''), { fieldSelector: `spec.name=${name}` });
-  return list.items.find(g => tenantOf(g) === tenant && g.spec?.name === name);
+  return list.items.map(asChartGroup).find(g => tenantOf(g) === tenant && g.spec?.name === name);
 }
 
-export async function findChart(stores: ChartStores, group: KubeObject, name: string): Promise<KubeObject | undefined> {
+export async function findChart(stores: ChartStores, group: StoredChartGroup, name: string): Promise<StoredChart | undefined> {
   const list = await stores.charts.list(serverContext(group.metadata.name!), { fieldSelector: `spec.name=${name}` });
   // A Chart being deleted is on its way out; a new version makes a new Chart once it is gone.
-  return list.items.find(c => c.spec?.name === name && tenantOf(c) === tenantOf(group) && !c.metadata.deletionTimestamp);
+  return list.items.map(asChart).find(c => c.spec?.name === name && tenantOf(c) === tenantOf(group) && !c.metadata.deletionTimestamp);
 }
 
-/** Changes an object's status with optimistic concurrency, re-reading it after a conflict. */
-export async function updateStatus(store: RegistryStore, namespace: string, name: string, change: (status: Record<string, unknown>) => Record<string, unknown>): Promise<void> {
+/**
+ * Changes an object's status with optimistic concurrency, re-reading it after a conflict: `change`
+ * gets a copy of its status, as `as` reads the object.
+ */
+export async function updateStatus<T extends KubeObject>(store: RegistryStore, as: (obj: KubeObject) => T, namespace: string, name: string,
+  change: (status: T['status']) => T['status']): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    const current = await store.get(serverContext(namespace), name);
-    const status = change(structuredClone(current.status ?? {}));
+    const current = as(await store.get(serverContext(namespace), name));
+    const status = change(structuredClone(current.status));
     try {
       await store.update(serverContext(namespace, 'status'), name,
         { apiVersion: current.apiVersion, kind: current.kind, metadata: { name, namespace: namespace || undefined, resourceVersion: current.metadata.resourceVersion }, status }, { fieldManager });
@@ -64,7 +69,7 @@ const versionOf = (v: StoredChartVersion): ChartVersion => ({
  * Makes the Chart named `name` in `group` list exactly `versions` (oldest first): created with
  * the group's visibility when it has its first version, removed when its last one goes.
  */
-export async function syncChart(stores: ChartStores, group: KubeObject, name: string, versions: StoredChartVersion[]): Promise<void> {
+export async function syncChart(stores: ChartStores, group: StoredChartGroup, name: string, versions: StoredChartVersion[]): Promise<void> {
   const namespace = group.metadata.name!;
   for (let attempt = 0; ; attempt++) {
     const chart = await findChart(stores, group, name);
@@ -79,7 +84,7 @@ export async function syncChart(stores: ChartStores, group: KubeObject, name: st
         metadata: { generateName: 'chart-', namespace },
         spec: { name, tenantID: tenantOf(group), chartGroupName: group.spec?.name, visibility: group.spec?.visibility },
       }, { fieldManager })).object;
-      await updateStatus(stores.charts, namespace, target.metadata.name!, status => ({ ...status, versions: versions.map(versionOf) }));
+      await updateStatus(stores.charts, asChart, namespace, target.metadata.name!, status => ({ ...status, versions: versions.map(versionOf) }));
       return;
     } catch (err) {
       // Another upload made the Chart first (its unique-name rule refused ours): use that one; or
@@ -91,15 +96,15 @@ export async function syncChart(stores: ChartStores, group: KubeObject, name: st
 }
 
 /** ChartGroup status.chartCount = its Charts, as TKE counts them. */
-export async function syncChartCount(stores: ChartStores, group: KubeObject): Promise<void> {
+export async function syncChartCount(stores: ChartStores, group: StoredChartGroup): Promise<void> {
   const charts = await stores.charts.list(serverContext(group.metadata.name!), {});
   const count = charts.items.filter(c => tenantOf(c) === tenantOf(group) && !c.metadata.deletionTimestamp).length;
-  await updateStatus(stores.chartGroups, '', group.metadata.name!, status => ({ ...status, chartCount: count }));
+  await updateStatus(stores.chartGroups, asChartGroup, '', group.metadata.name!, status => ({ ...status, chartCount: count }));
 }
 
 /** One more pull of the chart (best effort: a download never fails for its count). */
-export async function countPull(stores: ChartStores, group: KubeObject, name: string): Promise<void> {
+export async function countPull(stores: ChartStores, group: StoredChartGroup, name: string): Promise<void> {
   const chart = await findChart(stores, group, name);
   if (!chart) return;
-  await updateStatus(stores.charts, group.metadata.name!, chart.metadata.name!, status => ({ ...status, pullCount: Number(status.pullCount ?? 0) + 1 }));
+  await updateStatus(stores.charts, asChart, group.metadata.name!, chart.metadata.name!, status => ({ ...status, pullCount: (status?.pullCount ?? 0) + 1 }));
 }

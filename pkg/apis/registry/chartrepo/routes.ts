@@ -6,11 +6,11 @@
 // Errors are chartmuseum's JSON, {"error": "..."}, with the HTTP status that says what went wrong.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import { StatusError } from '../../../rest/errors.ts';
 import type { UserInfo } from '../../../rest/resource.ts';
 import type { Route, RouteRequest } from '../../../server/apiserver.ts';
 import type { Authorizer } from '../../../server/authz.ts';
+import type { StoredChartGroup } from '../stored.ts';
 import { ChartRepoError, mayAct, mayKnow, unauthenticated, type ChartAction, type ChartRepoAuthenticator } from './access.ts';
 import { ChartArchiveError, isChartName, isChartVersion, maxArchiveBytes, readChartArchive } from './archive.ts';
 import type { ChartArchives } from './archives.ts';
@@ -70,7 +70,7 @@ export function chartRepoRoutes(deps: ChartRepoDeps): Route[] {
   const { stores, archives } = deps;
 
   /** The group the URL names, the caller, and whether it may do `action`; 401/403/404 otherwise. */
-  async function authorized(r: RouteRequest, tenant: string, groupName: string, action: ChartAction, chartName?: string): Promise<{ group: KubeObject; user?: UserInfo }> {
+  async function authorized(r: RouteRequest, tenant: string, groupName: string, action: ChartAction, chartName?: string): Promise<{ group: StoredChartGroup; user?: UserInfo }> {
     if (!namePattern.test(tenant) || !namePattern.test(groupName)) throw new ChartRepoError(404, 'chart group not found');
     const user = await deps.authenticator.authenticate(r, tenant);
     const group = await findChartGroup(stores, tenant, groupName);
@@ -84,7 +84,7 @@ export function chartRepoRoutes(deps: ChartRepoDeps): Route[] {
     return { group, user };
   }
 
-  async function keepObjectsInStep(group: KubeObject, name: string): Promise<void> {
+  async function keepObjectsInStep(group: StoredChartGroup, name: string): Promise<void> {
     await syncChart(stores, group, name, await archives.list(group.metadata.uid!, name));
     await syncChartCount(stores, group);
   }

@@ -4,6 +4,7 @@
 import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import { errors } from '../../../rest/errors.ts';
 import type { CustomSubresource } from '../../../rest/resource.ts';
+import { asChart } from '../stored.ts';
 import { chartInfoFiles, readChartArchive } from './archive.ts';
 import type { ChartArchives } from './archives.ts';
 import { serverContext, type ChartStores } from './objects.ts';
@@ -19,7 +20,7 @@ export function chartVersionSubresource(deps: { stores: () => ChartStores; archi
       if (!version) throw errors.badRequest('version is required');
       const namespace = parent.metadata.namespace!;
       const group = await deps.stores().chartGroups.get(serverContext(''), namespace);
-      const content = await deps.archives().content(group.metadata.uid!, String(parent.spec?.name ?? ''), version);
+      const content = await deps.archives().content(group.metadata.uid!, asChart(parent).spec?.name ?? '', version);
       if (!content) throw errors.notFound(gr, `${parentName}/version/${version}`);
       const chart = readChartArchive(content);
       return {

@@ -3,7 +3,6 @@
 // whose TKE policies allow it on the Repository objects (pull = get, push = create or update,
 // delete = delete), asked of the server's authorizer like any request on those objects. A locked
 // namespace grants nothing, as in TKE.
-import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import { Visibility } from '../../../../api/registry/v1/types.ts';
 import type { UserInfo } from '../../../rest/resource.ts';
 import type { RegistryStore } from '../../../rest/store.ts';
@@ -11,6 +10,7 @@ import type { Authorizer } from '../../../server/authz.ts';
 import { isMaster, tenantOfUser } from '../../auth/subjects.ts';
 import { controllerContext } from '../../business/controllers/reconcile.ts';
 import { registryGroup } from '../rules.ts';
+import { asNamespace, asRepository, type StoredNamespace, type StoredRepository } from '../stored.ts';
 import type { ImageName } from './names.ts';
 
 export interface RegistryObjects {
@@ -21,16 +21,16 @@ export interface RegistryObjects {
 /** A field selector's value: escaped as the Kubernetes field selector grammar wants. */
 const selectorValue = (v: string) => v.replace(/[\\,=!]/g, c => `\\${c}`);
 
-export async function findNamespace(stores: RegistryObjects, tenant: string, name: string): Promise<KubeObject | undefined> {
+export async function findNamespace(stores: RegistryObjects, tenant: string, name: string): Promise<StoredNamespace | undefined> {
   const list = await stores.namespaces().list(controllerContext(''), { fieldSelector: `spec.tenantID=${selectorValue(tenant)},spec.name=${selectorValue(name)}` });
-  return list.items[0];
+  return list.items.map(asNamespace)[0];
 }
 
-export async function findRepository(stores: RegistryObjects, namespace: KubeObject, name: string): Promise<KubeObject | undefined> {
+export async function findRepository(stores: RegistryObjects, namespace: StoredNamespace, name: string): Promise<StoredRepository | undefined> {
   const list = await stores.repositories().list(controllerContext(namespace.metadata.name!), {
-    fieldSelector: `spec.tenantID=${selectorValue(String(namespace.spec?.tenantID))},spec.name=${selectorValue(name)},spec.namespaceName=${selectorValue(String(namespace.spec?.name))}`,
+    fieldSelector: `spec.tenantID=${selectorValue(namespace.spec?.tenantID ?? '')},spec.name=${selectorValue(name)},spec.namespaceName=${selectorValue(namespace.spec?.name ?? '')}`,
   });
-  return list.items[0];
+  return list.items.map(asRepository)[0];
 }
 
 /** The actions of `requested` (distribution's pull, push, delete, *) the caller is granted on `image`. */

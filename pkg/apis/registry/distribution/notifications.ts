@@ -10,6 +10,7 @@ import { StatusError } from '../../../rest/errors.ts';
 import type { RegistryStore } from '../../../rest/store.ts';
 import { controllerContext } from '../../business/controllers/reconcile.ts';
 import { registryGroup } from '../rules.ts';
+import { asNamespace, asRepository, type StoredNamespace } from '../stored.ts';
 import { findNamespace, findRepository, type RegistryObjects } from './access.ts';
 import { notificationSecretHeader, ownUserAgent } from './engine.ts';
 import { parseEngineName, type ImageName } from './names.ts';
@@ -24,8 +25,6 @@ interface RegistryEvent {
   request?: { method?: string; useragent?: string };
 }
 
-interface Tag { name: string; digest: string; timeCreated: string }
-
 export interface NotificationDeps {
   stores: RegistryObjects;
   secret(): Promise<string>;
@@ -38,11 +37,15 @@ function sameSecret(given: string, want: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Re-reads and rewrites the object's status until no concurrent writer got there first. */
-async function updateStatus(store: RegistryStore, namespace: string, name: string, change: (status: Record<string, unknown>) => Record<string, unknown> | undefined): Promise<void> {
+/**
+ * Re-reads and rewrites the object's status until no concurrent writer got there first. `change`
+ * gets a copy of the object, as `as` reads it, and answers its new status, or undefined for none.
+ */
+async function updateStatus<T extends KubeObject>(store: RegistryStore, as: (obj: KubeObject) => T, namespace: string, name: string,
+  change: (current: T) => T['status'] | undefined): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const obj = await store.get(controllerContext(namespace), name);
-    const status = change(structuredClone(obj.status ?? {}));
+    const status = change(as(structuredClone(obj)));
     if (!status) return;
     try {
       await store.update(controllerContext(namespace, 'status'), name, { metadata: { name, resourceVersion: obj.metadata.resourceVersion }, status }, {});
@@ -52,8 +55,6 @@ async function updateStatus(store: RegistryStore, namespace: string, name: strin
     }
   }
 }
-
-const tagsOf = (status: Record<string, unknown>): Tag[] => (Array.isArray(status.tags) ? status.tags as Tag[] : []);
 
 export class NotificationReceiver {
   constructor(private readonly deps: NotificationDeps) {}
@@ -121,11 +122,11 @@ export class NotificationReceiver {
     let repository = await findRepository(this.deps.stores, namespace, image.repo);
     if (!repository) {
       try {
-        repository = (await repositories().create(controllerContext(nsName), {
+        repository = asRepository((await repositories().create(controllerContext(nsName), {
           apiVersion: `${registryGroup}/v1`, kind: 'Repository',
           metadata: { generateName: 'repo-', namespace: nsName },
           spec: { name: image.repo, tenantID: image.tenant, namespaceName: image.namespace, visibility: namespace.spec?.visibility },
-        } as KubeObject, {})).object;
+        }, {})).object);
       } catch (err) {
         // Two pushes of a new repository at once: the other one made it.
         repository = await findRepository(this.deps.stores, namespace, image.repo);
@@ -133,8 +134,8 @@ export class NotificationReceiver {
       }
     }
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    await updateStatus(repositories(), nsName, repository.metadata.name!, status => {
-      const tags = tagsOf(status).filter(t => t.name !== tag);
+    await updateStatus(repositories(), asRepository, nsName, repository.metadata.name!, ({ status }) => {
+      const tags = (status?.tags ?? []).filter(t => t.name !== tag);
       return { ...status, tags: [...tags, { name: tag, digest, timeCreated: now }] };
     });
     await this.countRepositories(namespaces(), namespace);
@@ -144,16 +145,16 @@ export class NotificationReceiver {
     const namespace = await findNamespace(this.deps.stores, image.tenant, image.namespace);
     const repository = namespace && await findRepository(this.deps.stores, namespace, image.repo);
     if (!namespace || !repository) return;
-    await updateStatus(this.deps.stores.repositories(), namespace.metadata.name!, repository.metadata.name!,
-      status => ({ ...status, pullCount: Number(status.pullCount ?? 0) + 1 }));
+    await updateStatus(this.deps.stores.repositories(), asRepository, namespace.metadata.name!, repository.metadata.name!,
+      ({ status }) => ({ ...status, pullCount: (status?.pullCount ?? 0) + 1 }));
   }
 
   private async deleted(image: ImageName, digest: string): Promise<void> {
     const namespace = await findNamespace(this.deps.stores, image.tenant, image.namespace);
     const repository = namespace && await findRepository(this.deps.stores, namespace, image.repo);
     if (!namespace || !repository) return;
-    await updateStatus(this.deps.stores.repositories(), namespace.metadata.name!, repository.metadata.name!, status => {
-      const tags = tagsOf(status);
+    await updateStatus(this.deps.stores.repositories(), asRepository, namespace.metadata.name!, repository.metadata.name!, ({ status }) => {
+      const tags = status?.tags ?? [];
       const kept = tags.filter(t => t.digest !== digest);
       return kept.length === tags.length ? undefined : { ...status, tags: kept };
     });
@@ -161,12 +162,12 @@ export class NotificationReceiver {
   }
 
   /** status.repoCount: the namespace's repositories that hold at least one tag (counted, not incremented, so events in any order agree). */
-  private async countRepositories(namespaces: RegistryStore, namespace: KubeObject): Promise<void> {
+  private async countRepositories(namespaces: RegistryStore, namespace: StoredNamespace): Promise<void> {
     const nsName = namespace.metadata.name!;
     const list = await this.deps.stores.repositories().list(controllerContext(nsName), {
       fieldSelector: `spec.tenantID=${namespace.spec?.tenantID},spec.namespaceName=${namespace.spec?.name}`,
     });
-    const count = list.items.filter(r => tagsOf(r.status ?? {}).length > 0).length;
-    await updateStatus(namespaces, '', nsName, status => (status.repoCount === count ? undefined : { ...status, repoCount: count }));
+    const count = list.items.map(asRepository).filter(r => (r.status?.tags ?? []).length > 0).length;
+    await updateStatus(namespaces, asNamespace, '', nsName, ({ status }) => (status?.repoCount === count ? undefined : { ...status, repoCount: count }));
   }
 }
