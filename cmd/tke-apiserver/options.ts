@@ -54,6 +54,8 @@ export interface ServerOptions {
   verbosity: number;
   /** Print a ready-to-paste kubectl command once the server is up. */
   printKubectl: boolean;
+  /** Processes serving the port (node:cluster); 1 serves from this process alone. */
+  workers: number;
   /** --help was given: print usage() and exit 0; other fields are defaults/partial. */
   help: boolean;
 }
@@ -109,6 +111,7 @@ const FLAGS = {
   'max-requests-inflight': { kind: 'int', arg: 'N', default: '400', help: 'The maximum number of non-mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Watches do not count. Zero for no limit.' },
   'max-mutating-requests-inflight': { kind: 'int', arg: 'N', default: '200', help: 'The maximum number of mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Zero for no limit.' },
   'v': { kind: 'int', arg: 'LEVEL', default: '0', shorthand: 'v', help: 'Log verbosity: 0 normal, 2 one line per request, 4 debug, 6 trace.' },
+  'workers': { kind: 'int', arg: 'N', default: '1', help: 'Worker processes that serve the port, each with its own event loop and watch cache (up to the number of cores is useful). Worker 1 runs the controllers and the embedded registry engine.' },
   'print-kubectl': { kind: 'bool', default: 'false', help: 'Once serving, print a kubectl command that uses <data-dir>/admin.kubeconfig.' },
   'help': { kind: 'bool', default: 'false', shorthand: 'h', help: 'Print this help and exit.' },
 } satisfies Record<string, FlagDef>;
@@ -303,6 +306,7 @@ function buildOptions(raw: RawValues, env: Record<string, string | undefined>): 
     maxMutatingRequestsInflight: int(raw, 'max-mutating-requests-inflight', 0, 1_000_000),
     verbosity: int(raw, 'v', 0, 10),
     printKubectl: bool(raw, 'print-kubectl'),
+    workers: int(raw, 'workers', 1, 64),
     help,
   };
   if (!help) validate(opts);

@@ -3,10 +3,10 @@
 // other so that neither takes CPU from the other, plus raw baselines of the two storage engines.
 // Prints one JSON line: our figures, then `peer` and `baseline`. Traffic goes to 127.0.0.1 only;
 // every loop is bounded.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../pkg/storage/embedded.ts';
@@ -48,6 +48,20 @@ function cleanUp(): Promise<void> {
   return cleaning;
 }
 
+// BENCH_WORKERS: the server's --workers; one per core unless told (as a deployment would run it).
+const serverWorkers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
+// The server runs as it is deployed: compiled (npm run build, into a directory of the bench's own
+// in the checkout, so the compiled modules still find its packages), not through tsx, whose
+// compiler and source maps would be counted in its memory. BENCH_SERVER=tsx runs the sources.
+const fromSources = process.env.BENCH_SERVER === 'tsx';
+
+function serverEntry(): string {
+  if (fromSources) return 'cmd/tke-apiserver/bin.js';
+  const outDir = '.bench-dist';
+  execFileSync(process.execPath, ['hack/build.js', '--out-dir', outDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return join(outDir, 'cmd', 'tke-apiserver', 'main.js');
+}
+
 interface Ours { target: Target; databaseUrl: string; pid: number; stop(): Promise<void> }
 
 // The database is started here rather than by the server so that the baseline can reach it; it
@@ -74,7 +88,7 @@ async function startServer(): Promise<Ours> {
   const port = await freePort();
   // BENCH_SERVER_NODE_OPTIONS: flags for the server's node only (e.g. --cpu-prof to profile it).
   const nodeFlags = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
-  proc = spawn(process.execPath, [...nodeFlags, 'cmd/tke-apiserver/bin.js', '--data-dir', dataDir, '--secure-port', String(port), '--database-url', db.databaseUrl],
+  proc = spawn(process.execPath, [...nodeFlags, serverEntry(), '--data-dir', dataDir, '--secure-port', String(port), '--database-url', db.databaseUrl, '--workers', String(serverWorkers)],
     { stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 120_000;
   for (;;) {
@@ -89,12 +103,33 @@ async function startServer(): Promise<Ours> {
   }
 }
 
+/** The RSS of a process and all its descendants (the server's workers), PostgreSQL's excepted: it is started apart. */
+function rssOfTree(pid: number): number {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The parent is the 2nd field after the command, which is in parentheses and may hold spaces.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch { /* gone meanwhile */ }
+  }
+  let total = 0;
+  for (const queue = [pid]; queue.length;) {
+    const p = queue.pop()!;
+    try { total += rssOfPid(p); } catch { /* gone meanwhile */ }
+    queue.push(...(children.get(p) ?? []));
+  }
+  return total;
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   requirePeerBinaries();
 
   const ours = await startServer();
-  const { figures, client } = await runWorkload('tke-apiserver', ours.target, { rssBytes: () => rssOfPid(ours.pid) });
+  const { figures, client } = await runWorkload('tke-apiserver', ours.target, { rssBytes: () => rssOfTree(ours.pid) });
   // Ours on stderr at once: a failure of the peer's run later must not lose them.
   process.stderr.write(`bench: tke-apiserver figures: ${JSON.stringify(figures)}\n`);
   const quota = await benchQuota(client);
@@ -106,7 +141,7 @@ async function main(): Promise<void> {
   // BENCH_PEER=0: our figures only, for iterating on them (the report needs the peer's beside them).
   if (process.env.BENCH_PEER === '0') {
     await cleanUp();
-    process.stdout.write(JSON.stringify({ ...figures, baseline: { postgresInsertTxPerSecond: round(pgTxPerSecond) } }) + '\n');
+    process.stdout.write(JSON.stringify({ ...figures, server: { workers: serverWorkers, compiled: !fromSources }, baseline: { postgresInsertTxPerSecond: round(pgTxPerSecond) } }) + '\n');
     return;
   }
   const peer: Peer = await startPeer(onStop);
@@ -117,6 +152,7 @@ async function main(): Promise<void> {
 
   process.stdout.write(JSON.stringify({
     ...figures,
+    server: { workers: serverWorkers, compiled: !fromSources },
     namespaceCreates: { withQuotaPerSecond: round(quota.quotaCreatesPerSecond), withoutQuotaPerSecond: round(quota.plainCreatesPerSecond) },
     authorizedGets: { apiKeyPerSecond: round(auth.apiKeyGetsPerSecond), adminPerSecond: round(auth.adminGetsPerSecond), policies: auth.policies },
     peer: peerRun.figures,
