@@ -29,7 +29,8 @@ async function main(): Promise<void> {
     () => startEmbeddedPostgres(join(dataDir, 'postgres'), { log, progress }));
   startedPostgres = embedded;
   const databaseUrl = opts.databaseUrl ?? embedded!.databaseUrl;
-  const assembled = await assembleServer({ ...opts, dataDir, databaseUrl }, { logger });
+  const registry = { ...opts.registry, sharedEngine: cluster.isWorker ? (lead ? 'owner' as const : 'user' as const) : undefined };
+  const assembled = await assembleServer({ ...opts, dataDir, databaseUrl, registry }, { logger });
   const { apiserver, tls } = assembled;
 
   const server = https.createServer({

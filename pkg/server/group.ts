@@ -61,6 +61,11 @@ export interface ImageRegistryOptions {
   notificationSecretFile?: string;
   /** Hosts `<tenant>.<suffix>` address that tenant's images (TKE's domain suffix); unset = the default tenant's. */
   domainSuffix?: string;
+  /**
+   * With --workers, one embedded engine serves them all: worker 1 ('owner') runs it and the others
+   * ('user') proxy to the address it publishes. Unset: this process runs its own.
+   */
+  sharedEngine?: 'owner' | 'user';
 }
 
 export interface APIGroupInstaller {

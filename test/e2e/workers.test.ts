@@ -1,10 +1,15 @@
 // --workers 2: two processes serve one port. What a client must not notice: a write made through
-// one connection is read and watched through any other (whichever worker holds it), a worker that
+// one connection is read and watched through any other (whichever worker holds it), images pushed
+// and pulled whichever worker a connection reaches (one engine, run by worker 1), a worker that
 // dies is replaced while the other serves, and a stop leaves no process behind.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
+import path from 'node:path';
 import { httpsRequest, openWatch, type WatchEvent } from '../support/http.ts';
+import { writeOCILayout } from '../support/oci.ts';
+import { makeTempDir } from '../support/process.ts';
 import { startServer, type TestServer } from '../support/server.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -19,7 +24,7 @@ function workerPids(parent: number): number[] {
       if (ppid === parent && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('tke-apiserver')) pids.push(Number(entry));
     } catch { /* gone meanwhile */ }
   }
-  return pids.sort();
+  return pids.sort((a, b) => a - b);
 }
 
 describe('e2e: --workers 2', function () {
@@ -71,6 +76,46 @@ describe('e2e: --workers 2', function () {
     } finally {
       watch.close();
     }
+  });
+
+  it('one registry engine serves both workers: pushes and pulls over many connections agree', async () => {
+    const work = makeTempDir('tke-workers-images-');
+    const certDir = path.join(work, 'certs');
+    mkdirSync(certDir);
+    writeFileSync(path.join(certDir, 'ca.crt'), server.caPEM);
+    const imageDir = path.join(work, 'image');
+    const digest = writeOCILayout(imageDir, 'v1', 'hello from two workers\n');
+    const password = 'Passw0rd123';
+    const identity = await fresh('POST', '/apis/auth.tkestack.io/v1/localidentities', {
+      metadata: { generateName: 'usr-' }, spec: { username: 'pusher', displayName: 'pusher', hashedPassword: Buffer.from(password).toString('base64'), tenantID: 'default' },
+    });
+    assert.equal(identity.status, 201, identity.body);
+    const bound = await fresh('POST', '/apis/auth.tkestack.io/v1/policies/pol-default-administrator/binding', { users: [{ id: 'pusher', name: 'pusher' }] });
+    assert.equal(bound.status, 201, bound.body);
+    const ns = await fresh('POST', '/apis/registry.tkestack.io/v1/namespaces', { metadata: { generateName: 'rns-' }, spec: { name: 'team', displayName: 'team', visibility: 'Private' } });
+    assert.equal(ns.status, 201, ns.body);
+    const skopeo = (...args: string[]) => new Promise<{ code: number; stderr: string }>(resolve => {
+      execFile('skopeo', ['--insecure-policy', ...args], {
+        env: { PATH: process.env.PATH, HOME: work, XDG_RUNTIME_DIR: work, REGISTRY_AUTH_FILE: path.join(work, 'auth.json') }, timeout: 60_000,
+      }, (err, _stdout, stderr) => resolve({ code: err ? 1 : 0, stderr }));
+    });
+    const ref = (tag: string) => `docker://127.0.0.1:${server.port}/team/app:${tag}`;
+    // Each skopeo run opens its own connections: over four pushes and pulls both workers take part.
+    for (const tag of ['a', 'b']) {
+      const pushed = await skopeo('copy', '--retry-times', '0', '--dest-cert-dir', certDir, '--dest-creds', `pusher:${password}`, `oci:${imageDir}:v1`, ref(tag));
+      assert.equal(pushed.code, 0, pushed.stderr);
+    }
+    for (const tag of ['a', 'b']) {
+      const out = path.join(work, `pulled-${tag}`);
+      const pulled = await skopeo('copy', '--retry-times', '0', '--src-cert-dir', certDir, '--src-creds', `pusher:${password}`, ref(tag), `oci:${out}:v1`);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.equal(JSON.parse(readFileSync(path.join(out, 'index.json'), 'utf8')).manifests[0].digest, digest);
+    }
+    // One engine: exactly one docker-registry process, a child of worker 1.
+    const engines = readdirSync('/proc').filter(p => /^\d+$/.test(p)).filter(p => {
+      try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('/usr/bin/docker-registry') && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(server.dataDir); } catch { return false; }
+    });
+    assert.equal(engines.length, 1, `docker-registry processes: ${engines.join(', ')}`);
   });
 
   it('a worker killed is started again, and the other serves meanwhile', async () => {

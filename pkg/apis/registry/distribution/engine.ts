@@ -6,7 +6,7 @@
 // pid file before starting a new one.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { createServer } from 'node:net';
@@ -104,8 +104,14 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   try { process.kill(-pid, signal); } catch { /* already gone */ }
 }
 
+/** Where the running engine's base URL is kept, for the workers that do not run it. */
+export function engineAddressFile(dir: string): string {
+  return join(dir, 'engine.url');
+}
+
 /** Kills the engine a previous server process on this data dir left running (it was killed with -9). */
 export function stopLeftoverEngine(dir: string, logger: Logger): void {
+  rmSync(engineAddressFile(dir), { force: true });
   const leftover = leftoverEngine(join(dir, 'engine.pid'), join(dir, 'config.yml'));
   if (!leftover) return;
   logger.warn({ pid: leftover }, 'stopping a registry engine left running by a previous server process');
@@ -195,6 +201,8 @@ export class EmbeddedEngine {
     await spawned;
     await writeFile(this.pidFile, String(child.pid));
     await this.waitAnswering(child);
+    // Other workers of this server (--workers) proxy to the address written here.
+    await writeFileAtomic(engineAddressFile(dir), `http://127.0.0.1:${this.port}`, 0o600);
     logger.info({ pid: child.pid, port: this.port }, 'registry engine started');
   }
 
@@ -231,6 +239,7 @@ export class EmbeddedEngine {
     child.once('exit', () => {
       clearTimeout(force);
       void rm(this.pidFile, { force: true });
+      void rm(engineAddressFile(this.config.dir), { force: true });
     });
   }
 }

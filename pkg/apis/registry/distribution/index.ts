@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../../../server/certs.ts';
 import type { APIGroup, GroupContext } from '../../../server/group.ts';
 import { registryGroup } from '../rules.ts';
 import type { RegistryObjects } from './access.ts';
-import { EmbeddedEngine, notificationPath, stopLeftoverEngine } from './engine.ts';
+import { EmbeddedEngine, engineAddressFile, notificationPath, stopLeftoverEngine } from './engine.ts';
 import { loadTokenSigningKey, type TokenSigningKey } from './keys.ts';
 import { NotificationReceiver } from './notifications.ts';
 import { EngineUnavailable, proxyHandler } from './proxy.ts';
@@ -68,6 +68,12 @@ export function imageRegistry(ctx: GroupContext): ImageRegistry {
     if (!embedded) {
       throw new EngineUnavailable(`no registry engine: ${options.engineBinary} is not installed (Debian package docker-registry) and --registry-url is not set`);
     }
+    if (options.sharedEngine === 'user') {
+      // Read each time: the owner writes a new address when it restarts its engine.
+      const address = await readFile(engineAddressFile(dir), 'utf8').catch(() => undefined);
+      if (!address) throw new EngineUnavailable('the registry engine is starting; try again in a moment');
+      return address.trim();
+    }
     return (await startEngine()).url();
   };
 
@@ -84,7 +90,12 @@ export function imageRegistry(ctx: GroupContext): ImageRegistry {
       name: 'image-registry-engine',
       // Started on the first registry request, not here: a server whose registry nobody uses runs no engine.
       // One that a killed predecessor left behind would hold on to the storage until then: it goes now.
-      async start() { if (embedded) stopLeftoverEngine(dir, logger); },
+      // Shared by workers, it starts now: the other workers cannot start it on their first request.
+      async start() {
+        if (!embedded) return;
+        stopLeftoverEngine(dir, logger);
+        if (options.sharedEngine === 'owner') void upstream().catch(err => logger.error({ err }, 'the registry engine did not start'));
+      },
       stop() { engine?.stop(); },
     },
   };
