@@ -25,23 +25,27 @@ async function main(): Promise<void> {
   const began = Date.now();
   const log = (msg: string, fields?: object) => logger.debug(fields ?? {}, msg);
   const progress = (msg: string, fields?: object) => logger.info(fields ?? {}, msg);
-  const embedded = opts.databaseUrl ? undefined : await startupStep(logger, 'starting the embedded PostgreSQL',
-    () => startEmbeddedPostgres(join(dataDir, 'postgres'), { log, progress }));
+  const embedded = opts.databaseUrl
+    ? undefined
+    : await startupStep(logger, 'starting the embedded PostgreSQL', () => startEmbeddedPostgres(join(dataDir, 'postgres'), { log, progress }));
   startedPostgres = embedded;
   const databaseUrl = opts.databaseUrl ?? embedded!.databaseUrl;
-  const registry = { ...opts.registry, sharedEngine: cluster.isWorker ? (lead ? 'owner' as const : 'user' as const) : undefined };
+  const registry = { ...opts.registry, sharedEngine: cluster.isWorker ? (lead ? ('owner' as const) : ('user' as const)) : undefined };
   const assembled = await assembleServer({ ...opts, dataDir, databaseUrl, registry }, { logger });
   const { apiserver, tls } = assembled;
 
-  const server = https.createServer({
-    key: tls.keyPEM,
-    cert: tls.certPEM,
-    // Client certificates are optional and verified by the authenticator, which knows
-    // which CA (client or front-proxy) may vouch for what.
-    requestCert: true,
-    rejectUnauthorized: false,
-    ca: tls.clientCAs.length ? tls.clientCAs : undefined,
-  }, apiserver.handle);
+  const server = https.createServer(
+    {
+      key: tls.keyPEM,
+      cert: tls.certPEM,
+      // Client certificates are optional and verified by the authenticator, which knows
+      // which CA (client or front-proxy) may vouch for what.
+      requestCert: true,
+      rejectUnauthorized: false,
+      ca: tls.clientCAs.length ? tls.clientCAs : undefined,
+    },
+    apiserver.handle,
+  );
   server.keepAliveTimeout = 65_000;
   try {
     await new Promise<void>((ok, fail) => {
@@ -62,11 +66,18 @@ async function main(): Promise<void> {
       return;
     }
     // The kubeconfig that tells clients the server is up is written once every worker serves.
-    await new Promise<void>(go => process.on('message', (m: { go?: boolean }) => { if (m?.go) go(); }));
+    await new Promise<void>(go =>
+      process.on('message', (m: { go?: boolean }) => {
+        if (m?.go) go();
+      }),
+    );
   }
   const kubeconfig = join(dataDir, 'admin.kubeconfig');
   await writeKubeconfig(kubeconfig, { server: url, caPEM: tls.caPEM, token: assembled.adminToken, user: 'admin', cluster: 'tke', context: 'tke-admin' });
-  logger.info({ url, kubeconfig, database: embedded ? 'embedded' : 'external', startupMs: Date.now() - began }, `serving (started in ${((Date.now() - began) / 1000).toFixed(1)}s)`);
+  logger.info(
+    { url, kubeconfig, database: embedded ? 'embedded' : 'external', startupMs: Date.now() - began },
+    `serving (started in ${((Date.now() - began) / 1000).toFixed(1)}s)`,
+  );
   if (opts.printKubectl) {
     process.stdout.write(`\ntke-apiserver is serving on ${url}\nPoint kubectl at it:\n\n  export KUBECONFIG=${kubeconfig}\n  kubectl get tke\n\n`);
   }
@@ -75,7 +86,12 @@ async function main(): Promise<void> {
   installStop(logger, assembled, server, embedded);
 }
 
-function installStop(logger: Logger, assembled: { drain(): Promise<void>; stop(): Promise<void> }, server: https.Server, embedded: { stop(): Promise<void> } | undefined): void {
+function installStop(
+  logger: Logger,
+  assembled: { drain(): Promise<void>; stop(): Promise<void> },
+  server: https.Server,
+  embedded: { stop(): Promise<void> } | undefined,
+): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -105,36 +121,49 @@ function installStop(logger: Logger, assembled: { drain(): Promise<void>; stop()
 async function supervise(workers: number, dataDir: string, embeddedDatabase: boolean, logger: Logger): Promise<void> {
   const log = (msg: string, fields?: object) => logger.debug(fields ?? {}, msg);
   const progress = (msg: string, fields?: object) => logger.info(fields ?? {}, msg);
-  const embedded = embeddedDatabase ? await startupStep(logger, 'starting the embedded PostgreSQL',
-    () => startEmbeddedPostgres(join(dataDir, 'postgres'), { log, progress })) : undefined;
+  const embedded = embeddedDatabase
+    ? await startupStep(logger, 'starting the embedded PostgreSQL', () => startEmbeddedPostgres(join(dataDir, 'postgres'), { log, progress }))
+    : undefined;
   startedPostgres = embedded;
   let stopping = false;
   let allStarted = false;
   const running = new Map<number, Worker>();
   /** Resolves when the worker listens; worker 1 goes on to the kubeconfig and controllers when told. */
-  const start = (id: number): Promise<Worker> => new Promise((listening, fail) => {
-    const worker = cluster.fork({ TKE_WORKER: String(id), ...(embedded ? { DATABASE_URL: embedded.databaseUrl } : {}) });
-    running.set(id, worker);
-    let started = false;
-    worker.on('message', (m: { listening?: string }) => {
-      if (m?.listening === undefined || started) return;
-      started = true;
-      // A worker 1 started again after the others serve goes on at once.
-      if (allStarted) worker.send({ go: true });
-      listening(worker);
+  const start = (id: number): Promise<Worker> =>
+    new Promise((listening, fail) => {
+      const worker = cluster.fork({ TKE_WORKER: String(id), ...(embedded ? { DATABASE_URL: embedded.databaseUrl } : {}) });
+      running.set(id, worker);
+      let started = false;
+      worker.on('message', (m: { listening?: string }) => {
+        if (m?.listening === undefined || started) return;
+        started = true;
+        // A worker 1 started again after the others serve goes on at once.
+        if (allStarted) worker.send({ go: true });
+        listening(worker);
+      });
+      worker.once('exit', (code, signal) => {
+        running.delete(id);
+        if (!started) {
+          fail(new Error(`worker ${id} exited with ${signal ?? code} before it served`));
+          return;
+        }
+        if (stopping) return;
+        logger.error({ worker: id, code, signal }, 'a worker exited; starting it again');
+        setTimeout(() => void start(id).catch(err => logger.error({ err, worker: id }, 'a worker could not be started again')), 1000);
+      });
     });
-    worker.once('exit', (code, signal) => {
-      running.delete(id);
-      if (!started) { fail(new Error(`worker ${id} exited with ${signal ?? code} before it served`)); return; }
-      if (stopping) return;
-      logger.error({ worker: id, code, signal }, 'a worker exited; starting it again');
-      setTimeout(() => void start(id).catch(err => logger.error({ err, worker: id }, 'a worker could not be started again')), 1000);
-    });
-  });
   const stopAll = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    await Promise.all([...running.values()].map(w => new Promise(r => { w.once('exit', r); w.process.kill(signal); })));
+    await Promise.all(
+      [...running.values()].map(
+        w =>
+          new Promise(r => {
+            w.once('exit', r);
+            w.process.kill(signal);
+          }),
+      ),
+    );
     await embedded?.stop();
     process.exit(0);
   };
@@ -154,7 +183,7 @@ async function supervise(workers: number, dataDir: string, embeddedDatabase: boo
 }
 
 main().catch(async err => {
-  process.stderr.write(`tke-apiserver: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`tke-apiserver: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   await startedPostgres?.stop().catch(() => {});
   process.exit(1);
 });

@@ -81,39 +81,158 @@ interface FlagDef {
 }
 
 const FLAGS = {
-  'data-dir': { kind: 'string', arg: 'DIR', default: '.data', help: 'Directory for the PKI, the bootstrap admin token and kubeconfig, and the embedded PostgreSQL.' },
-  'secure-port': { kind: 'int', arg: 'PORT', default: '9443', help: 'The port on which to serve HTTPS with authentication and authorization. 0 picks a free port.' },
-  'bind-address': { kind: 'string', arg: 'IP', default: '127.0.0.1', help: 'The IP address on which to listen for the --secure-port port. Use 0.0.0.0 (or ::) for all interfaces.' },
-  'database-url': { kind: 'string', arg: 'URL', help: 'PostgreSQL connection URL (postgres://user:pass@host:port/db). Defaults to $DATABASE_URL; if neither is set, an embedded PostgreSQL is started in <data-dir>/postgres.' },
-  'encryption-key-file': { kind: 'string', arg: 'FILE', help: 'Keys that encrypt secret fields (passwords, private keys, connector configurations) in the database: one "<name> <base64 of 32 random bytes>" a line, the first encrypting, all decrypting. Every replica of one database needs the same file. If unset, <data-dir>/encryption.key is used, generated at first start.' },
-  'tls-cert-file': { kind: 'string', arg: 'FILE', help: 'File containing the default x509 certificate for HTTPS (CA cert, if any, concatenated after server cert). If unset, a self-signed CA and serving certificate are generated in <data-dir>/pki.' },
+  'data-dir': {
+    kind: 'string',
+    arg: 'DIR',
+    default: '.data',
+    help: 'Directory for the PKI, the bootstrap admin token and kubeconfig, and the embedded PostgreSQL.',
+  },
+  'secure-port': {
+    kind: 'int',
+    arg: 'PORT',
+    default: '9443',
+    help: 'The port on which to serve HTTPS with authentication and authorization. 0 picks a free port.',
+  },
+  'bind-address': {
+    kind: 'string',
+    arg: 'IP',
+    default: '127.0.0.1',
+    help: 'The IP address on which to listen for the --secure-port port. Use 0.0.0.0 (or ::) for all interfaces.',
+  },
+  'database-url': {
+    kind: 'string',
+    arg: 'URL',
+    help: 'PostgreSQL connection URL (postgres://user:pass@host:port/db). Defaults to $DATABASE_URL; if neither is set, an embedded PostgreSQL is started in <data-dir>/postgres.',
+  },
+  'encryption-key-file': {
+    kind: 'string',
+    arg: 'FILE',
+    help: 'Keys that encrypt secret fields (passwords, private keys, connector configurations) in the database: one "<name> <base64 of 32 random bytes>" a line, the first encrypting, all decrypting. Every replica of one database needs the same file. If unset, <data-dir>/encryption.key is used, generated at first start.',
+  },
+  'tls-cert-file': {
+    kind: 'string',
+    arg: 'FILE',
+    help: 'File containing the default x509 certificate for HTTPS (CA cert, if any, concatenated after server cert). If unset, a self-signed CA and serving certificate are generated in <data-dir>/pki.',
+  },
   'tls-private-key-file': { kind: 'string', arg: 'FILE', help: 'File containing the default x509 private key matching --tls-cert-file.' },
   'tls-san': { kind: 'list', arg: 'NAMES', help: 'Additional DNS names or IP addresses for the generated serving certificate (comma-separated).' },
   'external-hostname': { kind: 'string', arg: 'HOST', help: 'The hostname clients use to reach this server; added to the generated serving certificate.' },
-  'client-ca-file': { kind: 'string', arg: 'FILE', help: 'If set, any request presenting a client certificate signed by one of the authorities in this file is authenticated with the CommonName as user and the Organizations as groups.' },
-  'requestheader-client-ca-file': { kind: 'string', arg: 'FILE', help: 'Root certificate bundle to verify client certificates on incoming requests before trusting usernames in the headers named by --requestheader-username-headers. WARNING: generally do not depend on authorization being already done for incoming requests.' },
-  'requestheader-allowed-names': { kind: 'list', arg: 'NAMES', default: '', help: 'List of client certificate common names allowed to provide usernames in the headers named by --requestheader-username-headers. If empty, any client certificate validated by the authorities in --requestheader-client-ca-file is allowed.' },
-  'requestheader-username-headers': { kind: 'list', arg: 'HEADERS', default: 'X-Remote-User', help: 'List of request headers to inspect for usernames. The first header with a non-empty value is used.' },
-  'requestheader-group-headers': { kind: 'list', arg: 'HEADERS', default: 'X-Remote-Group', help: 'List of request headers to inspect for groups. Each header value is one group (as kube-apiserver sends them); repeat the header for several.' },
-  'requestheader-extra-headers-prefix': { kind: 'list', arg: 'PREFIXES', default: 'X-Remote-Extra-', help: 'List of request header prefixes to inspect for user extra information.' },
-  'authorization-kubeconfig': { kind: 'string', arg: 'FILE', help: 'kubeconfig file pointing at the \'core\' kubernetes server with enough rights to create subjectaccessreviews.authorization.k8s.io (system:auth-delegator). Requests of kube users that come through the front proxy are then authorized by that server (its RBAC); TKE users keep TKE policies. If unset, TKE policies decide every request.' },
-  'audit-log-maxage': { kind: 'int', arg: 'DAYS', default: '30', help: 'The number of days to keep audit events (auditevents.auth.tkestack.io) in the database. 0 keeps them by count only.' },
-  'audit-log-maxevents': { kind: 'int', arg: 'N', default: '1000000', help: 'The most audit events kept in the database; the oldest go first. 0 means no limit.' },
-  'cluster-health-check-period': { kind: 'int', arg: 'SECONDS', default: '60', help: 'How often each imported cluster is probed (/version through its credential); each probe is moved by up to a fifth of this at random so that clusters are not probed all at once.' },
-  'event-ttl': { kind: 'string', arg: 'DURATION', default: '1h', help: 'Amount of time to retain events (core/v1 and events.k8s.io/v1), counted from when each was last seen, as kube-apiserver\'s --event-ttl: a duration such as 1h, 30m or 1h30m. At least 1s.' },
-  'events-kubeconfig': { kind: 'string', arg: 'FILE', help: 'kubeconfig of the kube-apiserver this server is aggregated into, with rights to create and update events in every namespace: the controllers\' Events are written there, where kubectl describe through the cluster reads them. If unset, this server stores and serves them itself.' },
-  'registry-url': { kind: 'string', arg: 'URL', help: 'URL of an external Docker registry (distribution) that serves /v2/ behind this server, configured with auth.token (realm <server>/registry/auth, issuer tke-apiserver, service tke-registry, rootcertbundle --registry-token-cert-file) and a notification endpoint <server>/registry/notification sending the header X-TKE-Registry-Notification-Secret. If unset, the embedded docker-registry (--registry-engine-binary) is started in <data-dir>/registry on first use.' },
-  'registry-engine-binary': { kind: 'string', arg: 'FILE', default: '/usr/bin/docker-registry', help: 'The docker-registry binary of the embedded registry engine (Debian package docker-registry). Without it and without --registry-url, /v2/ answers 503.' },
-  'registry-token-key-file': { kind: 'string', arg: 'FILE', help: 'PEM private key (EC P-256) that signs registry tokens; with --registry-token-cert-file. Every replica needs the same pair. If unset, one is generated in <data-dir>/registry.' },
-  'registry-token-cert-file': { kind: 'string', arg: 'FILE', help: 'The certificate of --registry-token-key-file: the registry\'s auth.token.rootcertbundle.' },
-  'registry-notification-secret-file': { kind: 'string', arg: 'FILE', help: 'File holding the secret the registry\'s notifications carry in X-TKE-Registry-Notification-Secret. If unset, one is generated in <data-dir>/registry.' },
-  'registry-domain-suffix': { kind: 'string', arg: 'DOMAIN', help: 'As TKE\'s registry domain suffix: a client reaching this server as <tenant>.<DOMAIN> addresses that tenant\'s images; any other host addresses the default tenant\'s.' },
-  'max-requests-inflight': { kind: 'int', arg: 'N', default: '400', help: 'The maximum number of non-mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Watches do not count. Zero for no limit.' },
-  'max-mutating-requests-inflight': { kind: 'int', arg: 'N', default: '200', help: 'The maximum number of mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Zero for no limit.' },
-  'v': { kind: 'int', arg: 'LEVEL', default: '0', shorthand: 'v', help: 'Log verbosity: 0 normal, 2 one line per request, 4 debug, 6 trace.' },
-  'workers': { kind: 'int', arg: 'N', default: '1', help: 'Worker processes that serve the port, each with its own event loop and watch cache (up to the number of cores is useful). Worker 1 runs the controllers and the embedded registry engine.' },
+  'client-ca-file': {
+    kind: 'string',
+    arg: 'FILE',
+    help: 'If set, any request presenting a client certificate signed by one of the authorities in this file is authenticated with the CommonName as user and the Organizations as groups.',
+  },
+  'requestheader-client-ca-file': {
+    kind: 'string',
+    arg: 'FILE',
+    help: 'Root certificate bundle to verify client certificates on incoming requests before trusting usernames in the headers named by --requestheader-username-headers. WARNING: generally do not depend on authorization being already done for incoming requests.',
+  },
+  'requestheader-allowed-names': {
+    kind: 'list',
+    arg: 'NAMES',
+    default: '',
+    help: 'List of client certificate common names allowed to provide usernames in the headers named by --requestheader-username-headers. If empty, any client certificate validated by the authorities in --requestheader-client-ca-file is allowed.',
+  },
+  'requestheader-username-headers': {
+    kind: 'list',
+    arg: 'HEADERS',
+    default: 'X-Remote-User',
+    help: 'List of request headers to inspect for usernames. The first header with a non-empty value is used.',
+  },
+  'requestheader-group-headers': {
+    kind: 'list',
+    arg: 'HEADERS',
+    default: 'X-Remote-Group',
+    help: 'List of request headers to inspect for groups. Each header value is one group (as kube-apiserver sends them); repeat the header for several.',
+  },
+  'requestheader-extra-headers-prefix': {
+    kind: 'list',
+    arg: 'PREFIXES',
+    default: 'X-Remote-Extra-',
+    help: 'List of request header prefixes to inspect for user extra information.',
+  },
+  'authorization-kubeconfig': {
+    kind: 'string',
+    arg: 'FILE',
+    help: "kubeconfig file pointing at the 'core' kubernetes server with enough rights to create subjectaccessreviews.authorization.k8s.io (system:auth-delegator). Requests of kube users that come through the front proxy are then authorized by that server (its RBAC); TKE users keep TKE policies. If unset, TKE policies decide every request.",
+  },
+  'audit-log-maxage': {
+    kind: 'int',
+    arg: 'DAYS',
+    default: '30',
+    help: 'The number of days to keep audit events (auditevents.auth.tkestack.io) in the database. 0 keeps them by count only.',
+  },
+  'audit-log-maxevents': {
+    kind: 'int',
+    arg: 'N',
+    default: '1000000',
+    help: 'The most audit events kept in the database; the oldest go first. 0 means no limit.',
+  },
+  'cluster-health-check-period': {
+    kind: 'int',
+    arg: 'SECONDS',
+    default: '60',
+    help: 'How often each imported cluster is probed (/version through its credential); each probe is moved by up to a fifth of this at random so that clusters are not probed all at once.',
+  },
+  'event-ttl': {
+    kind: 'string',
+    arg: 'DURATION',
+    default: '1h',
+    help: "Amount of time to retain events (core/v1 and events.k8s.io/v1), counted from when each was last seen, as kube-apiserver's --event-ttl: a duration such as 1h, 30m or 1h30m. At least 1s.",
+  },
+  'events-kubeconfig': {
+    kind: 'string',
+    arg: 'FILE',
+    help: "kubeconfig of the kube-apiserver this server is aggregated into, with rights to create and update events in every namespace: the controllers' Events are written there, where kubectl describe through the cluster reads them. If unset, this server stores and serves them itself.",
+  },
+  'registry-url': {
+    kind: 'string',
+    arg: 'URL',
+    help: 'URL of an external Docker registry (distribution) that serves /v2/ behind this server, configured with auth.token (realm <server>/registry/auth, issuer tke-apiserver, service tke-registry, rootcertbundle --registry-token-cert-file) and a notification endpoint <server>/registry/notification sending the header X-TKE-Registry-Notification-Secret. If unset, the embedded docker-registry (--registry-engine-binary) is started in <data-dir>/registry on first use.',
+  },
+  'registry-engine-binary': {
+    kind: 'string',
+    arg: 'FILE',
+    default: '/usr/bin/docker-registry',
+    help: 'The docker-registry binary of the embedded registry engine (Debian package docker-registry). Without it and without --registry-url, /v2/ answers 503.',
+  },
+  'registry-token-key-file': {
+    kind: 'string',
+    arg: 'FILE',
+    help: 'PEM private key (EC P-256) that signs registry tokens; with --registry-token-cert-file. Every replica needs the same pair. If unset, one is generated in <data-dir>/registry.',
+  },
+  'registry-token-cert-file': { kind: 'string', arg: 'FILE', help: "The certificate of --registry-token-key-file: the registry's auth.token.rootcertbundle." },
+  'registry-notification-secret-file': {
+    kind: 'string',
+    arg: 'FILE',
+    help: "File holding the secret the registry's notifications carry in X-TKE-Registry-Notification-Secret. If unset, one is generated in <data-dir>/registry.",
+  },
+  'registry-domain-suffix': {
+    kind: 'string',
+    arg: 'DOMAIN',
+    help: "As TKE's registry domain suffix: a client reaching this server as <tenant>.<DOMAIN> addresses that tenant's images; any other host addresses the default tenant's.",
+  },
+  'max-requests-inflight': {
+    kind: 'int',
+    arg: 'N',
+    default: '400',
+    help: 'The maximum number of non-mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Watches do not count. Zero for no limit.',
+  },
+  'max-mutating-requests-inflight': {
+    kind: 'int',
+    arg: 'N',
+    default: '200',
+    help: 'The maximum number of mutating requests in flight at a given time. When the server exceeds this, it rejects requests (429 with Retry-After). Zero for no limit.',
+  },
+  v: { kind: 'int', arg: 'LEVEL', default: '0', shorthand: 'v', help: 'Log verbosity: 0 normal, 2 one line per request, 4 debug, 6 trace.' },
+  workers: {
+    kind: 'int',
+    arg: 'N',
+    default: '1',
+    help: 'Worker processes that serve the port, each with its own event loop and watch cache (up to the number of cores is useful). Worker 1 runs the controllers and the embedded registry engine.',
+  },
   'print-kubectl': { kind: 'bool', default: 'false', help: 'Once serving, print a kubectl command that uses <data-dir>/admin.kubeconfig.' },
-  'help': { kind: 'bool', default: 'false', shorthand: 'h', help: 'Print this help and exit.' },
+  help: { kind: 'bool', default: 'false', shorthand: 'h', help: 'Print this help and exit.' },
 } satisfies Record<string, FlagDef>;
 
 type FlagName = keyof typeof FLAGS;
@@ -142,7 +261,8 @@ export function usage(): string {
     const short = def.shorthand && def.shorthand !== name ? `-${def.shorthand}, ` : '    ';
     const long = name.length === 1 ? `-${name}, --${name}` : `${short}--${name}`;
     const arg = def.kind === 'bool' ? '' : ` ${def.arg ?? 'VALUE'}`;
-    const dflt = def.default !== undefined && def.default !== '' && def.kind !== 'bool' ? ` (default ${def.kind === 'list' ? `[${def.default}]` : def.default})` : '';
+    const dflt =
+      def.default !== undefined && def.default !== '' && def.kind !== 'bool' ? ` (default ${def.kind === 'list' ? `[${def.default}]` : def.default})` : '';
     return { left: `${long}${arg}`, right: `${def.help}${dflt}` };
   });
   const width = Math.max(...entries.map(e => e.left.length)) + 2;
@@ -166,7 +286,8 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
   const raw: RawValues = new Map();
   const set = (name: FlagName, value: string) => {
     const prev = raw.get(name);
-    if (prev) prev.push(value); else raw.set(name, [value]);
+    if (prev) prev.push(value);
+    else raw.set(name, [value]);
   };
 
   for (let i = 0; i < argv.length; i++) {
@@ -192,7 +313,10 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
       // pflag's "-v4": a shorthand with its value attached.
       if (!name && inline === undefined && given.length > 1) {
         const short = shorthands.get(given[0]);
-        if (short && flagDefs[short].kind !== 'bool') { name = short; inline = given.slice(1); }
+        if (short && flagDefs[short].kind !== 'bool') {
+          name = short;
+          inline = given.slice(1);
+        }
       }
     }
     if (!name) throw new OptionsError(`unknown flag: ${long ? '--' : '-'}${given}`);
@@ -220,7 +344,11 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
 
   if (raw.has('help') && bool(raw, 'help')) {
     // --help wins over mistakes in other flag values, as with pflag.
-    try { return buildOptions(raw, env); } catch { return buildOptions(new Map([['help', ['true']]]), env); }
+    try {
+      return buildOptions(raw, env);
+    } catch {
+      return buildOptions(new Map([['help', ['true']]]), env);
+    }
   }
   return buildOptions(raw, env);
 }
@@ -239,7 +367,10 @@ function str(raw: RawValues, name: FlagName): string | undefined {
 function list(raw: RawValues, name: FlagName): string[] {
   // Like pflag's StringSlice: given values replace the default, repeats append.
   const vs = raw.get(name) ?? [flagDefs[name].default ?? ''];
-  return vs.flatMap(v => v.split(',')).map(s => s.trim()).filter(s => s !== '');
+  return vs
+    .flatMap(v => v.split(','))
+    .map(s => s.trim())
+    .filter(s => s !== '');
 }
 
 function int(raw: RawValues, name: FlagName, min: number, max: number): number {
@@ -320,7 +451,11 @@ function validate(o: ServerOptions): void {
   }
   if (o.databaseUrl !== undefined) {
     let protocol = '';
-    try { protocol = new URL(o.databaseUrl).protocol; } catch { /* reported below */ }
+    try {
+      protocol = new URL(o.databaseUrl).protocol;
+    } catch {
+      /* reported below */
+    }
     if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
       // The URL itself may hold a password: do not echo it.
       throw new OptionsError('invalid --database-url / DATABASE_URL: expected postgres://[user[:password]@]host[:port]/database');
@@ -343,10 +478,7 @@ function validate(o: ServerOptions): void {
 /**
  * For main: parses, prints --help (exit 0) or the error with a hint (exit 2), else returns.
  */
-export function parseOptionsOrExit(
-  argv: string[] = process.argv.slice(2),
-  env: Record<string, string | undefined> = process.env,
-): ServerOptions {
+export function parseOptionsOrExit(argv: string[] = process.argv.slice(2), env: Record<string, string | undefined> = process.env): ServerOptions {
   let opts: ServerOptions;
   try {
     opts = parseOptions(argv, env);

@@ -86,8 +86,9 @@ export async function assembleServer(opts: AssembleOptions, deps: AssembleDeps):
   // Which fields are secret the groups say once built, below, before any of their objects is read.
   const encryption = new FieldEncryption(encryptionKeys);
   const migrationDirs = groups.flatMap(g => (g.migrations ? [g.migrations] : []));
-  const storage = await startupStep(logger, 'opening the database and applying migrations',
-    () => openPostgresStore({ databaseUrl: opts.databaseUrl, log, progress, encryption, migrationDirs }));
+  const storage = await startupStep(logger, 'opening the database and applying migrations', () =>
+    openPostgresStore({ databaseUrl: opts.databaseUrl, log, progress, encryption, migrationDirs }),
+  );
   let delegated: DelegatedAuthorizer | undefined;
   try {
     if (firstStart) progress('first start: making the certificates, the admin credentials and the default tenant', { dataDir });
@@ -108,30 +109,46 @@ export async function assembleServer(opts: AssembleOptions, deps: AssembleDeps):
     const recorder = new QueuedEventRecorder(
       opts.eventsKubeconfig ? kubeEventSink(opts.eventsKubeconfig) : localEventSink(() => apiserver!.store('', 'events')),
       {
-        component: 'tke-apiserver', host: hostname(), tenantOf,
+        component: 'tke-apiserver',
+        host: hostname(),
+        tenantOf,
         // A lost event is worth a debug line, never a failure of the controller that recorded it.
         onDropped: (why, err) => eventLog.debug({ err }, why),
       },
     );
     const groupContext: GroupContext = {
-      storage, sql: storage.pool, admission, authenticator, ca: certs.ca, dataDir, logger, audit: opts.audit,
+      storage,
+      sql: storage.pool,
+      admission,
+      authenticator,
+      ca: certs.ca,
+      dataDir,
+      logger,
+      audit: opts.audit,
       clusterHealthCheckPeriodSeconds: opts.clusterHealthCheckPeriodSeconds,
-      eventRecorder: recorder, eventTTLSeconds: opts.eventTTLSeconds, registry: opts.registry,
+      eventRecorder: recorder,
+      eventTTLSeconds: opts.eventTTLSeconds,
+      registry: opts.registry,
       store: (group, resource) => apiserver!.store(group, resource),
       authorizer: () => {
         if (!serverAuthorizer) throw new Error('the authorizer is asked before the server is built');
         return serverAuthorizer;
       },
       externalURL: () => {
-        if (!externalURL) throw new Error('the server\'s URL is asked before it listens');
+        if (!externalURL) throw new Error("the server's URL is asked before it listens");
         return externalURL;
       },
     };
     const built = groups.map(g => g.build(groupContext));
     const definitions = built.flatMap(g => g.resources);
     encryption.addSecretFields(secretFieldsOf(definitions));
-    await startupStep(logger, firstStart ? 'seeding the default tenant (policies, categories) and preparing the API groups' : 'preparing the API groups',
-      async () => { for (const g of built) await g.prepare?.(); });
+    await startupStep(
+      logger,
+      firstStart ? 'seeding the default tenant (policies, categories) and preparing the API groups' : 'preparing the API groups',
+      async () => {
+        for (const g of built) await g.prepare?.();
+      },
+    );
     const authorizers = built.flatMap(g => (g.authorizer ? [g.authorizer] : []));
     if (authorizers.length > 1) throw new Error('more than one API group provides the authorizer');
     const localAuthorizer = authorizers[0] ?? allowAuthenticated;
@@ -139,7 +156,12 @@ export async function assembleServer(opts: AssembleOptions, deps: AssembleDeps):
     // server; TKE users reach us through the cluster too, but carry their tenant from our TokenReview.
     delegated = opts.authorizationKubeconfig ? new DelegatedAuthorizer(await loadKubeconfig(opts.authorizationKubeconfig)) : undefined;
     const authorizer = delegated
-      ? delegateFrontProxyUsers(delegated, localAuthorizer, u => authenticationMethod(u) === 'front-proxy', u => !!u.extra?.[tenantIDKey]?.length)
+      ? delegateFrontProxyUsers(
+          delegated,
+          localAuthorizer,
+          u => authenticationMethod(u) === 'front-proxy',
+          u => !!u.extra?.[tenantIDKey]?.length,
+        )
       : localAuthorizer;
     serverAuthorizer = authorizer;
     const compiling = Date.now();
@@ -157,20 +179,30 @@ export async function assembleServer(opts: AssembleOptions, deps: AssembleDeps):
       maxRequestsInflight: opts.maxRequestsInflight,
       maxMutatingRequestsInflight: opts.maxMutatingRequestsInflight,
       version: { gitVersion: `v${version}` },
-      healthChecks: [{ name: 'postgres', check: async () => { await storage.currentRevision(); } }],
+      healthChecks: [
+        {
+          name: 'postgres',
+          check: async () => {
+            await storage.currentRevision();
+          },
+        },
+      ],
     });
     apiserver = server;
-    progress(`compiling the schemas of ${definitions.length} kinds: done in ${((Date.now() - compiling) / 1000).toFixed(1)}s`, { durationMs: Date.now() - compiling });
+    progress(`compiling the schemas of ${definitions.length} kinds: done in ${((Date.now() - compiling) / 1000).toFixed(1)}s`, {
+      durationMs: Date.now() - compiling,
+    });
 
     const controllers: Controller[] = [];
     let draining: Promise<void> | undefined;
     let stopping: Promise<void> | undefined;
-    const drain = () => draining ??= (async () => {
-      for (const c of controllers) c.stop();
-      // What the controllers recorded last is written while the storage is still open.
-      await recorder.stop();
-      await server.drain();
-    })();
+    const drain = () =>
+      (draining ??= (async () => {
+        for (const c of controllers) c.stop();
+        // What the controllers recorded last is written while the storage is still open.
+        await recorder.stop();
+        await server.drain();
+      })());
     const closing = delegated;
     return {
       handler: server.handle,
@@ -178,18 +210,21 @@ export async function assembleServer(opts: AssembleOptions, deps: AssembleDeps):
       storage,
       adminToken: admin.token,
       tls: { certPEM, keyPEM, caPEM, clientCAs: authenticator.clientCAs },
-      setExternalURL(url) { externalURL = url; },
+      setExternalURL(url) {
+        externalURL = url;
+      },
       async startControllers() {
         if (controllers.length) throw new Error('the controllers are already started');
         controllers.push(...built.flatMap(g => g.controllers?.() ?? []));
         for (const c of controllers) await c.start();
       },
       drain,
-      stop: () => stopping ??= (async () => {
-        await drain();
-        closing?.close();
-        await storage.close();
-      })(),
+      stop: () =>
+        (stopping ??= (async () => {
+          await drain();
+          closing?.close();
+          await storage.close();
+        })()),
     };
   } catch (err) {
     // The caller keeps running after a failed start (a test process, or main stopping its

@@ -74,7 +74,8 @@ export type RecordEvent = (obj: KubeObject, type: EventType, reason: string, mes
  * cache) carry no apiVersion and kind, which an Event's involvedObject needs: they are given here.
  */
 export function eventsAbout(recorder: EventRecorder, kind: { apiVersion: string; kind: string }, component: string): RecordEvent {
-  return (obj, type, reason, message) => recorder.event({ ...obj, apiVersion: obj.apiVersion || kind.apiVersion, kind: obj.kind || kind.kind }, type, reason, message, component);
+  return (obj, type, reason, message) =>
+    recorder.event({ ...obj, apiVersion: obj.apiVersion || kind.apiVersion, kind: obj.kind || kind.kind }, type, reason, message, component);
 }
 
 /** A map that forgets its least recently used keys beyond `max`. */
@@ -83,7 +84,10 @@ class LRU<V> {
   constructor(private readonly max: number) {}
   get(key: string): V | undefined {
     const v = this.map.get(key);
-    if (v !== undefined) { this.map.delete(key); this.map.set(key, v); }
+    if (v !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
     return v;
   }
   set(key: string, value: V): void {
@@ -91,8 +95,12 @@ class LRU<V> {
     this.map.set(key, value);
     if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
   }
-  delete(key: string): void { this.map.delete(key); }
-  get size(): number { return this.map.size; }
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+  get size(): number {
+    return this.map.size;
+  }
 }
 
 interface Pending {
@@ -133,10 +141,19 @@ export class QueuedEventRecorder implements EventRecorder {
   private readonly o: Required<Omit<EventRecorderOptions, 'host' | 'onDropped' | 'tenantOf'>> & Pick<EventRecorderOptions, 'host' | 'onDropped' | 'tenantOf'>;
   private stopped = false;
 
-  constructor(private readonly sink: EventSink, opts: EventRecorderOptions) {
+  constructor(
+    private readonly sink: EventSink,
+    opts: EventRecorderOptions,
+  ) {
     this.o = {
-      maxEntries: 4096, maxQueue: 1000, similarMessages: 10, similarWindowMs: 10 * 60_000,
-      burst: 25, refillEveryMs: 5 * 60_000, now: Date.now, ...opts,
+      maxEntries: 4096,
+      maxQueue: 1000,
+      similarMessages: 10,
+      similarWindowMs: 10 * 60_000,
+      burst: 25,
+      refillEveryMs: 5 * 60_000,
+      now: Date.now,
+      ...opts,
     };
     this.stored = new LRU(this.o.maxEntries);
     this.similar = new LRU(this.o.maxEntries);
@@ -149,13 +166,18 @@ export class QueuedEventRecorder implements EventRecorder {
       const meta = obj.metadata ?? {};
       if (!meta.name) return;
       const involvedObject = {
-        apiVersion: obj.apiVersion ?? '', kind: obj.kind ?? '', name: meta.name,
+        apiVersion: obj.apiVersion ?? '',
+        kind: obj.kind ?? '',
+        name: meta.name,
         ...(meta.namespace ? { namespace: meta.namespace } : {}),
         ...(meta.uid ? { uid: meta.uid } : {}),
         ...(meta.resourceVersion ? { resourceVersion: meta.resourceVersion } : {}),
       };
       const objectKey = [component, involvedObject.apiVersion, involvedObject.kind, meta.namespace ?? '', meta.name, meta.uid ?? ''].join('\u0000');
-      if (!this.allow(objectKey)) { this.dropped.spam++; return; }
+      if (!this.allow(objectKey)) {
+        this.dropped.spam++;
+        return;
+      }
       let text = truncate(redactSecrets(message));
       const similarKey = `${objectKey}\u0000${type}\u0000${reason}`;
       const now = this.o.now();
@@ -170,17 +192,31 @@ export class QueuedEventRecorder implements EventRecorder {
       const key = text.startsWith(combinedPrefix) ? `${similarKey}\u0000combined` : `${similarKey}\u0000${text}`;
       const at = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
       const event: CoreEvent = {
-        apiVersion: 'v1', kind: 'Event',
+        apiVersion: 'v1',
+        kind: 'Event',
         metadata: { name: eventName(meta.name, now, key), namespace: meta.namespace || 'default' },
-        involvedObject, reason, message: text, type, count: 1, firstTimestamp: at, lastTimestamp: at,
+        involvedObject,
+        reason,
+        message: text,
+        type,
+        count: 1,
+        firstTimestamp: at,
+        lastTimestamp: at,
         source: { component, ...(this.o.host ? { host: this.o.host } : {}) },
-        reportingComponent: component, reportingInstance: this.o.host ?? component,
+        reportingComponent: component,
+        reportingInstance: this.o.host ?? component,
       };
       const tenant = this.o.tenantOf?.(obj);
       if (tenant) event.tenantID = tenant;
-      if (this.queue.length >= this.o.maxQueue) { this.dropped.queueFull++; this.o.onDropped?.('the event queue is full'); return; }
+      if (this.queue.length >= this.o.maxQueue) {
+        this.dropped.queueFull++;
+        this.o.onDropped?.('the event queue is full');
+        return;
+      }
       this.queue.push({ key, event });
-      this.running ??= this.drain().finally(() => { this.running = undefined; });
+      this.running ??= this.drain().finally(() => {
+        this.running = undefined;
+      });
     } catch (err) {
       this.o.onDropped?.('the event could not be prepared', err);
     }
@@ -203,7 +239,10 @@ export class QueuedEventRecorder implements EventRecorder {
     const b = this.buckets.get(key) ?? { tokens: this.o.burst, at: now };
     const refilled = Math.min(this.o.burst, b.tokens + Math.floor((now - b.at) / this.o.refillEveryMs));
     const at = refilled > b.tokens ? now : b.at;
-    if (refilled < 1) { this.buckets.set(key, { tokens: refilled, at }); return false; }
+    if (refilled < 1) {
+      this.buckets.set(key, { tokens: refilled, at });
+      return false;
+    }
     this.buckets.set(key, { tokens: refilled - 1, at });
     return true;
   }
@@ -224,7 +263,13 @@ export class QueuedEventRecorder implements EventRecorder {
   private async write({ key, event }: Pending): Promise<void> {
     const previous = this.stored.get(key);
     if (previous) {
-      const repeated: CoreEvent = { ...previous, count: (previous.count ?? 1) + 1, lastTimestamp: event.lastTimestamp, message: event.message, involvedObject: event.involvedObject };
+      const repeated: CoreEvent = {
+        ...previous,
+        count: (previous.count ?? 1) + 1,
+        lastTimestamp: event.lastTimestamp,
+        message: event.message,
+        involvedObject: event.involvedObject,
+      };
       try {
         this.stored.set(key, await this.sink.update(repeated));
         return;

@@ -21,7 +21,12 @@ export class Informer {
   private synced = false;
   private syncWaiters: Array<() => void> = [];
 
-  constructor(private readonly store: Store, private readonly prefix: KeyPrefix, private readonly relistDelayMs = 1000, private readonly report: FailureReporter = () => undefined) {}
+  constructor(
+    private readonly store: Store,
+    private readonly prefix: KeyPrefix,
+    private readonly relistDelayMs = 1000,
+    private readonly report: FailureReporter = () => undefined,
+  ) {}
 
   onChange(handler: Handler): void {
     this.handlers.push(handler);
@@ -54,20 +59,24 @@ export class Informer {
         else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit('MODIFIED', obj, old);
       }
       for (const [key, old] of [...this.cache]) {
-        if (!seen.has(key)) { this.cache.delete(key); this.emit('DELETED', old); }
+        if (!seen.has(key)) {
+          this.cache.delete(key);
+          this.emit('DELETED', old);
+        }
       }
       this.synced = true;
       for (const f of this.syncWaiters.splice(0)) f();
       this.watcher = this.store.watch(this.prefix, {
         fromRV: list.rv,
-        onEvent: (ev) => {
+        onEvent: ev => {
           const key = objectKey(ev.object);
           const old = this.cache.get(key);
-          if (ev.type === 'DELETED') this.cache.delete(key); else this.cache.set(key, ev.object);
+          if (ev.type === 'DELETED') this.cache.delete(key);
+          else this.cache.set(key, ev.object);
           this.emit(ev.type, ev.object, old);
         },
         // The watch ended (compaction, overload): start again from a fresh list.
-        onError: (err) => {
+        onError: err => {
           this.report(err, `watch of ${this.prefix.group}/${this.prefix.resource} ended; listing again`);
           setTimeout(() => void this.relist(), this.relistDelayMs);
         },
@@ -105,7 +114,10 @@ export class WorkQueue {
 
   add(key: string): void {
     if (this.stopped) return;
-    if (this.processing.has(key)) { this.dirty.add(key); return; }
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
     if (this.queued.has(key)) return;
     this.queued.add(key);
     this.queue.push(key);
@@ -122,20 +134,25 @@ export class WorkQueue {
       this.queued.delete(key);
       this.processing.add(key);
       this.running++;
-      this.work(key).then(() => {
-        this.failures.delete(key);
-      }, (err) => {
-        const n = (this.failures.get(key) ?? 0) + 1;
-        this.failures.set(key, n);
-        const delay = Math.min(this.maxBackoffMs, 5 * 2 ** n);
-        this.report(err, `${key} failed (attempt ${n}); retrying in ${delay} ms`);
-        setTimeout(() => this.add(key), delay).unref();
-      }).finally(() => {
-        this.running--;
-        this.processing.delete(key);
-        if (this.dirty.delete(key)) this.add(key);
-        this.pump();
-      });
+      this.work(key)
+        .then(
+          () => {
+            this.failures.delete(key);
+          },
+          err => {
+            const n = (this.failures.get(key) ?? 0) + 1;
+            this.failures.set(key, n);
+            const delay = Math.min(this.maxBackoffMs, 5 * 2 ** n);
+            this.report(err, `${key} failed (attempt ${n}); retrying in ${delay} ms`);
+            setTimeout(() => this.add(key), delay).unref();
+          },
+        )
+        .finally(() => {
+          this.running--;
+          this.processing.delete(key);
+          if (this.dirty.delete(key)) this.add(key);
+          this.pump();
+        });
     }
   }
 }

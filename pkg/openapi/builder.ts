@@ -60,9 +60,20 @@ function standardList(def: OpenAPIResource, kindName: string): JsonSchema {
     description: `${def.listKind} is a list of ${def.kind} objects.`,
     required: ['items'],
     properties: {
-      apiVersion: { type: 'string', description: 'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources' },
-      kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds' },
-      metadata: { allOf: [ListMeta], description: 'Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata' },
+      apiVersion: {
+        type: 'string',
+        description:
+          'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources',
+      },
+      kind: {
+        type: 'string',
+        description:
+          'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds',
+      },
+      metadata: {
+        allOf: [ListMeta],
+        description: 'Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata',
+      },
       items: { type: 'array', description: `List of ${def.resource}.`, items: { $ref: refTo(kindName) } },
     },
   };
@@ -96,7 +107,8 @@ function assemble(defs: readonly OpenAPIResource[], dialect: Dialect): { definit
   }
 
   const items = resources.flatMap(({ def, kind, list }) =>
-    resourcePaths(def, { kind, list, kindOf: k => kindNames.get(`${def.group}/${def.version}`)?.get(k) }));
+    resourcePaths(def, { kind, list, kindOf: k => kindNames.get(`${def.group}/${def.version}`)?.get(k) }),
+  );
   for (const name of referencedDefinitions(items)) {
     if (!set.definitions.has(name) && wellKnown[name]) set.add(wellKnown[name]);
   }
@@ -112,7 +124,9 @@ function assemble(defs: readonly OpenAPIResource[], dialect: Dialect): { definit
   const pending = new Set<string>();
   const ctx: ConvertContext = {
     dialect,
-    referenced: name => { if (!set.definitions.has(name) && !converted.has(name)) pending.add(name); },
+    referenced: name => {
+      if (!set.definitions.has(name) && !converted.has(name)) pending.add(name);
+    },
   };
   for (;;) {
     for (const [name, schema] of set.definitions) {
@@ -162,7 +176,11 @@ function parseGroupVersion(gv: string | GroupVersion): GroupVersion {
  * The OpenAPI 3.0 document of one group-version (/openapi/v3/apis/<group>/<version>), or
  * undefined when no definition serves it.
  */
-export function buildOpenAPIV3(defs: readonly OpenAPIResource[], groupVersion: string | GroupVersion, info: OpenAPIInfo = { title: 'Kubernetes', version: 'unversioned' }): JsonSchema | undefined {
+export function buildOpenAPIV3(
+  defs: readonly OpenAPIResource[],
+  groupVersion: string | GroupVersion,
+  info: OpenAPIInfo = { title: 'Kubernetes', version: 'unversioned' },
+): JsonSchema | undefined {
   const { group, version } = parseGroupVersion(groupVersion);
   const mine = defs.filter(d => d.group === group && d.version === version);
   if (mine.length === 0) return undefined;

@@ -19,9 +19,26 @@ export interface ConvertContext {
 }
 
 // Keywords neither dialect has (JSON Schema 2019+/draft-7 only); dropped, not translated.
-const unsupported = new Set(['$schema', '$id', '$defs', 'definitions', '$comment', 'examples', 'contains', 'propertyNames',
-  'if', 'then', 'else', 'dependentSchemas', 'dependentRequired', 'unevaluatedProperties', 'unevaluatedItems', 'patternProperties',
-  'additionalItems', 'const']);
+const unsupported = new Set([
+  '$schema',
+  '$id',
+  '$defs',
+  'definitions',
+  '$comment',
+  'examples',
+  'contains',
+  'propertyNames',
+  'if',
+  'then',
+  'else',
+  'dependentSchemas',
+  'dependentRequired',
+  'unevaluatedProperties',
+  'unevaluatedItems',
+  'patternProperties',
+  'additionalItems',
+  'const',
+]);
 
 // A timestamp written inline (as ObjectMeta's are) carries nothing but these.
 const timeKeywords = new Set(['type', 'format', 'description']);

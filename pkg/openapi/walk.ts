@@ -39,10 +39,17 @@ export type SchemaShape =
   | { kind: 'unknown' };
 
 /** A list's merge semantics (x-kubernetes-list-type, or what the patch strategy implies). */
-export interface ListInfo { type: 'atomic' | 'set' | 'map'; keys: string[] }
+export interface ListInfo {
+  type: 'atomic' | 'set' | 'map';
+  keys: string[];
+}
 
 /** Strategic-merge metadata of a field, read from the OpenAPI extensions. */
-export interface PatchMeta { strategy: 'merge' | 'replace' | ''; retainKeys: boolean; mergeKey: string }
+export interface PatchMeta {
+  strategy: 'merge' | 'replace' | '';
+  retainKeys: boolean;
+  mergeKey: string;
+}
 
 const SCALAR_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null']);
 
@@ -54,10 +61,14 @@ function typeOf(schema: JsonSchema): unknown {
 
 function valueFits(shape: SchemaShape, value: unknown): boolean {
   switch (shape.kind) {
-    case 'object': return isObject(value);
-    case 'array': return Array.isArray(value);
-    case 'scalar': return !isObject(value) && !Array.isArray(value);
-    case 'unknown': return true;
+    case 'object':
+      return isObject(value);
+    case 'array':
+      return Array.isArray(value);
+    case 'scalar':
+      return !isObject(value) && !Array.isArray(value);
+    case 'unknown':
+      return true;
   }
 }
 
@@ -103,7 +114,10 @@ export class SchemaWalker {
     if (depth > 32) return;
     const node = this.deref(raw);
     for (const n of raw === node ? [node] : [raw, node]) {
-      if (outer && !view.hasDefault && 'default' in n) { view.hasDefault = true; view.default = n['default']; }
+      if (outer && !view.hasDefault && 'default' in n) {
+        view.hasDefault = true;
+        view.default = n['default'];
+      }
       if (outer && n['nullable'] === true) view.nullable = true;
       if (n['x-kubernetes-preserve-unknown-fields'] === true) view.preserveUnknownFields = true;
     }
@@ -218,10 +232,10 @@ export class SchemaWalker {
       else if (isObject(patterns)) rest = Object.values(patterns)[0] as JsonSchema | undefined;
       return {
         kind: 'object',
-        properties: isObject(properties) ? properties as Record<string, JsonSchema> : {},
+        properties: isObject(properties) ? (properties as Record<string, JsonSchema>) : {},
         rest,
         atomic: node['x-kubernetes-map-type'] === 'atomic',
-        required: new Set(Array.isArray(node['required']) ? node['required'] as string[] : []),
+        required: new Set(Array.isArray(node['required']) ? (node['required'] as string[]) : []),
         schema: node,
       };
     }
@@ -239,7 +253,13 @@ export class SchemaWalker {
   patchMeta(schema: JsonSchema | undefined): PatchMeta {
     const node = isObject(schema) ? this.deref(schema) : undefined;
     const raw = node?.['x-kubernetes-patch-strategy'];
-    const parts = typeof raw === 'string' ? raw.split(',').map(s => s.trim()).filter(Boolean) : [];
+    const parts =
+      typeof raw === 'string'
+        ? raw
+            .split(',')
+            .map(s => s.trim())
+            .filter(Boolean)
+        : [];
     const strategy = parts.includes('merge') ? 'merge' : parts.includes('replace') ? 'replace' : '';
     const mk = node?.['x-kubernetes-patch-merge-key'];
     return { strategy, retainKeys: parts.includes('retainKeys'), mergeKey: typeof mk === 'string' ? mk : '' };
@@ -253,7 +273,7 @@ export class SchemaWalker {
     const { strategy, mergeKey } = this.patchMeta(node);
     if (lt === 'map') {
       const declared = node['x-kubernetes-list-map-keys'];
-      const keys = Array.isArray(declared) ? declared as string[] : mergeKey ? [mergeKey] : [];
+      const keys = Array.isArray(declared) ? (declared as string[]) : mergeKey ? [mergeKey] : [];
       return keys.length ? { type: 'map', keys } : { type: 'set', keys: [] };
     }
     if (lt === 'set') return { type: 'set', keys: [] };

@@ -11,7 +11,16 @@ import { isObject, type JsonSchema } from '../openapi/schema.ts';
 import { type JSONObject, clone, deepEqual } from './patch.ts';
 import { FieldSet, type Path, comparePaths, fieldPaths, goJSON, pathString, strCompare } from './fieldmanager/fieldpath.ts';
 import { type Comparison, ShapeError, compareObjects, fieldSet, mergeValues, prune } from './fieldmanager/typed.ts';
-import { BEFORE_FIRST_APPLY_MANAGER, type Owner, STRIPPED, capUpdateManagers, decodeManaged, encodeManaged, ownerId, printManager } from './fieldmanager/managed.ts';
+import {
+  BEFORE_FIRST_APPLY_MANAGER,
+  type Owner,
+  STRIPPED,
+  capUpdateManagers,
+  decodeManaged,
+  encodeManaged,
+  ownerId,
+  printManager,
+} from './fieldmanager/managed.ts';
 
 export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
 const MAX_ANNOTATIONS_BYTES = 256 * 1024;
@@ -51,7 +60,15 @@ function withoutManagedFields(obj: KubeObject | undefined): JSONObject {
  * Records an Update-style write of `manager`: the fields it changed move to its entry, and
  * other managers lose what was changed or removed under them.
  */
-function recordUpdate(owners: Owner[], oldObj: unknown, newObj: unknown, who: Omit<Owner, 'set' | 'time'>, now: string, schema: JsonSchema | undefined, reset: FieldSet): Owner[] {
+function recordUpdate(
+  owners: Owner[],
+  oldObj: unknown,
+  newObj: unknown,
+  who: Omit<Owner, 'set' | 'time'>,
+  now: string,
+  schema: JsonSchema | undefined,
+  reset: FieldSet,
+): Owner[] {
   const c = comparison(oldObj, newObj, schema, reset);
   const changed = c.modified.union(c.added);
   const touched = changed.union(c.removed);
@@ -95,14 +112,25 @@ export function updateManagedFields(
   const out = clone(newObj);
   out.metadata = out.metadata ?? {};
   const fromRequest = subresource ? [] : decodeManaged(newObj.metadata?.managedFields);
-  let owners = fromRequest && fromRequest.length ? fromRequest : decodeManaged(oldObj?.metadata?.managedFields) ?? [];
+  let owners = fromRequest && fromRequest.length ? fromRequest : (decodeManaged(oldObj?.metadata?.managedFields) ?? []);
   delete out.metadata.managedFields;
   if (owners.length === 0 && oldObj !== undefined) return out;
 
   const reset = fieldPaths(options.resetFields ?? []);
-  owners = recordUpdate(owners, withoutManagedFields(oldObj), withoutManagedFields(out), {
-    manager, operation, apiVersion, subresource: subresource ?? '',
-  }, now, options.schema, reset);
+  owners = recordUpdate(
+    owners,
+    withoutManagedFields(oldObj),
+    withoutManagedFields(out),
+    {
+      manager,
+      operation,
+      apiVersion,
+      subresource: subresource ?? '',
+    },
+    now,
+    options.schema,
+    reset,
+  );
   owners = capUpdateManagers(owners);
   const encoded = encodeManaged(owners);
   if (encoded.length) out.metadata.managedFields = encoded;
@@ -120,10 +148,15 @@ export function stripManagedFields<T extends KubeObject>(obj: T): T {
 // ---------------------------------------------------------------------------------------------
 // Apply
 
-interface Conflict { owner: Owner; path: Path }
+interface Conflict {
+  owner: Owner;
+  path: Path;
+}
 
 class ApplyConflicts extends Error {
-  constructor(readonly conflicts: Conflict[]) { super('apply conflicts'); }
+  constructor(readonly conflicts: Conflict[]) {
+    super('apply conflicts');
+  }
 }
 
 function conflictError(conflicts: Conflict[]): StatusError {
@@ -160,9 +193,22 @@ function gvkString(apiVersion: string | undefined, kind: string | undefined): st
   return `${group}/${version}, Kind=${kind ?? ''}`;
 }
 
-interface ApplyResult { obj: JSONObject; owners: Owner[]; changed: boolean }
+interface ApplyResult {
+  obj: JSONObject;
+  owners: Owner[];
+  changed: boolean;
+}
 
-function applyOnce(live: JSONObject, config: JSONObject, owners: Owner[], who: Omit<Owner, 'set' | 'time'>, force: boolean, now: string, schema: JsonSchema | undefined, reset: FieldSet): ApplyResult {
+function applyOnce(
+  live: JSONObject,
+  config: JSONObject,
+  owners: Owner[],
+  who: Omit<Owner, 'set' | 'time'>,
+  force: boolean,
+  now: string,
+  schema: JsonSchema | undefined,
+  reset: FieldSet,
+): ApplyResult {
   const id = ownerId(who);
   const previous = owners.find(o => ownerId(o) === id);
   const configSet = fieldSet(config, schema, true).recursiveDifference(reset).difference(STRIPPED);
@@ -208,7 +254,11 @@ function allowedFromLastApplied(live: JSONObject, schema: JsonSchema | undefined
   const raw = annotations?.[LAST_APPLIED_ANNOTATION];
   if (typeof raw !== 'string' || !raw) return undefined;
   let last: unknown;
-  try { last = JSON.parse(raw); } catch { return undefined; }
+  try {
+    last = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
   if (!isObject(last) || last.apiVersion !== apiVersion) return undefined;
   const c = compareObjects(last, live, schema);
   return fieldSet(last, schema).difference(c.modified).difference(c.added).difference(c.removed);
@@ -268,7 +318,7 @@ export function serverSideApply(
   const reset = fieldPaths(options.resetFields ?? []);
   const subresource = options.subresource ?? '';
   const liveObj = withoutManagedFields(live);
-  let owners = live ? decodeManaged(live.metadata?.managedFields) ?? [] : [];
+  let owners = live ? (decodeManaged(live.metadata?.managedFields) ?? []) : [];
   if (live && owners.length === 0) {
     // An object written while untracked: whatever it holds belongs to a synthetic manager,
     // so the first applier conflicts with it instead of silently taking everything.

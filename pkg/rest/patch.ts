@@ -55,10 +55,14 @@ export function applyPatch(current: KubeObject, patchType: string, body: string 
   const text = typeof body === 'string' ? body : body.toString('utf8');
   const type = patchType.split(';')[0].trim().toLowerCase();
   switch (type) {
-    case PATCH_TYPES.json: return jsonPatch(current, text);
-    case PATCH_TYPES.merge: return mergePatch(current, text);
-    case PATCH_TYPES.strategic: return strategicMergePatch(current, text, schema);
-    default: throw errors.unsupportedMediaType(patchType);
+    case PATCH_TYPES.json:
+      return jsonPatch(current, text);
+    case PATCH_TYPES.merge:
+      return mergePatch(current, text);
+    case PATCH_TYPES.strategic:
+      return strategicMergePatch(current, text, schema);
+    default:
+      throw errors.unsupportedMediaType(patchType);
   }
 }
 
@@ -286,7 +290,12 @@ function applySetElementOrder(original: JSONObject, patch: JSONObject, shape: Sc
       continue;
     }
     const identity = (v: unknown): unknown => (meta.mergeKey && isObject(v) ? v[meta.mergeKey] : v);
-    original[field] = orderBy(merged, order.map(o => identity(o)), (origList ?? []).map(identity), identity);
+    original[field] = orderBy(
+      merged,
+      order.map(o => identity(o)),
+      (origList ?? []).map(identity),
+      identity,
+    );
     delete patch[field];
   }
 }
@@ -319,7 +328,8 @@ function mergeSlice(original: unknown[], patch: unknown[], schema: JsonSchema | 
     }
     const d = item[DIRECTIVE];
     if (d === 'delete') {
-      if (!Object.prototype.hasOwnProperty.call(item, mergeKey)) throw smpError(`map: ${JSON.stringify(item)} does not contain declared merge key: ${mergeKey}`);
+      if (!Object.prototype.hasOwnProperty.call(item, mergeKey))
+        throw smpError(`map: ${JSON.stringify(item)} does not contain declared merge key: ${mergeKey}`);
       base = base.filter(o => !(isObject(o) && deepEqual(o[mergeKey], item[mergeKey])));
     } else if (d === 'replace') {
       replace = true;

@@ -56,9 +56,15 @@ export function keepMaskedSecrets(next: KubeObject, old: KubeObject | undefined,
         holder[f] = stored;
         return;
       }
-      problems.push(field.invalid(p, secretMask, stored === undefined || stored === ''
-        ? 'a masked value stands for a stored secret, and there is none here: give the secret itself'
-        : `the stored secret is kept only while ${(targets[holderPath] ?? []).join(', ')} stay the same: give the secret again`));
+      problems.push(
+        field.invalid(
+          p,
+          secretMask,
+          stored === undefined || stored === ''
+            ? 'a masked value stands for a stored secret, and there is none here: give the secret itself'
+            : `the stored secret is kept only while ${(targets[holderPath] ?? []).join(', ')} stay the same: give the secret again`,
+        ),
+      );
     });
   }
   return problems;

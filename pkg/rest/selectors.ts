@@ -4,9 +4,7 @@
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import { errors } from './errors.ts';
 
-export type LabelRequirement =
-  | { key: string; op: 'in' | 'notin'; values: string[] }
-  | { key: string; op: 'exists' | '!' };
+export type LabelRequirement = { key: string; op: 'in' | 'notin'; values: string[] } | { key: string; op: 'exists' | '!' };
 
 export type Labels = Record<string, string> | undefined;
 
@@ -35,25 +33,34 @@ export function parseLabelSelector(text: string | undefined): (labels: Labels) =
     if (!exists) throw errors.badRequest(`unable to parse requirement: invalid label selector "${text}"`);
     reqs.push({ key: checkKey(exists[1]), op: 'exists' });
   }
-  return (labels) => reqs.every(r => {
-    const has = labels !== undefined && Object.prototype.hasOwnProperty.call(labels, r.key);
-    switch (r.op) {
-      case 'exists': return has;
-      case '!': return !has;
-      case 'in': return has && r.values.includes(labels![r.key]);
-      default: return !has || !r.values.includes(labels![r.key]); // notin
-    }
-  });
+  return labels =>
+    reqs.every(r => {
+      const has = labels !== undefined && Object.prototype.hasOwnProperty.call(labels, r.key);
+      switch (r.op) {
+        case 'exists':
+          return has;
+        case '!':
+          return !has;
+        case 'in':
+          return has && r.values.includes(labels![r.key]);
+        default:
+          return !has || !r.values.includes(labels![r.key]); // notin
+      }
+    });
 }
 
 /** Splits on commas that are not inside parentheses. */
 function splitTopLevel(text: string): string[] {
   const out: string[] = [];
-  let depth = 0, start = 0;
+  let depth = 0,
+    start = 0;
   for (let i = 0; i < text.length; i++) {
     if (text[i] === '(') depth++;
     else if (text[i] === ')') depth--;
-    else if (text[i] === ',' && depth === 0) { out.push(text.slice(start, i)); start = i + 1; }
+    else if (text[i] === ',' && depth === 0) {
+      out.push(text.slice(start, i));
+      start = i + 1;
+    }
   }
   out.push(text.slice(start));
   return out;
@@ -67,19 +74,29 @@ function checkKey(key: string): string {
   return key;
 }
 function checkValue(value: string): string {
-  if (!labelValue.test(value)) throw errors.badRequest(`unable to parse requirement: invalid label value: "${value}": must be 63 characters or less and consist of alphanumerics, '-', '_' or '.'`);
+  if (!labelValue.test(value))
+    throw errors.badRequest(
+      `unable to parse requirement: invalid label value: "${value}": must be 63 characters or less and consist of alphanumerics, '-', '_' or '.'`,
+    );
   return value;
 }
 
-export interface FieldRequirement { field: string; value: string; negate: boolean }
+export interface FieldRequirement {
+  field: string;
+  value: string;
+  negate: boolean;
+}
 
 export function parseFieldSelector(text: string | undefined): FieldRequirement[] {
   if (!text || !text.trim()) return [];
-  return text.split(',').filter(s => s.trim()).map(part => {
-    const m = part.trim().match(/^([^=!]+?)\s*(==|=|!=)\s*(.*)$/);
-    if (!m) throw errors.badRequest(`invalid field selector: "${part}": expected field=value or field!=value`);
-    return { field: m[1], value: m[3], negate: m[2] === '!=' };
-  });
+  return text
+    .split(',')
+    .filter(s => s.trim())
+    .map(part => {
+      const m = part.trim().match(/^([^=!]+?)\s*(==|=|!=)\s*(.*)$/);
+      if (!m) throw errors.badRequest(`invalid field selector: "${part}": expected field=value or field!=value`);
+      return { field: m[1], value: m[3], negate: m[2] === '!=' };
+    });
 }
 
 /**
@@ -87,12 +104,17 @@ export function parseFieldSelector(text: string | undefined): FieldRequirement[]
  * obj.spec.tenantID), the form nearly every kind's selectable fields take.
  */
 export function fieldsAt(...paths: string[]): Record<string, (obj: KubeObject) => string | undefined> {
-  return Object.fromEntries(paths.map(path => {
-    const steps = path.split('.');
-    return [path, (obj: KubeObject) => {
-      let value: unknown = obj;
-      for (const step of steps) value = value && typeof value === 'object' ? (value as Record<string, unknown>)[step] : undefined;
-      return value as string | undefined;
-    }];
-  }));
+  return Object.fromEntries(
+    paths.map(path => {
+      const steps = path.split('.');
+      return [
+        path,
+        (obj: KubeObject) => {
+          let value: unknown = obj;
+          for (const step of steps) value = value && typeof value === 'object' ? (value as Record<string, unknown>)[step] : undefined;
+          return value as string | undefined;
+        },
+      ];
+    }),
+  );
 }

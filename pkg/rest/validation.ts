@@ -104,7 +104,8 @@ function firstShapeError(value: unknown, node: JsonSchema, walker: SchemaWalker,
     // typed by the schema and never see one.
     const scalar = walker.scalar(node);
     if (scalar === undefined) return undefined;
-    const fits = scalar === 'integer' ? typeof value === 'number' && Number.isInteger(value) : scalar === 'number' ? typeof value === 'number' : typeof value === scalar;
+    const fits =
+      scalar === 'integer' ? typeof value === 'number' && Number.isInteger(value) : scalar === 'number' ? typeof value === 'number' : typeof value === scalar;
     return fits ? undefined : `${path}: expected ${scalar === 'integer' ? 'an integer' : `a ${scalar}`}, got ${got}`;
   }
   const view = walker.view(node);
@@ -146,7 +147,10 @@ function containsNull(value: unknown): boolean {
     const v = stack.pop();
     if (v === null) return true;
     if (typeof v !== 'object' || v === undefined) continue;
-    if (Array.isArray(v)) { for (const item of v) stack.push(item); continue; }
+    if (Array.isArray(v)) {
+      for (const item of v) stack.push(item);
+      continue;
+    }
     for (const key in v) stack.push((v as Record<string, unknown>)[key]);
   }
   return false;
@@ -199,7 +203,10 @@ function collectUnknown(value: unknown, node: JsonSchema, walker: SchemaWalker, 
   const view = walker.view(node);
   if (view.preserveUnknownFields) return;
   if (Array.isArray(value)) {
-    if (view.items) value.forEach((item, i) => { collectUnknown(item, view.items!, walker, `${path}[${i}]`, out, prune); });
+    if (view.items)
+      value.forEach((item, i) => {
+        collectUnknown(item, view.items!, walker, `${path}[${i}]`, out, prune);
+      });
     return;
   }
   if (!isObject(value)) return;
@@ -220,7 +227,10 @@ function collectUnknown(value: unknown, node: JsonSchema, walker: SchemaWalker, 
 
 function decodePointer(pointer: string): string[] {
   if (pointer === '') return [];
-  return pointer.split('/').slice(1).map(s => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return pointer
+    .split('/')
+    .slice(1)
+    .map(s => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 /** Renders a JSON pointer into the object as a Kubernetes field path, using the schema to tell maps from structs. */
@@ -255,9 +265,11 @@ function param(err: ErrorObject, name: string): unknown {
 }
 
 function within(err: ErrorObject, group: ErrorObject): boolean {
-  return err !== group
-    && err.schemaPath.startsWith(group.schemaPath + '/')
-    && (err.instancePath === group.instancePath || err.instancePath.startsWith(group.instancePath + '/'));
+  return (
+    err !== group &&
+    err.schemaPath.startsWith(group.schemaPath + '/') &&
+    (err.instancePath === group.instancePath || err.instancePath.startsWith(group.instancePath + '/'))
+  );
 }
 
 function convertErrors(errors: ErrorObject[], data: unknown, root: JsonSchema, walker: SchemaWalker): FieldError[] {
@@ -299,7 +311,12 @@ function toFieldError(err: ErrorObject, path: string): FieldError | undefined {
     case 'anyOf':
     case 'oneOf': {
       const consts = unionConsts(err.schema);
-      if (consts?.length) return field.notSupported(path, value, consts.map(v => String(v)));
+      if (consts?.length)
+        return field.notSupported(
+          path,
+          value,
+          consts.map(v => String(v)),
+        );
       const types = unionTypes(err.schema);
       const stringBranch = Array.isArray(err.schema)
         ? err.schema.find((b): b is Record<string, unknown> => isObject(b) && b['type'] === 'string' && typeof b['pattern'] === 'string')
@@ -308,7 +325,10 @@ function toFieldError(err: ErrorObject, path: string): FieldError | undefined {
         return field.invalid(path, value, `${where} should match '${String(stringBranch['pattern'])}'`);
       }
       if (types.length > 0 && !types.includes(jsonType(value)) && !(jsonType(value) === 'integer' && types.includes('number'))) {
-        return field.typeInvalid(path, `${JSON.stringify(jsonType(value))}: ${where} must be of type ${types.join(' or ')}: ${JSON.stringify(jsonType(value))}`);
+        return field.typeInvalid(
+          path,
+          `${JSON.stringify(jsonType(value))}: ${where} must be of type ${types.join(' or ')}: ${JSON.stringify(jsonType(value))}`,
+        );
       }
       return field.invalid(path, value, `${where} must match ${err.keyword === 'anyOf' ? 'at least one schema (anyOf)' : 'exactly one schema (oneOf)'}`);
     }
@@ -364,7 +384,14 @@ export function isDNS1123Label(value: string): string[] {
   const errs: string[] = [];
   if (value.length > dns1123LabelMaxLength) errs.push(maxLenError(dns1123LabelMaxLength));
   if (!dns1123LabelRe.test(value)) {
-    errs.push(regexError("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character", dns1123LabelFmt, 'my-name', '123-abc'));
+    errs.push(
+      regexError(
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+        dns1123LabelFmt,
+        'my-name',
+        '123-abc',
+      ),
+    );
   }
   return errs;
 }
@@ -373,7 +400,13 @@ export function isDNS1123Subdomain(value: string): string[] {
   const errs: string[] = [];
   if (value.length > dns1123SubdomainMaxLength) errs.push(maxLenError(dns1123SubdomainMaxLength));
   if (!dns1123SubdomainRe.test(value)) {
-    errs.push(regexError("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character", dns1123SubdomainFmt, 'example.com'));
+    errs.push(
+      regexError(
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+        dns1123SubdomainFmt,
+        'example.com',
+      ),
+    );
   }
   return errs;
 }
@@ -391,8 +424,15 @@ export function isQualifiedName(value: string): string[] {
     if (prefix.length === 0) errs.push('prefix part must be non-empty');
     else for (const msg of isDNS1123Subdomain(prefix)) errs.push(`prefix part ${msg}`);
   } else {
-    return [regexError("a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character", qualifiedNameFmt, 'MyName', 'my.name', '123-abc')
-      + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"];
+    return [
+      regexError(
+        "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+        qualifiedNameFmt,
+        'MyName',
+        'my.name',
+        '123-abc',
+      ) + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+    ];
   }
   if (name.length === 0) {
     errs.push('name part must be non-empty');
@@ -400,7 +440,9 @@ export function isQualifiedName(value: string): string[] {
     errs.push(`name part ${maxLenError(qualifiedNameMaxLength)}`);
   }
   if (!qualifiedNameRe.test(name)) {
-    errs.push(`name part ${regexError("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character", qualifiedNameFmt, 'MyName', 'my.name', '123-abc')}`);
+    errs.push(
+      `name part ${regexError("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character", qualifiedNameFmt, 'MyName', 'my.name', '123-abc')}`,
+    );
   }
   return errs;
 }
@@ -409,7 +451,15 @@ export function isValidLabelValue(value: string): string[] {
   const errs: string[] = [];
   if (value.length > labelValueMaxLength) errs.push(maxLenError(labelValueMaxLength));
   if (!labelValueRe.test(value)) {
-    errs.push(regexError("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character", labelValueFmt, 'MyValue', 'my_value', '12345'));
+    errs.push(
+      regexError(
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+        labelValueFmt,
+        'MyValue',
+        'my_value',
+        '12345',
+      ),
+    );
   }
   return errs;
 }
@@ -558,7 +608,9 @@ export function validateObjectMetaUpdate(meta: ObjectMeta | undefined, old: Obje
     const before = new Set(o.finalizers ?? []);
     const added = (m.finalizers ?? []).filter(f => !before.has(f));
     if (added.length > 0) {
-      errs.push(field.forbidden(`${path}.finalizers`, `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`));
+      errs.push(
+        field.forbidden(`${path}.finalizers`, `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`),
+      );
     }
   }
   return errs;

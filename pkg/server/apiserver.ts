@@ -151,12 +151,20 @@ export class APIServer {
 
   private async serve(req: IncomingMessage, res: ServerResponse, url: URL, info: RequestInfo): Promise<void> {
     const path = url.pathname.replace(/\/+$/, '') || '/';
-    if (path === '/livez' || path === '/healthz' || path === '/readyz' || path.startsWith('/livez/') || path.startsWith('/readyz/') || path.startsWith('/healthz/')) {
+    if (
+      path === '/livez' ||
+      path === '/healthz' ||
+      path === '/readyz' ||
+      path.startsWith('/livez/') ||
+      path.startsWith('/readyz/') ||
+      path.startsWith('/healthz/')
+    ) {
       return this.health(res, path, url);
     }
     if (path === '/version') return send(res, 200, this.versionInfo(), { encoding: 'json', contentType: 'application/json' });
-    const route = this.config.routes?.find(r => (r.prefix === undefined || path === r.prefix || path.startsWith(`${r.prefix}/`))
-      && (r.matches ? r.matches(req, url) : r.prefix !== undefined));
+    const route = this.config.routes?.find(
+      r => (r.prefix === undefined || path === r.prefix || path.startsWith(`${r.prefix}/`)) && (r.matches ? r.matches(req, url) : r.prefix !== undefined),
+    );
     if (route) {
       this.admit(res, info, path, anonymous);
       return route.handle({ req, res, url, authenticate: () => this.config.authenticator.authenticate(req) });
@@ -171,9 +179,16 @@ export class APIServer {
     this.admit(res, info, path, user);
 
     const decision = await this.config.authorizer.authorize({
-      user, verb: info.verb, isResourceRequest: info.isResourceRequest, path,
-      apiGroup: info.apiGroup, apiVersion: info.apiVersion, resource: info.resource,
-      subresource: info.subresource, namespace: info.namespace, name: info.name,
+      user,
+      verb: info.verb,
+      isResourceRequest: info.isResourceRequest,
+      path,
+      apiGroup: info.apiGroup,
+      apiVersion: info.apiVersion,
+      resource: info.resource,
+      subresource: info.subresource,
+      namespace: info.namespace,
+      name: info.name,
       headers: req.headers,
     });
     if (decision.onComplete) {
@@ -184,34 +199,59 @@ export class APIServer {
       const what = info.isResourceRequest
         ? `User "${user.username}" cannot ${info.verb} resource "${info.resource}${info.subresource ? '/' + info.subresource : ''}" in API group "${info.apiGroup}"${info.namespace ? ` in the namespace "${info.namespace}"` : ' at the cluster scope'}`
         : `User "${user.username}" cannot ${info.verb} path "${path}"`;
-      throw new StatusError(403, 'Forbidden', `${info.isResourceRequest ? `${info.resource}${info.apiGroup ? '.' + info.apiGroup : ''} ${info.name ? `"${info.name}" ` : ''}is forbidden: ` : 'forbidden: '}${what}${decision.reason ? `: ${decision.reason}` : ''}`,
-        { name: info.name, group: info.apiGroup, kind: info.resource });
+      throw new StatusError(
+        403,
+        'Forbidden',
+        `${info.isResourceRequest ? `${info.resource}${info.apiGroup ? '.' + info.apiGroup : ''} ${info.name ? `"${info.name}" ` : ''}is forbidden: ` : 'forbidden: '}${what}${decision.reason ? `: ${decision.reason}` : ''}`,
+        { name: info.name, group: info.apiGroup, kind: info.resource },
+      );
     }
 
     if (info.isResourceRequest) {
       if (this.draining && info.verb === 'watch') throw errors.unavailable('the server is shutting down');
       const store = this.handlers.find(info);
       if (!store) throw errors.notFound({ group: info.apiGroup, resource: info.resource }, info.name || info.resource);
-      const ask = async (verb: string, subresource = '') => (await this.config.authorizer.authorize({
-        user, verb, isResourceRequest: true, path, apiGroup: info.apiGroup, apiVersion: info.apiVersion,
-        resource: info.resource, subresource, namespace: info.namespace, name: info.name,
-      })).allowed;
+      const ask = async (verb: string, subresource = '') =>
+        (
+          await this.config.authorizer.authorize({
+            user,
+            verb,
+            isResourceRequest: true,
+            path,
+            apiGroup: info.apiGroup,
+            apiVersion: info.apiVersion,
+            resource: info.resource,
+            subresource,
+            namespace: info.namespace,
+            name: info.name,
+          })
+        ).allowed;
       const ctx: RequestContext = {
-        user, namespace: info.namespace, subresource: info.subresource,
-        dryRun: this.dryRun(url), objectFilter: decision.objectFilter,
+        user,
+        namespace: info.namespace,
+        subresource: info.subresource,
+        dryRun: this.dryRun(url),
+        objectFilter: decision.objectFilter,
         // Secret fields are for those who may write them (as Kubernetes keeps Secrets out of `view`).
         revealSecrets: store.def.secretFields?.length ? await ask('update') : undefined,
         authorize: verb => ask(verb),
         source: req.socket.remoteAddress,
       };
-      return this.handlers.handle({
-        req, res, url, info, ctx,
-        body: () => readBody(req),
-        trackWatch: (stop) => {
-          this.watches.add(stop);
-          return () => this.watches.delete(stop);
+      return this.handlers.handle(
+        {
+          req,
+          res,
+          url,
+          info,
+          ctx,
+          body: () => readBody(req),
+          trackWatch: stop => {
+            this.watches.add(stop);
+            return () => this.watches.delete(stop);
+          },
         },
-      }, store);
+        store,
+      );
     }
     return this.nonResource(req, res, path);
   }
@@ -225,9 +265,10 @@ export class APIServer {
     if (isLongRunning(info)) return;
     if (path === '/metrics') return;
     const kind = nonMutatingVerbs.has(info.verb) ? 'readOnly' : 'mutating';
-    const limit = kind === 'readOnly'
-      ? this.config.maxRequestsInflight ?? defaultMaxRequestsInflight
-      : this.config.maxMutatingRequestsInflight ?? defaultMaxMutatingRequestsInflight;
+    const limit =
+      kind === 'readOnly'
+        ? (this.config.maxRequestsInflight ?? defaultMaxRequestsInflight)
+        : (this.config.maxMutatingRequestsInflight ?? defaultMaxMutatingRequestsInflight);
     if (limit > 0 && this.limited[kind] >= limit) {
       if (user.groups.includes('system:masters')) return;
       throw errors.tooManyRequests('Too many requests, please try again later.', 1);
@@ -290,33 +331,57 @@ export class APIServer {
     const checks: HealthCheck[] = [{ name: 'ping', check: async () => {} }];
     if (base !== 'livez') {
       checks.push(...(this.config.healthChecks ?? []));
-      if (base === 'readyz') checks.push({ name: 'shutdown', check: async () => { if (this.draining) throw new Error('server is shutting down'); } });
+      if (base === 'readyz')
+        checks.push({
+          name: 'shutdown',
+          check: async () => {
+            if (this.draining) throw new Error('server is shutting down');
+          },
+        });
     }
     const selected = only ? checks.filter(c => c.name === only) : checks;
     if (only && selected.length === 0) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
-    const results = await Promise.all(selected.map(async c => {
-      try { await c.check(); return { name: c.name, ok: true }; } catch (err) { return { name: c.name, ok: false, why: (err as Error).message }; }
-    }));
+    const results = await Promise.all(
+      selected.map(async c => {
+        try {
+          await c.check();
+          return { name: c.name, ok: true };
+        } catch (err) {
+          return { name: c.name, ok: false, why: (err as Error).message };
+        }
+      }),
+    );
     const ok = results.every(r => r.ok);
     const verbose = isTrue(url.searchParams.get('verbose')) || url.searchParams.has('verbose');
-    const text = verbose || !ok
-      ? results.map(r => `[${r.ok ? '+' : '-'}]${r.name} ${r.ok ? 'ok' : 'failed: ' + r.why}`).join('\n') + `\n${base} check ${ok ? 'passed' : 'failed'}\n`
-      : 'ok';
+    const text =
+      verbose || !ok
+        ? results.map(r => `[${r.ok ? '+' : '-'}]${r.name} ${r.ok ? 'ok' : 'failed: ' + r.why}`).join('\n') + `\n${base} check ${ok ? 'passed' : 'failed'}\n`
+        : 'ok';
     res.writeHead(ok ? 200 : 500, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
     res.end(text);
   }
 
   private versionInfo() {
     return {
-      major: '1', minor: '32', gitVersion: this.config.version.gitVersion, gitCommit: '', gitTreeState: 'clean',
-      buildDate: '', goVersion: `node${process.versions.node}`, compiler, platform: `${process.platform}/${process.arch}`,
+      major: '1',
+      minor: '32',
+      gitVersion: this.config.version.gitVersion,
+      gitCommit: '',
+      gitTreeState: 'clean',
+      buildDate: '',
+      goVersion: `node${process.versions.node}`,
+      compiler,
+      platform: `${process.platform}/${process.arch}`,
     };
   }
 
   private fail(res: ServerResponse, err: unknown, info: RequestInfo): void {
     const status = this.statusOf(err, info);
     // A stream already under way cannot turn into a Status: cutting it tells the client it is incomplete.
-    if (res.headersSent) { if (!res.writableEnded) res.destroy(); return; }
+    if (res.headersSent) {
+      if (!res.writableEnded) res.destroy();
+      return;
+    }
     if (status.code === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="tke-apiserver"');
     const retryAfter = status.status.details?.retryAfterSeconds;
     if (status.code === 429 || (retryAfter !== undefined && retryAfter > 0)) res.setHeader('Retry-After', String(retryAfter ?? 1));
@@ -342,12 +407,18 @@ export class APIServer {
         case 'Unavailable':
           this.config.logger.warn({ ...where, reason: err.message }, 'request failed: storage unavailable');
           return errors.unavailable(err.message);
-        case 'NotFound': return errors.notFound(gr, name);
-        case 'AlreadyExists': return errors.alreadyExists(gr, name);
-        case 'Conflict': return errors.conflict(gr, name, 'the object has been modified; please apply your changes to the latest version and try again');
-        case 'Expired': return errors.gone(err.message);
-        case 'InvalidContinue': return errors.badRequest(`continue key is not valid: ${err.message}`);
-        case 'TooLargeResourceVersion': return errors.tooLargeResourceVersion(err.message);
+        case 'NotFound':
+          return errors.notFound(gr, name);
+        case 'AlreadyExists':
+          return errors.alreadyExists(gr, name);
+        case 'Conflict':
+          return errors.conflict(gr, name, 'the object has been modified; please apply your changes to the latest version and try again');
+        case 'Expired':
+          return errors.gone(err.message);
+        case 'InvalidContinue':
+          return errors.badRequest(`continue key is not valid: ${err.message}`);
+        case 'TooLargeResourceVersion':
+          return errors.tooLargeResourceVersion(err.message);
       }
     }
     if (isConnectionError(err)) {
@@ -362,9 +433,13 @@ export class APIServer {
   private record(req: IncomingMessage, res: ServerResponse, info: RequestInfo, started: bigint): void {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const labels = {
-      verb: (info.isResourceRequest ? info.verb : (req.method ?? '')).toUpperCase(), group: info.apiGroup, version: info.apiVersion,
-      resource: info.resource, subresource: info.subresource,
-      scope: !info.isResourceRequest ? '' : info.namespace ? 'namespace' : info.name ? 'resource' : 'cluster', component: 'apiserver',
+      verb: (info.isResourceRequest ? info.verb : (req.method ?? '')).toUpperCase(),
+      group: info.apiGroup,
+      version: info.apiVersion,
+      resource: info.resource,
+      subresource: info.subresource,
+      scope: !info.isResourceRequest ? '' : info.namespace ? 'namespace' : info.name ? 'resource' : 'cluster',
+      component: 'apiserver',
     };
     this.metrics.requests.inc({ ...labels, code: String(res.statusCode) });
     if (info.verb !== 'watch') this.metrics.duration.observe(labels, seconds);
@@ -383,11 +458,16 @@ export class APIServer {
     for (const stop of [...this.watches]) stop();
     // What is still streaming is not a watch of ours that could end with a clean last chunk
     // (a member cluster's watch or log through the proxy): its connection is closed.
-    setImmediate(() => { for (const res of [...this.streams]) if (!res.writableEnded) res.destroy(); });
+    setImmediate(() => {
+      for (const res of [...this.streams]) if (!res.writableEnded) res.destroy();
+    });
     if (this.inflight === 0) return;
     await new Promise<void>(resolve => {
       const timer = setTimeout(resolve, timeoutMs);
-      this.idleWaiters.push(() => { clearTimeout(timer); resolve(); });
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   }
 }

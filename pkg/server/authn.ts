@@ -151,7 +151,11 @@ function peerChain(req: IncomingMessage): PeerChain | undefined {
   const socket = req.socket as Partial<TLSSocket>;
   if (typeof socket.getPeerCertificate !== 'function') return undefined;
   let peer: DetailedPeerCertificate | undefined;
-  try { peer = socket.getPeerCertificate(true); } catch { return undefined; }
+  try {
+    peer = socket.getPeerCertificate(true);
+  } catch {
+    return undefined;
+  }
   if (!peer || !peer.raw) return undefined;
   const leaf = new X509Certificate(peer.raw);
   const intermediates: X509Certificate[] = [];
@@ -220,7 +224,10 @@ export function createAuthenticator(config: AuthenticatorConfig): ChainAuthentic
     let username: string | undefined;
     for (const h of usernameHeaders) {
       const v = headers[h]?.find(s => s.trim() !== '');
-      if (v) { username = v.trim(); break; }
+      if (v) {
+        username = v.trim();
+        break;
+      }
     }
     if (!username) return undefined;
     // One group a header value, as kube-apiserver sends them and reads them: splitting at commas
@@ -299,23 +306,27 @@ export function createAuthenticator(config: AuthenticatorConfig): ChainAuthentic
   let passwords: PasswordAuthenticator | undefined;
   return {
     authenticate,
-    addTokenAuthenticator(t: TokenAuthenticator) { tokenAuthenticators.push(t); },
+    addTokenAuthenticator(t: TokenAuthenticator) {
+      tokenAuthenticators.push(t);
+    },
     async authenticateToken(token: string) {
       for (const t of tokenAuthenticators) {
-        const user = await t.authenticateToken(token).catch(err => { if (err instanceof StatusError) return undefined; throw err; });
+        const user = await t.authenticateToken(token).catch(err => {
+          if (err instanceof StatusError) return undefined;
+          throw err;
+        });
         if (user) return authenticated(user, 'token');
       }
       return undefined;
     },
-    setPasswordAuthenticator(p: PasswordAuthenticator) { passwords = p; },
+    setPasswordAuthenticator(p: PasswordAuthenticator) {
+      passwords = p;
+    },
     async authenticatePassword(login) {
-      const result = await passwords?.authenticatePassword(login) ?? {};
+      const result = (await passwords?.authenticatePassword(login)) ?? {};
       return result.user ? { user: authenticated(result.user, 'token') } : result;
     },
-    clientCAs: [
-      ...splitPEMCertificates(config.clientCA ?? ''),
-      ...splitPEMCertificates(rh?.clientCA ?? ''),
-    ],
+    clientCAs: [...splitPEMCertificates(config.clientCA ?? ''), ...splitPEMCertificates(rh?.clientCA ?? '')],
   };
 }
 
@@ -331,5 +342,9 @@ export function bearerToken(req: IncomingMessage): string | undefined {
 
 /** Extra keys travel percent-encoded (header names cannot carry every character); kube-apiserver unescapes them. */
 function unescapeExtraKey(key: string): string {
-  try { return decodeURIComponent(key); } catch { return key; }
+  try {
+    return decodeURIComponent(key);
+  } catch {
+    return key;
+  }
 }

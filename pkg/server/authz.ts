@@ -36,8 +36,16 @@ export interface ObjectRequest {
 /** Asks `authorizer` whether `user` may make `r`. */
 export async function allowed(authorizer: Authorizer, user: UserInfo, r: ObjectRequest): Promise<boolean> {
   const d = await authorizer.authorize({
-    user, verb: r.verb, isResourceRequest: true, path: '', apiGroup: r.apiGroup, apiVersion: 'v1',
-    resource: r.resource, subresource: r.subresource ?? '', namespace: r.namespace ?? '', name: r.name,
+    user,
+    verb: r.verb,
+    isResourceRequest: true,
+    path: '',
+    apiGroup: r.apiGroup,
+    apiVersion: 'v1',
+    resource: r.resource,
+    subresource: r.subresource ?? '',
+    namespace: r.namespace ?? '',
+    name: r.name,
   });
   return d.allowed;
 }

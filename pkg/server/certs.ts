@@ -30,13 +30,7 @@ const SERVING_VALID_DAYS = 365;
 const SERVING_RENEW_BEFORE_MS = 30 * DAY_MS;
 
 /** Names every serving certificate carries, so the in-cluster Service and local clients both verify it. */
-export const DEFAULT_SERVING_DNS_NAMES = [
-  'localhost',
-  'tke-apiserver',
-  'tke-apiserver.tke',
-  'tke-apiserver.tke.svc',
-  'tke-apiserver.tke.svc.cluster.local',
-];
+export const DEFAULT_SERVING_DNS_NAMES = ['localhost', 'tke-apiserver', 'tke-apiserver.tke', 'tke-apiserver.tke.svc', 'tke-apiserver.tke.svc.cluster.local'];
 export const DEFAULT_SERVING_IPS = ['127.0.0.1', '::1'];
 
 export interface CertificateAuthority {
@@ -144,18 +138,21 @@ function validity(days: number, now = Date.now()): { notBefore: Date; notAfter: 
 /** Creates a self-signed CA (ECDSA P-256, ten years by default). Nothing is written to disk. */
 export async function createCA(name: string, opts: { validDays?: number } = {}): Promise<CertificateAuthority> {
   const keys = await generateKeyPair();
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerial(),
-    name: [{ CN: [name] }],
-    keys,
-    signingAlgorithm: EC_P256_SIGN,
-    ...validity(opts.validDays ?? CA_VALID_DAYS),
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-    ],
-  }, crypto);
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: randomSerial(),
+      name: [{ CN: [name] }],
+      keys,
+      signingAlgorithm: EC_P256_SIGN,
+      ...validity(opts.validDays ?? CA_VALID_DAYS),
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+      ],
+    },
+    crypto,
+  );
   return {
     certificate,
     certPEM: certificate.toString('pem') + '\n',
@@ -178,10 +175,7 @@ export async function caFromPEM(certPEM: string, keyPEM: string): Promise<Certif
  */
 export async function loadCA(dir: string): Promise<CertificateAuthority> {
   const base = existsSync(path.join(dir, 'ca.crt')) ? dir : path.join(dir, 'pki');
-  const [certPEM, keyPEM] = await Promise.all([
-    readFile(path.join(base, 'ca.crt'), 'utf8'),
-    readFile(path.join(base, 'ca.key'), 'utf8'),
-  ]);
+  const [certPEM, keyPEM] = await Promise.all([readFile(path.join(base, 'ca.crt'), 'utf8'), readFile(path.join(base, 'ca.key'), 'utf8')]);
   return caFromPEM(certPEM, keyPEM);
 }
 
@@ -198,28 +192,26 @@ async function authorityKeyId(ca: CertificateAuthority): Promise<X509.AuthorityK
   return x509.AuthorityKeyIdentifierExtension.create(ca.certificate.publicKey, false, crypto);
 }
 
-async function issue(
-  ca: CertificateAuthority,
-  subject: X509.JsonName,
-  days: number,
-  extensions: X509.Extension[],
-): Promise<IssuedCertificate> {
+async function issue(ca: CertificateAuthority, subject: X509.JsonName, days: number, extensions: X509.Extension[]): Promise<IssuedCertificate> {
   const keys = await generateKeyPair();
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject,
-    issuer: ca.certificate.subjectName,
-    publicKey: keys.publicKey,
-    signingKey: ca.privateKey,
-    signingAlgorithm: ca.signingAlgorithm,
-    ...validity(days),
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      ...extensions,
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-      await authorityKeyId(ca),
-    ],
-  }, crypto);
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: randomSerial(),
+      subject,
+      issuer: ca.certificate.subjectName,
+      publicKey: keys.publicKey,
+      signingKey: ca.privateKey,
+      signingAlgorithm: ca.signingAlgorithm,
+      ...validity(days),
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        ...extensions,
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+        await authorityKeyId(ca),
+      ],
+    },
+    crypto,
+  );
   return { certPEM: cert.toString('pem') + '\n', keyPEM: await privateKeyPEM(keys.privateKey) };
 }
 
@@ -228,10 +220,7 @@ async function issue(
  * extended key usage clientAuth. One year unless `validDays` says otherwise.
  */
 export async function issueClientCertificate(ca: CertificateAuthority, req: ClientCertificateRequest): Promise<IssuedCertificate> {
-  const subject: X509.JsonName = [
-    ...(req.organizations ?? []).map(o => ({ O: [o] })),
-    { CN: [req.commonName] },
-  ];
+  const subject: X509.JsonName = [...(req.organizations ?? []).map(o => ({ O: [o] })), { CN: [req.commonName] }];
   return issue(ca, subject, req.validDays ?? 365, [
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
@@ -277,10 +266,7 @@ export function servingSANs(bindAddress: string, extraSANs: string[] = []): { dn
  * required SANs and is not about to expire; creates or renews what is missing. The CA is never
  * replaced once it exists, because kubeconfigs handed out earlier pin it.
  */
-export async function ensureServingCertificates(
-  dataDir: string,
-  opts: { bindAddress: string; extraSANs?: string[] },
-): Promise<ServingCertificates> {
+export async function ensureServingCertificates(dataDir: string, opts: { bindAddress: string; extraSANs?: string[] }): Promise<ServingCertificates> {
   const dir = path.join(dataDir, 'pki');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const caFile = path.join(dir, 'ca.crt');

@@ -45,7 +45,12 @@ interface SARSpec {
   nonResourceAttributes?: { path: string; verb: string };
 }
 
-interface SARStatus { allowed?: boolean; denied?: boolean; reason?: string; evaluationError?: string }
+interface SARStatus {
+  allowed?: boolean;
+  denied?: boolean;
+  reason?: string;
+  evaluationError?: string;
+}
 
 const SAR_PATH = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
 
@@ -59,7 +64,10 @@ export class DelegatedAuthorizer implements Authorizer {
   private readonly alwaysAllowPaths: Set<string>;
   private readonly timeoutMs: number;
 
-  constructor(private readonly kube: KubeClientConfig, opts: DelegatedAuthorizerOptions = {}) {
+  constructor(
+    private readonly kube: KubeClientConfig,
+    opts: DelegatedAuthorizerOptions = {},
+  ) {
     this.allowTTL = opts.allowTTLms ?? 10_000;
     this.denyTTL = opts.denyTTLms ?? 10_000;
     // lru-cache reads a ttl of 0 as "forever"; here 0 means "ask every time" (authorize drops it).
@@ -106,34 +114,38 @@ export class DelegatedAuthorizer implements Authorizer {
     const token = this.kube.tokenFile ? (await readFile(this.kube.tokenFile, 'utf8')).trim() : this.kube.token;
     const body = JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec });
     return new Promise<SARStatus>((resolve, reject) => {
-      const req = https.request(url, {
-        method: 'POST',
-        agent: this.agent,
-        timeout: this.timeoutMs,
-        headers: {
-          'Content-Type': 'application/json',
-          Accept: 'application/json',
-          'Content-Length': Buffer.byteLength(body),
-          ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      const req = https.request(
+        url,
+        {
+          method: 'POST',
+          agent: this.agent,
+          timeout: this.timeoutMs,
+          headers: {
+            'Content-Type': 'application/json',
+            Accept: 'application/json',
+            'Content-Length': Buffer.byteLength(body),
+            ...(token ? { Authorization: `Bearer ${token}` } : {}),
+          },
         },
-      }, res => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 201 && res.statusCode !== 200) {
-            reject(new Error(`POST ${SAR_PATH}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`));
-            return;
-          }
-          try {
-            const parsed = JSON.parse(text) as { status?: SARStatus };
-            resolve(parsed.status ?? {});
-          } catch {
-            reject(new Error(`POST ${SAR_PATH}: response is not JSON`));
-          }
-        });
-      });
+        res => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            if (res.statusCode !== 201 && res.statusCode !== 200) {
+              reject(new Error(`POST ${SAR_PATH}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`));
+              return;
+            }
+            try {
+              const parsed = JSON.parse(text) as { status?: SARStatus };
+              resolve(parsed.status ?? {});
+            } catch {
+              reject(new Error(`POST ${SAR_PATH}: response is not JSON`));
+            }
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
       req.on('error', reject);
       req.end(body);
@@ -148,8 +160,13 @@ function reviewSpec(attrs: AuthorizationAttributes): SARSpec {
   if (u.extra && Object.keys(u.extra).length) spec.extra = u.extra;
   if (attrs.isResourceRequest) {
     spec.resourceAttributes = {
-      namespace: attrs.namespace, verb: attrs.verb, group: attrs.apiGroup, version: attrs.apiVersion,
-      resource: attrs.resource, subresource: attrs.subresource, name: attrs.name,
+      namespace: attrs.namespace,
+      verb: attrs.verb,
+      group: attrs.apiGroup,
+      version: attrs.apiVersion,
+      resource: attrs.resource,
+      subresource: attrs.subresource,
+      name: attrs.name,
     };
   } else {
     spec.nonResourceAttributes = { path: attrs.path, verb: attrs.verb };
@@ -195,7 +212,17 @@ export async function loadKubeconfig(file: string): Promise<KubeClientConfig> {
 interface KubeconfigDoc {
   'current-context'?: string;
   clusters?: Array<{ name?: string; cluster?: { server?: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string } }>;
-  users?: Array<{ name?: string; user?: { token?: string; tokenFile?: string; 'client-certificate'?: string; 'client-certificate-data'?: string; 'client-key'?: string; 'client-key-data'?: string } }>;
+  users?: Array<{
+    name?: string;
+    user?: {
+      token?: string;
+      tokenFile?: string;
+      'client-certificate'?: string;
+      'client-certificate-data'?: string;
+      'client-key'?: string;
+      'client-key-data'?: string;
+    };
+  }>;
   contexts?: Array<{ name?: string; context?: { cluster?: string; user?: string } }>;
 }
 

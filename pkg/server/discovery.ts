@@ -7,7 +7,10 @@ export const aggregatedConversions = [
   { as: 'APIGroupDiscoveryList', g: 'apidiscovery.k8s.io', v: 'v2beta1' },
 ];
 
-interface GroupVersions { group: string; versions: string[] }
+interface GroupVersions {
+  group: string;
+  versions: string[];
+}
 
 function groupsOf(defs: ResourceDefinition[]): GroupVersions[] {
   const groups = new Map<string, Set<string>>();
@@ -47,8 +50,13 @@ export class Discovery {
     const resources: Record<string, unknown>[] = [];
     for (const d of defs) {
       resources.push({
-        name: d.resource, singularName: d.singular, namespaced: d.namespaced, kind: d.kind,
-        verbs: d.verbs ?? allVerbs, shortNames: d.shortNames, categories: d.categories,
+        name: d.resource,
+        singularName: d.singular,
+        namespaced: d.namespaced,
+        kind: d.kind,
+        verbs: d.verbs ?? allVerbs,
+        shortNames: d.shortNames,
+        categories: d.categories,
       });
       for (const sub of subresourceNames(d)) {
         resources.push({ name: `${d.resource}/${sub.name}`, singularName: '', namespaced: d.namespaced, kind: sub.kind, verbs: sub.verbs });
@@ -65,20 +73,22 @@ export class Discovery {
       versions: g.versions.map(v => ({
         version: v,
         freshness: 'Current',
-        resources: this.defs.filter(d => d.group === g.group && d.version === v).map(d => ({
-          resource: d.resource,
-          responseKind: { group: d.group, version: d.version, kind: d.kind },
-          scope: d.namespaced ? 'Namespaced' : 'Cluster',
-          singularResource: d.singular,
-          verbs: d.verbs ?? allVerbs,
-          shortNames: d.shortNames,
-          categories: d.categories,
-          subresources: subresourceNames(d).map(s => ({
-            subresource: s.name,
-            responseKind: { group: d.group, version: d.version, kind: s.kind },
-            verbs: s.verbs,
+        resources: this.defs
+          .filter(d => d.group === g.group && d.version === v)
+          .map(d => ({
+            resource: d.resource,
+            responseKind: { group: d.group, version: d.version, kind: d.kind },
+            scope: d.namespaced ? 'Namespaced' : 'Cluster',
+            singularResource: d.singular,
+            verbs: d.verbs ?? allVerbs,
+            shortNames: d.shortNames,
+            categories: d.categories,
+            subresources: subresourceNames(d).map(s => ({
+              subresource: s.name,
+              responseKind: { group: d.group, version: d.version, kind: s.kind },
+              verbs: s.verbs,
+            })),
           })),
-        })),
       })),
     }));
     return { kind: 'APIGroupDiscoveryList', apiVersion, metadata: {}, items };

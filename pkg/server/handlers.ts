@@ -54,7 +54,10 @@ export class ResourceHandlers {
   /** The watch lines of the frozen (shared) objects watch streams write: made once for every stream. */
   private readonly eventLines = new WeakMap<object, Partial<Record<string, Buffer>>>();
 
-  constructor(private readonly stores: Map<string, RegistryStore>, private readonly storage: Store) {}
+  constructor(
+    private readonly stores: Map<string, RegistryStore>,
+    private readonly storage: Store,
+  ) {}
 
   /** One watch event as its line of JSON, encoded once for every stream that sends the same object. */
   private eventLine(type: string, object: unknown): Buffer {
@@ -108,15 +111,24 @@ export class ResourceHandlers {
       if (handled) return;
     }
     switch (info.verb) {
-      case 'get': return this.get(h, store);
-      case 'list': return this.list(h, store);
-      case 'watch': return this.watch(h, store);
-      case 'create': return this.create(h, store);
-      case 'update': return this.update(h, store);
-      case 'patch': return this.patch(h, store);
-      case 'delete': return this.delete(h, store);
-      case 'deletecollection': return this.deleteCollection(h, store);
-      default: throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
+      case 'get':
+        return this.get(h, store);
+      case 'list':
+        return this.list(h, store);
+      case 'watch':
+        return this.watch(h, store);
+      case 'create':
+        return this.create(h, store);
+      case 'update':
+        return this.update(h, store);
+      case 'patch':
+        return this.patch(h, store);
+      case 'delete':
+        return this.delete(h, store);
+      case 'deletecollection':
+        return this.deleteCollection(h, store);
+      default:
+        throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
     }
   }
 
@@ -193,21 +205,28 @@ export class ResourceHandlers {
    * whole list as read at once, or page after page of the same snapshot (the storage's continue
    * tokens), so a huge list or a slow reader never has the list serialized whole in memory.
    */
-  private async streamList(h: HandlerContext, store: RegistryStore, n: Negotiated, include: IncludeObject, query: ListQuery,
-    limit: number, first: KubeList): Promise<void> {
+  private async streamList(
+    h: HandlerContext,
+    store: RegistryStore,
+    n: Negotiated,
+    include: IncludeObject,
+    query: ListQuery,
+    limit: number,
+    first: KubeList,
+  ): Promise<void> {
     const { res } = h;
     const rv = first.metadata.resourceVersion;
     const convert = (items: KubeObject[]): unknown[] =>
-      n.as === 'Table' ? toTable(store.def, items, {}, include).rows as unknown[]
-        : n.as === 'PartialObjectMetadataList' ? items.map(partialMetadata) : items;
+      n.as === 'Table' ? (toTable(store.def, items, {}, include).rows as unknown[]) : n.as === 'PartialObjectMetadataList' ? items.map(partialMetadata) : items;
     // Without a client limit the list ends without a continue token: its metadata is known now
     // and goes first, as kube-apiserver writes it. With one, it is known at the end only.
     const metaFirst = limit === 0;
-    const envelope: Record<string, unknown> = n.as === 'Table'
-      ? { kind: 'Table', apiVersion: 'meta.k8s.io/v1', ...(metaFirst ? { metadata: { resourceVersion: rv } } : {}), columnDefinitions: columnsOf(store.def) }
-      : n.as === 'PartialObjectMetadataList'
-        ? { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', ...(metaFirst ? { metadata: { resourceVersion: rv } } : {}) }
-        : { apiVersion: first.apiVersion, kind: first.kind, ...(metaFirst ? { metadata: { resourceVersion: rv } } : {}) };
+    const envelope: Record<string, unknown> =
+      n.as === 'Table'
+        ? { kind: 'Table', apiVersion: 'meta.k8s.io/v1', ...(metaFirst ? { metadata: { resourceVersion: rv } } : {}), columnDefinitions: columnsOf(store.def) }
+        : n.as === 'PartialObjectMetadataList'
+          ? { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', ...(metaFirst ? { metadata: { resourceVersion: rv } } : {}) }
+          : { apiVersion: first.apiVersion, kind: first.kind, ...(metaFirst ? { metadata: { resourceVersion: rv } } : {}) };
     const itemsKey = n.as === 'Table' ? 'rows' : 'items';
 
     res.writeHead(200, { 'Content-Type': n.contentType, 'Cache-Control': 'no-cache, private' });
@@ -217,35 +236,43 @@ export class ResourceHandlers {
     let sampledBytes = 0;
     const writeItems = async (items: KubeObject[]): Promise<boolean> => {
       if (n.as !== undefined) {
-        for (const item of items.slice(0, 3)) { sampled++; sampledBytes += JSON.stringify(item).length; }
+        for (const item of items.slice(0, 3)) {
+          sampled++;
+          sampledBytes += JSON.stringify(item).length;
+        }
       }
       // Written in pieces of about 64 KiB: a page is never copied whole into one string nor
       // buffered whole in the socket, and small items do not become one chunk each.
       let batch = '';
       for (const item of convert(items)) {
         const text = JSON.stringify(item);
-        if (n.as === undefined) { sampled++; sampledBytes += text.length; }
+        if (n.as === undefined) {
+          sampled++;
+          sampledBytes += text.length;
+        }
         batch += written > 0 ? `,${text}` : text;
         written++;
         if (batch.length >= 64 * 1024) {
-          if (!await writeWithBackpressure(res, batch)) return false;
+          if (!(await writeWithBackpressure(res, batch))) return false;
           batch = '';
         }
       }
       return batch ? writeWithBackpressure(res, batch) : !res.destroyed;
     };
     try {
-      if (!await writeWithBackpressure(res, `${JSON.stringify(envelope).slice(0, -1)},"${itemsKey}":[`)) return;
-      if (!await writeItems(first.items)) return;
+      if (!(await writeWithBackpressure(res, `${JSON.stringify(envelope).slice(0, -1)},"${itemsKey}":[`))) return;
+      if (!(await writeItems(first.items))) return;
       let page = first;
       while (page.metadata.continue && (!limit || written < limit)) {
         const average = sampled > 0 ? sampledBytes / sampled : 1024;
         const size = Math.max(1, Math.min(maxListPageItems, Math.floor(listPageBudgetBytes / average)));
         page = await store.list(h.ctx, {
-          labelSelector: query.labelSelector, fieldSelector: query.fieldSelector,
-          limit: limit ? Math.min(size, limit - written) : size, continue: page.metadata.continue,
+          labelSelector: query.labelSelector,
+          fieldSelector: query.fieldSelector,
+          limit: limit ? Math.min(size, limit - written) : size,
+          continue: page.metadata.continue,
         });
-        if (!await writeItems(page.items)) return;
+        if (!(await writeItems(page.items))) return;
       }
       const meta: ListMeta = {
         resourceVersion: rv,
@@ -275,7 +302,11 @@ export class ResourceHandlers {
     const timeoutSeconds = Number(timeoutParam) > 0 ? Math.min(Number(timeoutParam), maxWatchTimeoutSeconds) : minWatchTimeoutSeconds * (1 + Math.random());
 
     store.matcher(h.ctx, query); // bad selectors are a 400 before the stream starts, not an ERROR event in it
-    res.writeHead(200, { 'Content-Type': n.contentType === 'application/yaml' ? 'application/json' : n.contentType, 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+    res.writeHead(200, {
+      'Content-Type': n.contentType === 'application/yaml' ? 'application/json' : n.contentType,
+      'Cache-Control': 'no-cache, private',
+      'Transfer-Encoding': 'chunked',
+    });
     res.flushHeaders();
     let first = true;
     const wrap = (obj: KubeObject): unknown => {
@@ -339,15 +370,27 @@ export class ResourceHandlers {
     h.req.on('close', finish);
     res.on('close', finish);
     const bookmarkObject = (rv: bigint, end = false) => ({
-      kind: store.def.kind, apiVersion: apiVersionOf(store.def),
+      kind: store.def.kind,
+      apiVersion: apiVersionOf(store.def),
       metadata: { resourceVersion: String(rv), ...(end ? { annotations: { 'k8s.io/initial-events-end': 'true' } } : {}) },
     });
     try {
-      watcher = await watchResource(store, this.storage, h.ctx, { ...query, sendInitialEvents: sendInitial === null ? undefined : isTrue(sendInitial) }, {
-        event: (type, obj) => write(type, wrap(obj)),
-        error: (status) => { write('ERROR', status.status); finish(); },
-        bookmark: (rv, end) => { if (bookmarks || end) write('BOOKMARK', bookmarkObject(rv, end)); },
-      });
+      watcher = await watchResource(
+        store,
+        this.storage,
+        h.ctx,
+        { ...query, sendInitialEvents: sendInitial === null ? undefined : isTrue(sendInitial) },
+        {
+          event: (type, obj) => write(type, wrap(obj)),
+          error: status => {
+            write('ERROR', status.status);
+            finish();
+          },
+          bookmark: (rv, end) => {
+            if (bookmarks || end) write('BOOKMARK', bookmarkObject(rv, end));
+          },
+        },
+      );
       if (done) watcher.stop();
     } catch (err) {
       const status = err instanceof StatusError ? err : errors.internal((err as Error).message);
@@ -411,9 +454,18 @@ export class ResourceHandlers {
     if (!verb || !sub.verbs.includes(verb)) throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
     const parent = sub.parentless ? undefined : await store.get(h.ctx, h.info.name);
     const raw = verb === 'get' ? undefined : await h.body();
-    const body = raw && raw.length ? decodeBody(h.req.headers['content-type'], raw) as KubeObject : undefined;
+    const body = raw && raw.length ? (decodeBody(h.req.headers['content-type'], raw) as KubeObject) : undefined;
     const writeOpts = verb === 'get' ? {} : writeOptions(h);
-    const out = await sub.handle({ verb, parentName: h.info.name, parent, body, query: h.url.searchParams, headers: h.req.headers, writeOptions: writeOpts, ctx: h.ctx });
+    const out = await sub.handle({
+      verb,
+      parentName: h.info.name,
+      parent,
+      body,
+      query: h.url.searchParams,
+      headers: h.req.headers,
+      writeOptions: writeOpts,
+      ctx: h.ctx,
+    });
     send(h.res, verb === 'create' ? 201 : 200, out, n);
   }
 }
@@ -423,7 +475,11 @@ async function writeWithBackpressure(res: ServerResponse, chunk: string): Promis
   if (res.destroyed) return false;
   if (res.write(chunk)) return true;
   await new Promise<void>(resolve => {
-    const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
     res.on('drain', done);
     res.on('close', done);
   });
@@ -482,20 +538,24 @@ function listQuery(url: URL): ListQuery {
 function writeOptions(h: HandlerContext): { fieldManager?: string; fieldValidation: FieldValidation } {
   const q = h.url.searchParams;
   const fv = q.get('fieldValidation') ?? 'Warn';
-  if (!['Strict', 'Warn', 'Ignore'].includes(fv)) throw errors.badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Strict", "Warn"`);
+  if (!['Strict', 'Warn', 'Ignore'].includes(fv))
+    throw errors.badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Strict", "Warn"`);
   const given = q.get('fieldManager');
   if (given !== null && (given.length > 128 || /[^\x20-\x7e]/.test(given))) {
     throw errors.badRequest('fieldManager: Invalid value: must be at most 128 printable characters');
   }
   // Like Kubernetes: without a fieldManager, the client's User-Agent program name owns what it wrote.
-  const agent = (h.req.headers['user-agent'] ?? '').split('/')[0].replace(/[^\x20-\x7e]/g, '').slice(0, 128);
+  const agent = (h.req.headers['user-agent'] ?? '')
+    .split('/')[0]
+    .replace(/[^\x20-\x7e]/g, '')
+    .slice(0, 128);
   return { fieldManager: given ?? (agent || undefined), fieldValidation: fv as FieldValidation };
 }
 
 async function deleteOptions(h: HandlerContext): Promise<DeleteOptions> {
   const q = h.url.searchParams;
   const raw = await h.body();
-  const body = raw.length ? decodeBody(h.req.headers['content-type'], raw) as Record<string, unknown> : {};
+  const body = raw.length ? (decodeBody(h.req.headers['content-type'], raw) as Record<string, unknown>) : {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw errors.badRequest('DeleteOptions must be an object');
   // kubectl sends dryRun in the DeleteOptions body rather than the query.
   if (Array.isArray(body.dryRun) && body.dryRun.length) {
@@ -513,7 +573,10 @@ async function deleteOptions(h: HandlerContext): Promise<DeleteOptions> {
 
 function respondWrite(res: ServerResponse, code: number, result: WriteResult, n: Negotiated): void {
   if (result.warnings.length) {
-    res.setHeader('Warning', result.warnings.map(w => `299 - ${JSON.stringify(w)}`));
+    res.setHeader(
+      'Warning',
+      result.warnings.map(w => `299 - ${JSON.stringify(w)}`),
+    );
   }
   send(res, code, result.object, n);
 }

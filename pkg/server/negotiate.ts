@@ -10,15 +10,22 @@ export interface MediaRange {
 
 export function parseAccept(header: string | undefined): MediaRange[] {
   if (!header) return [{ type: '*/*', params: {} }];
-  return header.split(',').map(part => {
-    const [type, ...rawParams] = part.trim().split(';');
-    const params: Record<string, string> = {};
-    for (const p of rawParams) {
-      const eq = p.indexOf('=');
-      if (eq > 0) params[p.slice(0, eq).trim()] = p.slice(eq + 1).trim().replace(/^"|"$/g, '');
-    }
-    return { type: type.trim().toLowerCase(), params };
-  }).filter(r => r.type);
+  return header
+    .split(',')
+    .map(part => {
+      const [type, ...rawParams] = part.trim().split(';');
+      const params: Record<string, string> = {};
+      for (const p of rawParams) {
+        const eq = p.indexOf('=');
+        if (eq > 0)
+          params[p.slice(0, eq).trim()] = p
+            .slice(eq + 1)
+            .trim()
+            .replace(/^"|"$/g, '');
+      }
+      return { type: type.trim().toLowerCase(), params };
+    })
+    .filter(r => r.type);
 }
 
 export type Encoding = 'json' | 'yaml';
@@ -37,8 +44,7 @@ export interface Negotiated {
 export function negotiate(accept: string | undefined, conversions: Array<{ as: string; g: string; v: string }> = []): Negotiated {
   for (const r of parseAccept(accept)) {
     const encoding: Encoding | undefined =
-      r.type === 'application/json' || r.type === 'application/*' || r.type === '*/*' ? 'json'
-        : r.type === 'application/yaml' ? 'yaml' : undefined;
+      r.type === 'application/json' || r.type === 'application/*' || r.type === '*/*' ? 'json' : r.type === 'application/yaml' ? 'yaml' : undefined;
     if (!encoding) continue;
     if (r.params.as) {
       const match = conversions.find(c => c.as === r.params.as && c.g === r.params.g && c.v === r.params.v);
@@ -47,7 +53,9 @@ export function negotiate(accept: string | undefined, conversions: Array<{ as: s
     }
     return { encoding, contentType: encoding === 'yaml' ? 'application/yaml' : 'application/json' };
   }
-  throw errors.notAcceptable(`only the following media types are accepted: application/json, application/yaml${conversions.map(c => `, application/json;as=${c.as};v=${c.v};g=${c.g}`).join('')}`);
+  throw errors.notAcceptable(
+    `only the following media types are accepted: application/json, application/yaml${conversions.map(c => `, application/json;as=${c.as};v=${c.v};g=${c.g}`).join('')}`,
+  );
 }
 
 export function encode(value: unknown, encoding: Encoding): string {
@@ -60,7 +68,9 @@ export function decodeBody(contentType: string | undefined, body: Buffer, opts: 
   if (type === 'application/json' || type === '') {
     const text = decodeText(body);
     let value: unknown;
-    try { value = JSON.parse(text); } catch (err) {
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
       throw errors.badRequest(`error decoding JSON: ${(err as Error).message}`);
     }
     // JSON.parse keeps the last of two equal keys; fieldValidation=Strict must refuse them instead.
@@ -74,7 +84,9 @@ export function decodeBody(contentType: string | undefined, body: Buffer, opts: 
   if (type === 'application/yaml' || type === 'application/x-yaml' || type === 'text/yaml') {
     const text = decodeText(body);
     let value: unknown;
-    try { value = parseYaml(text, { strict: true, uniqueKeys: true }); } catch (err) {
+    try {
+      value = parseYaml(text, { strict: true, uniqueKeys: true });
+    } catch (err) {
       throw errors.badRequest(`error decoding YAML: ${(err as Error).message.split('\n')[0]}`);
     }
     checkDecoded(value);
@@ -173,8 +185,7 @@ export function checkDecoded(value: unknown): void {
 }
 
 function invalidString(path: string, message: string): StatusError {
-  return errors.badRequest(`the request body is invalid: ${path ? `${path}: ` : ''}${message}`,
-    [{ reason: 'FieldValueInvalid', message, field: path }]);
+  return errors.badRequest(`the request body is invalid: ${path ? `${path}: ` : ''}${message}`, [{ reason: 'FieldValueInvalid', message, field: path }]);
 }
 
 /** The path of the first key that occurs twice in one object, e.g. `spec.displayName`. */

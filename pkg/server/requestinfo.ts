@@ -22,8 +22,17 @@ const methodVerbs: Record<string, string> = { POST: 'create', PUT: 'update', PAT
 export function parseRequestInfo(method: string, url: URL): RequestInfo {
   const path = url.pathname;
   const info: RequestInfo = {
-    isResourceRequest: false, path, verb: method.toLowerCase(), apiPrefix: '', apiGroup: '', apiVersion: '',
-    namespace: '', resource: '', subresource: '', name: '', parts: [],
+    isResourceRequest: false,
+    path,
+    verb: method.toLowerCase(),
+    apiPrefix: '',
+    apiGroup: '',
+    apiVersion: '',
+    namespace: '',
+    resource: '',
+    subresource: '',
+    name: '',
+    parts: [],
   };
   let segments: string[];
   try {
@@ -47,7 +56,10 @@ export function parseRequestInfo(method: string, url: URL): RequestInfo {
     info.apiGroup = rest[0];
     rest = rest.slice(1);
   }
-  if (rest.length < 2) { info.apiVersion = rest[0] ?? ''; return info; } // /apis/<g>/<v>: discovery
+  if (rest.length < 2) {
+    info.apiVersion = rest[0] ?? '';
+    return info;
+  } // /apis/<g>/<v>: discovery
   info.apiVersion = rest[0];
   rest = rest.slice(1);
   info.isResourceRequest = true;

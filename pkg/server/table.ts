@@ -13,14 +13,26 @@ export const tableConversions = [
 ];
 
 const nameColumn: TableColumnDefinition = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 };
-const ageColumn: TableColumnDefinition = { name: 'Age', type: 'string', format: '', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.', priority: 0 };
+const ageColumn: TableColumnDefinition = {
+  name: 'Age',
+  type: 'string',
+  format: '',
+  description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+  priority: 0,
+};
 
 export function columnsOf(def: ResourceDefinition): TableColumnDefinition[] {
   const s = def.strategy;
   return [nameColumn, ...(s.columns ?? []), ...(s.omitAge ? [] : [ageColumn])];
 }
 
-export function toTable(def: ResourceDefinition, objects: KubeObject[], listMeta: ListMeta, include: IncludeObject, withColumns = true): Record<string, unknown> {
+export function toTable(
+  def: ResourceDefinition,
+  objects: KubeObject[],
+  listMeta: ListMeta,
+  include: IncludeObject,
+  withColumns = true,
+): Record<string, unknown> {
   const s = def.strategy;
   return {
     kind: 'Table',
@@ -28,8 +40,7 @@ export function toTable(def: ResourceDefinition, objects: KubeObject[], listMeta
     metadata: listMeta,
     columnDefinitions: withColumns ? columnsOf(def) : [],
     rows: objects.map(obj => ({
-      cells: [obj.metadata.name, ...(s.row ? s.row(obj) : []), ...(s.omitAge ? [] : [age(obj.metadata.creationTimestamp)])]
-        .map(c => c ?? '<none>'),
+      cells: [obj.metadata.name, ...(s.row ? s.row(obj) : []), ...(s.omitAge ? [] : [age(obj.metadata.creationTimestamp)])].map(c => c ?? '<none>'),
       ...(include === 'None' ? {} : { object: include === 'Object' ? obj : partialMetadata(obj) }),
     })),
   };

@@ -69,9 +69,11 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
   }
 
   const flags = [
-    '-c', 'listen_addresses=127.0.0.1',
+    '-c',
+    'listen_addresses=127.0.0.1',
     // TCP only: no socket file in /tmp to collide with another cluster or go stale.
-    '-c', 'unix_socket_directories=',
+    '-c',
+    'unix_socket_directories=',
     ...(opts.postgresFlags ?? []),
   ];
   const starting = Date.now();
@@ -128,9 +130,7 @@ async function ensureReachable(dir: string, owner: { uid: number; gid: number },
   }
   for (const d of chain) {
     const st = await stat(d);
-    const searchable = (st.mode & 0o001) !== 0
-      || (st.uid === owner.uid && (st.mode & 0o100) !== 0)
-      || (st.gid === owner.gid && (st.mode & 0o010) !== 0);
+    const searchable = (st.mode & 0o001) !== 0 || (st.uid === owner.uid && (st.mode & 0o100) !== 0) || (st.gid === owner.gid && (st.mode & 0o010) !== 0);
     if (searchable) continue;
     if ((st.mode & 0o070) === 0) {
       await chown(d, st.uid, owner.gid);
@@ -138,8 +138,10 @@ async function ensureReachable(dir: string, owner: { uid: number; gid: number },
       log('granted the postgres group search permission on a directory', { dir: d });
       continue;
     }
-    throw new Error(`the ${USER} user cannot reach ${dir}: ${d} (mode ${(st.mode & 0o7777).toString(8)}) is not searchable by it; `
-      + `run "chmod o+x ${d}" or choose another data directory`);
+    throw new Error(
+      `the ${USER} user cannot reach ${dir}: ${d} (mode ${(st.mode & 0o7777).toString(8)}) is not searchable by it; ` +
+        `run "chmod o+x ${d}" or choose another data directory`,
+    );
   }
 }
 
@@ -244,7 +246,10 @@ async function clearStaleServer(dataDir: string, log: Logger): Promise<void> {
   }
   if (ours === undefined) return;
   log('stopping orphaned embedded postgres', { pid });
-  for (const [signal, waitMs] of [['SIGINT', 30_000], ['SIGQUIT', 10_000]] as const) {
+  for (const [signal, waitMs] of [
+    ['SIGINT', 30_000],
+    ['SIGQUIT', 10_000],
+  ] as const) {
     try {
       process.kill(pid, signal);
     } catch {

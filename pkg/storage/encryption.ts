@@ -32,14 +32,20 @@ export interface EncryptionKey {
  */
 export type SecretFields = Record<string, string[]>;
 
-interface Where { group: string; resource: string }
+interface Where {
+  group: string;
+  resource: string;
+}
 
 export class FieldEncryption {
   private readonly secrets = new Map<string, Buffer>();
   private readonly paths = new Map<string, string[][]>();
 
   /** `keys[0]` seals; every key opens (so a new key can be put first while old values remain). */
-  constructor(readonly keys: EncryptionKey[], fields: SecretFields = {}) {
+  constructor(
+    readonly keys: EncryptionKey[],
+    fields: SecretFields = {},
+  ) {
     if (!keys.length) throw new Error('encryption needs at least one key');
     for (const k of keys) {
       if (k.secret.length !== keyBytes) throw new Error(`encryption key "${k.name}" must be ${keyBytes} bytes, not ${k.secret.length}`);
@@ -116,7 +122,9 @@ export class FieldEncryption {
       decipher.setAuthTag(body.subarray(body.length - tagBytes));
       return Buffer.concat([decipher.update(body.subarray(nonceBytes, body.length - tagBytes)), decipher.final()]).toString('utf8');
     } catch {
-      throw new Error(`a value in the database sealed with encryption key "${name}" does not open: the key differs from the one it was sealed with, or the value was altered`);
+      throw new Error(
+        `a value in the database sealed with encryption key "${name}" does not open: the key differs from the one it was sealed with, or the value was altered`,
+      );
     }
   }
 
@@ -127,17 +135,21 @@ export class FieldEncryption {
    * writes). Then records the sealing key. Runs once at start-up.
    */
   async verifyAgainst(pool: pg.Pool): Promise<void> {
-    await withTransaction(pool, async (client) => {
+    await withTransaction(pool, async client => {
       await client.query('LOCK TABLE encryption_keys IN EXCLUSIVE MODE');
       const known = (await client.query<{ name: string; probe: string }>('SELECT name, probe FROM encryption_keys')).rows;
       for (const row of known) {
         if (!this.secrets.has(row.name)) continue;
-        try { this.openValue(row.probe, probeContext); } catch {
+        try {
+          this.openValue(row.probe, probeContext);
+        } catch {
           throw new Error(`encryption key "${row.name}" is not the key of that name this database was written with`);
         }
       }
       if (known.length && !known.some(r => this.secrets.has(r.name))) {
-        throw new Error(`the database's secrets are sealed with encryption keys ${known.map(r => `"${r.name}"`).join(', ')}, none of which this server was given; give every replica the same --encryption-key-file`);
+        throw new Error(
+          `the database's secrets are sealed with encryption keys ${known.map(r => `"${r.name}"`).join(', ')}, none of which this server was given; give every replica the same --encryption-key-file`,
+        );
       }
       const primary = this.keys[0].name;
       if (!known.some(r => r.name === primary)) {
@@ -181,8 +193,13 @@ export async function ensureEncryptionKeyFile(file: string): Promise<EncryptionK
   try {
     const fh = await openFile(file, 'wx', 0o600);
     try {
-      await fh.writeFile(`# Seals secret fields in the database. Keep it safe: without it they cannot be read.\n${name} ${secret.toString('base64')}\n`, 'utf8');
-    } finally { await fh.close(); }
+      await fh.writeFile(
+        `# Seals secret fields in the database. Keep it safe: without it they cannot be read.\n${name} ${secret.toString('base64')}\n`,
+        'utf8',
+      );
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }

@@ -17,19 +17,23 @@ export function visitField(node: unknown, path: string[], fn: (holder: Record<st
  * index), calling `fn` with each holder of a value at `path` in `node` and the holder at the same
  * place in `other`, if there is one.
  */
-export function visitFieldPair(node: unknown, other: unknown, path: string[],
-  fn: (holder: Record<string, unknown>, field: string, otherHolder: Record<string, unknown> | undefined) => void): void {
+export function visitFieldPair(
+  node: unknown,
+  other: unknown,
+  path: string[],
+  fn: (holder: Record<string, unknown>, field: string, otherHolder: Record<string, unknown> | undefined) => void,
+): void {
   if (!node || typeof node !== 'object' || !path.length) return;
   const [step, ...rest] = path;
   const each = step.endsWith('[]');
   const field = each ? step.slice(0, -2) : step;
   const holder = node as Record<string, unknown>;
-  const otherHolder = other && typeof other === 'object' ? other as Record<string, unknown> : undefined;
+  const otherHolder = other && typeof other === 'object' ? (other as Record<string, unknown>) : undefined;
   if (!Object.hasOwn(holder, field)) return;
   if (each) {
     const list = holder[field];
     if (!Array.isArray(list)) return;
-    const otherList = otherHolder && Array.isArray(otherHolder[field]) ? otherHolder[field] as unknown[] : undefined;
+    const otherList = otherHolder && Array.isArray(otherHolder[field]) ? (otherHolder[field] as unknown[]) : undefined;
     for (let i = 0; i < list.length; i++) {
       if (rest.length) visitFieldPair(list[i], otherList?.[i], rest, fn);
       else fn(list as unknown as Record<string, unknown>, String(i), otherList as unknown as Record<string, unknown> | undefined);

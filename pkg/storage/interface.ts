@@ -75,7 +75,11 @@ export const staleStoredForm = Symbol('staleStoredForm');
 export type StorageErrorCode = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Expired' | 'InvalidContinue' | 'TooLargeResourceVersion' | 'Unavailable';
 
 export class StorageError extends Error {
-  constructor(readonly code: StorageErrorCode, message: string, readonly key?: ObjectKey) {
+  constructor(
+    readonly code: StorageErrorCode,
+    message: string,
+    readonly key?: ObjectKey,
+  ) {
     super(message);
     this.name = 'StorageError';
   }
@@ -94,7 +98,11 @@ export const maxObjectBytes = 1.5 * 1024 * 1024;
  * a status passes it on untouched to the HTTP layer, which answers 413 or 400.
  */
 export class StorageValueError extends Error {
-  constructor(readonly code: 'TooLarge' | 'Invalid', message: string, readonly key?: ObjectKey) {
+  constructor(
+    readonly code: 'TooLarge' | 'Invalid',
+    message: string,
+    readonly key?: ObjectKey,
+  ) {
     super(message);
     this.name = 'StorageValueError';
   }

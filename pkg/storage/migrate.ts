@@ -66,7 +66,7 @@ export async function migrate(db: pg.Pool | string, opts: { dirs?: string[]; log
   const progress = opts.progress ?? (() => {});
   const migrations = await loadMigrations(opts.dirs);
   const owned = typeof db === 'string' ? new pg.Client({ connectionString: db }) : undefined;
-  const client = owned ?? await (db as pg.Pool).connect();
+  const client = owned ?? (await (db as pg.Pool).connect());
   if (owned) await owned.connect();
   const applied: string[] = [];
   let broken: Error | undefined;
@@ -86,7 +86,11 @@ export async function migrate(db: pg.Pool | string, opts: { dirs?: string[]; log
       }
       const pending = migrations.filter(m => !done.has(m.version));
       const began = Date.now();
-      if (pending.length) progress(`applying ${pending.length} database migration${pending.length === 1 ? '' : 's'}`, { from: pending[0].name, to: pending[pending.length - 1].name });
+      if (pending.length)
+        progress(`applying ${pending.length} database migration${pending.length === 1 ? '' : 's'}`, {
+          from: pending[0].name,
+          to: pending[pending.length - 1].name,
+        });
       for (const m of migrations) {
         const prev = done.get(m.version);
         if (prev) {
@@ -96,10 +100,18 @@ export async function migrate(db: pg.Pool | string, opts: { dirs?: string[]; log
         }
         try {
           // On the session that holds the migration lock, one transaction per migration.
-          await inTransaction(client, async () => {
-            await client.query(m.sql);
-            await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
-          }, { onRollbackError: err => { broken = err; } });
+          await inTransaction(
+            client,
+            async () => {
+              await client.query(m.sql);
+              await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
+            },
+            {
+              onRollbackError: err => {
+                broken = err;
+              },
+            },
+          );
         } catch (err) {
           throw new Error(`migration ${m.name} failed: ${(err as Error).message}`, { cause: err });
         }
@@ -109,7 +121,9 @@ export async function migrate(db: pg.Pool | string, opts: { dirs?: string[]; log
       if (pending.length) progress(`applied ${applied.length} database migration${applied.length === 1 ? '' : 's'}`, { durationMs: Date.now() - began });
       else progress('the database schema is up to date', { migrations: migrations.length });
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1, $2)', [MIGRATION_LOCK_CLASS, MIGRATION_LOCK_KEY]).catch((err: Error) => { broken = err; });
+      await client.query('SELECT pg_advisory_unlock($1, $2)', [MIGRATION_LOCK_CLASS, MIGRATION_LOCK_KEY]).catch((err: Error) => {
+        broken = err;
+      });
     }
   } finally {
     if (owned) await owned.end().catch(() => {});

@@ -67,7 +67,7 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
       assert.ok(tke.stdout.split('\n').includes('projects.business.tkestack.io'), tke.stdout);
     });
 
-    it('kube-apiserver\'s aggregated discovery (v2) carries the four groups with their resources', async function () {
+    it("kube-apiserver's aggregated discovery (v2) carries the four groups with their resources", async function () {
       const res = await kube.kube('GET', '/apis', { headers: { Accept: AGGREGATED_DISCOVERY } });
       assert.equal(res.status, 200, describeResponse(res));
       assert.match(String(res.headers['content-type']), /g=apidiscovery\.k8s\.io;\s*v=v2;\s*as=APIGroupDiscoveryList/);
@@ -99,7 +99,11 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
   });
 
   describe('objects through kube-apiserver: apply, server-side apply, patch, get, watch, delete', function () {
-    interface Kind { resource: string; namespace?: string; make(name: string, label: string): any }
+    interface Kind {
+      resource: string;
+      namespace?: string;
+      make(name: string, label: string): any;
+    }
 
     async function lifecycle(kind: Kind) {
       const name = kind.resource.startsWith('localidentities') ? `usr-default-${uniqueName('e2e')}` : uniqueName('agg');
@@ -108,7 +112,8 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
       const watch = kube.spawnKubectl(['get', kind.resource, ...ns, '-w', '--output-watch-events', '-o', 'json', '-l', `run=${label}`]);
       const output = followOutput(watch);
       const events = () => parseJSONStream(output.stdout) as Array<{ type: string; object: any }>;
-      const saw = (type: string, pred: (o: any) => boolean = () => true) => events().some(e => e.type === type && e.object?.metadata?.name === name && pred(e.object));
+      const saw = (type: string, pred: (o: any) => boolean = () => true) =>
+        events().some(e => e.type === type && e.object?.metadata?.name === name && pred(e.object));
       const ctx = () => `\n--- kubectl get -w stdout\n${output.stdout.slice(-3000)}\n--- stderr\n${output.stderr}`;
       try {
         // Client-side apply (three-way merge with the last-applied annotation).
@@ -127,7 +132,10 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
         assert.match(r.stdout, /serverside-applied/, r.stdout);
         const applied = json(await kubectlOK(['get', kind.resource, ...ns, name, '-o', 'json', '--show-managed-fields']));
         assert.equal(applied.metadata.annotations['e2e.tkestack.io/ssa'], 'applied');
-        assert.ok(applied.metadata.managedFields.some((m: any) => m.manager === 'e2e-ssa' && m.operation === 'Apply'), JSON.stringify(applied.metadata.managedFields));
+        assert.ok(
+          applied.metadata.managedFields.some((m: any) => m.manager === 'e2e-ssa' && m.operation === 'Apply'),
+          JSON.stringify(applied.metadata.managedFields),
+        );
         assert.equal(applied.metadata.labels?.run, label, JSON.stringify(applied.metadata));
         assert.deepEqual(applied.spec, { ...applied.spec, ...manifest.spec }, 'the applied spec is kept');
 
@@ -136,7 +144,10 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
         assert.match(r.stdout, / patched$/m, r.stdout);
         await waitFor(`MODIFIED ${name} with the patched label${ctx()}`, () => saw('MODIFIED', o => o.metadata.labels?.patched === 'true-ish'), 30_000);
         const listed = json(await kubectlOK(['get', kind.resource, ...ns, '-l', `run=${label},patched=true-ish`, '-o', 'json']));
-        assert.deepEqual(listed.items.map((o: any) => o.metadata.name), [name]);
+        assert.deepEqual(
+          listed.items.map((o: any) => o.metadata.name),
+          [name],
+        );
 
         // Delete (kubectl waits until the object is gone, finalizers included).
         r = await kubectlOK(['delete', kind.resource, ...ns, name, '--timeout=60s']);
@@ -170,7 +181,9 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
       await lifecycle({
         resource: 'localidentities.auth.tkestack.io',
         make: (n, run) => ({
-          apiVersion: 'auth.tkestack.io/v1', kind: 'LocalIdentity', metadata: { name: n, labels: { run } },
+          apiVersion: 'auth.tkestack.io/v1',
+          kind: 'LocalIdentity',
+          metadata: { name: n, labels: { run } },
           spec: { tenantID: 'default', username: n.replace(/^usr-default-/, ''), displayName: 'Aggregated', email: 'agg@example.com' },
         }),
       });
@@ -179,20 +192,25 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
 
   describe('who tke-apiserver sees', function () {
     const createGroup = async (opts: KubeKubectlOptions) => {
-      const obj = { apiVersion: 'auth.tkestack.io/v1', kind: 'LocalGroup', metadata: { generateName: 'grp-default-' }, spec: { tenantID: 'default', displayName: 'seen' } };
+      const obj = {
+        apiVersion: 'auth.tkestack.io/v1',
+        kind: 'LocalGroup',
+        metadata: { generateName: 'grp-default-' },
+        spec: { tenantID: 'default', displayName: 'seen' },
+      };
       return json(await kubectlOK(['create', '-f', '-', '-o', 'json'], { ...opts, input: JSON.stringify(obj) }));
     };
 
-    it('is the kube user that kube-apiserver authenticated, not the front proxy\'s certificate', async function () {
+    it("is the kube user that kube-apiserver authenticated, not the front proxy's certificate", async function () {
       // LocalGroup's spec.username defaults to whoever created it.
       const byAdmin = await createGroup({});
-      assert.equal(byAdmin.spec.username, 'kubernetes-admin', 'kube.kubeconfig\'s client certificate (CN=kubernetes-admin)');
+      assert.equal(byAdmin.spec.username, 'kubernetes-admin', "kube.kubeconfig's client certificate (CN=kubernetes-admin)");
       const bySA = await createGroup({ token: kube.env.KUBE_TOKEN });
       assert.equal(bySA.spec.username, 'system:serviceaccount:kube-system:tke-member-import');
     });
   });
 
-  describe('kube users: kube-apiserver\'s RBAC decides (delegated SubjectAccessReview)', function () {
+  describe("kube users: kube-apiserver's RBAC decides (delegated SubjectAccessReview)", function () {
     const id = uniqueName('rbac');
     let noRBAC: string;
     let reader: string;
@@ -201,16 +219,29 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
       await kubectlOK(['-n', 'default', 'create', 'serviceaccount', `none-${id}`]);
       await kubectlOK(['-n', 'default', 'create', 'serviceaccount', `reader-${id}`]);
       await kubectlOK(['create', 'clusterrole', `projects-reader-${id}`, '--verb=get,list', '--resource=projects.business.tkestack.io']);
-      await kubectlOK(['create', 'clusterrolebinding', `projects-reader-${id}`, `--clusterrole=projects-reader-${id}`, `--serviceaccount=default:reader-${id}`]);
+      await kubectlOK([
+        'create',
+        'clusterrolebinding',
+        `projects-reader-${id}`,
+        `--clusterrole=projects-reader-${id}`,
+        `--serviceaccount=default:reader-${id}`,
+      ]);
       noRBAC = (await kubectlOK(['-n', 'default', 'create', 'token', `none-${id}`])).stdout.trim();
       reader = (await kubectlOK(['-n', 'default', 'create', 'token', `reader-${id}`])).stdout.trim();
       await kubectlOK(['apply', '-f', '-'], { input: toYAML(projectObject(`prj-${id}`)) });
     });
 
     it('a service account without RBAC gets 403 on projects', async function () {
-      for (const args of [['get', 'projects'], ['get', 'project', `prj-${id}`]]) {
+      for (const args of [
+        ['get', 'projects'],
+        ['get', 'project', `prj-${id}`],
+      ]) {
         const r = await kube.kubectl(args, { token: noRBAC });
-        refused(args, r, new RegExp(`Forbidden.*User "system:serviceaccount:default:none-${id}" cannot (list|get) resource "projects" in API group "business.tkestack.io"`));
+        refused(
+          args,
+          r,
+          new RegExp(`Forbidden.*User "system:serviceaccount:default:none-${id}" cannot (list|get) resource "projects" in API group "business.tkestack.io"`),
+        );
       }
     });
 
@@ -231,7 +262,9 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
       const cert = readFileSync(path.join(pki, 'front-proxy-client.crt'), 'utf8');
       const key = readFileSync(path.join(pki, 'front-proxy-client.key'), 'utf8');
       const as = (user: string, extra: Record<string, string> = {}) => ({
-        token: null, cert, key,
+        token: null,
+        cert,
+        key,
         headers: { 'X-Remote-User': user, 'X-Remote-Group': 'system:serviceaccounts', ...extra },
       });
       const readerName = `system:serviceaccount:default:reader-${id}`;
@@ -253,11 +286,23 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
 
     before(async function () {
       const made = await kube.tke('POST', `${AUTH}/localidentities`, {
-        body: { metadata: { generateName: 'usr-default-' }, spec: { username, displayName: username, email: `${username}@example.com`, hashedPassword: b64(PASSWORD), tenantID: 'default' } },
+        body: {
+          metadata: { generateName: 'usr-default-' },
+          spec: { username, displayName: username, email: `${username}@example.com`, hashedPassword: b64(PASSWORD), tenantID: 'default' },
+        },
       });
       assert.equal(made.status, 201, describeResponse(made));
       const login = await kube.tke('POST', `${AUTH}/apikeys/default/password`, {
-        token: null, body: { apiVersion: 'auth.tkestack.io/v1', kind: 'APIKeyReqPassword', tenantID: 'default', username, password: b64(PASSWORD), description: 'aggregation e2e', expire: '1h' },
+        token: null,
+        body: {
+          apiVersion: 'auth.tkestack.io/v1',
+          kind: 'APIKeyReqPassword',
+          tenantID: 'default',
+          username,
+          password: b64(PASSWORD),
+          description: 'aggregation e2e',
+          expire: '1h',
+        },
       });
       assert.equal(login.status, 201, describeResponse(login));
       key = login.json().spec.apiKey;
@@ -269,25 +314,37 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
       assert.equal(who.status.userInfo.username, username, JSON.stringify(who));
       assert.deepEqual(who.status.userInfo.extra?.tenantid, ['default'], JSON.stringify(who));
       const tampered = key.slice(0, -4) + (key.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA');
-      for (const args of [['auth', 'whoami'], ['get', 'projects']]) {
+      for (const args of [
+        ['auth', 'whoami'],
+        ['get', 'projects'],
+      ]) {
         const r = await kube.kubectl(args, { token: tampered });
         refused(args, r, /Unauthorized/);
       }
     });
 
-    it('an ID token of tke-apiserver\'s OIDC issuer is accepted by kube-apiserver (--oidc-issuer-url), a forged one is not', async function () {
+    it("an ID token of tke-apiserver's OIDC issuer is accepted by kube-apiserver (--oidc-issuer-url), a forged one is not", async function () {
       const form = new URLSearchParams({ grant_type: 'password', client_id: 'kubernetes', username, password: PASSWORD, scope: 'openid groups' });
-      const issued = await kube.tke('POST', '/oidc/token', { token: null, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+      const issued = await kube.tke('POST', '/oidc/token', {
+        token: null,
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: form.toString(),
+      });
       assert.equal(issued.status, 200, describeResponse(issued));
       const idToken = issued.json().id_token;
       // kube-apiserver verifies the token itself against the issuer's JWKS: the oidc: prefix says
       // it came in through --oidc-issuer-url, not through the token webhook.
       let who: any;
-      await waitFor('kube-apiserver to accept the ID token', async () => {
-        const r = await kube.kubectl(['auth', 'whoami', '-o', 'json'], { token: idToken });
-        if (r.code === 0) who = json(r);
-        return r.code === 0;
-      }, 30_000, 500);
+      await waitFor(
+        'kube-apiserver to accept the ID token',
+        async () => {
+          const r = await kube.kubectl(['auth', 'whoami', '-o', 'json'], { token: idToken });
+          if (r.code === 0) who = json(r);
+          return r.code === 0;
+        },
+        30_000,
+        500,
+      );
       assert.equal(who.status.userInfo.username, `oidc:${username}`, JSON.stringify(who));
       const [h, p] = idToken.split('.');
       const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
@@ -304,10 +361,17 @@ describe('e2e: aggregated into a real kube-apiserver (hack/kube/up.sh)', functio
       assert.equal(bound.status, 201, describeResponse(bound));
       // kube-apiserver remembers a refusal for a second (up.sh's unauthorizedTTL).
       let last: KubectlResult | undefined;
-      await waitFor('the portal through kube-apiserver after the binding', async () => {
-        last = await kube.kubectl(args, { token: key });
-        return last.code === 0;
-      }, 30_000, 500).catch(err => { throw new Error(`${(err as Error).message}\n${last ? describeRun(args, last) : ''}`); });
+      await waitFor(
+        'the portal through kube-apiserver after the binding',
+        async () => {
+          last = await kube.kubectl(args, { token: key });
+          return last.code === 0;
+        },
+        30_000,
+        500,
+      ).catch(err => {
+        throw new Error(`${(err as Error).message}\n${last ? describeRun(args, last) : ''}`);
+      });
       const portal = JSON.parse(last!.stdout);
       assert.equal(portal.kind, 'Portal', last!.stdout);
 

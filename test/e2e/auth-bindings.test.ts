@@ -21,7 +21,9 @@ describe('e2e: auth binding subresources', function () {
     const p = await s.request('POST', paths.projects, { body: projectObject(project) });
     assert.equal(p.status, 201, describeResponse(p));
   });
-  after(async () => { await s?.stop().catch(() => undefined); });
+  after(async () => {
+    await s?.stop().catch(() => undefined);
+  });
 
   async function createUser(username: string, tenant = 'default'): Promise<string> {
     const res = await s.request('POST', `${AUTH}/localidentities`, {
@@ -32,7 +34,10 @@ describe('e2e: auth binding subresources', function () {
   }
 
   async function keyFor(username: string, tenant = 'default'): Promise<string> {
-    const res = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: tenant, username, password: b64(PASSWORD), expire: '1h' } });
+    const res = await s.request('POST', `${AUTH}/apikeys/default/password`, {
+      token: null,
+      body: { tenantID: tenant, username, password: b64(PASSWORD), expire: '1h' },
+    });
     assert.equal(res.status, 201, describeResponse(res));
     return res.json().spec.apiKey;
   }
@@ -49,14 +54,18 @@ describe('e2e: auth binding subresources', function () {
     const policy = 'pol-default-project-viewer';
     const hdr = () => ({ 'X-TKE-ProjectName': project });
 
-    it('binds a project policy in the header\'s project and lists its users and groups', async () => {
+    it("binds a project policy in the header's project and lists its users and groups", async () => {
       const bind = await s.request('POST', `${AUTH}/policies/${policy}/projectbinding?fieldManager=binder`, {
-        headers: hdr(), body: { apiVersion: 'auth.tkestack.io/v1', kind: 'Binding', users: [{ id: 'pbu', name: 'pbu' }], groups: [{ id: 'pbg', name: 'pbg' }] },
+        headers: hdr(),
+        body: { apiVersion: 'auth.tkestack.io/v1', kind: 'Binding', users: [{ id: 'pbu', name: 'pbu' }], groups: [{ id: 'pbg', name: 'pbg' }] },
       });
       assert.equal(bind.status, 201, describeResponse(bind));
       assert.equal(bind.json().kind, 'ProjectPolicyBinding');
       assert.equal(bind.json().metadata.name, `${project}-${policy}`);
-      assert.ok(bind.json().metadata.managedFields.some((m: any) => m.manager === 'binder'), 'written through the store: managedFields name the request\'s fieldManager');
+      assert.ok(
+        bind.json().metadata.managedFields.some((m: any) => m.manager === 'binder'),
+        "written through the store: managedFields name the request's fieldManager",
+      );
       const users = await get(`${AUTH}/policies/${policy}/projectusers`, hdr());
       assert.equal(users.kind, 'UserList');
       assert.deepEqual(names(users), ['pbu']);
@@ -74,11 +83,17 @@ describe('e2e: auth binding subresources', function () {
     it('refuses a missing header, a platform policy, and an invisible project', async () => {
       const noHeader = await s.request('POST', `${AUTH}/policies/${policy}/projectbinding`, { body: { users: [{ id: 'x', name: 'x' }] } });
       assert.equal(noHeader.status, 400, describeResponse(noHeader));
-      const platform = await s.request('POST', `${AUTH}/policies/pol-default-viewer/projectbinding`, { headers: hdr(), body: { users: [{ id: 'x', name: 'x' }] } });
+      const platform = await s.request('POST', `${AUTH}/policies/pol-default-viewer/projectbinding`, {
+        headers: hdr(),
+        body: { users: [{ id: 'x', name: 'x' }] },
+      });
       assert.equal(platform.status, 400, describeResponse(platform));
       const asPlatform = await s.request('POST', `${AUTH}/policies/${policy}/binding`, { body: { users: [{ id: 'x', name: 'x' }] } });
       assert.equal(asPlatform.status, 400, 'TKE: a project policy is bound with projectbinding');
-      const missing = await s.request('POST', `${AUTH}/policies/${policy}/projectbinding`, { headers: { 'X-TKE-ProjectName': 'prj-nonexistent' }, body: { users: [{ id: 'x', name: 'x' }] } });
+      const missing = await s.request('POST', `${AUTH}/policies/${policy}/projectbinding`, {
+        headers: { 'X-TKE-ProjectName': 'prj-nonexistent' },
+        body: { users: [{ id: 'x', name: 'x' }] },
+      });
       assert.equal(missing.status, 404, describeResponse(missing));
     });
 
@@ -88,28 +103,44 @@ describe('e2e: auth binding subresources', function () {
       const roles = await get(`${AUTH}/policies/pol-default-viewer/roles`);
       assert.equal(roles.kind, 'RoleList');
       assert.ok(names(roles).includes(role.json().metadata.name));
-      assert.ok(!names(await get(`${AUTH}/policies/pol-default-viewer/roles`, hdr())).includes(role.json().metadata.name), 'a platform role is not in the project domain');
+      assert.ok(
+        !names(await get(`${AUTH}/policies/pol-default-viewer/roles`, hdr())).includes(role.json().metadata.name),
+        'a platform role is not in the project domain',
+      );
     });
   });
 
   describe('binding writes go through the store', () => {
     it('dryRun=All binds nothing, yet answers what would be stored', async () => {
-      const pol = await s.request('POST', `${AUTH}/policies`, { body: { spec: { displayName: 'dry', tenantID: 'default', statement: { actions: ['get*'], resources: ['*'], effect: 'allow' } } } });
+      const pol = await s.request('POST', `${AUTH}/policies`, {
+        body: { spec: { displayName: 'dry', tenantID: 'default', statement: { actions: ['get*'], resources: ['*'], effect: 'allow' } } },
+      });
       assert.equal(pol.status, 201, describeResponse(pol));
       const name = pol.json().metadata.name;
       const rv = pol.json().metadata.resourceVersion;
       const dry = await s.request('POST', `${AUTH}/policies/${name}/binding?dryRun=All`, { body: { users: [{ id: 'dryuser', name: 'dryuser' }] } });
       assert.equal(dry.status, 201, describeResponse(dry));
-      assert.ok(dry.json().status.users.some((u: any) => u.name === 'dryuser'), 'the answer shows the binding');
+      assert.ok(
+        dry.json().status.users.some((u: any) => u.name === 'dryuser'),
+        'the answer shows the binding',
+      );
       const after = await get(`${AUTH}/policies/${name}`);
       assert.equal(after.metadata.resourceVersion, rv, 'nothing was written');
       assert.ok(!(after.status.users ?? []).some((u: any) => u.name === 'dryuser'));
 
-      const dryProject = await s.request('POST', `${AUTH}/projects/${project}/binding?dryRun=All`, { body: { policies: ['pol-default-project-member'], users: [{ id: 'dryp', name: 'dryp' }] } });
+      const dryProject = await s.request('POST', `${AUTH}/projects/${project}/binding?dryRun=All`, {
+        body: { policies: ['pol-default-project-member'], users: [{ id: 'dryp', name: 'dryp' }] },
+      });
       assert.equal(dryProject.status, 201, describeResponse(dryProject));
       assert.equal(dryProject.json().kind, 'ProjectPolicyBindingList', 'TKE answers the bindings written');
-      assert.deepEqual(dryProject.json().items.map((b: any) => b.metadata.name), [`${project}-pol-default-project-member`]);
-      assert.ok(dryProject.json().items[0].spec.users.some((u: any) => u.id === 'dryp'), 'the answer shows the would-be member');
+      assert.deepEqual(
+        dryProject.json().items.map((b: any) => b.metadata.name),
+        [`${project}-pol-default-project-member`],
+      );
+      assert.ok(
+        dryProject.json().items[0].spec.users.some((u: any) => u.id === 'dryp'),
+        'the answer shows the would-be member',
+      );
       assert.equal((await get(`${AUTH}/projects/${project}`)).members.dryp, undefined, 'no member was added');
       assert.equal((await s.request('GET', `${AUTH}/projectpolicybindings/${project}-pol-default-project-member`)).status, 404, 'no binding was created');
 
@@ -125,9 +156,13 @@ describe('e2e: auth binding subresources', function () {
       await createUser('boundviewer');
       const t = await keyFor('boundviewer');
       assert.equal((await s.request('GET', paths.clusters, { token: t })).status, 403);
-      const pol = await s.request('POST', `${AUTH}/policies?fieldManager=creator`, { body: { spec: { displayName: 'clusters', tenantID: 'default', statement: { actions: ['*Cluster*'], resources: ['*'], effect: 'allow' } } } });
+      const pol = await s.request('POST', `${AUTH}/policies?fieldManager=creator`, {
+        body: { spec: { displayName: 'clusters', tenantID: 'default', statement: { actions: ['*Cluster*'], resources: ['*'], effect: 'allow' } } },
+      });
       assert.equal(pol.status, 201, describeResponse(pol));
-      const b = await s.request('POST', `${AUTH}/policies/${pol.json().metadata.name}/binding?fieldManager=console`, { body: { users: [{ id: 'boundviewer', name: 'boundviewer' }] } });
+      const b = await s.request('POST', `${AUTH}/policies/${pol.json().metadata.name}/binding?fieldManager=console`, {
+        body: { users: [{ id: 'boundviewer', name: 'boundviewer' }] },
+      });
       assert.equal(b.status, 201, describeResponse(b));
       assert.ok(b.json().metadata.managedFields, JSON.stringify(b.json().metadata));
       assert.ok(b.json().metadata.managedFields.some((m: any) => m.manager === 'console' && m.subresource === 'status'));
@@ -145,19 +180,31 @@ describe('e2e: auth binding subresources', function () {
       gname = g.json().metadata.name;
       assert.equal((await s.request('POST', `${AUTH}/localgroups/${gname}/binding`, { body: { users: [{ id: liName, name: 'viewme' }] } })).status, 201);
       assert.equal((await s.request('POST', `${AUTH}/policies/pol-default-viewer/binding`, { body: { groups: [{ id: gname, name: gname }] } })).status, 201);
-      const role = await s.request('POST', `${AUTH}/roles`, { body: { spec: { displayName: 'grouprole', tenantID: 'default', policies: ['pol-default-viewer'] } } });
-      assert.equal((await s.request('POST', `${AUTH}/roles/${role.json().metadata.name}/binding`, { body: { groups: [{ id: gname, name: gname }] } })).status, 201);
-      const pb = await s.request('POST', `${AUTH}/projects/${project}/binding`, { body: { policies: ['pol-default-project-owner'], users: [{ id: liName, name: 'viewme' }] } });
+      const role = await s.request('POST', `${AUTH}/roles`, {
+        body: { spec: { displayName: 'grouprole', tenantID: 'default', policies: ['pol-default-viewer'] } },
+      });
+      assert.equal(
+        (await s.request('POST', `${AUTH}/roles/${role.json().metadata.name}/binding`, { body: { groups: [{ id: gname, name: gname }] } })).status,
+        201,
+      );
+      const pb = await s.request('POST', `${AUTH}/projects/${project}/binding`, {
+        body: { policies: ['pol-default-project-owner'], users: [{ id: liName, name: 'viewme' }] },
+      });
       assert.equal(pb.status, 201, describeResponse(pb));
     });
 
     it('policies/users and localgroups/users show the full users the bindings name', async () => {
       const li = await s.request('POST', `${AUTH}/localidentities`, {
-        body: { metadata: { generateName: 'usr-' }, spec: { username: 'fullview', displayName: 'Full View', email: 'fv@example.org', hashedPassword: b64(PASSWORD) } },
+        body: {
+          metadata: { generateName: 'usr-' },
+          spec: { username: 'fullview', displayName: 'Full View', email: 'fv@example.org', hashedPassword: b64(PASSWORD) },
+        },
       });
       assert.equal(li.status, 201, describeResponse(li));
       const id = li.json().metadata.name;
-      const pol = await s.request('POST', `${AUTH}/policies`, { body: { spec: { displayName: 'fullview-pol', tenantID: 'default', statement: { actions: ['getCluster'], resources: ['*'], effect: 'allow' } } } });
+      const pol = await s.request('POST', `${AUTH}/policies`, {
+        body: { spec: { displayName: 'fullview-pol', tenantID: 'default', statement: { actions: ['getCluster'], resources: ['*'], effect: 'allow' } } },
+      });
       assert.equal(pol.status, 201, describeResponse(pol));
       const polName = pol.json().metadata.name;
       const bind = await s.request('POST', `${AUTH}/policies/${polName}/binding`, { body: { users: [{ id }, { id: 'ghost', name: 'ghost' }] } });
@@ -188,7 +235,7 @@ describe('e2e: auth binding subresources', function () {
       assert.equal((await s.request('GET', `${AUTH}/groups/grp-none/policies`)).status, 404);
     });
 
-    it('users/projects answers TKE\'s ProjectBelongs', async () => {
+    it("users/projects answers TKE's ProjectBelongs", async () => {
       const belongs = await get(`${AUTH}/users/viewme/projects`);
       assert.equal(belongs.kind, 'ProjectBelongs');
       assert.equal(belongs.tenantID, 'default');
@@ -203,14 +250,20 @@ describe('e2e: auth binding subresources', function () {
       assert.ok(me, JSON.stringify(users));
       assert.deepEqual(JSON.parse(me.spec.extra.policies), { 'pol-default-project-owner': 'ProjectAdmin' });
 
-      const set = await s.request('POST', `${AUTH}/projects/${project}/groups`, { body: { policies: ['pol-default-project-viewer'], groups: [{ id: gname, name: gname }] } });
+      const set = await s.request('POST', `${AUTH}/projects/${project}/groups`, {
+        body: { policies: ['pol-default-project-viewer'], groups: [{ id: gname, name: gname }] },
+      });
       assert.equal(set.status, 201, describeResponse(set));
       assert.equal(set.json().kind, 'ProjectPolicyBindingList');
       const groups = await get(`${AUTH}/projects/${project}/groups`);
       assert.equal(groups.kind, 'GroupList');
-      assert.deepEqual(JSON.parse(groups.items.find((g: any) => g.metadata.name === gname).spec.extra.policies), { 'pol-default-project-viewer': 'ProjectViewer' });
+      assert.deepEqual(JSON.parse(groups.items.find((g: any) => g.metadata.name === gname).spec.extra.policies), {
+        'pol-default-project-viewer': 'ProjectViewer',
+      });
 
-      const reset = await s.request('POST', `${AUTH}/projects/${project}/users`, { body: { policies: ['pol-default-project-member'], users: [{ id: liName, name: 'viewme' }] } });
+      const reset = await s.request('POST', `${AUTH}/projects/${project}/users`, {
+        body: { policies: ['pol-default-project-member'], users: [{ id: liName, name: 'viewme' }] },
+      });
       assert.equal(reset.status, 201, describeResponse(reset));
       const after = (await get(`${AUTH}/projects/${project}/users`)).items.find((u: any) => u.metadata.name === liName);
       assert.deepEqual(Object.keys(JSON.parse(after.spec.extra.policies)), ['pol-default-project-member'], 'the owner policy was unbound');
@@ -218,7 +271,10 @@ describe('e2e: auth binding subresources', function () {
 
     it('apikeys/token issues a key for the caller', async () => {
       const t = await keyFor('viewme');
-      const r = await s.request('POST', `${AUTH}/apikeys/default/token`, { token: t, body: { apiVersion: 'auth.tkestack.io/v1', kind: 'APIKeyReq', description: 'via token', expire: '1h' } });
+      const r = await s.request('POST', `${AUTH}/apikeys/default/token`, {
+        token: t,
+        body: { apiVersion: 'auth.tkestack.io/v1', kind: 'APIKeyReq', description: 'via token', expire: '1h' },
+      });
       assert.equal(r.status, 201, describeResponse(r));
       assert.equal(r.json().kind, 'APIKey');
       assert.equal(r.json().spec.username, 'viewme');
@@ -232,7 +288,7 @@ describe('e2e: auth binding subresources', function () {
       assert.equal(r.status, 200, describeResponse(r));
     });
 
-    it('the bindings\' status subresource owns TKE\'s `Status` field, and the main resource keeps it', async () => {
+    it("the bindings' status subresource owns TKE's `Status` field, and the main resource keeps it", async () => {
       const created = await s.request('POST', `${AUTH}/custompolicybindings`, {
         body: { metadata: { generateName: 'cpb-default-' }, spec: { policyID: 'pol-default-viewer', users: [{ id: 'st', name: 'st' }] } },
       });
@@ -240,12 +296,16 @@ describe('e2e: auth binding subresources', function () {
       const name = created.json().metadata.name;
       const path = `${AUTH}/custompolicybindings/${name}`;
       const patched = await s.request('PATCH', `${path}/status`, {
-        headers: { 'Content-Type': 'application/merge-patch+json' }, body: { Status: { phase: 'Terminating' }, spec: { users: [] } },
+        headers: { 'Content-Type': 'application/merge-patch+json' },
+        body: { Status: { phase: 'Terminating' }, spec: { users: [] } },
       });
       assert.equal(patched.status, 200, describeResponse(patched));
       assert.equal(patched.json().Status.phase, 'Terminating');
       assert.deepEqual(patched.json().spec.users, [{ id: 'st', name: 'st' }], 'the status subresource leaves spec alone');
-      const viaMain = await s.request('PATCH', path, { headers: { 'Content-Type': 'application/merge-patch+json' }, body: { Status: { phase: 'Active' }, spec: { domain: 'd1' } } });
+      const viaMain = await s.request('PATCH', path, {
+        headers: { 'Content-Type': 'application/merge-patch+json' },
+        body: { Status: { phase: 'Active' }, spec: { domain: 'd1' } },
+      });
       assert.equal(viaMain.status, 200, describeResponse(viaMain));
       assert.equal(viaMain.json().spec.domain, 'd1');
       assert.equal(viaMain.json().Status.phase, 'Terminating', 'the main resource cannot change Status');
@@ -262,9 +322,18 @@ describe('e2e: auth binding subresources', function () {
       const rules = await get(`${AUTH}/rules`);
       assert.equal(rules.kind, 'RuleList');
       const specs = rules.items.map((r: any) => r.spec);
-      assert.ok(specs.some((r: any) => r.ptype === 'g' && r.v0 === 'default##user##ruleuser' && r.v1 === 'pol-default-viewer' && r.v2 === '*'), 'the binding is a g rule');
-      assert.ok(specs.some((r: any) => r.ptype === 'p' && r.v0 === 'pol-default-viewer'), 'the policy\'s statement is p rules');
-      assert.ok(specs.some((r: any) => r.ptype === 'g' && r.v1 === 'pol-default-project-member' && r.v2 === project), 'project bindings are g rules in the project domain');
+      assert.ok(
+        specs.some((r: any) => r.ptype === 'g' && r.v0 === 'default##user##ruleuser' && r.v1 === 'pol-default-viewer' && r.v2 === '*'),
+        'the binding is a g rule',
+      );
+      assert.ok(
+        specs.some((r: any) => r.ptype === 'p' && r.v0 === 'pol-default-viewer'),
+        "the policy's statement is p rules",
+      );
+      assert.ok(
+        specs.some((r: any) => r.ptype === 'g' && r.v1 === 'pol-default-project-member' && r.v2 === project),
+        'project bindings are g rules in the project domain',
+      );
       const one = await get(`${AUTH}/rules/${rules.items[0].metadata.name}`);
       assert.deepEqual(one.spec, rules.items[0].spec);
       const w = await s.request('POST', `${AUTH}/rules`, { body: { metadata: { name: 'x' }, spec: { ptype: 'p' } } });
@@ -278,13 +347,18 @@ describe('e2e: auth binding subresources', function () {
   describe('tenant-partitioned names', () => {
     let tokenC: string;
     before(async () => {
-      const idp = await s.request('POST', `${AUTH}/identityproviders`, { body: { metadata: { name: 'tenant-c' }, spec: { name: 'tenant-c', type: 'local', administrators: ['cboss'], config: '' } } });
+      const idp = await s.request('POST', `${AUTH}/identityproviders`, {
+        body: { metadata: { name: 'tenant-c' }, spec: { name: 'tenant-c', type: 'local', administrators: ['cboss'], config: '' } },
+      });
       assert.equal(idp.status, 201, describeResponse(idp));
       await createUser('cboss', 'tenant-c');
       tokenC = await keyFor('cboss', 'tenant-c');
     });
 
-    const policyBody = (name?: string) => ({ metadata: name ? { name } : {}, spec: { displayName: 'x', statement: { actions: ['get*'], resources: ['*'], effect: 'allow' } } });
+    const policyBody = (name?: string) => ({
+      metadata: name ? { name } : {},
+      spec: { displayName: 'x', statement: { actions: ['get*'], resources: ['*'], effect: 'allow' } },
+    });
 
     it('generated names carry the tenant', async () => {
       const r = await s.request('POST', `${AUTH}/policies`, { token: tokenC, body: policyBody() });
@@ -302,22 +376,30 @@ describe('e2e: auth binding subresources', function () {
       const onFree = await s.request('POST', `${AUTH}/policies`, { token: tokenC, body: policyBody('pol-default-custom-free') });
       assert.equal(onTaken.status, 422, describeResponse(onTaken));
       assert.equal(onFree.status, 422, describeResponse(onFree));
-      assert.equal(onTaken.json().message.replaceAll('taken', 'X'), onFree.json().message.replaceAll('free', 'X'), 'the same answer, whether the name exists or not');
+      assert.equal(
+        onTaken.json().message.replaceAll('taken', 'X'),
+        onFree.json().message.replaceAll('free', 'X'),
+        'the same answer, whether the name exists or not',
+      );
       const seeded = await s.request('POST', `${AUTH}/policies`, { token: tokenC, body: policyBody('pol-default-administrator') });
       assert.equal(seeded.status, 422, describeResponse(seeded));
     });
 
-    it('names inside the own partition work; a 409 there can only be the tenant\'s own object', async () => {
+    it("names inside the own partition work; a 409 there can only be the tenant's own object", async () => {
       const mine = await s.request('POST', `${AUTH}/policies`, { token: tokenC, body: policyBody('pol-tenant-c-mine') });
       assert.equal(mine.status, 201, describeResponse(mine));
       const again = await s.request('POST', `${AUTH}/policies`, { token: tokenC, body: policyBody('pol-tenant-c-mine') });
       assert.equal(again.status, 409, describeResponse(again));
     });
 
-    it('a master may not put another tenant\'s object into a tenant\'s partition, nor create overlapping tenant IDs', async () => {
-      const r = await s.request('POST', `${AUTH}/policies`, { body: { ...policyBody('pol-tenant-c-squatter'), spec: { ...policyBody().spec, tenantID: 'default' } } });
+    it("a master may not put another tenant's object into a tenant's partition, nor create overlapping tenant IDs", async () => {
+      const r = await s.request('POST', `${AUTH}/policies`, {
+        body: { ...policyBody('pol-tenant-c-squatter'), spec: { ...policyBody().spec, tenantID: 'default' } },
+      });
       assert.equal(r.status, 422, describeResponse(r));
-      const idp = await s.request('POST', `${AUTH}/identityproviders`, { body: { metadata: { name: 'tenant-c-x' }, spec: { name: 'tenant-c-x', type: 'local', administrators: ['x'], config: '' } } });
+      const idp = await s.request('POST', `${AUTH}/identityproviders`, {
+        body: { metadata: { name: 'tenant-c-x' }, spec: { name: 'tenant-c-x', type: 'local', administrators: ['x'], config: '' } },
+      });
       assert.equal(idp.status, 422, describeResponse(idp));
     });
 

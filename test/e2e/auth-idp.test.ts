@@ -18,28 +18,40 @@ describe('e2e: LDAP and OIDC tenants', function () {
   before(async function () {
     s = await startServer();
   });
-  after(async () => { await s?.stop().catch(() => undefined); });
+  after(async () => {
+    await s?.stop().catch(() => undefined);
+  });
 
   describe('LDAP (slapd)', () => {
     let ldap: TestLDAP;
     before(async function () {
       // .ci/run installs slapd; a machine without it cannot run this part at all.
       if (!slapdAvailable()) throw new Error('slapd is not installed: apt-get install -y slapd ldap-utils');
-      ldap = await startLDAP([
-        { uid: 'jane', cn: 'Jane Doe', password: 'JanePassw0rd' },
-        { uid: 'john', cn: 'John Roe', password: 'JohnPassw0rd' },
-      ], [{ cn: 'admins', members: ['jane'] }, { cn: 'readers', members: ['john'] }]);
+      ldap = await startLDAP(
+        [
+          { uid: 'jane', cn: 'Jane Doe', password: 'JanePassw0rd' },
+          { uid: 'john', cn: 'John Roe', password: 'JohnPassw0rd' },
+        ],
+        [
+          { cn: 'admins', members: ['jane'] },
+          { cn: 'readers', members: ['john'] },
+        ],
+      );
       // Manual 8.3.1 c: the ldap identity provider, its config a JSON string.
       const idp = await s.request('POST', `${AUTH}/identityproviders`, {
         body: { metadata: { name: 'ldap-test' }, spec: { name: 'ldap-test', type: 'ldap', administrators: ['jane'], config: JSON.stringify(ldap.config()) } },
       });
       assert.equal(idp.status, 201, describeResponse(idp));
     });
-    after(async () => { await ldap?.stop(); });
-
-    const login = (username: string, password: string) => s.request('POST', `${AUTH}/apikeys/default/password`, {
-      token: null, body: { tenantID: 'ldap-test', username, password: b64(password), expire: '1h' },
+    after(async () => {
+      await ldap?.stop();
     });
+
+    const login = (username: string, password: string) =>
+      s.request('POST', `${AUTH}/apikeys/default/password`, {
+        token: null,
+        body: { tenantID: 'ldap-test', username, password: b64(password), expire: '1h' },
+      });
 
     it('does not serve the bind password back', async () => {
       const r = await s.request('GET', `${AUTH}/identityproviders/ldap-test`);
@@ -63,12 +75,18 @@ describe('e2e: LDAP and OIDC tenants', function () {
     it('users and groups are read live from the directory', async () => {
       const users = await s.request('GET', `${AUTH}/users?fieldSelector=spec.tenantID=ldap-test`);
       assert.equal(users.status, 200, describeResponse(users));
-      const names = users.json().items.map((u: any) => u.spec.name).sort();
+      const names = users
+        .json()
+        .items.map((u: any) => u.spec.name)
+        .sort();
       assert.deepEqual(names, ['jane', 'john']);
       const groups = await s.request('GET', `${AUTH}/groups?fieldSelector=spec.tenantID=ldap-test`);
       assert.equal(groups.status, 200, describeResponse(groups));
       const admins = groups.json().items.find((g: any) => g.metadata.name === 'admins');
-      assert.deepEqual(admins.status.users.map((u: any) => u.name), ['jane']);
+      assert.deepEqual(
+        admins.status.users.map((u: any) => u.name),
+        ['jane'],
+      );
     });
 
     it('policies bound to a directory group reach its members', async () => {
@@ -95,9 +113,11 @@ describe('e2e: LDAP and OIDC tenants', function () {
       const bind = await s.request('POST', `${AUTH}/policies/pol-oidc-test-readonlyaccess/binding`, { body: { groups: [{ id: 'devs', name: 'devs' }] } });
       assert.equal(bind.status, 201, describeResponse(bind));
     });
-    after(async () => { await oidc?.stop(); });
+    after(async () => {
+      await oidc?.stop();
+    });
 
-    it('accepts ID tokens, mapping the provider\'s claims to user and groups', async () => {
+    it("accepts ID tokens, mapping the provider's claims to user and groups", async () => {
       const alice = await oidc.idToken('sub-alice', { name: 'alice', groups: [] });
       const pols = await s.request('GET', `${AUTH}/policies`, { token: alice });
       assert.equal(pols.status, 200, describeResponse(pols));
@@ -133,7 +153,10 @@ describe('e2e: LDAP and OIDC tenants', function () {
     it('forged X-Remote-User headers without a proxy certificate do not authenticate', async () => {
       const r = await s.request('GET', paths.projects, { token: null, headers: { 'X-Remote-User': 'admin', 'X-Remote-Group': 'system:masters' } });
       assert.equal(r.status, 401, describeResponse(r));
-      const withKey = await s.request('GET', `${AUTH}/apikeys`, { token: 'not-a-key', headers: { 'X-Remote-User': 'admin', 'X-Remote-Group': 'system:masters' } });
+      const withKey = await s.request('GET', `${AUTH}/apikeys`, {
+        token: 'not-a-key',
+        headers: { 'X-Remote-User': 'admin', 'X-Remote-Group': 'system:masters' },
+      });
       assert.equal(withKey.status, 401, describeResponse(withKey));
     });
   });

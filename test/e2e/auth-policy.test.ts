@@ -18,12 +18,24 @@ describe('e2e: auth policies and API keys', function () {
   before(async function () {
     s = await startServer();
   });
-  after(async () => { await s?.stop().catch(() => undefined); });
+  after(async () => {
+    await s?.stop().catch(() => undefined);
+  });
 
   async function createUser(username: string, opts: { tenant?: string; token?: string; groups?: string[] } = {}): Promise<string> {
     const res = await s.request('POST', `${AUTH}/localidentities`, {
       token: opts.token,
-      body: { metadata: { generateName: 'usr-' }, spec: { username, displayName: username, email: `${username}@example.com`, hashedPassword: b64(PASSWORD), tenantID: opts.tenant ?? 'default', groups: opts.groups } },
+      body: {
+        metadata: { generateName: 'usr-' },
+        spec: {
+          username,
+          displayName: username,
+          email: `${username}@example.com`,
+          hashedPassword: b64(PASSWORD),
+          tenantID: opts.tenant ?? 'default',
+          groups: opts.groups,
+        },
+      },
     });
     assert.equal(res.status, 201, describeResponse(res));
     assert.equal(res.json().spec.hashedPassword, undefined, 'the password hash is never returned');
@@ -32,7 +44,8 @@ describe('e2e: auth policies and API keys', function () {
 
   async function keyFor(username: string, tenant = 'default', expire = '1h'): Promise<{ token: string; name: string }> {
     const res = await s.request('POST', `${AUTH}/apikeys/default/password`, {
-      token: null, body: { apiVersion: 'auth.tkestack.io/v1', kind: 'APIKeyReqPassword', tenantID: tenant, username, password: b64(PASSWORD), description: 'test', expire },
+      token: null,
+      body: { apiVersion: 'auth.tkestack.io/v1', kind: 'APIKeyReqPassword', tenantID: tenant, username, password: b64(PASSWORD), description: 'test', expire },
     });
     assert.equal(res.status, 201, describeResponse(res));
     const key = res.json();
@@ -45,11 +58,15 @@ describe('e2e: auth policies and API keys', function () {
   }
 
   describe('local identities', () => {
-    it('refuses accounts and passwords outside the manual\'s rules without echoing the password', async () => {
-      const weak = await s.request('POST', `${AUTH}/localidentities`, { body: { metadata: { name: uniqueName('usr') }, spec: { username: 'weakling', hashedPassword: b64('short') } } });
+    it("refuses accounts and passwords outside the manual's rules without echoing the password", async () => {
+      const weak = await s.request('POST', `${AUTH}/localidentities`, {
+        body: { metadata: { name: uniqueName('usr') }, spec: { username: 'weakling', hashedPassword: b64('short') } },
+      });
       assert.equal(weak.status, 422, describeResponse(weak));
       assert.ok(!weak.body.includes('short') || !weak.body.includes(b64('short')), 'no password in the error');
-      const badName = await s.request('POST', `${AUTH}/localidentities`, { body: { metadata: { name: uniqueName('usr') }, spec: { username: 'Bad_Name', hashedPassword: b64(PASSWORD) } } });
+      const badName = await s.request('POST', `${AUTH}/localidentities`, {
+        body: { metadata: { name: uniqueName('usr') }, spec: { username: 'Bad_Name', hashedPassword: b64(PASSWORD) } },
+      });
       assert.equal(badName.status, 422, describeResponse(badName));
     });
 
@@ -65,18 +82,36 @@ describe('e2e: auth policies and API keys', function () {
     it('changes a password through localidentities/password, checking the old one', async () => {
       const id = await createUser('changer');
       const { token } = await keyFor('changer');
-      const wrong = await s.request('POST', `${AUTH}/localidentities/${id}/password`, { token, body: { hashedPassword: b64('NewPassw0rd1'), originalPassword: b64('Wrong0ne1234') } });
+      const wrong = await s.request('POST', `${AUTH}/localidentities/${id}/password`, {
+        token,
+        body: { hashedPassword: b64('NewPassw0rd1'), originalPassword: b64('Wrong0ne1234') },
+      });
       assert.equal(wrong.status, 400, describeResponse(wrong));
-      const dry = await s.request('POST', `${AUTH}/localidentities/${id}/password?dryRun=All`, { token, body: { hashedPassword: b64('DryRunPassw0rd'), originalPassword: b64(PASSWORD) } });
+      const dry = await s.request('POST', `${AUTH}/localidentities/${id}/password?dryRun=All`, {
+        token,
+        body: { hashedPassword: b64('DryRunPassw0rd'), originalPassword: b64(PASSWORD) },
+      });
       assert.equal(dry.status, 201, describeResponse(dry));
-      const ok = await s.request('POST', `${AUTH}/localidentities/${id}/password?fieldManager=pw-changer`, { token, body: { hashedPassword: b64('NewPassw0rd1'), originalPassword: b64(PASSWORD) } });
+      const ok = await s.request('POST', `${AUTH}/localidentities/${id}/password?fieldManager=pw-changer`, {
+        token,
+        body: { hashedPassword: b64('NewPassw0rd1'), originalPassword: b64(PASSWORD) },
+      });
       assert.equal(ok.status, 201, describeResponse(ok));
       assert.equal(ok.json().spec.hashedPassword, undefined, 'the hash is never returned');
       assert.ok(!ok.body.includes('scrypt'));
-      assert.ok(ok.json().metadata.managedFields.some((m: any) => m.manager === 'pw-changer' && m.subresource === 'password'), 'written through the store');
-      const dryLogin = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'changer', password: b64('DryRunPassw0rd') } });
+      assert.ok(
+        ok.json().metadata.managedFields.some((m: any) => m.manager === 'pw-changer' && m.subresource === 'password'),
+        'written through the store',
+      );
+      const dryLogin = await s.request('POST', `${AUTH}/apikeys/default/password`, {
+        token: null,
+        body: { tenantID: 'default', username: 'changer', password: b64('DryRunPassw0rd') },
+      });
       assert.equal(dryLogin.status, 401, `a dry run changes nothing: ${describeResponse(dryLogin)}`);
-      const login = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'changer', password: b64('NewPassw0rd1') } });
+      const login = await s.request('POST', `${AUTH}/apikeys/default/password`, {
+        token: null,
+        body: { tenantID: 'default', username: 'changer', password: b64('NewPassw0rd1') },
+      });
       assert.equal(login.status, 201, describeResponse(login));
     });
   });
@@ -111,8 +146,11 @@ describe('e2e: auth policies and API keys', function () {
       assert.equal((await s.request('GET', paths.clusters, { token: 'garbage' })).status, 401);
     });
 
-    it('a key made for oneself with apikeys works, and lists show only one\'s own keys without the token', async () => {
-      const made = await s.request('POST', `${AUTH}/apikeys`, { token, body: { apiVersion: 'auth.tkestack.io/v1', kind: 'APIKeyReq', expire: '30m', description: 'mine' } });
+    it("a key made for oneself with apikeys works, and lists show only one's own keys without the token", async () => {
+      const made = await s.request('POST', `${AUTH}/apikeys`, {
+        token,
+        body: { apiVersion: 'auth.tkestack.io/v1', kind: 'APIKeyReq', expire: '30m', description: 'mine' },
+      });
       assert.equal(made.status, 201, describeResponse(made));
       const second = made.json().spec.apiKey;
       const list = await s.request('GET', `${AUTH}/apikeys`, { token: second });
@@ -135,7 +173,7 @@ describe('e2e: auth policies and API keys', function () {
       const foreignKey = await importPKCS8(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'RS256');
       const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
       const forged = await new SignJWT(claims).setProtectedHeader(header).sign(foreignKey);
-      assert.equal((await s.request('GET', `${AUTH}/apikeys`, { token: forged })).status, 401, 'our kid, someone else\'s key');
+      assert.equal((await s.request('GET', `${AUTH}/apikeys`, { token: forged })).status, 401, "our kid, someone else's key");
       const otherIssuer = await new SignJWT({ ...claims, iss: 'https://evil.example' }).setProtectedHeader(header).sign(foreignKey);
       assert.equal((await s.request('GET', `${AUTH}/apikeys`, { token: otherIssuer })).status, 401);
     });
@@ -149,7 +187,10 @@ describe('e2e: auth policies and API keys', function () {
 
     it('refuses a disabled key at once and a deleted one too', async () => {
       const { token: t, name } = await keyFor('keyuser');
-      const dis = await s.request('PATCH', `${AUTH}/apikeys/${name}/status`, { headers: { 'Content-Type': 'application/merge-patch+json' }, body: { status: { disabled: true } } });
+      const dis = await s.request('PATCH', `${AUTH}/apikeys/${name}/status`, {
+        headers: { 'Content-Type': 'application/merge-patch+json' },
+        body: { status: { disabled: true } },
+      });
       assert.equal(dis.status, 200, describeResponse(dis));
       assert.equal((await s.request('GET', `${AUTH}/apikeys`, { token: t })).status, 401, 'disabled');
       const { token: t2, name: n2 } = await keyFor('keyuser');
@@ -158,7 +199,7 @@ describe('e2e: auth policies and API keys', function () {
       assert.equal((await s.request('GET', `${AUTH}/apikeys/${keyName}`, { token })).status, 200, 'other keys still work');
     });
 
-    it('a deleted user\'s keys stop working', async () => {
+    it("a deleted user's keys stop working", async () => {
       const id = await createUser('leaver');
       const { token: t } = await keyFor('leaver');
       assert.equal((await s.request('GET', `${AUTH}/apikeys`, { token: t })).status, 200);
@@ -171,15 +212,24 @@ describe('e2e: auth policies and API keys', function () {
       await createUser('bystander');
       const statuses = new Map<number, number>();
       for (let i = 0; i < 100; i++) {
-        const r = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'victim', password: b64(`Wrong${i}Passw0rd`) } });
+        const r = await s.request('POST', `${AUTH}/apikeys/default/password`, {
+          token: null,
+          body: { tenantID: 'default', username: 'victim', password: b64(`Wrong${i}Passw0rd`) },
+        });
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
         assert.ok(r.status === 401 || r.status === 429, describeResponse(r));
         if (r.status === 429) assert.ok(Number(r.headers['retry-after']) >= 1);
       }
       assert.ok((statuses.get(429) ?? 0) >= 90, `most attempts throttled: ${JSON.stringify([...statuses])}`);
-      const locked = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'victim', password: b64(PASSWORD) } });
+      const locked = await s.request('POST', `${AUTH}/apikeys/default/password`, {
+        token: null,
+        body: { tenantID: 'default', username: 'victim', password: b64(PASSWORD) },
+      });
       assert.equal(locked.status, 429, 'even the right password waits while the account is locked');
-      const other = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'bystander', password: b64(PASSWORD) } });
+      const other = await s.request('POST', `${AUTH}/apikeys/default/password`, {
+        token: null,
+        body: { tenantID: 'default', username: 'bystander', password: b64(PASSWORD) },
+      });
       assert.equal(other.status, 201, describeResponse(other));
     });
   });
@@ -189,9 +239,11 @@ describe('e2e: auth policies and API keys', function () {
       await createUser('spread');
       const replica = await startServer({ databaseUrl: s.databaseUrl, dataDir: s.dataDir });
       try {
-        const attempt = (server: TestServer, password: string) => server.request('POST', `${AUTH}/apikeys/default/password`, {
-          token: null, body: { tenantID: 'default', username: 'spread', password: b64(password) },
-        });
+        const attempt = (server: TestServer, password: string) =>
+          server.request('POST', `${AUTH}/apikeys/default/password`, {
+            token: null,
+            body: { tenantID: 'default', username: 'spread', password: b64(password) },
+          });
         // Five wrong guesses spread over both replicas lock the account on both. The lock-out
         // lasts a second: a machine so slow that it ends before both replicas are asked tries again.
         for (let round = 0; ; round++) {
@@ -236,7 +288,9 @@ describe('e2e: auth policies and API keys', function () {
     });
 
     const ns = (project: string) => ({
-      apiVersion: 'business.tkestack.io/v1', kind: 'Namespace', metadata: { generateName: 'ns-', namespace: project },
+      apiVersion: 'business.tkestack.io/v1',
+      kind: 'Namespace',
+      metadata: { generateName: 'ns-', namespace: project },
       spec: { clusterName: 'cls-none', namespace: uniqueName('ns') },
     });
 
@@ -257,19 +311,32 @@ describe('e2e: auth policies and API keys', function () {
       assert.equal((await s.request('GET', paths.namespaces(prj1), { token: viewer })).status, 200);
       const w = await s.request('POST', paths.namespaces(prj1), { token: viewer, body: ns(prj1) });
       assert.equal(w.status, 403, describeResponse(w));
-      const p = await s.request('PATCH', paths.project(prj1), { token: viewer, headers: { 'Content-Type': 'application/merge-patch+json' }, body: { spec: { displayName: 'x' } } });
+      const p = await s.request('PATCH', paths.project(prj1), {
+        token: viewer,
+        headers: { 'Content-Type': 'application/merge-patch+json' },
+        body: { spec: { displayName: 'x' } },
+      });
       assert.equal(p.status, 403, describeResponse(p));
     });
 
     it('a project admin manages members of its project but cannot grant platform policies', async () => {
-      const add = await s.request('POST', `${AUTH}/projects/${prj1}/binding`, { token: padmin, body: { policies: ['pol-default-project-viewer'], users: [{ id: 'lister', name: 'lister' }] } });
+      const add = await s.request('POST', `${AUTH}/projects/${prj1}/binding`, {
+        token: padmin,
+        body: { policies: ['pol-default-project-viewer'], users: [{ id: 'lister', name: 'lister' }] },
+      });
       assert.equal(add.status, 201, describeResponse(add));
       assert.ok(add.json().items[0].spec.users.some((u: any) => u.id === 'lister'));
       const view = await s.request('GET', `${AUTH}/projects/${prj1}`, { token: padmin });
       assert.equal(view.json().members.lister, 'lister');
-      const platform = await s.request('POST', `${AUTH}/projects/${prj1}/binding`, { token: padmin, body: { policies: ['pol-default-administrator'], users: [{ id: 'padmin1', name: 'padmin1' }] } });
+      const platform = await s.request('POST', `${AUTH}/projects/${prj1}/binding`, {
+        token: padmin,
+        body: { policies: ['pol-default-administrator'], users: [{ id: 'padmin1', name: 'padmin1' }] },
+      });
       assert.equal(platform.status, 403, describeResponse(platform));
-      const other = await s.request('POST', `${AUTH}/projects/${prj2}/binding`, { token: padmin, body: { policies: ['pol-default-project-viewer'], users: [{ id: 'padmin1', name: 'padmin1' }] } });
+      const other = await s.request('POST', `${AUTH}/projects/${prj2}/binding`, {
+        token: padmin,
+        body: { policies: ['pol-default-project-viewer'], users: [{ id: 'padmin1', name: 'padmin1' }] },
+      });
       assert.equal(other.status, 403, describeResponse(other));
     });
 
@@ -280,13 +347,16 @@ describe('e2e: auth policies and API keys', function () {
       assert.equal((await s.request('GET', paths.clusters, { token: member })).status, 403, 'still no platform rights');
     });
 
-    it('a custom policy with a deny statement wins over PlatformUser\'s allow', async () => {
+    it("a custom policy with a deny statement wins over PlatformUser's allow", async () => {
       await createUser('denied1');
       const t = (await keyFor('denied1')).token;
       assert.equal((await bind('pol-default-platform', 'denied1')).status, 201);
       assert.equal((await s.request('GET', paths.clusters, { token: t })).status, 200);
       const pol = await s.request('POST', `${AUTH}/policies`, {
-        body: { metadata: { generateName: 'pol-' }, spec: { displayName: 'NoClusters', tenantID: 'default', statement: { actions: ['*Cluster*'], resources: ['*'], effect: 'deny' } } },
+        body: {
+          metadata: { generateName: 'pol-' },
+          spec: { displayName: 'NoClusters', tenantID: 'default', statement: { actions: ['*Cluster*'], resources: ['*'], effect: 'deny' } },
+        },
       });
       assert.equal(pol.status, 201, describeResponse(pol));
       assert.equal((await bind(pol.json().metadata.name, 'denied1')).status, 201);
@@ -306,7 +376,9 @@ describe('e2e: auth policies and API keys', function () {
     it('group bindings reach members of a local group', async () => {
       await createUser('grouped');
       const t = (await keyFor('grouped')).token;
-      const g = await s.request('POST', `${AUTH}/localgroups`, { body: { metadata: { generateName: 'grp-' }, spec: { displayName: 'readers', tenantID: 'default' } } });
+      const g = await s.request('POST', `${AUTH}/localgroups`, {
+        body: { metadata: { generateName: 'grp-' }, spec: { displayName: 'readers', tenantID: 'default' } },
+      });
       assert.equal(g.status, 201, describeResponse(g));
       const gname = g.json().metadata.name;
       assert.equal((await s.request('POST', `${AUTH}/localgroups/${gname}/binding`, { body: { users: [{ id: 'grouped', name: 'grouped' }] } })).status, 201);
@@ -326,7 +398,9 @@ describe('e2e: auth policies and API keys', function () {
     let tokenB: string;
     let projectA: string;
     before(async () => {
-      const idp = await s.request('POST', `${AUTH}/identityproviders`, { body: { metadata: { name: 'tenant-b' }, spec: { name: 'tenant-b', type: 'local', administrators: ['boss'], config: '' } } });
+      const idp = await s.request('POST', `${AUTH}/identityproviders`, {
+        body: { metadata: { name: 'tenant-b' }, spec: { name: 'tenant-b', type: 'local', administrators: ['boss'], config: '' } },
+      });
       assert.equal(idp.status, 201, describeResponse(idp));
       await createUser('boss', { tenant: 'tenant-b' });
       tokenB = (await keyFor('boss', 'tenant-b')).token;
@@ -334,13 +408,13 @@ describe('e2e: auth policies and API keys', function () {
       assert.equal((await s.request('POST', paths.projects, { body: projectObject(projectA) })).status, 201);
     });
 
-    it('seeds the new tenant with TKE\'s predefined policies', async () => {
+    it("seeds the new tenant with TKE's predefined policies", async () => {
       const r = await s.request('GET', `${AUTH}/policies/pol-tenant-b-administrator`, { token: tokenB });
       assert.equal(r.status, 200, describeResponse(r));
       assert.equal(r.json().spec.tenantID, 'tenant-b');
     });
 
-    it('a tenant administrator lists only its tenant\'s objects', async () => {
+    it("a tenant administrator lists only its tenant's objects", async () => {
       const list = await s.request('GET', paths.projects, { token: tokenB });
       assert.equal(list.status, 200, describeResponse(list));
       assert.ok(list.json().items.every((p: any) => p.spec.tenantID === 'tenant-b'));
@@ -349,14 +423,26 @@ describe('e2e: auth policies and API keys', function () {
     });
 
     it('cross-tenant reads and writes by name are 404, never 403', async () => {
-      for (const [method, path] of [['GET', paths.project(projectA)], ['DELETE', paths.project(projectA)], ['GET', `${AUTH}/policies/pol-default-administrator`],
-        ['GET', `${AUTH}/identityproviders/default`], ['GET', paths.project('no-such-project')]] as const) {
+      for (const [method, path] of [
+        ['GET', paths.project(projectA)],
+        ['DELETE', paths.project(projectA)],
+        ['GET', `${AUTH}/policies/pol-default-administrator`],
+        ['GET', `${AUTH}/identityproviders/default`],
+        ['GET', paths.project('no-such-project')],
+      ] as const) {
         const r = await s.request(method, path, { token: tokenB });
         assert.equal(r.status, 404, `${method} ${path}: ${describeResponse(r)}`);
       }
-      const patch = await s.request('PATCH', paths.project(projectA), { token: tokenB, headers: { 'Content-Type': 'application/merge-patch+json' }, body: { spec: { displayName: 'mine' } } });
+      const patch = await s.request('PATCH', paths.project(projectA), {
+        token: tokenB,
+        headers: { 'Content-Type': 'application/merge-patch+json' },
+        body: { spec: { displayName: 'mine' } },
+      });
       assert.equal(patch.status, 404, describeResponse(patch));
-      const bindOther = await s.request('POST', `${AUTH}/policies/pol-default-administrator/binding`, { token: tokenB, body: { users: [{ id: 'boss', name: 'boss' }] } });
+      const bindOther = await s.request('POST', `${AUTH}/policies/pol-default-administrator/binding`, {
+        token: tokenB,
+        body: { users: [{ id: 'boss', name: 'boss' }] },
+      });
       assert.equal(bindOther.status, 404, describeResponse(bindOther));
     });
 
@@ -375,9 +461,16 @@ describe('e2e: auth policies and API keys', function () {
     it('watches are filtered by tenant', async () => {
       const r = await s.request('GET', `${paths.projects}?watch=true&timeoutSeconds=1`, { token: tokenB });
       assert.equal(r.status, 200, describeResponse(r));
-      const events = r.body.trim().split('\n').filter(Boolean).map(l => JSON.parse(l));
+      const events = r.body
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map(l => JSON.parse(l));
       assert.ok(events.length > 0);
-      assert.ok(events.every((e: any) => e.object.spec.tenantID === 'tenant-b'), r.body.slice(0, 500));
+      assert.ok(
+        events.every((e: any) => e.object.spec.tenantID === 'tenant-b'),
+        r.body.slice(0, 500),
+      );
     });
   });
 
@@ -402,14 +495,26 @@ describe('e2e: auth policies and API keys', function () {
         assert.deepEqual(tr.status.user.extra.tenantid, ['default']);
         assert.equal(tr.spec.token, undefined, 'the token is not echoed');
       }
-      const bad = await s.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 'nope' } } });
+      const bad = await s.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 'nope' } },
+      });
       assert.equal(bad.json().status.authenticated, false);
     });
 
     it('subjectaccessreviews answer with the TKE policies', async () => {
-      const sar = (verb: string, resource: string) => s.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
-        body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { resourceAttributes: { namespace: 'default', verb, group: 'apps', version: 'v1', resource }, user: 'kubeuser', groups: ['devs', 'system:authenticated'], extra: { tenantid: ['default'] } } },
-      });
+      const sar = (verb: string, resource: string) =>
+        s.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SubjectAccessReview',
+            spec: {
+              resourceAttributes: { namespace: 'default', verb, group: 'apps', version: 'v1', resource },
+              user: 'kubeuser',
+              groups: ['devs', 'system:authenticated'],
+              extra: { tenantid: ['default'] },
+            },
+          },
+        });
       const get = await sar('list', 'deployments');
       assert.equal(get.status, 201, describeResponse(get));
       assert.equal(get.json().status.allowed, true, describeResponse(get));
@@ -419,7 +524,10 @@ describe('e2e: auth policies and API keys', function () {
     });
 
     it('a user without a policy for it cannot call the webhooks', async () => {
-      const r = await s.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { token, body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
+      const r = await s.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+        token,
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+      });
       assert.equal(r.status, 403, describeResponse(r));
     });
   });

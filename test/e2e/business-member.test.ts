@@ -50,11 +50,15 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
   const get = async (p: string, token?: string) => expectStatus(await s.request('GET', p, { token }), 200);
 
   const projectBody = (name: string, hard: Record<string, string>, cluster = cls) => ({
-    apiVersion: 'business.tkestack.io/v1', kind: 'Project', metadata: { name },
+    apiVersion: 'business.tkestack.io/v1',
+    kind: 'Project',
+    metadata: { name },
     spec: { tenantID: 'default', displayName: name, members: ['admin'], clusters: { [cluster]: { hard } } },
   });
   const namespaceBody = (project: string, name: string, hard: Record<string, string>, k8s = name, cluster = cls) => ({
-    apiVersion: 'business.tkestack.io/v1', kind: 'Namespace', metadata: { name, namespace: project },
+    apiVersion: 'business.tkestack.io/v1',
+    kind: 'Namespace',
+    metadata: { name, namespace: project },
     spec: { tenantID: 'default', clusterName: cluster, namespace: k8s, hard },
   });
   const projectHard = { 'requests.cpu': '8', 'count/configmaps': '100' };
@@ -76,11 +80,18 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
   }
   async function waitNamespace(project: string, name: string, what: string, ok: (ns: any) => boolean, timeoutMs = 30_000): Promise<any> {
     let last: any;
-    return waitFor(`${project}/${name} ${what}`, async () => {
-      const r = await s.request('GET', paths.namespace(project, name));
-      last = r.status === 200 ? r.json() : r.status;
-      return r.status === 200 && ok(last) ? last : undefined;
-    }, timeoutMs, 200).catch(err => { throw new Error(`${err.message}; last: ${JSON.stringify(last?.status ?? last)}`); });
+    return waitFor(
+      `${project}/${name} ${what}`,
+      async () => {
+        const r = await s.request('GET', paths.namespace(project, name));
+        last = r.status === 200 ? r.json() : r.status;
+        return r.status === 200 && ok(last) ? last : undefined;
+      },
+      timeoutMs,
+      200,
+    ).catch(err => {
+      throw new Error(`${err.message}; last: ${JSON.stringify(last?.status ?? last)}`);
+    });
   }
   const waitAvailable = (project: string, name: string) => waitNamespace(project, name, 'Available', ns => ns.status?.phase === 'Available');
 
@@ -111,16 +122,32 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     s = await startServer({ args: ['--cluster-health-check-period=1'] });
     // up.sh keeps the member's CA key next to its certificate: what lets TKE sign certificates for it.
     const caKey = readFileSync(path.join(path.dirname(kube.env.KUBE_CA_FILE), 'ca.key'), 'utf8');
-    expectStatus(await s.request('POST', `${PLATFORM}/clustercredentials`, {
-      body: { apiVersion: 'platform.tkestack.io/v1', kind: 'ClusterCredential', metadata: { name: cred }, tenantID: 'default', caCert: b64(kube.kubeCAPEM), caKey: b64(caKey), token: kube.env.KUBE_TOKEN },
-    }), 201);
-    expectStatus(await s.request('POST', `${PLATFORM}/clusters`, {
-      body: {
-        apiVersion: 'platform.tkestack.io/v1', kind: 'Cluster', metadata: { name: cls },
-        spec: { tenantID: 'default', displayName: cls, type: 'Imported', clusterCredentialRef: { name: cred } },
-        status: { addresses: [{ type: 'Real', host: '127.0.0.1', port: relay.port }] },
-      },
-    }), 201);
+    expectStatus(
+      await s.request('POST', `${PLATFORM}/clustercredentials`, {
+        body: {
+          apiVersion: 'platform.tkestack.io/v1',
+          kind: 'ClusterCredential',
+          metadata: { name: cred },
+          tenantID: 'default',
+          caCert: b64(kube.kubeCAPEM),
+          caKey: b64(caKey),
+          token: kube.env.KUBE_TOKEN,
+        },
+      }),
+      201,
+    );
+    expectStatus(
+      await s.request('POST', `${PLATFORM}/clusters`, {
+        body: {
+          apiVersion: 'platform.tkestack.io/v1',
+          kind: 'Cluster',
+          metadata: { name: cls },
+          spec: { tenantID: 'default', displayName: cls, type: 'Imported', clusterCredentialRef: { name: cred } },
+          status: { addresses: [{ type: 'Real', host: '127.0.0.1', port: relay.port }] },
+        },
+      }),
+      201,
+    );
     await waitFor(`${cls} Running`, async () => (await get(paths.cluster(cls))).status?.phase === 'Running', 30_000, 200);
   });
 
@@ -131,13 +158,22 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
       await relay?.open();
       for (const c of extraClusters) await s.request('DELETE', paths.cluster(c));
       for (const p of projects) await s.request('DELETE', paths.project(p));
-      await waitFor('the suite\'s projects to be gone', async () => {
-        for (const p of projects) if ((await s.request('GET', paths.project(p))).status !== 404) return false;
-        return true;
-      }, 60_000, 250).catch(err => console.error(String(err)));
+      await waitFor(
+        "the suite's projects to be gone",
+        async () => {
+          for (const p of projects) if ((await s.request('GET', paths.project(p))).status !== 404) return false;
+          return true;
+        },
+        60_000,
+        250,
+      ).catch(err => console.error(String(err)));
       await s.request('DELETE', paths.cluster(cls));
-      await waitFor(`${cls} to be gone (and its mark in the member)`, async () => (await s.request('GET', paths.cluster(cls))).status === 404, 30_000, 250)
-        .catch(err => console.error(String(err)));
+      await waitFor(
+        `${cls} to be gone (and its mark in the member)`,
+        async () => (await s.request('GET', paths.cluster(cls))).status === 404,
+        30_000,
+        250,
+      ).catch(err => console.error(String(err)));
     }
     if (kube && memberNamespaces.length) await kube.kubectl(['delete', 'namespace', '--ignore-not-found', '--wait=false', ...new Set(memberNamespaces)]);
     await relay?.cut();
@@ -159,14 +195,28 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     assert.equal(row?.PHASE, 'Available');
 
     // A changed spec.hard (count/<resource> included) is the member's quota a moment later.
-    await s.kubectlOK(['patch', 'namespaces.business.tkestack.io', name, '-n', prj, '--type=merge', '-p', JSON.stringify({ spec: { hard: { 'requests.cpu': '2', 'count/configmaps': '5' } } })]);
-    await waitFor(`${k8s}'s quota updated`, async () => {
-      const q = await memberQuota(k8s);
-      return q?.spec.hard['count/configmaps'] === '5' && q.spec.hard['requests.cpu'] === '2';
-    }, 20_000, 200);
+    await s.kubectlOK([
+      'patch',
+      'namespaces.business.tkestack.io',
+      name,
+      '-n',
+      prj,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { hard: { 'requests.cpu': '2', 'count/configmaps': '5' } } }),
+    ]);
+    await waitFor(
+      `${k8s}'s quota updated`,
+      async () => {
+        const q = await memberQuota(k8s);
+        return q?.spec.hard['count/configmaps'] === '5' && q.spec.hard['requests.cpu'] === '2';
+      },
+      20_000,
+      200,
+    );
   });
 
-  it('brings the usage the member measures into the namespace\'s status.used and the project\'s status.clusters[].used', async () => {
+  it("brings the usage the member measures into the namespace's status.used and the project's status.clusters[].used", async () => {
     const prj = await newProject();
     const { name, k8s } = await newNamespace(prj);
     await waitAvailable(prj, name);
@@ -174,21 +224,41 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     // What really is there (the member also publishes kube-root-ca.crt into every namespace).
     const count = JSON.parse((await kube.kubectlOK(['get', 'configmaps', '-n', k8s, '-o', 'json'])).stdout).items.length;
     assert.ok(count >= 2);
-    await waitFor(`the member's quota to count ${count} configmaps`, async () => (await memberQuota(k8s))?.status?.used?.['count/configmaps'] === String(count), 30_000, 250);
+    await waitFor(
+      `the member's quota to count ${count} configmaps`,
+      async () => (await memberQuota(k8s))?.status?.used?.['count/configmaps'] === String(count),
+      30_000,
+      250,
+    );
     const measured = await waitNamespace(prj, name, `used count/configmaps=${count}`, ns => ns.status?.used?.['count/configmaps'] === String(count));
     assert.equal(measured.status.used['requests.cpu'], '0', 'nothing requests cpu there');
-    const project = await waitFor(`${prj}'s used from the member`, async () => {
-      const p = await get(paths.project(prj));
-      return p.status?.clusters?.[cls]?.used?.['count/configmaps'] === String(count) && p;
-    }, 20_000, 200);
+    const project = await waitFor(
+      `${prj}'s used from the member`,
+      async () => {
+        const p = await get(paths.project(prj));
+        return p.status?.clusters?.[cls]?.used?.['count/configmaps'] === String(count) && p;
+      },
+      20_000,
+      200,
+    );
     assert.equal(project.status.clusters[cls].used['requests.cpu'], '0');
 
     // And it follows the member: one more configmap is one more in both.
     await kube.kubectlOK(['create', 'configmap', 'three', '-n', k8s]);
-    await waitFor(`${prj}'s used to follow`, async () => (await get(paths.project(prj))).status?.clusters?.[cls]?.used?.['count/configmaps'] === String(count + 1), 30_000, 250);
+    await waitFor(
+      `${prj}'s used to follow`,
+      async () => (await get(paths.project(prj))).status?.clusters?.[cls]?.used?.['count/configmaps'] === String(count + 1),
+      30_000,
+      250,
+    );
     // The quota is the business namespace's: changed in the member, it is put back.
     await kube.kubectlOK(['patch', 'resourcequota', k8s, '-n', k8s, '--type=merge', '-p', '{"spec":{"hard":{"count/configmaps":"50"}}}']);
-    await waitFor('the controller to put the quota back to spec.hard', async () => (await memberQuota(k8s))?.spec.hard['count/configmaps'] === nsHard['count/configmaps'], 20_000, 250);
+    await waitFor(
+      'the controller to put the quota back to spec.hard',
+      async () => (await memberQuota(k8s))?.spec.hard['count/configmaps'] === nsHard['count/configmaps'],
+      20_000,
+      250,
+    );
   });
 
   it('adopts an unlabelled namespace, and refuses one of another project: Failed with the reason, the namespace untouched', async () => {
@@ -217,7 +287,7 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     assert.equal((await memberNamespace(foreign))?.status.phase, 'Active');
   });
 
-  it('deleting a namespace deletes the Kubernetes namespace only if it carries the project\'s label, and the project\'s usage is recalculated', async () => {
+  it("deleting a namespace deletes the Kubernetes namespace only if it carries the project's label, and the project's usage is recalculated", async () => {
     const prj = await newProject();
     const kept = await newNamespace(prj);
     const gone = await newNamespace(prj);
@@ -226,7 +296,12 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     await kube.kubectlOK(['create', 'configmap', 'extra', '-n', gone.k8s]);
     const countIn = async (k8s: string) => JSON.parse((await kube.kubectlOK(['get', 'configmaps', '-n', k8s, '-o', 'json'])).stdout).items.length;
     const [keptCount, goneCount, relabelledCount] = [await countIn(kept.k8s), await countIn(gone.k8s), await countIn(relabelled.k8s)];
-    await waitFor(`${prj} used = all three`, async () => (await get(paths.project(prj))).status?.clusters?.[cls]?.used?.['count/configmaps'] === String(keptCount + goneCount + relabelledCount), 30_000, 250);
+    await waitFor(
+      `${prj} used = all three`,
+      async () => (await get(paths.project(prj))).status?.clusters?.[cls]?.used?.['count/configmaps'] === String(keptCount + goneCount + relabelledCount),
+      30_000,
+      250,
+    );
 
     await s.kubectlOK(['delete', 'namespaces.business.tkestack.io', gone.name, '-n', prj, '--wait=true', '--timeout=30s']);
     await waitFor(`${gone.k8s} deleted in the member`, () => memberNamespaceDeleted(gone.k8s), 20_000, 250);
@@ -239,7 +314,12 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     assert.equal(stays?.status.phase, 'Active', 'a namespace whose label does not match is not deleted');
     assert.equal(stays.metadata.labels[PROJECT_LABEL], 'other-project');
 
-    await waitFor(`${prj} used = the one left`, async () => (await get(paths.project(prj))).status?.clusters?.[cls]?.used?.['count/configmaps'] === String(keptCount), 30_000, 250);
+    await waitFor(
+      `${prj} used = the one left`,
+      async () => (await get(paths.project(prj))).status?.clusters?.[cls]?.used?.['count/configmaps'] === String(keptCount),
+      30_000,
+      250,
+    );
   });
 
   it('deleting a project deletes its namespaces in the member', async () => {
@@ -268,13 +348,13 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     assert.equal(back.status.reason, undefined);
   });
 
-  it('namespaces/certificate is signed with the member\'s CA and its kubeconfig works with kubectl in that namespace, and nowhere else', async () => {
+  it("namespaces/certificate is signed with the member's CA and its kubeconfig works with kubectl in that namespace, and nowhere else", async () => {
     const prj = await newProject();
     const { name, k8s } = await newNamespace(prj);
     await waitAvailable(prj, name);
     const out = await get(`${paths.namespace(prj, name)}/certificate?validDays=1`);
     const cert = new X509Certificate(Buffer.from(out.status.certificate.certPem, 'base64'));
-    assert.ok(cert.verify(new X509Certificate(kube.kubeCAPEM).publicKey), 'signed by the member cluster\'s CA');
+    assert.ok(cert.verify(new X509Certificate(kube.kubeCAPEM).publicKey), "signed by the member cluster's CA");
     assert.equal(Buffer.from(out.status.certificate.caCertPem, 'base64').toString().trim(), kube.kubeCAPEM.trim());
     const kubeconfig = out.metadata.annotations['business.tkestack.io/kubeconfig'];
     assert.equal(YAML.parse(kubeconfig).clusters[0].cluster.server, `https://127.0.0.1:${relay.port}`);
@@ -285,7 +365,11 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     const list = await kube.kubectlOK(['get', 'configmaps', '-o', 'name'], opts);
     assert.match(list.stdout, /configmap\/by-cert/);
     assert.ok(JSON.parse((await kube.kubectlOK(['get', 'configmap', 'by-cert', '-n', k8s, '-o', 'json'])).stdout), 'it is in the namespace');
-    for (const args of [['get', 'configmaps', '-n', 'default'], ['get', 'namespaces'], ['delete', 'resourcequota', k8s]]) {
+    for (const args of [
+      ['get', 'configmaps', '-n', 'default'],
+      ['get', 'namespaces'],
+      ['delete', 'resourcequota', k8s],
+    ]) {
       const r = await kube.kubectl(args, opts);
       assert.notEqual(r.code, 0, describeRun(args, r));
       assert.match(r.stderr, /forbidden/i, describeRun(args, r));
@@ -295,16 +379,31 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
   it('an Imported cluster without caKey gets a 400 for certificates; its namespace is Failed and goes once the cluster goes', async () => {
     const dead = uniqueName('cls-dead');
     extraClusters.push(dead);
-    expectStatus(await s.request('POST', `${PLATFORM}/clustercredentials`, {
-      body: { apiVersion: 'platform.tkestack.io/v1', kind: 'ClusterCredential', metadata: { name: `${dead}-cred` }, tenantID: 'default', caCert: b64(kube.kubeCAPEM), token: 'not-used' },
-    }), 201);
-    expectStatus(await s.request('POST', `${PLATFORM}/clusters`, {
-      body: {
-        apiVersion: 'platform.tkestack.io/v1', kind: 'Cluster', metadata: { name: dead },
-        spec: { tenantID: 'default', displayName: dead, type: 'Imported', clusterCredentialRef: { name: `${dead}-cred` } },
-        status: { addresses: [{ type: 'Real', host: '127.0.0.1', port: 9 }] },
-      },
-    }), 201);
+    expectStatus(
+      await s.request('POST', `${PLATFORM}/clustercredentials`, {
+        body: {
+          apiVersion: 'platform.tkestack.io/v1',
+          kind: 'ClusterCredential',
+          metadata: { name: `${dead}-cred` },
+          tenantID: 'default',
+          caCert: b64(kube.kubeCAPEM),
+          token: 'not-used',
+        },
+      }),
+      201,
+    );
+    expectStatus(
+      await s.request('POST', `${PLATFORM}/clusters`, {
+        body: {
+          apiVersion: 'platform.tkestack.io/v1',
+          kind: 'Cluster',
+          metadata: { name: dead },
+          spec: { tenantID: 'default', displayName: dead, type: 'Imported', clusterCredentialRef: { name: `${dead}-cred` } },
+          status: { addresses: [{ type: 'Real', host: '127.0.0.1', port: 9 }] },
+        },
+      }),
+      201,
+    );
     const prj = await newProject({ 'requests.cpu': '1' }, dead);
     const name = uniqueName('ns');
     expectStatus(await s.request('POST', paths.namespaces(prj), { body: namespaceBody(prj, name, { 'requests.cpu': '1' }, name, dead) }), 201);
@@ -324,22 +423,35 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
 
     // Its deletion waits for a cluster that can be cleaned up ...
     expectStatus(await s.request('DELETE', paths.namespace(prj, name)), 202, 'the namespace finalizer is pending');
-    const waiting = await waitNamespace(prj, name, 'Terminating', ns => ns.status?.phase === 'Terminating' && /once it is Running again/.test(ns.status?.message ?? ''));
+    const waiting = await waitNamespace(
+      prj,
+      name,
+      'Terminating',
+      ns => ns.status?.phase === 'Terminating' && /once it is Running again/.test(ns.status?.message ?? ''),
+    );
     assert.ok(waiting);
     // ... and a cluster that is gone has nothing left to clean up.
     expectStatus(await s.request('DELETE', paths.cluster(dead)), 202);
     await waitFor(`${prj}/${name} to be gone`, async () => (await s.request('GET', paths.namespace(prj, name))).status === 404, 30_000, 250);
   });
 
-  it('an NsEmigration moves the member namespace\'s labels, quota and usage to the new project', async () => {
+  it("an NsEmigration moves the member namespace's labels, quota and usage to the new project", async () => {
     const from = await newProject();
     const to = await newProject();
     const { name, k8s } = await newNamespace(from);
     await waitAvailable(from, name);
     await kube.kubectlOK(['create', 'configmap', 'moving', '-n', k8s]);
-    expectStatus(await s.request('POST', `${BUSINESS}/namespaces/${from}/nsemigrations`, {
-      body: { apiVersion: 'business.tkestack.io/v1', kind: 'NsEmigration', metadata: { generateName: 'mv-', namespace: from }, spec: { tenantID: 'default', namespace: name, destination: to } },
-    }), 201);
+    expectStatus(
+      await s.request('POST', `${BUSINESS}/namespaces/${from}/nsemigrations`, {
+        body: {
+          apiVersion: 'business.tkestack.io/v1',
+          kind: 'NsEmigration',
+          metadata: { generateName: 'mv-', namespace: from },
+          spec: { tenantID: 'default', namespace: name, destination: to },
+        },
+      }),
+      201,
+    );
     await waitFor(`${k8s} relabelled for ${to}`, async () => (await memberNamespace(k8s))?.metadata.labels[PROJECT_LABEL] === to, 20_000, 250);
     const moved = await waitAvailable(to, name);
     assert.equal(moved.metadata.annotations['business.tkestack.io/emigrated-from'], from);
@@ -349,7 +461,10 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     await waitFor(`${from} used`, async () => (await get(paths.project(from))).status?.clusters?.[cls]?.used?.['count/configmaps'] === '0', 20_000, 250);
     // The certificate binding follows: a certificate for the moved namespace works there.
     const binding = JSON.parse((await kube.kubectlOK(['get', 'rolebinding', 'tke-business-namespace', '-n', k8s, '-o', 'json'])).stdout);
-    assert.deepEqual(binding.subjects.map((x: any) => x.name), [`business.tkestack.io:namespace:${to}/${name}`]);
+    assert.deepEqual(
+      binding.subjects.map((x: any) => x.name),
+      [`business.tkestack.io:namespace:${to}/${name}`],
+    );
   });
 
   describe('a hostile tenant admin', function () {
@@ -361,42 +476,106 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
 
     before(async () => {
       tenant = uniqueName('ten');
-      expectStatus(await s.request('POST', `${AUTH}/identityproviders`, { body: { metadata: { name: tenant }, spec: { name: tenant, type: 'local', administrators: ['mallory'], config: '' } } }), 201);
-      expectStatus(await s.request('POST', `${AUTH}/localidentities`, { body: { metadata: { generateName: 'usr-' }, spec: { username: 'mallory', displayName: 'mallory', hashedPassword: b64(PASSWORD), tenantID: tenant } } }), 201);
-      token = expectStatus(await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: tenant, username: 'mallory', password: b64(PASSWORD), expire: '1h' } }), 201).spec.apiKey;
+      expectStatus(
+        await s.request('POST', `${AUTH}/identityproviders`, {
+          body: { metadata: { name: tenant }, spec: { name: tenant, type: 'local', administrators: ['mallory'], config: '' } },
+        }),
+        201,
+      );
+      expectStatus(
+        await s.request('POST', `${AUTH}/localidentities`, {
+          body: { metadata: { generateName: 'usr-' }, spec: { username: 'mallory', displayName: 'mallory', hashedPassword: b64(PASSWORD), tenantID: tenant } },
+        }),
+        201,
+      );
+      token = expectStatus(
+        await s.request('POST', `${AUTH}/apikeys/default/password`, {
+          token: null,
+          body: { tenantID: tenant, username: 'mallory', password: b64(PASSWORD), expire: '1h' },
+        }),
+        201,
+      ).spec.apiKey;
       victimProject = await newProject();
       victim = await newNamespace(victimProject);
       await waitAvailable(victimProject, victim.name);
       own = uniqueName('mal');
-      expectStatus(await s.request('POST', paths.projects, {
-        token, body: { apiVersion: 'business.tkestack.io/v1', kind: 'Project', metadata: { name: own }, spec: { tenantID: tenant, displayName: own, members: ['mallory'] } },
-      }), 201, 'mallory may make projects in her own tenant');
+      expectStatus(
+        await s.request('POST', paths.projects, {
+          token,
+          body: {
+            apiVersion: 'business.tkestack.io/v1',
+            kind: 'Project',
+            metadata: { name: own },
+            spec: { tenantID: tenant, displayName: own, members: ['mallory'] },
+          },
+        }),
+        201,
+        'mallory may make projects in her own tenant',
+      );
       projects.push(own);
     });
 
-    it('cannot give her project another tenant\'s cluster, nor put a namespace into it', async () => {
+    it("cannot give her project another tenant's cluster, nor put a namespace into it", async () => {
       const withCluster = await s.request('POST', paths.projects, {
-        token, body: { apiVersion: 'business.tkestack.io/v1', kind: 'Project', metadata: { name: uniqueName('mal') }, spec: { tenantID: tenant, displayName: 'x', members: ['mallory'], clusters: { [cls]: { hard: projectHard } } } },
+        token,
+        body: {
+          apiVersion: 'business.tkestack.io/v1',
+          kind: 'Project',
+          metadata: { name: uniqueName('mal') },
+          spec: { tenantID: tenant, displayName: 'x', members: ['mallory'], clusters: { [cls]: { hard: projectHard } } },
+        },
       });
-      const refused = expectStatus(withCluster, 422, 'another tenant\'s cluster');
-      assert.ok(refused.details.causes.some((c: any) => c.field === `spec.clusters[${cls}]`), JSON.stringify(refused));
+      const refused = expectStatus(withCluster, 422, "another tenant's cluster");
+      assert.ok(
+        refused.details.causes.some((c: any) => c.field === `spec.clusters[${cls}]`),
+        JSON.stringify(refused),
+      );
       const into = await s.request('POST', paths.namespaces(own), {
-        token, body: { apiVersion: 'business.tkestack.io/v1', kind: 'Namespace', metadata: { name: uniqueName('grab'), namespace: own }, spec: { tenantID: tenant, clusterName: cls, namespace: victim.k8s, hard: {} } },
+        token,
+        body: {
+          apiVersion: 'business.tkestack.io/v1',
+          kind: 'Namespace',
+          metadata: { name: uniqueName('grab'), namespace: own },
+          spec: { tenantID: tenant, clusterName: cls, namespace: victim.k8s, hard: {} },
+        },
       });
-      const st = expectStatus(into, 422, 'a namespace in another tenant\'s cluster');
-      assert.ok(st.details.causes.some((c: any) => c.field === 'spec.clusterName'), JSON.stringify(st));
-      assert.equal((await memberNamespace(victim.k8s)).metadata.labels[PROJECT_LABEL], victimProject, 'the victim\'s namespace is still the victim\'s');
+      const st = expectStatus(into, 422, "a namespace in another tenant's cluster");
+      assert.ok(
+        st.details.causes.some((c: any) => c.field === 'spec.clusterName'),
+        JSON.stringify(st),
+      );
+      assert.equal((await memberNamespace(victim.k8s)).metadata.labels[PROJECT_LABEL], victimProject, "the victim's namespace is still the victim's");
     });
 
-    it('cannot take the victim\'s namespace with an NsEmigration, get its certificate, or delete it', async () => {
+    it("cannot take the victim's namespace with an NsEmigration, get its certificate, or delete it", async () => {
       const denied = (r: HttpResponse, ...codes: number[]) => assert.ok(codes.includes(r.status), describeResponse(r));
-      denied(await s.request('POST', `${BUSINESS}/namespaces/${victimProject}/nsemigrations`, {
-        token, body: { apiVersion: 'business.tkestack.io/v1', kind: 'NsEmigration', metadata: { generateName: 'mv-', namespace: victimProject }, spec: { tenantID: tenant, namespace: victim.name, destination: own } },
-      }), 403, 404, 422);
+      denied(
+        await s.request('POST', `${BUSINESS}/namespaces/${victimProject}/nsemigrations`, {
+          token,
+          body: {
+            apiVersion: 'business.tkestack.io/v1',
+            kind: 'NsEmigration',
+            metadata: { generateName: 'mv-', namespace: victimProject },
+            spec: { tenantID: tenant, namespace: victim.name, destination: own },
+          },
+        }),
+        403,
+        404,
+        422,
+      );
       // From her own project, naming the victim's: there is no such namespace in her project.
-      denied(await s.request('POST', `${BUSINESS}/namespaces/${own}/nsemigrations`, {
-        token, body: { apiVersion: 'business.tkestack.io/v1', kind: 'NsEmigration', metadata: { generateName: 'mv-', namespace: own }, spec: { tenantID: tenant, namespace: victim.name, destination: victimProject } },
-      }), 422);
+      denied(
+        await s.request('POST', `${BUSINESS}/namespaces/${own}/nsemigrations`, {
+          token,
+          body: {
+            apiVersion: 'business.tkestack.io/v1',
+            kind: 'NsEmigration',
+            metadata: { generateName: 'mv-', namespace: own },
+            spec: { tenantID: tenant, namespace: victim.name, destination: victimProject },
+          },
+        }),
+        422,
+      );
       const certificate = await s.request('GET', `${paths.namespace(victimProject, victim.name)}/certificate`, { token });
       denied(certificate, 403, 404);
       assert.doesNotMatch(certificate.body.toString(), /BEGIN|certPem/);

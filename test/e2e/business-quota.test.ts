@@ -10,23 +10,28 @@ import { waitFor } from '../support/wait.ts';
 type Hard = Record<string, string | number>;
 
 const project = (name: string, clusters: Record<string, Hard>, extra: { parent?: string; members?: string[] } = {}) => ({
-  apiVersion: 'business.tkestack.io/v1', kind: 'Project',
+  apiVersion: 'business.tkestack.io/v1',
+  kind: 'Project',
   metadata: { name },
   spec: {
-    tenantID: 'default', displayName: `Project ${name}`, members: extra.members ?? ['admin'],
+    tenantID: 'default',
+    displayName: `Project ${name}`,
+    members: extra.members ?? ['admin'],
     ...(extra.parent ? { parentProjectName: extra.parent } : {}),
     clusters: Object.fromEntries(Object.entries(clusters).map(([c, hard]) => [c, { hard }])),
   },
 });
 
 const namespace = (prj: string, name: string, cluster: string, hard: Hard, k8sNamespace = name) => ({
-  apiVersion: 'business.tkestack.io/v1', kind: 'Namespace',
+  apiVersion: 'business.tkestack.io/v1',
+  kind: 'Namespace',
   metadata: { name, namespace: prj },
   spec: { tenantID: 'default', clusterName: cluster, namespace: k8sNamespace, hard },
 });
 
 const emigration = (from: string, ns: string, to: string) => ({
-  apiVersion: 'business.tkestack.io/v1', kind: 'NsEmigration',
+  apiVersion: 'business.tkestack.io/v1',
+  kind: 'NsEmigration',
   metadata: { generateName: 'move-', namespace: from },
   spec: { tenantID: 'default', namespace: ns, destination: to },
 });
@@ -89,7 +94,10 @@ describe('e2e: business.tkestack.io quota and hierarchy', function () {
       ] as const) {
         const st = await post(paths.projects, project(prj, { [cls]: hard }), 422);
         assert.equal(st.reason, 'Invalid', JSON.stringify(st));
-        assert.ok(st.details.causes.some((c: any) => c.field === fieldName || c.field === `spec.clusters.${cls}.hard`), `${JSON.stringify(hard)}: ${JSON.stringify(st.details.causes)}`);
+        assert.ok(
+          st.details.causes.some((c: any) => c.field === fieldName || c.field === `spec.clusters.${cls}.hard`),
+          `${JSON.stringify(hard)}: ${JSON.stringify(st.details.causes)}`,
+        );
       }
     });
   });
@@ -97,10 +105,13 @@ describe('e2e: business.tkestack.io quota and hierarchy', function () {
   describe('clusters and parents', function () {
     it('spec.clusters must name existing clusters', async function () {
       const st = await post(paths.projects, project(uniqueName('nocls'), { 'no-such-cluster': { 'requests.cpu': '1' } }), 422);
-      assert.ok(st.details.causes.some((c: any) => c.field === 'spec.clusters[no-such-cluster]'), JSON.stringify(st));
+      assert.ok(
+        st.details.causes.some((c: any) => c.field === 'spec.clusters[no-such-cluster]'),
+        JSON.stringify(st),
+      );
     });
 
-    it('a child may only use its parent\'s clusters, must set what the parent limits, and must fit', async function () {
+    it("a child may only use its parent's clusters, must set what the parent limits, and must fit", async function () {
       const parent = uniqueName('par');
       await post(paths.projects, project(parent, { [cls]: { 'requests.cpu': '10', 'requests.memory': '10Gi' } }));
       let st = await post(paths.projects, project(uniqueName('kid'), { [cls2]: { 'requests.cpu': '1' } }, { parent }), 422);
@@ -128,7 +139,7 @@ describe('e2e: business.tkestack.io quota and hierarchy', function () {
       assert.match(st.message, /can NOT remove cluster/);
     });
 
-    it('a namespace\'s cluster must be one of its project\'s, and the project must exist', async function () {
+    it("a namespace's cluster must be one of its project's, and the project must exist", async function () {
       const prj = uniqueName('nsc');
       await post(paths.projects, project(prj, { [cls]: {} }));
       const st = await post(paths.namespaces(prj), namespace(prj, uniqueName('x'), cls2, {}), 422);
@@ -181,10 +192,22 @@ describe('e2e: business.tkestack.io quota and hierarchy', function () {
       for (let run = 0; run < runs; run++) {
         const prj = uniqueName('race');
         await post(paths.projects, project(prj, { [cls]: { 'requests.cpu': '5', 'requests.memory': '5Gi' } }));
-        const results = await Promise.all(Array.from({ length: 20 }, (_, i) =>
-          servers[i % servers.length].request('POST', paths.namespaces(prj), { body: namespace(prj, `ns-${i}`, cls, { 'requests.cpu': '1', 'requests.memory': '1Gi' }, `${prj}-ns-${i}`) })));
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            servers[i % servers.length].request('POST', paths.namespaces(prj), {
+              body: namespace(prj, `ns-${i}`, cls, { 'requests.cpu': '1', 'requests.memory': '1Gi' }, `${prj}-ns-${i}`),
+            }),
+          ),
+        );
         const codes = results.map(r => r.status);
-        assert.equal(codes.filter(c => c === 201).length, 5, `run ${run}: ${codes.join(',')}\n${results.filter(r => r.status !== 201 && r.status !== 403).map(describeResponse).join('\n')}`);
+        assert.equal(
+          codes.filter(c => c === 201).length,
+          5,
+          `run ${run}: ${codes.join(',')}\n${results
+            .filter(r => r.status !== 201 && r.status !== 403)
+            .map(describeResponse)
+            .join('\n')}`,
+        );
         assert.equal(codes.filter(c => c === 403).length, 15, `run ${run}: ${codes.join(',')}`);
         const list = await get(paths.namespaces(prj));
         assert.equal(list.items.length, 5);
@@ -223,19 +246,33 @@ describe('e2e: business.tkestack.io quota and hierarchy', function () {
       assert.equal(nsCreated.status.phase, 'Pending');
       // This server does not provision Baremetal clusters: nothing is created anywhere, so the
       // namespace is not Available and reports no use; its grant stays reserved in the project.
-      const nsObj = await waitFor(`${ns} explained`, async () => { const o = await get(paths.namespace(prj, ns)); return o.status.reason === 'ClusterNotManaged' && o; }, 10_000);
+      const nsObj = await waitFor(
+        `${ns} explained`,
+        async () => {
+          const o = await get(paths.namespace(prj, ns));
+          return o.status.reason === 'ClusterNotManaged' && o;
+        },
+        10_000,
+      );
       assert.equal(nsObj.status.phase, 'Pending');
       assert.match(nsObj.status.message, new RegExp(`cluster "${cls}" is of type Baremetal, which this server does not provision`));
       assert.equal(nsObj.status.used, undefined);
       assert.deepEqual(nsObj.status.cachedSpecHard, { 'requests.cpu': '1' });
-      const p = await waitFor(`${prj} status`, async () => {
-        const o = await get(paths.project(prj));
-        return o.status.clusters?.[cls]?.used?.['requests.cpu'] === '1500m' && o;
-      }, 10_000);
+      const p = await waitFor(
+        `${prj} status`,
+        async () => {
+          const o = await get(paths.project(prj));
+          return o.status.clusters?.[cls]?.used?.['requests.cpu'] === '1500m' && o;
+        },
+        10_000,
+      );
       assert.deepEqual(p.status.calculatedChildProjects, [kid]);
       assert.deepEqual(p.status.calculatedNamespaces, [ns]);
       const sel = await get(`${paths.projects}?fieldSelector=spec.parentProjectName%3D${prj}`);
-      assert.deepEqual(sel.items.map((o: any) => o.metadata.name), [kid]);
+      assert.deepEqual(
+        sel.items.map((o: any) => o.metadata.name),
+        [kid],
+      );
       const byPhase = await get(`/apis/business.tkestack.io/v1/namespaces?fieldSelector=spec.clusterName%3D${cls},status.phase%3DPending`);
       assert.ok(byPhase.items.some((o: any) => o.metadata.name === ns));
     });
@@ -250,12 +287,18 @@ describe('e2e: business.tkestack.io quota and hierarchy', function () {
       const k8s = uniqueName('shared');
       await post(paths.namespaces(p1), namespace(p1, 'first', cls, {}, k8s));
       const st = await post(paths.namespaces(p2), namespace(p2, 'second', cls, {}, k8s), 422);
-      assert.ok(st.details.causes.some((c: any) => c.field === 'spec.namespace' && c.reason === 'FieldValueDuplicate'), JSON.stringify(st));
+      assert.ok(
+        st.details.causes.some((c: any) => c.field === 'spec.namespace' && c.reason === 'FieldValueDuplicate'),
+        JSON.stringify(st),
+      );
       await post(paths.namespaces(p1), namespace(p1, 'again', cls, {}, k8s), 422);
       // The same name in another cluster is another namespace.
       await post(paths.namespaces(p2), namespace(p2, 'other-cluster', cls2, {}, k8s));
-      const results = await Promise.all(Array.from({ length: 6 }, (_, i) =>
-        server.request('POST', paths.namespaces(i % 2 ? p1 : p2), { body: namespace(i % 2 ? p1 : p2, `dup-${i}`, cls, {}, `${k8s}-race`) })));
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          server.request('POST', paths.namespaces(i % 2 ? p1 : p2), { body: namespace(i % 2 ? p1 : p2, `dup-${i}`, cls, {}, `${k8s}-race`) }),
+        ),
+      );
       assert.equal(results.filter(r => r.status === 201).length, 1, results.map(r => r.status).join(','));
       await post(paths.namespaces(p1), namespace(p1, 'kube', cls, {}, 'kube-system'), 422);
     });
@@ -273,16 +316,23 @@ describe('e2e: business.tkestack.io quota and hierarchy', function () {
       for (const n of nsNames) await post(paths.namespaces(mid), namespace(mid, n, cls, { 'requests.cpu': '1' }));
       await post(paths.namespaces(leaf), namespace(leaf, uniqueName('d'), cls, { 'requests.cpu': '1' }));
       await post(`/apis/business.tkestack.io/v1/namespaces/${mid}/imagenamespaces`, {
-        apiVersion: 'business.tkestack.io/v1', kind: 'ImageNamespace', metadata: { namespace: mid }, spec: { name: uniqueName('img'), tenantID: 'default' },
+        apiVersion: 'business.tkestack.io/v1',
+        kind: 'ImageNamespace',
+        metadata: { namespace: mid },
+        spec: { name: uniqueName('img'), tenantID: 'default' },
       });
       await waitUsed(top, cls, 'requests.cpu', '6');
 
       const del = await server.request('DELETE', paths.project(mid));
       assert.ok([200, 202].includes(del.status), describeResponse(del));
-      const seenTerminating = await waitFor(`${mid} Terminating or gone`, async () => {
-        const res = await server.request('GET', paths.project(mid));
-        return res.status === 404 ? 'gone' : res.json().status?.phase === 'Terminating' ? 'terminating' : undefined;
-      }, 10_000);
+      const seenTerminating = await waitFor(
+        `${mid} Terminating or gone`,
+        async () => {
+          const res = await server.request('GET', paths.project(mid));
+          return res.status === 404 ? 'gone' : res.json().status?.phase === 'Terminating' ? 'terminating' : undefined;
+        },
+        10_000,
+      );
       assert.ok(seenTerminating);
       await waitFor(`${mid} and ${leaf} gone`, async () => (await gone(paths.project(mid))) && (await gone(paths.project(leaf))), 20_000);
       for (const prj of [mid, leaf]) {
@@ -306,7 +356,7 @@ describe('e2e: business.tkestack.io quota and hierarchy', function () {
   });
 
   describe('nsemigrations', function () {
-    it('move a namespace to another project atomically, re-checking the destination\'s quota', async function () {
+    it("move a namespace to another project atomically, re-checking the destination's quota", async function () {
       const from = uniqueName('from');
       const to = uniqueName('to');
       const full = uniqueName('full');

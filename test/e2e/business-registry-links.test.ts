@@ -20,7 +20,9 @@ describe('e2e: business imagenamespaces and chartgroups in the registry', functi
     s = await startServer();
     for (const p of [first, second]) expect(await s.request('POST', paths.projects, { body: projectObject(p) }), 201);
   });
-  after(async () => { await s?.stop(); });
+  after(async () => {
+    await s?.stop();
+  });
 
   function expect(res: HttpResponse, code: number): any {
     assert.equal(res.status, code, describeResponse(res));
@@ -29,9 +31,13 @@ describe('e2e: business imagenamespaces and chartgroups in the registry', functi
   const businessPath = (project: string, resource: string, name = '') => `${BUSINESS}/namespaces/${project}/${resource}${name ? `/${name}` : ''}`;
   const registryNamed = async (resource: string, name: string) =>
     expect(await s.request('GET', `${REGISTRY}/${resource}?fieldSelector=${encodeURIComponent(`spec.name=${name}`)}`), 200).items as any[];
-  const phaseOf = async (project: string, resource: string, name: string) => (expect(await s.request('GET', businessPath(project, resource, name)), 200)).status?.phase;
+  const phaseOf = async (project: string, resource: string, name: string) =>
+    expect(await s.request('GET', businessPath(project, resource, name)), 200).status?.phase;
 
-  for (const [resource, registryResource, visibility] of [['imagenamespaces', 'namespaces', 'Private'], ['chartgroups', 'chartgroups', 'Project']] as const) {
+  for (const [resource, registryResource, visibility] of [
+    ['imagenamespaces', 'namespaces', 'Private'],
+    ['chartgroups', 'chartgroups', 'Project'],
+  ] as const) {
     it(`${resource} make a registry ${registryResource} object, refuse another project's, and take theirs away on delete`, async () => {
       const name = uniqueName('team');
       const body = { metadata: {}, spec: { name, tenantID: 'default', displayName: `Team ${name}` } };
@@ -48,14 +54,26 @@ describe('e2e: business imagenamespaces and chartgroups in the registry', functi
       await waitFor(`the second project's ${resource}/${name} to be Failed`, async () => (await phaseOf(second, resource, name)) === 'Failed', 20_000);
       const failed = expect(await s.request('GET', businessPath(second, resource, name)), 200);
       assert.match(failed.status.message, new RegExp(`exists already for project "${first}"`));
-      assert.deepEqual((await registryNamed(registryResource, name)).map(r => r.metadata.uid), [made.metadata.uid], 'the first project\'s object is untouched');
+      assert.deepEqual(
+        (await registryNamed(registryResource, name)).map(r => r.metadata.uid),
+        [made.metadata.uid],
+        "the first project's object is untouched",
+      );
 
       expect(await s.request('DELETE', businessPath(second, resource, name)), 202);
-      await waitFor(`the second project's ${resource}/${name} to be gone`, async () => (await s.request('GET', businessPath(second, resource, name))).status === 404, 20_000);
+      await waitFor(
+        `the second project's ${resource}/${name} to be gone`,
+        async () => (await s.request('GET', businessPath(second, resource, name))).status === 404,
+        20_000,
+      );
       assert.equal((await registryNamed(registryResource, name)).length, 1, 'deleting the refused one removes nothing of the first project');
 
       expect(await s.request('DELETE', businessPath(first, resource, name)), 202);
-      await waitFor(`the registry ${registryResource} object ${name} to be gone`, async () => (await registryNamed(registryResource, name)).length === 0, 20_000);
+      await waitFor(
+        `the registry ${registryResource} object ${name} to be gone`,
+        async () => (await registryNamed(registryResource, name)).length === 0,
+        20_000,
+      );
     });
   }
 });

@@ -34,8 +34,16 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
   }
   const post = (p: string, body: unknown) => expectStatus(server.request('POST', p, { body }), 201);
   const projectBody = (name: string, members: string[], cpu: string, parentName?: string) => ({
-    apiVersion: 'business.tkestack.io/v1', kind: 'Project', metadata: { name },
-    spec: { tenantID: 'default', displayName: `Display ${name}`, members, ...(parentName ? { parentProjectName: parentName } : {}), clusters: { [cls]: { hard: { 'requests.cpu': cpu } } } },
+    apiVersion: 'business.tkestack.io/v1',
+    kind: 'Project',
+    metadata: { name },
+    spec: {
+      tenantID: 'default',
+      displayName: `Display ${name}`,
+      members,
+      ...(parentName ? { parentProjectName: parentName } : {}),
+      clusters: { [cls]: { hard: { 'requests.cpu': cpu } } },
+    },
   });
 
   before(async function () {
@@ -44,7 +52,12 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
     // Certificates for a cluster's namespaces are signed with the cluster's CA from its credential.
     const pem = (file: string) => Buffer.from(readFileSync(path.join(server.dataDir, 'pki', file), 'utf8')).toString('base64');
     await post('/apis/platform.tkestack.io/v1/clustercredentials', {
-      apiVersion: 'platform.tkestack.io/v1', kind: 'ClusterCredential', metadata: { name: `${cls}-cred` }, tenantID: 'default', caCert: pem('ca.crt'), caKey: pem('ca.key'),
+      apiVersion: 'platform.tkestack.io/v1',
+      kind: 'ClusterCredential',
+      metadata: { name: `${cls}-cred` },
+      tenantID: 'default',
+      caCert: pem('ca.crt'),
+      caKey: pem('ca.key'),
     });
     const clusterBody = clusterObject(cls);
     await post(paths.clusters, { ...clusterBody, spec: { ...clusterBody.spec, clusterCredentialRef: { name: `${cls}-cred` } } });
@@ -52,16 +65,28 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
     await post(paths.projects, projectBody(child, ['alice'], '1', parent));
     await post(paths.projects, projectBody(other, ['bob'], '1'));
     await post(paths.namespaces(parent), {
-      apiVersion: 'business.tkestack.io/v1', kind: 'Namespace', metadata: { name: ns, namespace: parent },
+      apiVersion: 'business.tkestack.io/v1',
+      kind: 'Namespace',
+      metadata: { name: ns, namespace: parent },
       spec: { tenantID: 'default', clusterName: cls, namespace: ns, hard: { 'requests.cpu': '1500m' } },
     });
-    await waitFor(`${parent} accounted`, async () =>
-      (await server.request('GET', paths.project(parent))).json().status?.clusters?.[cls]?.used?.['requests.cpu'] === '2500m', 10_000);
+    await waitFor(
+      `${parent} accounted`,
+      async () => (await server.request('GET', paths.project(parent))).json().status?.clusters?.[cls]?.used?.['requests.cpu'] === '2500m',
+      10_000,
+    );
     // alice, a member of two projects and nothing more, asks for the namespace certificates below.
-    await post('/apis/auth.tkestack.io/v1/localidentities', { metadata: { generateName: 'usr-' }, spec: { username: 'alice', hashedPassword: Buffer.from('Passw0rd123').toString('base64') } });
-    const key = await expectStatus(server.request('POST', '/apis/auth.tkestack.io/v1/apikeys/default/password', {
-      token: null, body: { tenantID: 'default', username: 'alice', password: Buffer.from('Passw0rd123').toString('base64') },
-    }), 201);
+    await post('/apis/auth.tkestack.io/v1/localidentities', {
+      metadata: { generateName: 'usr-' },
+      spec: { username: 'alice', hashedPassword: Buffer.from('Passw0rd123').toString('base64') },
+    });
+    const key = await expectStatus(
+      server.request('POST', '/apis/auth.tkestack.io/v1/apikeys/default/password', {
+        token: null,
+        body: { tenantID: 'default', username: 'alice', password: Buffer.from('Passw0rd123').toString('base64') },
+      }),
+      201,
+    );
     alice = key.spec.apiKey;
     // TKE's PlatformLogin: what lets a user open the console (its portal) at all.
     await post('/apis/auth.tkestack.io/v1/policies/pol-default-viewer/binding', { users: [{ name: 'alice' }] });
@@ -87,9 +112,13 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
     assert.equal(wide.rows[0].PARENT, parent);
   });
 
-  it('kubectl get namespaces.business.tkestack.io -A lists every project\'s namespaces with cluster, Kubernetes namespace and phase', async function () {
+  it("kubectl get namespaces.business.tkestack.io -A lists every project's namespaces with cluster, Kubernetes namespace and phase", async function () {
     // A Baremetal cluster is not provisioned by this server: its namespaces stay Pending, saying so.
-    await waitFor(`${ns} explained`, async () => (await server.request('GET', paths.namespace(parent, ns))).json().status?.reason === 'ClusterNotManaged', 10_000);
+    await waitFor(
+      `${ns} explained`,
+      async () => (await server.request('GET', paths.namespace(parent, ns))).json().status?.reason === 'ClusterNotManaged',
+      10_000,
+    );
     const t = parseTable((await kubectlOK(['get', 'namespaces.business.tkestack.io', '-A'])).stdout);
     assert.deepEqual(t.columns, ['NAMESPACE', 'NAME', 'CLUSTER', 'KUBERNETES NAMESPACE', 'PHASE', 'AGE']);
     const row = t.rows.find(r => r.NAME === ns);
@@ -100,7 +129,7 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
     assert.equal(row.PHASE, 'Pending');
   });
 
-  it('the portal tells a platform administrator that it is one and shows the tenant\'s projects', async function () {
+  it("the portal tells a platform administrator that it is one and shows the tenant's projects", async function () {
     const portal = await expectStatus(server.request('GET', portalPath), 200);
     assert.equal(portal.kind, 'Portal');
     assert.equal(portal.administrator, true);
@@ -110,8 +139,12 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
     assert.equal(JSON.parse(r.stdout).administrator, true);
   });
 
-  it('namespaces/certificate issues a client certificate signed by the cluster\'s CA, valid for validDays, with a working kubeconfig', async function () {
-    replica = await startServer({ databaseUrl: server.databaseUrl, dataDir: server.dataDir, args: ['--client-ca-file', path.join(server.dataDir, 'pki', 'ca.crt')] });
+  it("namespaces/certificate issues a client certificate signed by the cluster's CA, valid for validDays, with a working kubeconfig", async function () {
+    replica = await startServer({
+      databaseUrl: server.databaseUrl,
+      dataDir: server.dataDir,
+      args: ['--client-ca-file', path.join(server.dataDir, 'pki', 'ca.crt')],
+    });
     // The cluster's advertised address is where the kubeconfig points: here, the replica.
     const cluster = await expectStatus(server.request('GET', paths.cluster(cls)), 200);
     cluster.status = { ...(cluster.status ?? {}), addresses: [{ type: 'Advertise', host: '127.0.0.1', port: replica.port }] };
@@ -126,7 +159,7 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
     const caPEM = Buffer.from(cert.caCertPem, 'base64').toString('utf8');
     assert.equal(caPEM.trim(), server.caPEM.trim());
     const x509 = new X509Certificate(certPEM);
-    assert.ok(x509.verify(new X509Certificate(caPEM).publicKey), 'signed by the cluster CA (its credential\'s caCert, here the server CA)');
+    assert.ok(x509.verify(new X509Certificate(caPEM).publicKey), "signed by the cluster CA (its credential's caCert, here the server CA)");
     const days = (Date.parse(x509.validTo) - before) / 86_400_000;
     assert.ok(days > 6.9 && days < 7.1, `valid for ${days} days`);
     assert.match(x509.subject, /CN=alice/);
@@ -150,9 +183,17 @@ describe('e2e: business.tkestack.io views: kubectl columns, portal, namespace ce
 
   it('a Platform listing the user makes it an administrator', async function () {
     assert.ok(replica, 'needs the replica of the previous test');
-    const file = tempFile('ns2.kubeconfig', (await expectStatus(server.request('GET', `${paths.namespace(parent, ns)}/certificate`, { token: alice }), 200)).metadata.annotations['business.tkestack.io/kubeconfig']);
+    const file = tempFile(
+      'ns2.kubeconfig',
+      (await expectStatus(server.request('GET', `${paths.namespace(parent, ns)}/certificate`, { token: alice }), 200)).metadata.annotations[
+        'business.tkestack.io/kubeconfig'
+      ],
+    );
     await post('/apis/business.tkestack.io/v1/platforms', {
-      apiVersion: 'business.tkestack.io/v1', kind: 'Platform', metadata: { name: uniqueName('plat') }, spec: { tenantID: 'default', administrators: ['alice'] },
+      apiVersion: 'business.tkestack.io/v1',
+      kind: 'Platform',
+      metadata: { name: uniqueName('plat') },
+      spec: { tenantID: 'default', administrators: ['alice'] },
     });
     const r = await server.kubectl(['--kubeconfig', file, 'get', '--raw', portalPath]);
     assert.equal(r.code, 0, describeRun(['get', '--raw', portalPath], r));

@@ -52,20 +52,40 @@ describe('e2e: @kubernetes/client-node', function () {
     });
 
     it('patch (merge, strategic and server-side apply)', async function () {
-      let p = await api.patch<Project>({ ...header, spec: { displayName: 'Merged by client-node' } } as Project,
-        undefined, undefined, 'client-node-e2e', undefined, k8s.PatchStrategy.MergePatch);
+      let p = await api.patch<Project>(
+        { ...header, spec: { displayName: 'Merged by client-node' } } as Project,
+        undefined,
+        undefined,
+        'client-node-e2e',
+        undefined,
+        k8s.PatchStrategy.MergePatch,
+      );
       assert.equal(p.spec.displayName, 'Merged by client-node');
 
-      p = await api.patch<Project>({ ...header, metadata: { name, labels: { smp: 'yes' } } } as Project,
-        undefined, undefined, 'client-node-e2e', undefined, k8s.PatchStrategy.StrategicMergePatch);
+      p = await api.patch<Project>(
+        { ...header, metadata: { name, labels: { smp: 'yes' } } } as Project,
+        undefined,
+        undefined,
+        'client-node-e2e',
+        undefined,
+        k8s.PatchStrategy.StrategicMergePatch,
+      );
       assert.equal(p.metadata?.labels?.smp, 'yes');
       assert.equal(p.metadata?.labels?.via, 'client-node');
 
-      p = await api.patch<Project>(projectObject(name, { displayName: 'Applied by client-node' }),
-        undefined, undefined, 'client-node-apply', true, k8s.PatchStrategy.ServerSideApply);
+      p = await api.patch<Project>(
+        projectObject(name, { displayName: 'Applied by client-node' }),
+        undefined,
+        undefined,
+        'client-node-apply',
+        true,
+        k8s.PatchStrategy.ServerSideApply,
+      );
       assert.equal(p.spec.displayName, 'Applied by client-node');
-      assert.ok(p.metadata?.managedFields?.some(m => m.manager === 'client-node-apply' && m.operation === 'Apply'),
-        JSON.stringify(p.metadata?.managedFields));
+      assert.ok(
+        p.metadata?.managedFields?.some(m => m.manager === 'client-node-apply' && m.operation === 'Apply'),
+        JSON.stringify(p.metadata?.managedFields),
+      );
     });
 
     it('replace', async function () {
@@ -80,10 +100,16 @@ describe('e2e: @kubernetes/client-node', function () {
 
     it('list with label and field selectors, and limit', async function () {
       const list = await api.list<Project>('business.tkestack.io/v1', 'Project', undefined, undefined, undefined, undefined, undefined, 'via=client-node');
-      assert.deepEqual(list.items.map(i => i.metadata?.name), [name]);
+      assert.deepEqual(
+        list.items.map(i => i.metadata?.name),
+        [name],
+      );
       assert.ok(list.metadata?.resourceVersion);
       const byField = await api.list<Project>('business.tkestack.io/v1', 'Project', undefined, undefined, undefined, undefined, `metadata.name=${name}`);
-      assert.deepEqual(byField.items.map(i => i.metadata?.name), [name]);
+      assert.deepEqual(
+        byField.items.map(i => i.metadata?.name),
+        [name],
+      );
       for (let i = 0; i < 3; i++) await api.create(projectObject(`${name}-x${i}`, { labels: { via: 'client-node' } }));
       // limit is honoured (client-node's generic list drops metadata.continue when it deserializes,
       // so paging itself is covered by the kubectl --chunk-size and raw tests).
@@ -93,9 +119,19 @@ describe('e2e: @kubernetes/client-node', function () {
 
     it('delete, then read is a 404', async function () {
       await api.delete(header);
-      await waitFor(`${name} to be gone`, async () => {
-        try { await api.read(header); return false; } catch (err) { if (codeOf(err) === 404) return true; throw err; }
-      }, 15_000);
+      await waitFor(
+        `${name} to be gone`,
+        async () => {
+          try {
+            await api.read(header);
+            return false;
+          } catch (err) {
+            if (codeOf(err) === 404) return true;
+            throw err;
+          }
+        },
+        15_000,
+      );
       await assert.rejects(api.read(header), (err: unknown) => codeOf(err) === 404);
     });
 
@@ -117,7 +153,8 @@ describe('e2e: @kubernetes/client-node', function () {
 
       const listFn = () => api.list<Project>('business.tkestack.io/v1', 'Project', undefined, undefined, undefined, undefined, undefined, `informer=${label}`);
       const informer = k8s.makeInformer<Project>(kc, paths.projects, listFn, `informer=${label}`);
-      const record = (type: string) => (obj: Project) => events.push({ type, name: obj.metadata!.name!, displayName: obj.spec?.displayName, rv: obj.metadata?.resourceVersion });
+      const record = (type: string) => (obj: Project) =>
+        events.push({ type, name: obj.metadata!.name!, displayName: obj.spec?.displayName, rv: obj.metadata?.resourceVersion });
       informer.on('add', record('add'));
       informer.on('update', record('update'));
       informer.on('delete', record('delete'));
@@ -125,7 +162,9 @@ describe('e2e: @kubernetes/client-node', function () {
       informer.on('error', (err: unknown) => {
         errors.push(err);
         if (stopped) return;
-        setTimeout(() => { if (!stopped) informer.start().catch(e => errors.push(e)); }, 200);
+        setTimeout(() => {
+          if (!stopped) informer.start().catch(e => errors.push(e));
+        }, 200);
       });
 
       const has = (type: string, name: string, displayName?: string) =>
@@ -138,7 +177,10 @@ describe('e2e: @kubernetes/client-node', function () {
         await waitFor(`informer add ${name}${ctx()}`, () => has('add', name), 20_000);
       };
       const update = async (name: string, displayName: string) => {
-        const res = await server.request('PATCH', paths.project(name), { headers: { 'Content-Type': 'application/merge-patch+json' }, body: { spec: { displayName } } });
+        const res = await server.request('PATCH', paths.project(name), {
+          headers: { 'Content-Type': 'application/merge-patch+json' },
+          body: { spec: { displayName } },
+        });
         assert.equal(res.status, 200, describeResponse(res));
         await waitFor(`informer update ${name} -> ${displayName}${ctx()}`, () => has('update', name, displayName), 20_000);
       };

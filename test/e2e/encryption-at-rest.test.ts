@@ -47,7 +47,16 @@ describe('e2e: secrets encrypted at rest', function () {
 
   it('seals the SSH credentials of cluster machines and serves them to an authorized reader', async () => {
     const obj = clusterObject(cluster);
-    obj.spec.machines = [{ ip: '10.0.0.1', port: 22, username: 'root', password: sshPassword, privateKey: sshKey, proxy: { type: 'SSHJumpServer', ip: '10.0.0.9', password: sshPassword } }];
+    obj.spec.machines = [
+      {
+        ip: '10.0.0.1',
+        port: 22,
+        username: 'root',
+        password: sshPassword,
+        privateKey: sshKey,
+        proxy: { type: 'SSHJumpServer', ip: '10.0.0.9', password: sshPassword },
+      },
+    ];
     const created = await s!.request('POST', paths.clusters, { body: obj });
     assert.equal(created.status, 201, describeResponse(created));
     assert.equal(created.json().spec.machines[0].password, sshPassword);
@@ -69,7 +78,10 @@ describe('e2e: secrets encrypted at rest', function () {
     const tricky = 'enc:aesgcm:v1:nobody:AAAA';
     const name = uniqueName('rcg');
     const created = await s!.request('POST', '/apis/registry.tkestack.io/v1/chartgroups', {
-      body: { metadata: { name }, spec: { name: uniqueName('imp'), type: 'Imported', importedInfo: { addr: 'https://charts.example.org', username: 'u', password: tricky } } },
+      body: {
+        metadata: { name },
+        spec: { name: uniqueName('imp'), type: 'Imported', importedInfo: { addr: 'https://charts.example.org', username: 'u', password: tricky } },
+      },
     });
     assert.equal(created.status, 201, describeResponse(created));
     const stored = await row('registry.tkestack.io', 'chartgroups', name);
@@ -86,7 +98,10 @@ describe('e2e: secrets encrypted at rest', function () {
       body: { metadata: { generateName: 'usr-' }, spec: { username: 'sealer', displayName: 'sealer', hashedPassword: b64('Passw0rd123') } },
     });
     assert.equal(li.status, 201, describeResponse(li));
-    const key = await s!.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'sealer', password: b64('Passw0rd123'), expire: '1h' } });
+    const key = await s!.request('POST', `${AUTH}/apikeys/default/password`, {
+      token: null,
+      body: { tenantID: 'default', username: 'sealer', password: b64('Passw0rd123'), expire: '1h' },
+    });
     assert.equal(key.status, 201, describeResponse(key));
     const stored = await row('auth.tkestack.io', 'apisigningkeys', 'default');
     assert.match(stored.signingKey, /^enc:aesgcm:v1:key-/);
@@ -97,7 +112,12 @@ describe('e2e: secrets encrypted at rest', function () {
     const clusters = await s!.request('GET', paths.clusters, { token: key.json().spec.apiKey });
     assert.equal(clusters.status, 403, `the key signed with the sealed key still verifies: ${describeResponse(clusters)}`);
 
-    const config = { host: '127.0.0.1:1', bindDN: 'cn=admin,dc=example,dc=org', bindPW, userSearch: { baseDN: 'ou=people,dc=example,dc=org', username: 'uid' } };
+    const config = {
+      host: '127.0.0.1:1',
+      bindDN: 'cn=admin,dc=example,dc=org',
+      bindPW,
+      userSearch: { baseDN: 'ou=people,dc=example,dc=org', username: 'uid' },
+    };
     const idp = await s!.request('POST', `${AUTH}/identityproviders`, {
       body: { metadata: { name: 'sealed-ldap' }, spec: { name: 'sealed-ldap', type: 'ldap', administrators: ['x'], config: JSON.stringify(config) } },
     });
@@ -121,13 +141,17 @@ describe('e2e: secrets encrypted at rest', function () {
 
     const stranger = path.join(root, 'stranger.key');
     writeFileSync(stranger, `stranger ${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-    await assert.rejects(startServer({ dataDir, databaseUrl, args: ['--encryption-key-file', stranger], readyTimeoutMs: 60_000 }),
-      /none of which this server was given/);
+    await assert.rejects(
+      startServer({ dataDir, databaseUrl, args: ['--encryption-key-file', stranger], readyTimeoutMs: 60_000 }),
+      /none of which this server was given/,
+    );
 
     const impostor = path.join(root, 'impostor.key');
     writeFileSync(impostor, `${originalName} ${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-    await assert.rejects(startServer({ dataDir, databaseUrl, args: ['--encryption-key-file', impostor], readyTimeoutMs: 60_000 }),
-      /is not the key of that name this database was written with/);
+    await assert.rejects(
+      startServer({ dataDir, databaseUrl, args: ['--encryption-key-file', impostor], readyTimeoutMs: 60_000 }),
+      /is not the key of that name this database was written with/,
+    );
 
     const rotated = path.join(root, 'rotated.key');
     writeFileSync(rotated, `rotated ${randomBytes(32).toString('base64')}\n${original}`, { mode: 0o600 });
@@ -146,7 +170,10 @@ describe('e2e: secrets encrypted at rest', function () {
     assert.equal(again.json().spec.machines[0].password, sshPassword);
 
     // The signing key cannot be written by clients; the server re-seals it when it next uses it.
-    const key = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'sealer', password: b64('Passw0rd123'), expire: '1h' } });
+    const key = await s.request('POST', `${AUTH}/apikeys/default/password`, {
+      token: null,
+      body: { tenantID: 'default', username: 'sealer', password: b64('Passw0rd123'), expire: '1h' },
+    });
     assert.equal(key.status, 201, describeResponse(key));
     assert.match((await row('auth.tkestack.io', 'apisigningkeys', 'default')).signingKey, /^enc:aesgcm:v1:rotated:/);
   });

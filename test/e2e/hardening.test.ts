@@ -42,7 +42,11 @@ function assertClientError(res: HttpResponse, what: string): any {
 
 /** Lines the server logged at error level (pino level 50) for a request. */
 function requestErrors(s: TestServer): string[] {
-  return s.logs().split('\n').filter(l => l.includes('"level":50') && l.includes('"msg":"request failed"')).map(l => l.slice(0, 600));
+  return s
+    .logs()
+    .split('\n')
+    .filter(l => l.includes('"level":50') && l.includes('"msg":"request failed"'))
+    .map(l => l.slice(0, 600));
 }
 
 const projectPatch = (s: TestServer, name: string, type: string, body: unknown, query = '') =>
@@ -53,7 +57,9 @@ describe('e2e: hardening', function () {
 
   describe('item 10: bad input is a 4xx Status and changes nothing', function () {
     let s: TestServer;
-    useServer(x => { s = x; });
+    useServer(x => {
+      s = x;
+    });
     const base = uniqueName('hard');
     let existing: any;
 
@@ -91,7 +97,11 @@ describe('e2e: hardening', function () {
         { what: 'annotation key', body: projectObject(`${name}-4`, { annotations: { 'n\u0000': 'v' } }), field: /^metadata\.annotations/ },
         { what: 'finalizer', body: projectObject(`${name}-5`, { finalizers: ['example.com/f\u0000'] }), field: /^metadata\.finalizers\[0\]$/ },
         { what: 'spec string', body: projectObject(`${name}-6`, { displayName: 'Display\u0000Name' }), field: /^spec\.displayName$/ },
-        { what: 'array item', body: { ...projectObject(`${name}-7`), spec: { ...projectObject('x').spec, members: ['admin', 'ev\u0000l'] } }, field: /^spec\.members\[1\]$/ },
+        {
+          what: 'array item',
+          body: { ...projectObject(`${name}-7`), spec: { ...projectObject('x').spec, members: ['admin', 'ev\u0000l'] } },
+          field: /^spec\.members\[1\]$/,
+        },
         { what: 'unknown field key', body: { ...projectObject(`${name}-8`), spec: { ...projectObject('x').spec, ['x\u0000']: 1 } }, field: /^spec$/ },
       ];
       for (const c of cases) {
@@ -120,8 +130,16 @@ describe('e2e: hardening', function () {
         ['application/merge-patch+json', { metadata: { annotations: { a: '\u0000' } } }, ''],
         ['application/strategic-merge-patch+json', { spec: { displayName: 'x\u0000' } }, ''],
         ['application/json-patch+json', [{ op: 'replace', path: '/spec/displayName', value: '\u0000' }], ''],
-        ['application/apply-patch+yaml', `apiVersion: business.tkestack.io/v1\nkind: Project\nmetadata:\n  name: ${live}\nspec:\n  displayName: "x\\0y"\n`, '?fieldManager=hardening&force=true'],
-        ['application/apply-patch+yaml', `apiVersion: business.tkestack.io/v1\nkind: Project\nmetadata:\n  name: ${live}\n  labels:\n    "k\\x00": v\n`, '?fieldManager=hardening&force=true'],
+        [
+          'application/apply-patch+yaml',
+          `apiVersion: business.tkestack.io/v1\nkind: Project\nmetadata:\n  name: ${live}\nspec:\n  displayName: "x\\0y"\n`,
+          '?fieldManager=hardening&force=true',
+        ],
+        [
+          'application/apply-patch+yaml',
+          `apiVersion: business.tkestack.io/v1\nkind: Project\nmetadata:\n  name: ${live}\n  labels:\n    "k\\x00": v\n`,
+          '?fieldManager=hardening&force=true',
+        ],
       ] as const) {
         const res = await projectPatch(s, live, type, body, query);
         const st = assertStatus(res, 400, 'BadRequest');
@@ -145,10 +163,16 @@ describe('e2e: hardening', function () {
         ['POST', `${paths.projects}?fieldManager=a%00b`],
       ];
       for (const [method, url] of requests) {
-        const res = await s.request(method, url, method === 'GET' || method === 'DELETE' ? {} : {
-          body: method === 'PATCH' ? { spec: {} } : projectObject(`${base}-url`),
-          headers: method === 'PATCH' ? { 'Content-Type': 'application/merge-patch+json' } : {},
-        });
+        const res = await s.request(
+          method,
+          url,
+          method === 'GET' || method === 'DELETE'
+            ? {}
+            : {
+                body: method === 'PATCH' ? { spec: {} } : projectObject(`${base}-url`),
+                headers: method === 'PATCH' ? { 'Content-Type': 'application/merge-patch+json' } : {},
+              },
+        );
         assertStatus(res, 400, 'BadRequest');
       }
       // A continue token is opaque to clients; one forged to carry a NUL (or a lone surrogate) in its key is a bad token.
@@ -188,11 +212,24 @@ describe('e2e: hardening', function () {
         ['application/merge-patch+json', '{"spec":{"displayName":"\\ud800"}}', ''],
         ['application/json-patch+json', '[{"op":"replace","path":"/spec/displayName","value":"\\udc00"}]', ''],
         ['application/strategic-merge-patch+json', '{"metadata":{"labels":{"\\ud800":"x"}}}', ''],
-        ['application/apply-patch+yaml', `apiVersion: business.tkestack.io/v1\nkind: Project\nmetadata:\n  name: ${live}\nspec:\n  displayName: "\\ud800"\n`, '?fieldManager=hardening&force=true'],
+        [
+          'application/apply-patch+yaml',
+          `apiVersion: business.tkestack.io/v1\nkind: Project\nmetadata:\n  name: ${live}\nspec:\n  displayName: "\\ud800"\n`,
+          '?fieldManager=hardening&force=true',
+        ],
       ] as const) {
         assertStatus(await projectPatch(s, live, type, body, query), 400, 'BadRequest');
       }
-      assertStatus(await projectPatch(s, live, 'application/merge-patch+json', Buffer.concat([Buffer.from('{"spec":{"displayName":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')])), 400, 'BadRequest');
+      assertStatus(
+        await projectPatch(
+          s,
+          live,
+          'application/merge-patch+json',
+          Buffer.concat([Buffer.from('{"spec":{"displayName":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]),
+        ),
+        400,
+        'BadRequest',
+      );
       await assertUnchanged();
       await assertNotStored([name]);
     });
@@ -310,8 +347,12 @@ describe('e2e: hardening', function () {
       assert.match(s.logs(), /"level":40[^\n]*database unavailable|"level":40[^\n]*storage unavailable/, 'the outage is logged at warn');
 
       await proxy.listen(proxy.port);
-      await waitFor('the server to answer again once the database is back', async () =>
-        (await s.request('GET', paths.project(name))).status === 200, 30_000, 200);
+      await waitFor(
+        'the server to answer again once the database is back',
+        async () => (await s.request('GET', paths.project(name))).status === 200,
+        30_000,
+        200,
+      );
       const again = await s.request('GET', paths.projects, { token: `unknown-token-after-${Date.now()}` });
       assertStatus(again, 401, 'Unauthorized');
     });
@@ -329,7 +370,9 @@ describe('e2e: hardening', function () {
       writeFileSync(path.join(dir, 'client-ca.crt'), ca.certPEM);
       const issued = await issueClientCertificate(ca, { commonName: 'alice', organizations: ['devs'] });
       alice = { cert: issued.certPEM, key: issued.keyPEM };
-      s = await startServer({ args: ['--client-ca-file', path.join(dir, 'client-ca.crt'), '--max-requests-inflight', '1', '--max-mutating-requests-inflight', '1'] });
+      s = await startServer({
+        args: ['--client-ca-file', path.join(dir, 'client-ca.crt'), '--max-requests-inflight', '1', '--max-mutating-requests-inflight', '1'],
+      });
     });
     after(async function () {
       await s?.stop().catch(() => undefined);
@@ -380,11 +423,20 @@ describe('e2e: hardening', function () {
       // Holds the one mutating seat: a create whose body has not arrived yet.
       const body = Buffer.from(JSON.stringify(projectObject(uniqueName('slow'))));
       const slow = https.request({
-        host: '127.0.0.1', port: s.port, method: 'POST', path: paths.projects, ca: s.caPEM, checkServerIdentity: () => undefined, agent: false,
+        host: '127.0.0.1',
+        port: s.port,
+        method: 'POST',
+        path: paths.projects,
+        ca: s.caPEM,
+        checkServerIdentity: () => undefined,
+        agent: false,
         headers: { Authorization: `Bearer ${s.token}`, 'Content-Type': 'application/json', 'Content-Length': String(body.length) },
       });
       const slowDone = new Promise<number>((resolve, reject) => {
-        slow.on('response', res => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+        slow.on('response', res => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
         slow.on('error', reject);
       });
       slow.write(body.subarray(0, 10));
@@ -421,16 +473,24 @@ describe('e2e: hardening', function () {
       s = await startServer();
       const filler = 'x'.repeat(BIG_BYTES);
       for (let i = 0; i < BIG; i += 10) {
-        await Promise.all(Array.from({ length: Math.min(10, BIG - i) }, async (_, j) => {
-          const res = await s.request('POST', paths.projects, { body: projectObject(`${bigLabel}-${String(i + j).padStart(3, '0')}`, { labels: { set: bigLabel }, displayName: filler }) });
-          assert.equal(res.status, 201, describeResponse(res));
-        }));
+        await Promise.all(
+          Array.from({ length: Math.min(10, BIG - i) }, async (_, j) => {
+            const res = await s.request('POST', paths.projects, {
+              body: projectObject(`${bigLabel}-${String(i + j).padStart(3, '0')}`, { labels: { set: bigLabel }, displayName: filler }),
+            });
+            assert.equal(res.status, 201, describeResponse(res));
+          }),
+        );
       }
       for (let i = 0; i < SMALL; i += 20) {
-        await Promise.all(Array.from({ length: Math.min(20, SMALL - i) }, async (_, j) => {
-          const res = await s.request('POST', paths.projects, { body: projectObject(`${smallLabel}-${String(i + j).padStart(3, '0')}`, { labels: { set: smallLabel } }) });
-          assert.equal(res.status, 201, describeResponse(res));
-        }));
+        await Promise.all(
+          Array.from({ length: Math.min(20, SMALL - i) }, async (_, j) => {
+            const res = await s.request('POST', paths.projects, {
+              body: projectObject(`${smallLabel}-${String(i + j).padStart(3, '0')}`, { labels: { set: smallLabel } }),
+            });
+            assert.equal(res.status, 201, describeResponse(res));
+          }),
+        );
       }
       const c = await s.request('POST', paths.clusters, { body: clusterObject('unrelated') });
       assert.equal(c.status, 201, describeResponse(c));
@@ -454,7 +514,10 @@ describe('e2e: hardening', function () {
       assert.equal(list.kind, 'ProjectList');
       assert.match(list.metadata.resourceVersion, /^\d+$/);
       assert.equal(list.metadata.continue, undefined);
-      assert.deepEqual(list.items.map((o: any) => o.metadata.name), Array.from({ length: BIG }, (_, i) => `${bigLabel}-${String(i).padStart(3, '0')}`));
+      assert.deepEqual(
+        list.items.map((o: any) => o.metadata.name),
+        Array.from({ length: BIG }, (_, i) => `${bigLabel}-${String(i).padStart(3, '0')}`),
+      );
       assert.ok(list.items.every((o: any) => o.spec.displayName.length === BIG_BYTES && o.kind === 'Project'));
 
       const table = await s.request('GET', `${paths.projects}${sel}`, { headers: { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } });
@@ -466,7 +529,9 @@ describe('e2e: hardening', function () {
       assert.equal(t.rows[0].cells[0], `${bigLabel}-000`);
       assert.equal(t.rows[0].object.kind, 'PartialObjectMetadata');
 
-      const meta = await s.request('GET', `${paths.projects}${sel}`, { headers: { Accept: 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io' } });
+      const meta = await s.request('GET', `${paths.projects}${sel}`, {
+        headers: { Accept: 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io' },
+      });
       const m = meta.json();
       assert.equal(m.kind, 'PartialObjectMetadataList');
       assert.equal(m.items.length, BIG);
@@ -486,8 +551,13 @@ describe('e2e: hardening', function () {
       assert.equal(second.metadata.resourceVersion, first.metadata.resourceVersion);
       assert.equal(second.metadata.continue, undefined);
       const names = [...first.items, ...second.items].map((o: any) => o.metadata.name);
-      assert.deepEqual(names, Array.from({ length: SMALL }, (_, i) => `${smallLabel}-${String(i).padStart(3, '0')}`));
-      const table = (await s.request('GET', `${paths.projects}?${sel}&limit=150`, { headers: { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } })).json();
+      assert.deepEqual(
+        names,
+        Array.from({ length: SMALL }, (_, i) => `${smallLabel}-${String(i).padStart(3, '0')}`),
+      );
+      const table = (
+        await s.request('GET', `${paths.projects}?${sel}&limit=150`, { headers: { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } })
+      ).json();
       assert.equal(table.rows.length, 150);
       assert.ok(table.metadata.continue);
       const yaml = await s.request('GET', `${paths.projects}?${sel}`, { headers: { Accept: 'application/yaml' } });
@@ -505,18 +575,27 @@ describe('e2e: hardening', function () {
       const url = `${paths.projects}?labelSelector=${encodeURIComponent(`set=${bigLabel}`)}`;
       const baseline = rssMB();
       let peak = baseline;
-      const sampler = setInterval(() => { try { peak = Math.max(peak, rssMB()); } catch { /* exited */ } }, 50);
+      const sampler = setInterval(() => {
+        try {
+          peak = Math.max(peak, rssMB());
+        } catch {
+          /* exited */
+        }
+      }, 50);
       const agent = new https.Agent({ keepAlive: true, maxSockets: LISTS });
       let listing = true;
-      const lists = Promise.all(Array.from({ length: LISTS }, () =>
-        httpsRequest({ port: s.port, caPEM: s.caPEM }, 'GET', url, { defaultToken: s.token, agent, timeoutMs: 120_000 })))
-        .finally(() => { listing = false; });
+      const lists = Promise.all(
+        Array.from({ length: LISTS }, () => httpsRequest({ port: s.port, caPEM: s.caPEM }, 'GET', url, { defaultToken: s.token, agent, timeoutMs: 120_000 })),
+      ).finally(() => {
+        listing = false;
+      });
       const probeAgent = new https.Agent({ keepAlive: true });
       const probes: Array<{ what: string; status: number; ms: number }> = [];
       const probe = async (what: string, p: string) => {
         const t0 = Date.now();
-        const res = await httpsRequest({ port: s.port, caPEM: s.caPEM }, 'GET', p, { defaultToken: s.token, agent: probeAgent, timeoutMs: 30_000 })
-          .catch(err => ({ status: 0, body: String(err) }) as HttpResponse);
+        const res = await httpsRequest({ port: s.port, caPEM: s.caPEM }, 'GET', p, { defaultToken: s.token, agent: probeAgent, timeoutMs: 30_000 }).catch(
+          err => ({ status: 0, body: String(err) }) as HttpResponse,
+        );
         probes.push({ what, status: res.status, ms: Date.now() - t0 });
       };
       await sleep(100);
@@ -535,7 +614,9 @@ describe('e2e: hardening', function () {
       }
       const bad = probes.filter(p => p.status !== 200);
       const slowest = Math.max(...probes.map(p => p.ms));
-      console.log(`      ${probes.length} probes during ${LISTS} lists of ${(results[0].body.length / 1e6).toFixed(1)} MB: slowest ${slowest} ms; server RSS ${baseline.toFixed(0)} -> peak ${peak.toFixed(0)} MB`);
+      console.log(
+        `      ${probes.length} probes during ${LISTS} lists of ${(results[0].body.length / 1e6).toFixed(1)} MB: slowest ${slowest} ms; server RSS ${baseline.toFixed(0)} -> peak ${peak.toFixed(0)} MB`,
+      );
       assert.ok(probes.length >= 2, 'the lists ended before any probe ran');
       assert.deepEqual(bad, [], 'an unrelated request failed during the lists');
       assert.ok(slowest < 5_000, `an unrelated request took ${slowest} ms during the lists`);
@@ -548,8 +629,23 @@ describe('e2e: hardening', function () {
       const stalled: ReturnType<typeof https.request>[] = [];
       const responded: Promise<void>[] = [];
       for (let i = 0; i < 10; i++) {
-        const req = https.request({ host: '127.0.0.1', port: s.port, path: url, ca: s.caPEM, checkServerIdentity: () => undefined, agent: false, headers: { Authorization: `Bearer ${s.token}` } });
-        responded.push(new Promise(resolve => req.on('response', res => { res.pause(); resolve(); })));
+        const req = https.request({
+          host: '127.0.0.1',
+          port: s.port,
+          path: url,
+          ca: s.caPEM,
+          checkServerIdentity: () => undefined,
+          agent: false,
+          headers: { Authorization: `Bearer ${s.token}` },
+        });
+        responded.push(
+          new Promise(resolve =>
+            req.on('response', res => {
+              res.pause();
+              resolve();
+            }),
+          ),
+        );
         req.on('error', () => undefined);
         req.end();
         stalled.push(req);
@@ -569,7 +665,9 @@ describe('e2e: hardening', function () {
 
   describe('item 11: object size limits', function () {
     let s: TestServer;
-    useServer(x => { s = x; });
+    useServer(x => {
+      s = x;
+    });
 
     const manyLabels = (n: number, prefix = 'l') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, `v${i}`]));
 
@@ -651,14 +749,18 @@ describe('e2e: hardening', function () {
 
   describe('item 13: watch timeouts beyond the timer range', function () {
     let s: TestServer;
-    useServer(x => { s = x; });
+    useServer(x => {
+      s = x;
+    });
 
     it('timeoutSeconds=99999999999 keeps the watch open and delivering', async function () {
       const start = (await s.request('GET', paths.projects)).json().metadata.resourceVersion;
       const events: any[] = [];
       const w = openWatch(s, `${paths.projects}?watch=true&resourceVersion=${start}&timeoutSeconds=99999999999`, ev => events.push(ev));
       let ended = false;
-      void w.done.then(() => { ended = true; });
+      void w.done.then(() => {
+        ended = true;
+      });
       try {
         await sleep(2000);
         assert.equal(w.status(), 200, w.errorBody());
@@ -689,14 +791,23 @@ describe('e2e: hardening', function () {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'tke-e2e-failstart-'));
       const blocker = net.createServer();
       const port = await freePort();
-      await new Promise<void>((resolve, reject) => { blocker.once('error', reject); blocker.listen(port, '127.0.0.1', () => resolve()); });
+      await new Promise<void>((resolve, reject) => {
+        blocker.once('error', reject);
+        blocker.listen(port, '127.0.0.1', () => resolve());
+      });
       try {
         const child = spawn(process.execPath, [serverBin, '--data-dir', dir, '--secure-port', String(port)], {
-          cwd: repoRoot, env: { ...process.env, DATABASE_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+          cwd: repoRoot,
+          env: { ...process.env, DATABASE_URL: '' },
+          stdio: ['ignore', 'pipe', 'pipe'],
         });
         let output = '';
-        child.stdout!.on('data', d => { output += d; });
-        child.stderr!.on('data', d => { output += d; });
+        child.stdout!.on('data', d => {
+          output += d;
+        });
+        child.stderr!.on('data', d => {
+          output += d;
+        });
         const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
         const code = await new Promise<number | null>(resolve => child.once('exit', c => resolve(c)));
         clearTimeout(timer);
@@ -705,14 +816,22 @@ describe('e2e: hardening', function () {
         assert.match(output, /EADDRINUSE/, output.slice(-3000));
         const pgData = path.join(dir, 'postgres');
         assert.ok(existsSync(path.join(pgData, 'PG_VERSION')), 'the embedded PostgreSQL was never started: the test proves nothing');
-        const running = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).split('\n').filter(l => l.includes(pgData) && !l.includes(' ps '));
+        const running = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
+          .split('\n')
+          .filter(l => l.includes(pgData) && !l.includes(' ps '));
         assert.deepEqual(running, [], 'a postgres process still runs for the data dir');
         assert.ok(!existsSync(path.join(pgData, 'postmaster.pid')), 'postmaster.pid is left behind');
       } finally {
         await new Promise<void>(resolve => blocker.close(() => resolve()));
         // A postgres the old code left behind would otherwise outlive the run.
         const pid = Number(readFileSafe(path.join(dir, 'postgres', 'postmaster.pid')).split('\n')[0]);
-        if (pid > 0) { try { process.kill(pid, 'SIGINT'); } catch { /* gone */ } }
+        if (pid > 0) {
+          try {
+            process.kill(pid, 'SIGINT');
+          } catch {
+            /* gone */
+          }
+        }
         rmSync(dir, { recursive: true, force: true });
       }
     });
@@ -720,7 +839,11 @@ describe('e2e: hardening', function () {
 });
 
 function readFileSafe(file: string): string {
-  try { return readFileSync(file, 'utf8'); } catch { return ''; }
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** A TCP proxy to a database that a test can cut (refusing and dropping connections) and restore. */
@@ -729,7 +852,10 @@ class TcpProxy {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(private readonly host: string, private readonly targetPort: number) {}
+  constructor(
+    private readonly host: string,
+    private readonly targetPort: number,
+  ) {}
 
   async listen(port = 0): Promise<number> {
     if (this.server) return this.port;
@@ -738,12 +864,18 @@ class TcpProxy {
       for (const sock of [client, upstream]) {
         this.sockets.add(sock);
         sock.on('close', () => this.sockets.delete(sock));
-        sock.on('error', () => { client.destroy(); upstream.destroy(); });
+        sock.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
       }
       client.pipe(upstream);
       upstream.pipe(client);
     });
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, '127.0.0.1', () => resolve()); });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
     this.server = server;
     this.port = (server.address() as net.AddressInfo).port;
     return this.port;

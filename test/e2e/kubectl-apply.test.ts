@@ -11,7 +11,9 @@ describe('e2e: kubectl apply, diff and server-side apply', function () {
   this.timeout(120_000);
   let server: TestServer;
 
-  useServer(s => { server = s; });
+  useServer(s => {
+    server = s;
+  });
 
   const kubectlOK = (args: string[], input?: string) => server.kubectlOK(args, { input });
   async function getJSON(path: string) {
@@ -104,8 +106,7 @@ describe('e2e: kubectl apply, diff and server-side apply', function () {
 
   describe('server-side apply', function () {
     const prj = uniqueName('ssa');
-    const manifest = (displayName: string, labels?: Record<string, string>) =>
-      YAML.stringify(projectObject(prj, { displayName, labels }));
+    const manifest = (displayName: string, labels?: Record<string, string>) => YAML.stringify(projectObject(prj, { displayName, labels }));
 
     it('creates with --server-side and records the field manager', async function () {
       const args = ['apply', '--server-side', '--field-manager=alice', '-f', '-'];
@@ -148,7 +149,10 @@ describe('e2e: kubectl apply, diff and server-side apply', function () {
       const st = res.json();
       assert.equal(st.kind, 'Status');
       assert.equal(st.reason, 'Conflict');
-      assert.ok((st.details?.causes ?? []).some((c: any) => c.reason === 'FieldManagerConflict' && /displayName/.test(c.field ?? '')), describeResponse(res));
+      assert.ok(
+        (st.details?.causes ?? []).some((c: any) => c.reason === 'FieldManagerConflict' && /displayName/.test(c.field ?? '')),
+        describeResponse(res),
+      );
     });
 
     it('--force-conflicts takes the field over', async function () {

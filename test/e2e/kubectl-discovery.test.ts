@@ -11,7 +11,9 @@ describe('e2e: kubectl discovery, explain and raw documents', function () {
   this.timeout(120_000);
   let server: TestServer;
 
-  useServer(s => { server = s; });
+  useServer(s => {
+    server = s;
+  });
 
   const kubectlOK = (args: string[]) => server.kubectlOK(args);
 
@@ -59,7 +61,10 @@ describe('e2e: kubectl discovery, explain and raw documents', function () {
 
     it('kubectl api-resources --categories=tke and --api-group filter', async function () {
       const r = await kubectlOK(['api-resources', '--categories=tke', '-o', 'name']);
-      const names = r.stdout.split('\n').map(s => s.trim()).filter(Boolean);
+      const names = r.stdout
+        .split('\n')
+        .map(s => s.trim())
+        .filter(Boolean);
       for (const n of ['clusters.platform.tkestack.io', 'projects.business.tkestack.io', 'namespaces.business.tkestack.io']) {
         assert.ok(names.includes(n), `${n} not in category tke:\n${r.stdout}`);
       }
@@ -180,10 +185,15 @@ describe('e2e: kubectl discovery, explain and raw documents', function () {
       const doc = JSON.parse(d.stdout);
       assert.match(String(doc.openapi), /^3\./);
       const schemas = Object.values(doc.components?.schemas ?? {}) as any[];
-      const project = schemas.find(s => (s['x-kubernetes-group-version-kind'] ?? []).some((k: any) => k.group === 'business.tkestack.io' && k.kind === 'Project'));
+      const project = schemas.find(s =>
+        (s['x-kubernetes-group-version-kind'] ?? []).some((k: any) => k.group === 'business.tkestack.io' && k.kind === 'Project'),
+      );
       assert.ok(project, 'no schema with x-kubernetes-group-version-kind Project');
       assert.ok(project.properties?.spec, 'Project schema has no spec');
-      assert.ok(Object.keys(doc.paths ?? {}).some(p => p.startsWith('/apis/business.tkestack.io/v1/projects')), 'no project paths');
+      assert.ok(
+        Object.keys(doc.paths ?? {}).some(p => p.startsWith('/apis/business.tkestack.io/v1/projects')),
+        'no project paths',
+      );
     });
 
     it('/openapi/v2 has the definitions', async function () {
@@ -192,7 +202,10 @@ describe('e2e: kubectl discovery, explain and raw documents', function () {
       const doc = res.json();
       assert.equal(doc.swagger, '2.0');
       const defs = Object.values(doc.definitions ?? {}) as any[];
-      assert.ok(defs.some(s => (s['x-kubernetes-group-version-kind'] ?? []).some((k: any) => k.kind === 'Cluster' && k.group === 'platform.tkestack.io')), 'no Cluster definition');
+      assert.ok(
+        defs.some(s => (s['x-kubernetes-group-version-kind'] ?? []).some((k: any) => k.kind === 'Cluster' && k.group === 'platform.tkestack.io')),
+        'no Cluster definition',
+      );
     });
 
     it('/version reports a version', async function () {

@@ -24,7 +24,9 @@ describe('e2e: errors as metav1.Status', function () {
   this.timeout(120_000);
   let server: TestServer;
 
-  useServer(s => { server = s; });
+  useServer(s => {
+    server = s;
+  });
 
   async function create(obj: any, path = paths.projects) {
     const res = await server.request('POST', path, { body: obj });
@@ -102,7 +104,8 @@ describe('e2e: errors as metav1.Status', function () {
         assert.equal(st.details?.name, 'does-not-exist', `${method} ${path}: ${JSON.stringify(st)}`);
       }
       const patch = await server.request('PATCH', paths.project('does-not-exist'), {
-        headers: { 'Content-Type': 'application/merge-patch+json' }, body: { spec: { displayName: 'x' } },
+        headers: { 'Content-Type': 'application/merge-patch+json' },
+        body: { spec: { displayName: 'x' } },
       });
       assertStatus(patch, 404, 'NotFound');
       const st = assertStatus(await server.request('GET', paths.project('does-not-exist')), 404, 'NotFound');
@@ -150,14 +153,20 @@ describe('e2e: errors as metav1.Status', function () {
       assert.equal(st.details?.name, 'Bad_Name');
       assert.equal(st.details?.group, 'business.tkestack.io');
       assert.equal(st.details?.kind, 'Project');
-      assert.ok((st.details?.causes ?? []).some((c: any) => c.field === 'metadata.name' && c.reason === 'FieldValueInvalid'), JSON.stringify(st));
+      assert.ok(
+        (st.details?.causes ?? []).some((c: any) => c.field === 'metadata.name' && c.reason === 'FieldValueInvalid'),
+        JSON.stringify(st),
+      );
     });
 
     it('a missing required field is 422 with that field as cause (kubectl too)', async function () {
       const obj = projectObject(uniqueName('inv'));
       delete obj.spec.displayName;
       const st = assertStatus(await server.request('POST', paths.projects, { body: obj }), 422, 'Invalid');
-      assert.ok((st.details?.causes ?? []).some((c: any) => c.field === 'spec.displayName' && c.reason === 'FieldValueRequired'), JSON.stringify(st));
+      assert.ok(
+        (st.details?.causes ?? []).some((c: any) => c.field === 'spec.displayName' && c.reason === 'FieldValueRequired'),
+        JSON.stringify(st),
+      );
       const args = ['create', '-f', '-'];
       const r = await server.kubectl(args, { input: YAML.stringify(obj) });
       assert.notEqual(r.code, 0, describeRun(args, r));
@@ -172,7 +181,10 @@ describe('e2e: errors as metav1.Status', function () {
         body: { metadata: { labels: { bad: 'not valid!' } } },
       });
       const st = assertStatus(res, 422, 'Invalid');
-      assert.ok((st.details?.causes ?? []).some((c: any) => String(c.field).startsWith('metadata.labels')), JSON.stringify(st));
+      assert.ok(
+        (st.details?.causes ?? []).some((c: any) => String(c.field).startsWith('metadata.labels')),
+        JSON.stringify(st),
+      );
     });
 
     it('a wrongly typed field is rejected with 4xx naming the field', async function () {
@@ -187,7 +199,8 @@ describe('e2e: errors as metav1.Status', function () {
     it('a business namespace in a missing project is rejected', async function () {
       const res = await server.request('POST', paths.namespaces('no-such-project'), {
         body: {
-          apiVersion: 'business.tkestack.io/v1', kind: 'Namespace',
+          apiVersion: 'business.tkestack.io/v1',
+          kind: 'Namespace',
           metadata: { name: 'orphan', namespace: 'no-such-project' },
           spec: { tenantID: 'default', clusterName: 'no-such-cluster', namespace: 'orphan' },
         },
@@ -254,10 +267,14 @@ describe('e2e: errors as metav1.Status', function () {
     });
 
     it('malformed YAML is 400', async function () {
-      assertStatus(await server.request('POST', paths.projects, {
-        headers: { 'Content-Type': 'application/yaml' },
-        body: 'apiVersion: business.tkestack.io/v1\nkind: Project\nmetadata: {name: [unclosed\n  : - :\n',
-      }), 400, 'BadRequest');
+      assertStatus(
+        await server.request('POST', paths.projects, {
+          headers: { 'Content-Type': 'application/yaml' },
+          body: 'apiVersion: business.tkestack.io/v1\nkind: Project\nmetadata: {name: [unclosed\n  : - :\n',
+        }),
+        400,
+        'BadRequest',
+      );
     });
 
     it('a body whose kind does not match the resource is 400', async function () {
@@ -286,21 +303,38 @@ describe('e2e: errors as metav1.Status', function () {
 
     it('a read at a resourceVersion from the future is 504 Timeout with cause ResourceVersionTooLarge', async function () {
       this.timeout(30_000);
-      for (const q of ['resourceVersion=99999999999', 'resourceVersion=99999999999&resourceVersionMatch=NotOlderThan', 'resourceVersion=99999999999&resourceVersionMatch=Exact']) {
+      for (const q of [
+        'resourceVersion=99999999999',
+        'resourceVersion=99999999999&resourceVersionMatch=NotOlderThan',
+        'resourceVersion=99999999999&resourceVersionMatch=Exact',
+      ]) {
         const res = await server.request('GET', `${paths.projects}?${q}`);
         const st = assertStatus(res, 504, 'Timeout');
-        assert.ok((st.details?.causes ?? []).some((c: any) => c.reason === 'ResourceVersionTooLarge'), `${q}: ${describeResponse(res)}`);
+        assert.ok(
+          (st.details?.causes ?? []).some((c: any) => c.reason === 'ResourceVersionTooLarge'),
+          `${q}: ${describeResponse(res)}`,
+        );
         assert.ok(st.details?.retryAfterSeconds >= 1, `${q}: ${describeResponse(res)}`);
       }
     });
 
     it('an unsupported Content-Type is 415', async function () {
-      assertStatus(await server.request('POST', paths.projects, {
-        headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify(projectObject(uniqueName('ct'))),
-      }), 415, 'UnsupportedMediaType');
-      assertStatus(await server.request('PATCH', paths.project('x'), {
-        headers: { 'Content-Type': 'application/json' }, body: '{}',
-      }), 415, 'UnsupportedMediaType');
+      assertStatus(
+        await server.request('POST', paths.projects, {
+          headers: { 'Content-Type': 'text/plain' },
+          body: JSON.stringify(projectObject(uniqueName('ct'))),
+        }),
+        415,
+        'UnsupportedMediaType',
+      );
+      assertStatus(
+        await server.request('PATCH', paths.project('x'), {
+          headers: { 'Content-Type': 'application/json' },
+          body: '{}',
+        }),
+        415,
+        'UnsupportedMediaType',
+      );
     });
 
     it('an unacceptable Accept is 406', async function () {
@@ -310,7 +344,8 @@ describe('e2e: errors as metav1.Status', function () {
 
     it('bad query parameters are 400', async function () {
       for (const q of ['labelSelector=a%20in%20(', 'fieldSelector=metadata.name', 'limit=abc', 'continue=garbage', 'timeoutSeconds=abc&watch=true']) {
-        const res = await server.request('GET', `${paths.projects}?${q}`, { timeoutMs: 10_000 })
+        const res = await server
+          .request('GET', `${paths.projects}?${q}`, { timeoutMs: 10_000 })
           .catch(err => assert.fail(`${q}: expected an immediate 400, got ${err.message}`));
         assert.equal(res.status, 400, `${q}: ${describeResponse(res)}`);
         assert.equal(res.json().kind, 'Status', q);
@@ -321,7 +356,9 @@ describe('e2e: errors as metav1.Status', function () {
 
   describe('401 Unauthorized', function () {
     it('no bearer token, a wrong token and a malformed header are 401', async function () {
-      for (const headers of [{}, { Authorization: 'Bearer not-a-valid-token' }, { Authorization: 'Basic Zm9vOmJhcg==' }, { Authorization: 'Bearer' }] as Array<Record<string, string>>) {
+      for (const headers of [{}, { Authorization: 'Bearer not-a-valid-token' }, { Authorization: 'Basic Zm9vOmJhcg==' }, { Authorization: 'Bearer' }] as Array<
+        Record<string, string>
+      >) {
         const res = await server.request('GET', paths.projects, { token: null, headers });
         const st = assertStatus(res, 401, 'Unauthorized');
         assert.equal(st.message, 'Unauthorized', JSON.stringify(headers));

@@ -35,7 +35,11 @@ describe('e2e: kubectl get, describe, selectors, chunking and watch', function (
   });
 
   const kubectlOK = (args: string[]) => server.kubectlOK(args);
-  const names = (out: string) => out.split('\n').map(s => s.trim()).filter(Boolean);
+  const names = (out: string) =>
+    out
+      .split('\n')
+      .map(s => s.trim())
+      .filter(Boolean);
 
   describe('output formats', function () {
     it('kubectl get clusters,projects shows the server-side columns', async function () {
@@ -70,9 +74,18 @@ describe('e2e: kubectl get, describe, selectors, chunking and watch', function (
       assert.equal(t.apiVersion, 'meta.k8s.io/v1');
       const cols = (t.columnDefinitions as any[]).map(c => c.name);
       assert.equal(cols[0], 'Name');
-      assert.ok(cols.some(c => /display\s*name/i.test(c)), `no Display Name column: ${cols}`);
-      assert.ok(cols.some(c => /phase/i.test(c)), `no Phase column: ${cols}`);
-      assert.ok(cols.some(c => /age/i.test(c)), `no Age column: ${cols}`);
+      assert.ok(
+        cols.some(c => /display\s*name/i.test(c)),
+        `no Display Name column: ${cols}`,
+      );
+      assert.ok(
+        cols.some(c => /phase/i.test(c)),
+        `no Phase column: ${cols}`,
+      );
+      assert.ok(
+        cols.some(c => /age/i.test(c)),
+        `no Age column: ${cols}`,
+      );
       assert.equal(t.rows.length, 7);
       for (const row of t.rows) {
         assert.equal(row.cells.length, cols.length);
@@ -115,14 +128,31 @@ describe('e2e: kubectl get, describe, selectors, chunking and watch', function (
       const r = await kubectlOK(['get', 'project', projects[2].name, '-o', 'jsonpath={.spec.displayName}']);
       assert.equal(r.stdout, projects[2].displayName);
       const r2 = await kubectlOK(['get', 'projects', '-l', `run=${run},tier=b`, '-o', 'jsonpath={range .items[*]}{.metadata.name}{"\\n"}{end}']);
-      assert.deepEqual(names(r2.stdout).sort(), projects.filter(p => p.tier === 'b').map(p => p.name).sort());
+      assert.deepEqual(
+        names(r2.stdout).sort(),
+        projects
+          .filter(p => p.tier === 'b')
+          .map(p => p.name)
+          .sort(),
+      );
     });
 
     it('-o custom-columns', async function () {
-      const r = await kubectlOK(['get', 'projects', '-l', `run=${run}`, '-o', 'custom-columns=N:.metadata.name,T:.metadata.labels.tier,D:.spec.displayName', '--sort-by=.metadata.name']);
+      const r = await kubectlOK([
+        'get',
+        'projects',
+        '-l',
+        `run=${run}`,
+        '-o',
+        'custom-columns=N:.metadata.name,T:.metadata.labels.tier,D:.spec.displayName',
+        '--sort-by=.metadata.name',
+      ]);
       const t = parseTable(r.stdout);
       assert.deepEqual(t.columns, ['N', 'T', 'D']);
-      assert.deepEqual(t.rows.map(x => x.N), projects.map(p => p.name).sort());
+      assert.deepEqual(
+        t.rows.map(x => x.N),
+        projects.map(p => p.name).sort(),
+      );
       for (const row of t.rows) {
         const p = projects.find(x => x.name === row.N)!;
         assert.equal(row.T, p.tier);
@@ -132,10 +162,7 @@ describe('e2e: kubectl get, describe, selectors, chunking and watch', function (
 
     it('-o name', async function () {
       const r = await kubectlOK(['get', 'clusters,projects', '-l', `run=${run}`, '-o', 'name']);
-      assert.deepEqual(names(r.stdout).sort(), [
-        `cluster.platform.tkestack.io/${cls}`,
-        ...projects.map(p => `project.business.tkestack.io/${p.name}`),
-      ].sort());
+      assert.deepEqual(names(r.stdout).sort(), [`cluster.platform.tkestack.io/${cls}`, ...projects.map(p => `project.business.tkestack.io/${p.name}`)].sort());
     });
 
     it('kubectl describe project and cluster', async function () {
@@ -154,13 +181,35 @@ describe('e2e: kubectl get, describe, selectors, chunking and watch', function (
 
   describe('selectors and chunking', function () {
     it('-l with equality, inequality and set selectors', async function () {
-      const sel = async (s: string) => names((await kubectlOK(['get', 'projects', '-l', s, '-o', 'name'])).stdout).map(n => n.split('/')[1]).sort();
-      const want = (f: (p: typeof projects[number]) => boolean) => projects.filter(f).map(p => p.name).sort();
-      assert.deepEqual(await sel(`run=${run},tier=a`), want(p => p.tier === 'a'));
-      assert.deepEqual(await sel(`run=${run},tier!=a`), want(p => p.tier !== 'a'));
-      assert.deepEqual(await sel(`run=${run},tier in (b,c)`), want(p => p.tier !== 'a'));
-      assert.deepEqual(await sel(`run=${run},tier notin (a,b)`), want(p => p.tier === 'c'));
-      assert.deepEqual(await sel(`run=${run},!nothere`), want(() => true));
+      const sel = async (s: string) =>
+        names((await kubectlOK(['get', 'projects', '-l', s, '-o', 'name'])).stdout)
+          .map(n => n.split('/')[1])
+          .sort();
+      const want = (f: (p: (typeof projects)[number]) => boolean) =>
+        projects
+          .filter(f)
+          .map(p => p.name)
+          .sort();
+      assert.deepEqual(
+        await sel(`run=${run},tier=a`),
+        want(p => p.tier === 'a'),
+      );
+      assert.deepEqual(
+        await sel(`run=${run},tier!=a`),
+        want(p => p.tier !== 'a'),
+      );
+      assert.deepEqual(
+        await sel(`run=${run},tier in (b,c)`),
+        want(p => p.tier !== 'a'),
+      );
+      assert.deepEqual(
+        await sel(`run=${run},tier notin (a,b)`),
+        want(p => p.tier === 'c'),
+      );
+      assert.deepEqual(
+        await sel(`run=${run},!nothere`),
+        want(() => true),
+      );
       assert.deepEqual(await sel(`run=${run},nothere`), []);
     });
 
@@ -263,10 +312,15 @@ describe('e2e: kubectl get, describe, selectors, chunking and watch', function (
 
         res = await server.request('DELETE', paths.project(target));
         assert.ok(res.status === 200 || res.status === 202, describeResponse(res));
-        await waitFor(`DELETED ${target} (live object after delete: ${(await server.request('GET', paths.project(target))).body})${ctx()}`,
-          () => has('DELETED', target), 20_000);
+        await waitFor(
+          `DELETED ${target} (live object after delete: ${(await server.request('GET', paths.project(target))).body})${ctx()}`,
+          () => has('DELETED', target),
+          20_000,
+        );
 
-        const mine = evs().filter(e => e.object?.metadata?.name === target).map(e => e.type);
+        const mine = evs()
+          .filter(e => e.object?.metadata?.name === target)
+          .map(e => e.type);
         assert.equal(mine[0], 'ADDED', mine.join(','));
         assert.equal(mine[mine.length - 1], 'DELETED', mine.join(','));
         assert.equal(mine.filter(e => e === 'ADDED').length, 1, mine.join(','));

@@ -69,15 +69,28 @@ describe('e2e: kubectl label, annotate, patch, edit, replace, dry-run and finali
     });
 
     it('--type=json', async function () {
-      await kubectlOK(['patch', 'project', prj, '--type=json', '-p',
-        '[{"op":"replace","path":"/spec/displayName","value":"Jsoned"},{"op":"add","path":"/metadata/labels","value":{"jp":"json-patched"}}]']);
+      await kubectlOK([
+        'patch',
+        'project',
+        prj,
+        '--type=json',
+        '-p',
+        '[{"op":"replace","path":"/spec/displayName","value":"Jsoned"},{"op":"add","path":"/metadata/labels","value":{"jp":"json-patched"}}]',
+      ]);
       const p = await get(paths.project(prj));
       assert.equal(p.spec.displayName, 'Jsoned');
       assert.equal(p.metadata.labels?.jp, 'json-patched');
     });
 
     it('--type=json with a failing test op is rejected and changes nothing', async function () {
-      const args = ['patch', 'project', prj, '--type=json', '-p', '[{"op":"test","path":"/spec/displayName","value":"nope"},{"op":"replace","path":"/spec/displayName","value":"X"}]'];
+      const args = [
+        'patch',
+        'project',
+        prj,
+        '--type=json',
+        '-p',
+        '[{"op":"test","path":"/spec/displayName","value":"nope"},{"op":"replace","path":"/spec/displayName","value":"X"}]',
+      ];
       const r = await server.kubectl(args);
       assert.notEqual(r.code, 0, describeRun(args, r));
       assert.equal((await get(paths.project(prj))).spec.displayName, 'Jsoned');
@@ -85,21 +98,48 @@ describe('e2e: kubectl label, annotate, patch, edit, replace, dry-run and finali
 
     it('--type=strategic merges metadata.finalizers (patchStrategy merge) and deletes with $deleteFromPrimitiveList', async function () {
       await kubectlOK(['patch', 'project', prj, '--type=strategic', '-p', '{"metadata":{"finalizers":["e2e.tkestack.io/one"]}}']);
-      await kubectlOK(['patch', 'project', prj, '--type=strategic', '-p', '{"metadata":{"finalizers":["e2e.tkestack.io/two"]},"spec":{"displayName":"Strategic"}}']);
+      await kubectlOK([
+        'patch',
+        'project',
+        prj,
+        '--type=strategic',
+        '-p',
+        '{"metadata":{"finalizers":["e2e.tkestack.io/two"]},"spec":{"displayName":"Strategic"}}',
+      ]);
       let p = await get(paths.project(prj));
       assert.deepEqual([...p.metadata.finalizers].sort(), ['e2e.tkestack.io/one', 'e2e.tkestack.io/two'], 'strategic merge must merge the finalizers list');
       assert.equal(p.spec.displayName, 'Strategic');
-      await kubectlOK(['patch', 'project', prj, '--type=strategic', '-p', '{"metadata":{"$deleteFromPrimitiveList/finalizers":["e2e.tkestack.io/one","e2e.tkestack.io/two"]}}']);
+      await kubectlOK([
+        'patch',
+        'project',
+        prj,
+        '--type=strategic',
+        '-p',
+        '{"metadata":{"$deleteFromPrimitiveList/finalizers":["e2e.tkestack.io/one","e2e.tkestack.io/two"]}}',
+      ]);
       p = await get(paths.project(prj));
       assert.deepEqual(p.metadata.finalizers ?? [], []);
     });
 
     it('kubectl patch (default strategic) of cluster status conditions merges by type through the status subresource', async function () {
       const t0 = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-      await kubectlOK(['patch', 'cluster', cls, '--subresource=status', '--type=strategic', '-p',
-        JSON.stringify({ status: { phase: 'Running', conditions: [{ type: 'EnsureA', status: 'True', lastProbeTime: t0, lastTransitionTime: t0 }] } })]);
-      await kubectlOK(['patch', 'cluster', cls, '--subresource=status', '-p',
-        JSON.stringify({ status: { conditions: [{ type: 'EnsureB', status: 'False', lastProbeTime: t0, lastTransitionTime: t0 }] } })]);
+      await kubectlOK([
+        'patch',
+        'cluster',
+        cls,
+        '--subresource=status',
+        '--type=strategic',
+        '-p',
+        JSON.stringify({ status: { phase: 'Running', conditions: [{ type: 'EnsureA', status: 'True', lastProbeTime: t0, lastTransitionTime: t0 }] } }),
+      ]);
+      await kubectlOK([
+        'patch',
+        'cluster',
+        cls,
+        '--subresource=status',
+        '-p',
+        JSON.stringify({ status: { conditions: [{ type: 'EnsureB', status: 'False', lastProbeTime: t0, lastTransitionTime: t0 }] } }),
+      ]);
       const c = await get(paths.cluster(cls));
       assert.equal(c.status.phase, 'Running');
       const types = (c.status.conditions ?? []).map((x: any) => x.type).sort();
@@ -108,7 +148,15 @@ describe('e2e: kubectl label, annotate, patch, edit, replace, dry-run and finali
 
     it('the status subresource ignores spec, the main resource ignores status', async function () {
       const before = await get(paths.cluster(cls));
-      await kubectlOK(['patch', 'cluster', cls, '--subresource=status', '--type=merge', '-p', '{"spec":{"displayName":"via status"},"status":{"phase":"Failed"}}']);
+      await kubectlOK([
+        'patch',
+        'cluster',
+        cls,
+        '--subresource=status',
+        '--type=merge',
+        '-p',
+        '{"spec":{"displayName":"via status"},"status":{"phase":"Failed"}}',
+      ]);
       let c = await get(paths.cluster(cls));
       assert.equal(c.spec.displayName, before.spec.displayName, 'status writes must ignore spec');
       assert.equal(c.status.phase, 'Failed');
@@ -131,13 +179,16 @@ describe('e2e: kubectl label, annotate, patch, edit, replace, dry-run and finali
     });
 
     it('kubectl edit -o json with a node EDITOR that adds a label', async function () {
-      const js = tempFile('editor.mjs', [
-        "import { readFileSync, writeFileSync } from 'node:fs';",
-        'const f = process.argv[2];',
-        "const o = JSON.parse(readFileSync(f, 'utf8'));",
-        "o.metadata.labels = { ...(o.metadata.labels || {}), edited: 'by-node' };",
-        'writeFileSync(f, JSON.stringify(o, null, 2));',
-      ].join('\n'));
+      const js = tempFile(
+        'editor.mjs',
+        [
+          "import { readFileSync, writeFileSync } from 'node:fs';",
+          'const f = process.argv[2];',
+          "const o = JSON.parse(readFileSync(f, 'utf8'));",
+          "o.metadata.labels = { ...(o.metadata.labels || {}), edited: 'by-node' };",
+          'writeFileSync(f, JSON.stringify(o, null, 2));',
+        ].join('\n'),
+      );
       const script = tempFile('editor2.sh', `#!/bin/sh\nexec "${process.execPath}" "${js}" "$1"\n`);
       chmodSync(script, 0o755);
       const args = ['edit', 'project', prj, '-o', 'json'];
@@ -212,8 +263,11 @@ describe('e2e: kubectl label, annotate, patch, edit, replace, dry-run and finali
       assert.ok([200, 202].includes(again.status), describeResponse(again));
       // Adding a new finalizer while terminating is forbidden in Kubernetes; removing is allowed.
       await kubectlOK(['patch', 'project', name, '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]']);
-      await waitFor(`${name} to be gone after the last finalizer was removed (live: ${(await server.request('GET', paths.project(name))).body})`,
-        async () => (await server.request('GET', paths.project(name))).status === 404, 15_000);
+      await waitFor(
+        `${name} to be gone after the last finalizer was removed (live: ${(await server.request('GET', paths.project(name))).body})`,
+        async () => (await server.request('GET', paths.project(name))).status === 404,
+        15_000,
+      );
     });
 
     it('kubectl delete --wait returns once the finalizer is removed', async function () {

@@ -14,19 +14,35 @@ const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' };
 describe('e2e: OIDC issuer', function () {
   this.timeout(120_000);
   let s: TestServer;
-  useServer(server => { s = server; });
+  useServer(server => {
+    s = server;
+  });
 
   const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
   const tokenRequest = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
     s.request('POST', '/oidc/token', { token: null, headers: { ...FORM, ...headers }, body: form(fields) });
-  const expectStatus = (r: HttpResponse, code: number) => { assert.equal(r.status, code, describeResponse(r)); return r.json(); };
+  const expectStatus = (r: HttpResponse, code: number) => {
+    assert.equal(r.status, code, describeResponse(r));
+    return r.json();
+  };
 
   before(async () => {
-    expectStatus(await s.request('POST', `${AUTH}/clients`, { body: { metadata: { name: 'kubernetes' }, spec: { id: 'kubernetes', name: 'member clusters', public: true } } }), 201);
-    expectStatus(await s.request('POST', `${AUTH}/clients`, { body: { metadata: { name: 'console' }, spec: { id: 'console', secret: 'console-secret' } } }), 201);
-    expectStatus(await s.request('POST', `${AUTH}/localidentities`, {
-      body: { metadata: { generateName: 'usr-' }, spec: { username: 'olive', hashedPassword: b64(PASSWORD), groups: ['ops'] } },
-    }), 201);
+    expectStatus(
+      await s.request('POST', `${AUTH}/clients`, {
+        body: { metadata: { name: 'kubernetes' }, spec: { id: 'kubernetes', name: 'member clusters', public: true } },
+      }),
+      201,
+    );
+    expectStatus(
+      await s.request('POST', `${AUTH}/clients`, { body: { metadata: { name: 'console' }, spec: { id: 'console', secret: 'console-secret' } } }),
+      201,
+    );
+    expectStatus(
+      await s.request('POST', `${AUTH}/localidentities`, {
+        body: { metadata: { generateName: 'usr-' }, spec: { username: 'olive', hashedPassword: b64(PASSWORD), groups: ['ops'] } },
+      }),
+      201,
+    );
   });
 
   async function verify(idToken: string, audience = 'kubernetes') {
@@ -45,7 +61,10 @@ describe('e2e: OIDC issuer', function () {
   });
 
   it('issues an ID token for a password, with the user, its groups and tenant', async () => {
-    const out = expectStatus(await tokenRequest({ grant_type: 'password', client_id: 'kubernetes', username: 'olive', password: PASSWORD, scope: 'openid groups' }), 200);
+    const out = expectStatus(
+      await tokenRequest({ grant_type: 'password', client_id: 'kubernetes', username: 'olive', password: PASSWORD, scope: 'openid groups' }),
+      200,
+    );
     assert.equal(out.token_type, 'Bearer');
     const claims = await verify(out.id_token);
     assert.equal(claims.name, 'olive');
@@ -56,20 +75,41 @@ describe('e2e: OIDC issuer', function () {
   });
 
   it('exchanges an API key for an ID token', async () => {
-    const key = expectStatus(await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'olive', password: b64(PASSWORD) } }), 201).spec.apiKey;
-    const out = expectStatus(await tokenRequest({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', client_id: 'kubernetes', subject_token: key,
-      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-    }), 200);
+    const key = expectStatus(
+      await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'olive', password: b64(PASSWORD) } }),
+      201,
+    ).spec.apiKey;
+    const out = expectStatus(
+      await tokenRequest({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        client_id: 'kubernetes',
+        subject_token: key,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      }),
+      200,
+    );
     assert.equal((await verify(out.id_token)).name, 'olive');
-    const bad = expectStatus(await tokenRequest({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', client_id: 'kubernetes', subject_token: `${key}x` }), 400);
+    const bad = expectStatus(
+      await tokenRequest({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', client_id: 'kubernetes', subject_token: `${key}x` }),
+      400,
+    );
     assert.equal(bad.error, 'invalid_grant');
   });
 
   it('refuses wrong passwords, unknown clients, wrong client secrets and other grants with OAuth errors', async () => {
-    assert.equal(expectStatus(await tokenRequest({ grant_type: 'password', client_id: 'kubernetes', username: 'olive', password: 'Wrong-passw0rd' }), 400).error, 'invalid_grant');
-    assert.equal(expectStatus(await tokenRequest({ grant_type: 'password', client_id: 'nobody', username: 'olive', password: PASSWORD }), 401).error, 'invalid_client');
-    assert.equal(expectStatus(await tokenRequest({ grant_type: 'password', client_id: 'console', client_secret: 'guess', username: 'olive', password: PASSWORD }), 401).error, 'invalid_client');
+    assert.equal(
+      expectStatus(await tokenRequest({ grant_type: 'password', client_id: 'kubernetes', username: 'olive', password: 'Wrong-passw0rd' }), 400).error,
+      'invalid_grant',
+    );
+    assert.equal(
+      expectStatus(await tokenRequest({ grant_type: 'password', client_id: 'nobody', username: 'olive', password: PASSWORD }), 401).error,
+      'invalid_client',
+    );
+    assert.equal(
+      expectStatus(await tokenRequest({ grant_type: 'password', client_id: 'console', client_secret: 'guess', username: 'olive', password: PASSWORD }), 401)
+        .error,
+      'invalid_client',
+    );
     const basic = `Basic ${Buffer.from('console:console-secret').toString('base64')}`;
     const ok = expectStatus(await tokenRequest({ grant_type: 'password', username: 'olive', password: PASSWORD }, { Authorization: basic }), 200);
     assert.equal((await verify(ok.id_token, 'console')).name, 'olive');

@@ -44,23 +44,50 @@ describe('e2e: imported clusters (platform.tkestack.io against a real kube-apise
     return res.body ? res.json() : undefined;
   };
   const credential = (name: string, extra: Record<string, unknown> = {}) =>
-    s.request('POST', `${PLATFORM}/clustercredentials`, { body: { apiVersion: 'platform.tkestack.io/v1', kind: 'ClusterCredential', metadata: { name }, tenantID: 'default', caCert, token: kube.env.KUBE_TOKEN, ...extra } });
-  const cluster = (name: string, credentialName: string | undefined, opts: { port?: number; tenant?: string; type?: string; addresses?: unknown[]; token?: string } = {}) =>
+    s.request('POST', `${PLATFORM}/clustercredentials`, {
+      body: {
+        apiVersion: 'platform.tkestack.io/v1',
+        kind: 'ClusterCredential',
+        metadata: { name },
+        tenantID: 'default',
+        caCert,
+        token: kube.env.KUBE_TOKEN,
+        ...extra,
+      },
+    });
+  const cluster = (
+    name: string,
+    credentialName: string | undefined,
+    opts: { port?: number; tenant?: string; type?: string; addresses?: unknown[]; token?: string } = {},
+  ) =>
     s.request('POST', `${PLATFORM}/clusters`, {
       token: opts.token,
       body: {
-        apiVersion: 'platform.tkestack.io/v1', kind: 'Cluster', metadata: { name },
-        spec: { tenantID: opts.tenant ?? 'default', displayName: name, type: opts.type ?? 'Imported', ...(credentialName ? { clusterCredentialRef: { name: credentialName } } : {}) },
+        apiVersion: 'platform.tkestack.io/v1',
+        kind: 'Cluster',
+        metadata: { name },
+        spec: {
+          tenantID: opts.tenant ?? 'default',
+          displayName: name,
+          type: opts.type ?? 'Imported',
+          ...(credentialName ? { clusterCredentialRef: { name: credentialName } } : {}),
+        },
         status: { addresses: opts.addresses ?? [{ type: 'Real', host: '127.0.0.1', port: opts.port ?? relay.port }] },
       },
     });
   const getCluster = async (name: string) => expectStatus(await s.request('GET', `${PLATFORM}/clusters/${name}`), 200);
   const waitPhase = async (name: string, phase: string, timeoutMs = 30_000) => {
     let last: any;
-    await waitFor(`cluster ${name} to be ${phase}`, async () => {
-      last = await getCluster(name);
-      return last.status?.phase === phase;
-    }, timeoutMs).catch(err => { throw new Error(`${err.message}; last status: ${JSON.stringify(last?.status)}`); });
+    await waitFor(
+      `cluster ${name} to be ${phase}`,
+      async () => {
+        last = await getCluster(name);
+        return last.status?.phase === phase;
+      },
+      timeoutMs,
+    ).catch(err => {
+      throw new Error(`${err.message}; last status: ${JSON.stringify(last?.status)}`);
+    });
     return last;
   };
   const memberMark = async () => {
@@ -73,7 +100,7 @@ describe('e2e: imported clusters (platform.tkestack.io against a real kube-apise
     const cred = `${name}-cred`;
     let uid: string;
 
-    it('goes Running with the member\'s version, a HealthCheck condition and TKE\'s mark in the member', async () => {
+    it("goes Running with the member's version, a HealthCheck condition and TKE's mark in the member", async () => {
       expectStatus(await credential(cred), 201);
       const made = expectStatus(await cluster(name, cred), 201);
       uid = made.metadata.uid;
@@ -114,7 +141,7 @@ describe('e2e: imported clusters (platform.tkestack.io against a real kube-apise
       assert.equal(back.status.message, undefined);
     });
 
-    it('a second import of the same member is Failed (the mark), and its deletion leaves the first cluster\'s mark', async () => {
+    it("a second import of the same member is Failed (the mark), and its deletion leaves the first cluster's mark", async () => {
       const other = uniqueName('cls-dup');
       expectStatus(await credential(`${other}-cred`), 201);
       expectStatus(await cluster(other, `${other}-cred`), 201);
@@ -144,17 +171,26 @@ describe('e2e: imported clusters (platform.tkestack.io against a real kube-apise
     });
   });
 
-  describe('TKE\'s validation', function () {
+  describe("TKE's validation", function () {
     it('an unknown type is 422 naming spec.type; Imported needs addresses and a credential', async () => {
       const bad = expectStatus(await cluster(uniqueName('cls-x'), undefined, { type: 'Eks' }), 422);
       assert.equal(bad.details.causes[0].field, 'spec.type');
       assert.match(bad.details.causes[0].message, /supported values: "Baremetal", "Imported"/);
       const noAddr = expectStatus(await cluster(uniqueName('cls-x'), 'whatever', { addresses: [] }), 422);
-      assert.ok(noAddr.details.causes.some((c: any) => c.field === 'status.addresses'), JSON.stringify(noAddr));
+      assert.ok(
+        noAddr.details.causes.some((c: any) => c.field === 'status.addresses'),
+        JSON.stringify(noAddr),
+      );
       const badPort = expectStatus(await cluster(uniqueName('cls-x'), 'whatever', { addresses: [{ type: 'Real', host: '127.0.0.1', port: 70000 }] }), 422);
-      assert.ok(badPort.details.causes.some((c: any) => c.field === 'status.addresses[0].port'), JSON.stringify(badPort));
+      assert.ok(
+        badPort.details.causes.some((c: any) => c.field === 'status.addresses[0].port'),
+        JSON.stringify(badPort),
+      );
       const noCred = expectStatus(await cluster(uniqueName('cls-x'), undefined), 422);
-      assert.ok(noCred.details.causes.some((c: any) => c.field === 'spec.clusterCredentialRef.name'), JSON.stringify(noCred));
+      assert.ok(
+        noCred.details.causes.some((c: any) => c.field === 'spec.clusterCredentialRef.name'),
+        JSON.stringify(noCred),
+      );
       const missing = expectStatus(await cluster(uniqueName('cls-x'), uniqueName('no-such-cred')), 422);
       assert.equal(missing.details.causes[0].field, 'spec.clusterCredentialRef.name');
       const halfCert = expectStatus(await credential(uniqueName('cc-x'), { token: undefined, clientKey: b64('key') }), 422);
@@ -164,26 +200,48 @@ describe('e2e: imported clusters (platform.tkestack.io against a real kube-apise
     it('the type of a cluster cannot change', async () => {
       const name = uniqueName('cls-bm');
       expectStatus(await cluster(name, undefined, { type: 'Baremetal' }), 201);
-      const r = await s.request('PATCH', `${PLATFORM}/clusters/${name}`, { headers: { 'Content-Type': 'application/merge-patch+json' }, body: { spec: { type: 'Imported' } } });
+      const r = await s.request('PATCH', `${PLATFORM}/clusters/${name}`, {
+        headers: { 'Content-Type': 'application/merge-patch+json' },
+        body: { spec: { type: 'Imported' } },
+      });
       const st = expectStatus(r, 422);
-      assert.ok(st.details.causes.some((c: any) => c.field === 'spec.type'), JSON.stringify(st));
+      assert.ok(
+        st.details.causes.some((c: any) => c.field === 'spec.type'),
+        JSON.stringify(st),
+      );
       expectStatus(await s.request('DELETE', `${PLATFORM}/clusters/${name}`), 202, 'delete waits for the cluster finalizer');
       await waitFor(`${name} to be gone`, async () => (await s.request('GET', `${PLATFORM}/clusters/${name}`)).status === 404, 30_000);
     });
   });
 
   describe('a hostile tenant admin', function () {
-    it('cannot import a cluster with another tenant\'s credential, nor read its token', async () => {
+    it("cannot import a cluster with another tenant's credential, nor read its token", async () => {
       const tenant = uniqueName('ten');
-      expectStatus(await s.request('POST', `${AUTH}/identityproviders`, { body: { metadata: { name: tenant }, spec: { name: tenant, type: 'local', administrators: ['mallory'], config: '' } } }), 201);
-      expectStatus(await s.request('POST', `${AUTH}/localidentities`, { body: { metadata: { generateName: 'usr-' }, spec: { username: 'mallory', displayName: 'mallory', hashedPassword: b64(PASSWORD), tenantID: tenant } } }), 201);
-      const key = expectStatus(await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: tenant, username: 'mallory', password: b64(PASSWORD), expire: '1h' } }), 201);
+      expectStatus(
+        await s.request('POST', `${AUTH}/identityproviders`, {
+          body: { metadata: { name: tenant }, spec: { name: tenant, type: 'local', administrators: ['mallory'], config: '' } },
+        }),
+        201,
+      );
+      expectStatus(
+        await s.request('POST', `${AUTH}/localidentities`, {
+          body: { metadata: { generateName: 'usr-' }, spec: { username: 'mallory', displayName: 'mallory', hashedPassword: b64(PASSWORD), tenantID: tenant } },
+        }),
+        201,
+      );
+      const key = expectStatus(
+        await s.request('POST', `${AUTH}/apikeys/default/password`, {
+          token: null,
+          body: { tenantID: tenant, username: 'mallory', password: b64(PASSWORD), expire: '1h' },
+        }),
+        201,
+      );
       const token = key.spec.apiKey;
 
       const victim = uniqueName('cc-victim');
       expectStatus(await credential(victim), 201);
       const r = await cluster(uniqueName('cls-steal'), victim, { tenant, token });
-      const st = expectStatus(r, 422, 'naming another tenant\'s credential');
+      const st = expectStatus(r, 422, "naming another tenant's credential");
       assert.match(st.details.causes[0].message, /no such cluster credential in the tenant/);
       const read = await s.request('GET', `${PLATFORM}/clustercredentials/${victim}`, { token });
       assert.ok(read.status === 403 || read.status === 404, describeResponse(read));

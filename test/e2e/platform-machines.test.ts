@@ -56,11 +56,17 @@ describe('e2e: platform machines over SSH', function () {
     const server = net.createServer(client => {
       const upstream = net.connect(sshd.port, sshd.host);
       client.pipe(upstream).pipe(client);
-      const close = () => { client.destroy(); upstream.destroy(); };
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+      };
       client.on('error', close);
       upstream.on('error', close);
     });
-    await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(0, ip, ok); });
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(0, ip, ok);
+    });
     forwarders.set(ip, server);
     return { ip, port: (server.address() as net.AddressInfo).port };
   }
@@ -72,17 +78,30 @@ describe('e2e: platform machines over SSH', function () {
   }
 
   async function createMachine(spec: Record<string, unknown>, token?: string): Promise<any> {
-    const res = await s.request('POST', MACHINES, { token, body: { apiVersion: 'platform.tkestack.io/v1', kind: 'Machine', metadata: { generateName: 'mc-' }, spec: { tenantID: 'default', type: 'Baremetal', ...spec } } });
+    const res = await s.request('POST', MACHINES, {
+      token,
+      body: {
+        apiVersion: 'platform.tkestack.io/v1',
+        kind: 'Machine',
+        metadata: { generateName: 'mc-' },
+        spec: { tenantID: 'default', type: 'Baremetal', ...spec },
+      },
+    });
     return expectStatus(res, 201, 'create machine');
   }
 
   async function waitPhase(name: string, phase: string, timeoutMs = 30_000): Promise<any> {
     let last: any;
     try {
-      return await waitFor(`machine ${name} to be ${phase}`, async () => {
-        last = expectStatus(await s.request('GET', `${MACHINES}/${name}`), 200);
-        return last.status?.phase === phase ? last : undefined;
-      }, timeoutMs, 200);
+      return await waitFor(
+        `machine ${name} to be ${phase}`,
+        async () => {
+          last = expectStatus(await s.request('GET', `${MACHINES}/${name}`), 200);
+          return last.status?.phase === phase ? last : undefined;
+        },
+        timeoutMs,
+        200,
+      );
     } catch (err) {
       throw new Error(`${(err as Error).message}\nlast seen: ${JSON.stringify(last?.status, null, 1)}`);
     }
@@ -138,8 +157,8 @@ describe('e2e: platform machines over SSH', function () {
   });
 
   it('goes Running by private key, and as root by key', async () => {
-    const asUser = await createMachine({ clusterName: await newCluster(), ...await sshdAlias(), username: sshd.username, privateKey: b64(sshd.privateKey) });
-    const asRoot = await createMachine({ clusterName: await newCluster(), ...await sshdAlias(), username: 'root', privateKey: b64(sshd.privateKey) });
+    const asUser = await createMachine({ clusterName: await newCluster(), ...(await sshdAlias()), username: sshd.username, privateKey: b64(sshd.privateKey) });
+    const asRoot = await createMachine({ clusterName: await newCluster(), ...(await sshdAlias()), username: 'root', privateKey: b64(sshd.privateKey) });
     assertHostChecked(await waitPhase(asUser.metadata.name, 'Running'));
     const root = await waitPhase(asRoot.metadata.name, 'Running');
     assertHostChecked(root);
@@ -149,7 +168,7 @@ describe('e2e: platform machines over SSH', function () {
 
   it('a second machine with the same hostname in one cluster fails preflight on that check alone', async () => {
     const first = expectStatus(await s.request('GET', `${MACHINES}/${keyMachines[0]}`), 200);
-    const twin = await createMachine({ clusterName: first.spec.clusterName, ...await sshdAlias(), username: 'root', privateKey: b64(sshd.privateKey) });
+    const twin = await createMachine({ clusterName: first.spec.clusterName, ...(await sshdAlias()), username: 'root', privateKey: b64(sshd.privateKey) });
     const failed = await waitPhase(twin.metadata.name, 'Failed');
     assert.equal(failed.status.reason, 'PreflightFailed');
     assert.equal(condition(failed, 'EnsurePreflight')?.status, 'False');
@@ -161,7 +180,7 @@ describe('e2e: platform machines over SSH', function () {
 
   it('a wrong password is Failed (authentication failed) and the password is nowhere to be read', async () => {
     const wrong = `Wrong-${uniqueName('pw')}`;
-    const m = await createMachine({ clusterName: await newCluster(), ...await sshdAlias(), username: sshd.username, password: b64(wrong) });
+    const m = await createMachine({ clusterName: await newCluster(), ...(await sshdAlias()), username: sshd.username, password: b64(wrong) });
     const failed = await waitPhase(m.metadata.name, 'Failed');
     assert.equal(failed.status.reason, 'AuthenticationFailed');
     assert.match(failed.status.message, /authentication failed/);
@@ -200,7 +219,11 @@ describe('e2e: platform machines over SSH', function () {
 
   it('reaches a machine through a jump host (spec.proxy)', async () => {
     const m = await createMachine({
-      clusterName: await newCluster(), ip: '127.0.0.1', port: sshd.port, username: 'root', privateKey: b64(sshd.privateKey),
+      clusterName: await newCluster(),
+      ip: '127.0.0.1',
+      port: sshd.port,
+      username: 'root',
+      privateKey: b64(sshd.privateKey),
       proxy: { type: 'SSHJumpServer', ip: '127.0.0.1', port: sshd.port, username: sshd.username, password: b64(sshd.password) },
     });
     assertHostChecked(await waitPhase(m.metadata.name, 'Running'));
@@ -209,7 +232,11 @@ describe('e2e: platform machines over SSH', function () {
 
   it('a wrong jump host password fails as the jump host refusing the login', async () => {
     const m = await createMachine({
-      clusterName: await newCluster(), ip: '127.0.0.1', port: sshd.port, username: 'root', privateKey: b64(sshd.privateKey),
+      clusterName: await newCluster(),
+      ip: '127.0.0.1',
+      port: sshd.port,
+      username: 'root',
+      privateKey: b64(sshd.privateKey),
       proxy: { ip: '127.0.0.1', port: sshd.port, username: sshd.username, password: b64('not-the-password') },
     });
     const failed = await waitPhase(m.metadata.name, 'Failed');
@@ -228,7 +255,7 @@ describe('e2e: platform machines over SSH', function () {
     assert.match(s.logs(), new RegExp(`"machine":"${unreachable}".*ECONNREFUSED.*not cleaned up; deleting it anyway`));
   });
 
-  it('the manual\'s 7.1 §3.1-3.3: POST, GET, DELETE a machine; kubectl shows IP, cluster and phase', async () => {
+  it("the manual's 7.1 §3.1-3.3: POST, GET, DELETE a machine; kubectl shows IP, cluster and phase", async () => {
     const clusterName = await newCluster();
     const at = await sshdAlias();
     // §3.1 as written, its Chinese placeholders filled in (root logs in to this sshd by key only, so the user is the test user).
@@ -264,7 +291,10 @@ describe('e2e: platform machines over SSH', function () {
     const table = (await s.kubectlOK(['get', 'machines'])).stdout;
     const [header, ...rows] = table.trim().split('\n');
     assert.match(header!, /^NAME\s+IP\s+CLUSTER\s+PHASE/);
-    assert.ok(rows.some(r => new RegExp(`^${name}\\s+${at.ip.replace(/\./g, '\\.')}\\s+${clusterName}\\s+Running`).test(r)), table);
+    assert.ok(
+      rows.some(r => new RegExp(`^${name}\\s+${at.ip.replace(/\./g, '\\.')}\\s+${clusterName}\\s+Running`).test(r)),
+      table,
+    );
     // §3.3
     const del = await s.request('DELETE', `${MACHINES}/${name}`);
     assert.ok([200, 202].includes(del.status), describeResponse(del));
@@ -280,22 +310,45 @@ describe('e2e: platform machines over SSH', function () {
     let victim: any;
 
     async function userWithKey(username: string, tenant: string): Promise<string> {
-      expectStatus(await s.request('POST', `${AUTH}/localidentities`, { body: { metadata: { generateName: 'usr-' }, spec: { username, displayName: username, hashedPassword: b64(PASSWORD), tenantID: tenant } } }), 201);
-      const key = expectStatus(await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: tenant, username, password: b64(PASSWORD), expire: '1h' } }), 201, `login ${username}`);
+      expectStatus(
+        await s.request('POST', `${AUTH}/localidentities`, {
+          body: { metadata: { generateName: 'usr-' }, spec: { username, displayName: username, hashedPassword: b64(PASSWORD), tenantID: tenant } },
+        }),
+        201,
+      );
+      const key = expectStatus(
+        await s.request('POST', `${AUTH}/apikeys/default/password`, {
+          token: null,
+          body: { tenantID: tenant, username, password: b64(PASSWORD), expire: '1h' },
+        }),
+        201,
+        `login ${username}`,
+      );
       return key.spec.apiKey;
     }
 
     before(async () => {
       evilTenant = uniqueName('evil').replace(/-/g, '');
-      expectStatus(await s.request('POST', `${AUTH}/identityproviders`, { body: { metadata: { name: evilTenant }, spec: { name: evilTenant, type: 'local', administrators: ['mallory'], config: '' } } }), 201);
+      expectStatus(
+        await s.request('POST', `${AUTH}/identityproviders`, {
+          body: { metadata: { name: evilTenant }, spec: { name: evilTenant, type: 'local', administrators: ['mallory'], config: '' } },
+        }),
+        201,
+      );
       mallory = await userWithKey('mallory', evilTenant);
-      victim = await createMachine({ clusterName: await newCluster(), ...await sshdAlias(), username: sshd.username, password: b64(sshd.password) });
+      victim = await createMachine({ clusterName: await newCluster(), ...(await sshdAlias()), username: sshd.username, password: b64(sshd.password) });
       reader = await userWithKey(readerName, 'default');
     });
 
-    it('cannot create a machine in another tenant\'s cluster, nor read or list that tenant\'s machines', async () => {
+    it("cannot create a machine in another tenant's cluster, nor read or list that tenant's machines", async () => {
       for (const tenantID of [evilTenant, 'default']) {
-        const r = await s.request('POST', MACHINES, { token: mallory, body: { metadata: { generateName: 'mc-' }, spec: { tenantID, clusterName: victim.spec.clusterName, type: 'Baremetal', ip: '198.51.100.7', port: 22, username: 'root', password: b64('x') } } });
+        const r = await s.request('POST', MACHINES, {
+          token: mallory,
+          body: {
+            metadata: { generateName: 'mc-' },
+            spec: { tenantID, clusterName: victim.spec.clusterName, type: 'Baremetal', ip: '198.51.100.7', port: 22, username: 'root', password: b64('x') },
+          },
+        });
         assert.ok([403, 404, 422].includes(r.status), `tenant ${tenantID}: ${describeResponse(r)}`);
       }
       const list = await s.request('GET', MACHINES, { token: mallory });
@@ -305,10 +358,16 @@ describe('e2e: platform machines over SSH', function () {
       assert.ok(!get.body.includes(b64(sshd.password)));
     });
 
-    it('a reader of the machine\'s own tenant sees the password masked', async () => {
-      const pol = expectStatus(await s.request('POST', `${AUTH}/policies`, {
-        body: { metadata: { generateName: 'pol-default-' }, spec: { tenantID: 'default', displayName: 'read', scope: 'platform', statement: { actions: ['get*', 'list*'], resources: ['*'], effect: 'allow' } } },
-      }), 201);
+    it("a reader of the machine's own tenant sees the password masked", async () => {
+      const pol = expectStatus(
+        await s.request('POST', `${AUTH}/policies`, {
+          body: {
+            metadata: { generateName: 'pol-default-' },
+            spec: { tenantID: 'default', displayName: 'read', scope: 'platform', statement: { actions: ['get*', 'list*'], resources: ['*'], effect: 'allow' } },
+          },
+        }),
+        201,
+      );
       expectStatus(await s.request('POST', `${AUTH}/policies/${pol.metadata.name}/binding`, { body: { users: [{ name: readerName }] } }), 201);
       const got = await waitFor('the reader to read machines', async () => {
         const r = await s.request('GET', `${MACHINES}/${victim.metadata.name}`, { token: reader });

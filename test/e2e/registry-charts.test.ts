@@ -26,10 +26,21 @@ const PASSWORD = 'Passw0rd123';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-interface Raw { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer; json(): any; text(): string }
+interface Raw {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  json(): any;
+  text(): string;
+}
 
 /** A request whose answer is kept as bytes (archives), with any Authorization the test chooses. */
-function raw(s: TestServer, method: string, urlPath: string, opts: { body?: Buffer; headers?: Record<string, string>; token?: string | null; basic?: [string, string] } = {}): Promise<Raw> {
+function raw(
+  s: TestServer,
+  method: string,
+  urlPath: string,
+  opts: { body?: Buffer; headers?: Record<string, string>; token?: string | null; basic?: [string, string] } = {},
+): Promise<Raw> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.basic) headers.Authorization = `Basic ${b64(`${opts.basic[0]}:${opts.basic[1]}`)}`;
   else if (opts.token !== null) headers.Authorization = `Bearer ${opts.token ?? s.token}`;
@@ -54,10 +65,16 @@ function buildChart(name: string, version: string, appVersion = '1.0.0'): Buffer
   const root = mkdtempSync(path.join(tmpdir(), 'chart-'));
   const dir = path.join(root, name);
   mkdirSync(path.join(dir, 'templates'), { recursive: true });
-  writeFileSync(path.join(dir, 'Chart.yaml'), `apiVersion: v2\nname: ${name}\nversion: ${version}\nappVersion: "${appVersion}"\ndescription: A test chart ${name}\ntype: application\n`);
+  writeFileSync(
+    path.join(dir, 'Chart.yaml'),
+    `apiVersion: v2\nname: ${name}\nversion: ${version}\nappVersion: "${appVersion}"\ndescription: A test chart ${name}\ntype: application\n`,
+  );
   writeFileSync(path.join(dir, 'values.yaml'), 'replicaCount: 1\ngreeting: hello\n');
   writeFileSync(path.join(dir, 'README.md'), `# ${name}\n`);
-  writeFileSync(path.join(dir, 'templates', 'configmap.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  greeting: {{ .Values.greeting }}\n');
+  writeFileSync(
+    path.join(dir, 'templates', 'configmap.yaml'),
+    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  greeting: {{ .Values.greeting }}\n',
+  );
   const out = path.join(root, `${name}-${version}.tgz`);
   execFileSync('tar', ['-czf', out, '-C', root, name]);
   return readFileSync(out);
@@ -68,7 +85,9 @@ function tarWith(name: string, content: string): Buffer {
   const data = Buffer.from(content);
   const header = Buffer.alloc(512);
   header.write(name, 0, 100);
-  header.write('0000644\0', 100); header.write('0000000\0', 108); header.write('0000000\0', 116);
+  header.write('0000644\0', 100);
+  header.write('0000000\0', 108);
+  header.write('0000000\0', 116);
   header.write(data.length.toString(8).padStart(11, '0') + '\0', 124);
   header.write('00000000000\0', 136);
   header.write('        ', 148);
@@ -86,7 +105,8 @@ function multipart(field: string, fileName: string, content: Buffer): { body: Bu
   const boundary = `----tke${Date.now().toString(16)}`;
   const body = Buffer.concat([
     Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${fileName}"\r\nContent-Type: application/gzip\r\n\r\n`),
-    content, Buffer.from(`\r\n--${boundary}--\r\n`),
+    content,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);
   return { body, headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` } };
 }
@@ -111,16 +131,23 @@ describe('e2e: chart repository', function () {
     (await getJSON(`${API}/namespaces/${groupObject}/charts`)).items.find((c: any) => c.spec.name === name);
 
   async function createUser(username: string, tenant = 'default') {
-    const r = await s.request('POST', `${AUTH}/localidentities`, { body: { metadata: { generateName: 'usr-' }, spec: { username, displayName: username, hashedPassword: b64(PASSWORD), tenantID: tenant } } });
+    const r = await s.request('POST', `${AUTH}/localidentities`, {
+      body: { metadata: { generateName: 'usr-' }, spec: { username, displayName: username, hashedPassword: b64(PASSWORD), tenantID: tenant } },
+    });
     assert.equal(r.status, 201, describeResponse(r));
   }
   async function keyFor(username: string, tenant = 'default'): Promise<string> {
-    const r = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: tenant, username, password: b64(PASSWORD), expire: '1h' } });
+    const r = await s.request('POST', `${AUTH}/apikeys/default/password`, {
+      token: null,
+      body: { tenantID: tenant, username, password: b64(PASSWORD), expire: '1h' },
+    });
     assert.equal(r.status, 201, describeResponse(r));
     return r.json().spec.apiKey;
   }
   async function chartGroup(server: TestServer, object: string, spec: Record<string, unknown>, annotations?: Record<string, string>) {
-    const r = await server.request('POST', `${API}/chartgroups`, { body: { apiVersion: 'registry.tkestack.io/v1', kind: 'ChartGroup', metadata: { name: object, annotations }, spec } });
+    const r = await server.request('POST', `${API}/chartgroups`, {
+      body: { apiVersion: 'registry.tkestack.io/v1', kind: 'ChartGroup', metadata: { name: object, annotations }, spec },
+    });
     assert.equal(r.status, 201, describeResponse(r));
   }
 
@@ -129,7 +156,9 @@ describe('e2e: chart repository', function () {
     await chartGroup(s, priv.object, { name: priv.name, visibility: 'User' });
     await chartGroup(s, pub.object, { name: pub.name, visibility: 'Public' });
   });
-  after(async () => { await s?.stop().catch(() => undefined); });
+  after(async () => {
+    await s?.stop().catch(() => undefined);
+  });
 
   it('uploads a chart (multipart), lists it in index.yaml with its digest, and serves the same bytes', async () => {
     const up = await upload(priv.name, chart);
@@ -157,7 +186,10 @@ describe('e2e: chart repository', function () {
     const c = await chartObject(priv.object, 'webapp');
     assert.ok(c, 'a Chart for the uploaded chart');
     assert.equal(c.spec.chartGroupName, priv.name);
-    assert.deepEqual(c.status.versions.map((v: any) => [v.version, v.chartSize, v.appVersion]), [['0.1.0', chart.length, '1.0.0']]);
+    assert.deepEqual(
+      c.status.versions.map((v: any) => [v.version, v.chartSize, v.appVersion]),
+      [['0.1.0', chart.length, '1.0.0']],
+    );
     assert.equal(c.status.pullCount, 1, 'the download counted');
     assert.equal((await getJSON(`${API}/chartgroups/${priv.object}`)).status.chartCount, 1);
 
@@ -175,8 +207,15 @@ describe('e2e: chart repository', function () {
     const r = await raw(s, 'POST', `/chart/api/default/${priv.name}/charts`, { body: second, headers: { 'Content-Type': 'application/gzip' } });
     assert.equal(r.status, 201, show(r));
     const doc = YAML.parse((await raw(s, 'GET', `/chart/default/${priv.name}/index.yaml`)).text());
-    assert.deepEqual(doc.entries.webapp.map((v: any) => v.version), ['0.2.0', '0.1.0'], 'newest first');
-    assert.deepEqual((await chartObject(priv.object, 'webapp')).status.versions.map((v: any) => v.version), ['0.1.0', '0.2.0']);
+    assert.deepEqual(
+      doc.entries.webapp.map((v: any) => v.version),
+      ['0.2.0', '0.1.0'],
+      'newest first',
+    );
+    assert.deepEqual(
+      (await chartObject(priv.object, 'webapp')).status.versions.map((v: any) => v.version),
+      ['0.1.0', '0.2.0'],
+    );
   });
 
   it('answers bad uploads with a 4xx JSON error', async () => {
@@ -240,7 +279,8 @@ describe('e2e: chart repository', function () {
     // A member of the group (spec.users) reads and uploads, with a password as helm sends it or a key.
     const g = await getJSON(`${API}/chartgroups/${priv.object}`);
     const patched = await s.request('PATCH', `${API}/chartgroups/${priv.object}`, {
-      headers: { 'Content-Type': 'application/merge-patch+json' }, body: { spec: { users: [...g.spec.users, 'chartuser'] } },
+      headers: { 'Content-Type': 'application/merge-patch+json' },
+      body: { spec: { users: [...g.spec.users, 'chartuser'] } },
     });
     assert.equal(patched.status, 200, describeResponse(patched));
     assert.equal((await raw(s, 'GET', `/chart/default/${priv.name}/index.yaml`, { basic: ['chartuser', PASSWORD] })).status, 200);
@@ -263,8 +303,10 @@ describe('e2e: chart repository', function () {
     assert.ok(Number(locked.headers['retry-after']) >= 1, 'says when to try again');
   });
 
-  it('a hostile tenant administrator neither reads nor uploads into another tenant\'s private group', async () => {
-    const idp = await s.request('POST', `${AUTH}/identityproviders`, { body: { metadata: { name: 'tenant-h' }, spec: { name: 'tenant-h', type: 'local', administrators: ['hostile'], config: '' } } });
+  it("a hostile tenant administrator neither reads nor uploads into another tenant's private group", async () => {
+    const idp = await s.request('POST', `${AUTH}/identityproviders`, {
+      body: { metadata: { name: 'tenant-h' }, spec: { name: 'tenant-h', type: 'local', administrators: ['hostile'], config: '' } },
+    });
     assert.equal(idp.status, 201, describeResponse(idp));
     await createUser('hostile', 'tenant-h');
     const key = await keyFor('hostile', 'tenant-h');
@@ -274,13 +316,16 @@ describe('e2e: chart repository', function () {
     assert.equal((await raw(s, 'DELETE', `/chart/api/default/${priv.name}/charts/webapp/0.1.0`, { token: key })).status, 404);
     assert.equal((await raw(s, 'GET', `/chart/tenant-h/${priv.name}/index.yaml`, { token: key })).status, 404, 'the name in its own tenant is another group');
     // The same administrator in its own tenant may do anything.
-    const own = await s.request('POST', `${API}/chartgroups`, { token: key, body: { metadata: { name: uniqueName('rcg') }, spec: { name: priv.name, visibility: 'User' } } });
+    const own = await s.request('POST', `${API}/chartgroups`, {
+      token: key,
+      body: { metadata: { name: uniqueName('rcg') }, spec: { name: priv.name, visibility: 'User' } },
+    });
     assert.equal(own.status, 201, describeResponse(own));
     assert.equal(own.json().spec.tenantID, 'tenant-h');
     const ownUpload = await raw(s, 'POST', `/chart/api/tenant-h/${priv.name}/charts`, { token: key, body: chart });
     assert.equal(ownUpload.status, 201, show(ownUpload));
     const theirs = YAML.parse((await raw(s, 'GET', `/chart/default/${priv.name}/index.yaml`)).text());
-    assert.deepEqual(Object.keys(theirs.entries).sort(), ['memberchart', 'webapp'], 'the default tenant\'s group is untouched');
+    assert.deepEqual(Object.keys(theirs.entries).sort(), ['memberchart', 'webapp'], "the default tenant's group is untouched");
   });
 
   it('deletes versions: the index, the Chart and the group count follow', async () => {
@@ -288,7 +333,10 @@ describe('e2e: chart repository', function () {
     assert.equal(del.status, 200, show(del));
     assert.equal((await raw(s, 'DELETE', `/chart/api/default/${priv.name}/charts/webapp/0.1.0`)).status, 404);
     assert.equal((await raw(s, 'GET', `/chart/default/${priv.name}/charts/webapp-0.1.0.tgz`)).status, 404);
-    assert.deepEqual((await chartObject(priv.object, 'webapp')).status.versions.map((v: any) => v.version), ['0.2.0']);
+    assert.deepEqual(
+      (await chartObject(priv.object, 'webapp')).status.versions.map((v: any) => v.version),
+      ['0.2.0'],
+    );
     assert.equal((await getJSON(`${API}/chartgroups/${priv.object}`)).status.chartCount, 2);
     assert.equal((await raw(s, 'DELETE', `/chart/api/default/${priv.name}/charts/webapp/0.2.0`)).status, 200);
     const doc = YAML.parse((await raw(s, 'GET', `/chart/default/${priv.name}/index.yaml`)).text());
@@ -297,15 +345,27 @@ describe('e2e: chart repository', function () {
     assert.equal((await getJSON(`${API}/chartgroups/${priv.object}`)).status.chartCount, 1);
   });
 
-  it('the sweeper\'s query drops archives no Chart lists and keeps those that one does', async () => {
+  it("the sweeper's query drops archives no Chart lists and keeps those that one does", async () => {
     const pool = new pg.Pool({ connectionString: s.databaseUrl, max: 1 });
     try {
       const uidOf = async (object: string) => (await getJSON(`${API}/chartgroups/${object}`)).metadata.uid;
       const [privUID, pubUID] = [await uidOf(priv.object), await uidOf(pub.object)];
-      const rows = async () => (await pool.query('SELECT chart_group_uid AS uid, name FROM registry_chart_archives WHERE chart_group_uid = ANY($1) ORDER BY name', [[privUID, pubUID]])).rows;
-      assert.deepEqual(await rows(), [{ uid: privUID, name: 'memberchart' }, { uid: pubUID, name: 'webapp' }]);
+      const rows = async () =>
+        (
+          await pool.query('SELECT chart_group_uid AS uid, name FROM registry_chart_archives WHERE chart_group_uid = ANY($1) ORDER BY name', [
+            [privUID, pubUID],
+          ])
+        ).rows;
+      assert.deepEqual(await rows(), [
+        { uid: privUID, name: 'memberchart' },
+        { uid: pubUID, name: 'webapp' },
+      ]);
       // As if pub's Chart had been deleted through the API: only priv's memberchart is still listed.
-      const others = (await pool.query('SELECT DISTINCT chart_group_uid AS "groupUID", name FROM registry_chart_archives WHERE NOT (chart_group_uid = ANY($1))', [[privUID, pubUID]])).rows;
+      const others = (
+        await pool.query('SELECT DISTINCT chart_group_uid AS "groupUID", name FROM registry_chart_archives WHERE NOT (chart_group_uid = ANY($1))', [
+          [privUID, pubUID],
+        ])
+      ).rows;
       const dropped = await new ChartArchives(pool).forgetAllExcept([...others, { groupUID: privUID, name: 'memberchart' }], Date.now() + 1000);
       assert.equal(dropped, 1);
       assert.deepEqual(await rows(), [{ uid: privUID, name: 'memberchart' }]);
@@ -326,11 +386,21 @@ describe('e2e: chart repository', function () {
       const r = await raw(remote, 'POST', `/chart/api/default/${remoteGroup}/charts`, { body: form.body, headers: form.headers });
       assert.equal(r.status, 201, show(r));
       // Its admin password stands in for a user's: the import authenticates with HTTP Basic.
-      await chartGroup(s, imported, { name: uniqueName('mirror'), visibility: 'User', type: 'Imported', importedInfo: { addr: `${remote.url}/chart/default/${remoteGroup}`, username: 'admin', password: b64(remote.token) } });
+      await chartGroup(s, imported, {
+        name: uniqueName('mirror'),
+        visibility: 'User',
+        type: 'Imported',
+        importedInfo: { addr: `${remote.url}/chart/default/${remoteGroup}`, username: 'admin', password: b64(remote.token) },
+      });
     });
-    after(async () => { await remote?.stop().catch(() => undefined); });
+    after(async () => {
+      await remote?.stop().catch(() => undefined);
+    });
 
-    const update = () => s.request('POST', `${API}/chartgroups/${imported}/repoupdating`, { body: { apiVersion: 'registry.tkestack.io/v1', kind: 'ChartGroup', metadata: { name: imported } } });
+    const update = () =>
+      s.request('POST', `${API}/chartgroups/${imported}/repoupdating`, {
+        body: { apiVersion: 'registry.tkestack.io/v1', kind: 'ChartGroup', metadata: { name: imported } },
+      });
 
     it('refuses a remote whose certificate it cannot verify, saying so', async () => {
       const r = await update();
@@ -340,7 +410,8 @@ describe('e2e: chart repository', function () {
 
     it('imports every version from the remote, trusting the CA given in the annotation', async () => {
       const annotated = await s.request('PATCH', `${API}/chartgroups/${imported}`, {
-        headers: { 'Content-Type': 'application/merge-patch+json' }, body: { metadata: { annotations: { 'registry.tkestack.io/import-ca-data': b64(remote.caPEM) } } },
+        headers: { 'Content-Type': 'application/merge-patch+json' },
+        body: { metadata: { annotations: { 'registry.tkestack.io/import-ca-data': b64(remote.caPEM) } } },
       });
       assert.equal(annotated.status, 200, describeResponse(annotated));
       const r = await update();
@@ -348,7 +419,10 @@ describe('e2e: chart repository', function () {
       assert.equal(r.json().status.chartCount, 1);
       assert.equal(r.json().spec.importedInfo.password, undefined, 'the import password is not served');
       const c = await chartObject(imported, 'upstream-app');
-      assert.deepEqual(c.status.versions.map((v: any) => v.version), ['3.1.4']);
+      assert.deepEqual(
+        c.status.versions.map((v: any) => v.version),
+        ['3.1.4'],
+      );
       const g = await getJSON(`${API}/chartgroups/${imported}`);
       const index = YAML.parse((await raw(s, 'GET', `/chart/default/${g.spec.name}/index.yaml`)).text());
       assert.equal(index.entries['upstream-app'][0].digest, sha256(remoteChart));

@@ -21,10 +21,19 @@ const REGISTRY = '/apis/registry.tkestack.io/v1';
 const PASSWORD = 'Passw0rd123';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-interface Skopeo { code: number; stdout: string; stderr: string }
+interface Skopeo {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function processAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 describe('e2e: image registry (docker-registry behind /v2/, skopeo)', function () {
@@ -53,45 +62,93 @@ describe('e2e: image registry (docker-registry behind /v2/, skopeo)', function (
     imageDir = path.join(work, 'image');
     manifestDigest = writeOCILayout(imageDir, 'v1', `hello from ${privateNS}\n`);
 
-    const ok = (r: HttpResponse, code = 201) => { assert.equal(r.status, code, describeResponse(r)); return r.json(); };
-    const user = (username: string, tenant = 'default') => s.request('POST', `${AUTH}/localidentities`, {
-      body: { metadata: { generateName: 'usr-' }, spec: { username, displayName: username, hashedPassword: b64(PASSWORD), tenantID: tenant } },
-    });
+    const ok = (r: HttpResponse, code = 201) => {
+      assert.equal(r.status, code, describeResponse(r));
+      return r.json();
+    };
+    const user = (username: string, tenant = 'default') =>
+      s.request('POST', `${AUTH}/localidentities`, {
+        body: { metadata: { generateName: 'usr-' }, spec: { username, displayName: username, hashedPassword: b64(PASSWORD), tenantID: tenant } },
+      });
     ok(await user('pusher'));
     ok(await user('reader'));
     ok(await user('guessed'));
     ok(await s.request('POST', `${AUTH}/policies/pol-default-administrator/binding`, { body: { users: [{ id: 'pusher', name: 'pusher' }] } }));
     ok(await s.request('POST', `${AUTH}/policies/pol-default-readonlyaccess/binding`, { body: { users: [{ id: 'reader', name: 'reader' }] } }));
-    ok(await s.request('POST', `${AUTH}/identityproviders`, { body: { metadata: { name: 'evil' }, spec: { name: 'evil', type: 'local', administrators: ['mallory'], config: '' } } }));
+    ok(
+      await s.request('POST', `${AUTH}/identityproviders`, {
+        body: { metadata: { name: 'evil' }, spec: { name: 'evil', type: 'local', administrators: ['mallory'], config: '' } },
+      }),
+    );
     ok(await user('mallory', 'evil'));
-    readerKey = ok(await s.request('POST', `${AUTH}/apikeys/default/password`, {
-      token: null, body: { tenantID: 'default', username: 'reader', password: b64(PASSWORD), description: 'registry', expire: '1h' },
-    })).spec.apiKey;
-    privateObj = ok(await s.request('POST', `${REGISTRY}/namespaces`, { body: { metadata: { generateName: 'rns-' }, spec: { name: privateNS, displayName: 'private', visibility: 'Private' } } })).metadata.name;
-    publicObj = ok(await s.request('POST', `${REGISTRY}/namespaces`, { body: { metadata: { generateName: 'rns-' }, spec: { name: publicNS, displayName: 'public', visibility: 'Public' } } })).metadata.name;
+    readerKey = ok(
+      await s.request('POST', `${AUTH}/apikeys/default/password`, {
+        token: null,
+        body: { tenantID: 'default', username: 'reader', password: b64(PASSWORD), description: 'registry', expire: '1h' },
+      }),
+    ).spec.apiKey;
+    privateObj = ok(
+      await s.request('POST', `${REGISTRY}/namespaces`, {
+        body: { metadata: { generateName: 'rns-' }, spec: { name: privateNS, displayName: 'private', visibility: 'Private' } },
+      }),
+    ).metadata.name;
+    publicObj = ok(
+      await s.request('POST', `${REGISTRY}/namespaces`, {
+        body: { metadata: { generateName: 'rns-' }, spec: { name: publicNS, displayName: 'public', visibility: 'Public' } },
+      }),
+    ).metadata.name;
   });
 
-  after(async () => { if (s?.alive()) await s.stop(); });
+  after(async () => {
+    if (s?.alive()) await s.stop();
+  });
 
   /** skopeo with this server's CA trusted and no credentials but those given. */
   function skopeo(...args: string[]): Promise<Skopeo> {
     return new Promise(resolve => {
-      execFile('skopeo', ['--insecure-policy', ...args], {
-        env: { PATH: process.env.PATH, HOME: work, XDG_RUNTIME_DIR: work, REGISTRY_AUTH_FILE: path.join(work, 'auth.json') }, timeout: 60_000,
-      }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+      execFile(
+        'skopeo',
+        ['--insecure-policy', ...args],
+        {
+          env: { PATH: process.env.PATH, HOME: work, XDG_RUNTIME_DIR: work, REGISTRY_AUTH_FILE: path.join(work, 'auth.json') },
+          timeout: 60_000,
+        },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      );
     });
   }
   const ref = (ns: string, tag = 'v1') => `docker://127.0.0.1:${s.port}/${ns}/${repo}:${tag}`;
   const creds = (user: string, password = PASSWORD) => `${user}:${password}`;
   const push = (ns: string, credentials: string | undefined, tag = 'v1') =>
-    skopeo('copy', '--retry-times', '0', '--dest-cert-dir', certDir, ...(credentials ? ['--dest-creds', credentials] : ['--dest-no-creds']), `oci:${imageDir}:v1`, ref(ns, tag));
+    skopeo(
+      'copy',
+      '--retry-times',
+      '0',
+      '--dest-cert-dir',
+      certDir,
+      ...(credentials ? ['--dest-creds', credentials] : ['--dest-no-creds']),
+      `oci:${imageDir}:v1`,
+      ref(ns, tag),
+    );
   async function pull(ns: string, credentials: string | undefined): Promise<Skopeo & { digest?: string }> {
     const dir = makeTempDir('tke-pulled-');
-    const r = await skopeo('copy', '--retry-times', '0', '--src-cert-dir', certDir, ...(credentials ? ['--src-creds', credentials] : ['--src-no-creds']), ref(ns), `oci:${dir}:v1`);
+    const r = await skopeo(
+      'copy',
+      '--retry-times',
+      '0',
+      '--src-cert-dir',
+      certDir,
+      ...(credentials ? ['--src-creds', credentials] : ['--src-no-creds']),
+      ref(ns),
+      `oci:${dir}:v1`,
+    );
     return r.code === 0 ? { ...r, digest: JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')).manifests[0].digest } : r;
   }
   const tokenFor = (scope: string, authorization?: string) =>
-    s.request('GET', `/registry/auth?service=tke-registry&scope=${encodeURIComponent(scope)}`, { token: null, headers: authorization ? { Authorization: authorization } : {} });
+    s.request('GET', `/registry/auth?service=tke-registry&scope=${encodeURIComponent(scope)}`, {
+      token: null,
+      headers: authorization ? { Authorization: authorization } : {},
+    });
   const basic = (user: string, password: string) => `Basic ${b64(`${user}:${password}`)}`;
   async function repository(nsObj: string, ns: string): Promise<any> {
     const list = await s.request('GET', `${REGISTRY}/namespaces/${nsObj}/repositories?fieldSelector=spec.name=${repo},spec.namespaceName=${ns}`);
@@ -100,7 +157,7 @@ describe('e2e: image registry (docker-registry behind /v2/, skopeo)', function (
   }
   const namespace = async (nsObj: string) => (await s.request('GET', `${REGISTRY}/namespaces/${nsObj}`)).json();
 
-  it('refuses wrong credentials with the registry\'s 401 error document', async () => {
+  it("refuses wrong credentials with the registry's 401 error document", async () => {
     const r = await tokenFor(`repository:${privateNS}/${repo}:pull`, basic('pusher', 'Wrong-passw0rd'));
     assert.equal(r.status, 401, describeResponse(r));
     assert.match(String(r.headers['www-authenticate']), /^Basic realm=/);
@@ -114,7 +171,7 @@ describe('e2e: image registry (docker-registry behind /v2/, skopeo)', function (
     assert.match(failed.stderr, /unauthorized|401/i);
   });
 
-  it('counts wrong passwords in the server\'s login throttle: no brute-force oracle', async () => {
+  it("counts wrong passwords in the server's login throttle: no brute-force oracle", async () => {
     const scope = `repository:${privateNS}/${repo}:pull`;
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await tokenFor(scope, basic('guessed', `Wrong-passw0rd${i}`))).status);
@@ -179,14 +236,17 @@ describe('e2e: image registry (docker-registry behind /v2/, skopeo)', function (
     assert.deepEqual(token.access, [{ type: 'repository', name: `default/${privateNS}/${repo}`, actions: ['pull'] }]);
   });
 
-  it('a hostile tenant\'s administrator gets nothing of another tenant\'s private images', async () => {
+  it("a hostile tenant's administrator gets nothing of another tenant's private images", async () => {
     // This host is the default tenant's: a password is checked against that tenant's users.
     const asDefaultUser = await tokenFor('', basic('mallory', PASSWORD));
     assert.equal(asDefaultUser.status, 401, describeResponse(asDefaultUser));
     // Its own tenant's API key is valid, but a login with it to another tenant's host is refused.
-    const key = (await s.request('POST', `${AUTH}/apikeys/default/password`, {
-      token: null, body: { tenantID: 'evil', username: 'mallory', password: b64(PASSWORD), description: 'registry', expire: '1h' },
-    })).json().spec.apiKey;
+    const key = (
+      await s.request('POST', `${AUTH}/apikeys/default/password`, {
+        token: null,
+        body: { tenantID: 'evil', username: 'mallory', password: b64(PASSWORD), description: 'registry', expire: '1h' },
+      })
+    ).json().spec.apiKey;
     const login = await tokenFor('', basic('mallory', key));
     assert.equal(login.status, 401, describeResponse(login));
     const token = await tokenFor(`repository:${privateNS}/${repo}:pull,push,delete`, basic('mallory', key));
@@ -202,14 +262,23 @@ describe('e2e: image registry (docker-registry behind /v2/, skopeo)', function (
     assert.notEqual(pushed.code, 0);
     // Its own tenant is addressed by its host (<tenant>.<--registry-domain-suffix>), as in TKE.
     const evilHost = { Host: `evil.registry.test:${s.port}`, Authorization: basic('mallory', key) };
-    const made = await s.request('POST', `${REGISTRY}/namespaces`, { token: key, body: { metadata: { generateName: 'rns-' }, spec: { name: privateNS, displayName: 'evil', visibility: 'Private' } } });
+    const made = await s.request('POST', `${REGISTRY}/namespaces`, {
+      token: key,
+      body: { metadata: { generateName: 'rns-' }, spec: { name: privateNS, displayName: 'evil', visibility: 'Private' } },
+    });
     assert.equal(made.status, 201, describeResponse(made));
     assert.equal(made.json().spec.tenantID, 'evil');
-    const own = await s.request('GET', `/registry/auth?service=tke-registry&scope=${encodeURIComponent(`repository:${privateNS}/${repo}:pull,push`)}`, { token: null, headers: evilHost });
+    const own = await s.request('GET', `/registry/auth?service=tke-registry&scope=${encodeURIComponent(`repository:${privateNS}/${repo}:pull,push`)}`, {
+      token: null,
+      headers: evilHost,
+    });
     assert.equal(own.status, 200, describeResponse(own));
     assert.deepEqual(decodeJwt(own.json().token).access, [{ type: 'repository', name: `evil/${privateNS}/${repo}`, actions: ['pull', 'push'] }]);
     // That token opens the same name in its tenant only: through the default tenant's host it is refused.
-    const inOwnTenant = await s.request('GET', `/v2/${privateNS}/${repo}/manifests/v1`, { token: own.json().token, headers: { Host: `evil.registry.test:${s.port}` } });
+    const inOwnTenant = await s.request('GET', `/v2/${privateNS}/${repo}/manifests/v1`, {
+      token: own.json().token,
+      headers: { Host: `evil.registry.test:${s.port}` },
+    });
     assert.equal(inOwnTenant.status, 404, describeResponse(inOwnTenant));
     assert.match(inOwnTenant.json().errors[0].code, /^(NAME|MANIFEST)_UNKNOWN$/);
     const inDefault = await s.request('GET', `/v2/${privateNS}/${repo}/manifests/v1`, { token: own.json().token });
@@ -227,7 +296,7 @@ describe('e2e: image registry (docker-registry behind /v2/, skopeo)', function (
     assert.equal(row.PULLS, '2');
   });
 
-  it('deleting a tag\'s manifest removes the tags that name it', async () => {
+  it("deleting a tag's manifest removes the tags that name it", async () => {
     const token = await tokenFor(`repository:${publicNS}/${repo}:pull,delete`, basic('pusher', PASSWORD));
     assert.deepEqual(decodeJwt(token.json().token).access, [{ type: 'repository', name: `default/${publicNS}/${repo}`, actions: ['pull', 'delete'] }]);
     const del = await s.request('DELETE', `/v2/${publicNS}/${repo}/manifests/${manifestDigest}`, { token: token.json().token });
@@ -240,7 +309,7 @@ describe('e2e: image registry (docker-registry behind /v2/, skopeo)', function (
     assert.equal(gone.status, 404, describeResponse(gone));
   });
 
-  it('answers bad registry input with errors, never with the engine\'s secrets', async () => {
+  it("answers bad registry input with errors, never with the engine's secrets", async () => {
     const catalog = await s.request('GET', '/v2/_catalog', { token: null });
     assert.equal(catalog.status, 404, describeResponse(catalog));
     const badName = await s.request('GET', '/v2/UPPER/case/manifests/v1', { token: null });
@@ -286,7 +355,9 @@ describe('e2e: image registry without an engine', function () {
     this.timeout(180_000);
     s = await startServer({ args: ['--registry-engine-binary', '/nonexistent/docker-registry'] });
   });
-  after(async () => { await s?.stop(); });
+  after(async () => {
+    await s?.stop();
+  });
 
   it('starts, and /v2/ says why it cannot serve', async () => {
     const r = await s.request('GET', '/v2/', { token: null });

@@ -21,7 +21,9 @@ describe('e2e: registry.tkestack.io kinds', function () {
   const nsName = uniqueName('library');
   const groupName = uniqueName('charts');
 
-  useServer(s => { server = s; });
+  useServer(s => {
+    server = s;
+  });
 
   const kubectlOK = (args: string[], input?: string) => server.kubectlOK(args, { input });
   async function getJSON(path: string): Promise<any> {
@@ -33,8 +35,15 @@ describe('e2e: registry.tkestack.io kinds', function () {
   const objects = () => [
     { apiVersion: 'registry.tkestack.io/v1', kind: 'Namespace', metadata: { name: rns }, spec: { name: nsName, displayName: 'Library' } },
     {
-      apiVersion: 'registry.tkestack.io/v1', kind: 'ChartGroup', metadata: { name: rcg },
-      spec: { name: groupName, displayName: 'Charts', visibility: 'User', importedInfo: { addr: 'https://charts.example.com', username: 'u', password: 'c2VjcmV0' } },
+      apiVersion: 'registry.tkestack.io/v1',
+      kind: 'ChartGroup',
+      metadata: { name: rcg },
+      spec: {
+        name: groupName,
+        displayName: 'Charts',
+        visibility: 'User',
+        importedInfo: { addr: 'https://charts.example.com', username: 'u', password: 'c2VjcmV0' },
+      },
     },
     { apiVersion: 'registry.tkestack.io/v1', kind: 'ConfigMap', metadata: { name: cm }, data: { 'registry.domain': 'registry.example.com' } },
   ];
@@ -84,7 +93,10 @@ describe('e2e: registry.tkestack.io kinds', function () {
   it('kubectl get shows the server-side columns, also through short names', async function () {
     let t = parseTable((await kubectlOK(['get', 'rns'])).stdout);
     assert.deepEqual(t.columns, ['NAME', 'NAME IN REGISTRY', 'DISPLAY NAME', 'VISIBILITY', 'REPOS', 'AGE']);
-    assert.deepEqual({ ...t.rows.find(x => x.NAME === rns), AGE: '' }, { NAME: rns, 'NAME IN REGISTRY': nsName, 'DISPLAY NAME': 'Library', VISIBILITY: 'Public', REPOS: '0', AGE: '' });
+    assert.deepEqual(
+      { ...t.rows.find(x => x.NAME === rns), AGE: '' },
+      { NAME: rns, 'NAME IN REGISTRY': nsName, 'DISPLAY NAME': 'Library', VISIBILITY: 'Public', REPOS: '0', AGE: '' },
+    );
 
     t = parseTable((await kubectlOK(['get', 'repo', '-n', rns])).stdout);
     assert.deepEqual(t.columns, ['NAME', 'NAME IN REGISTRY', 'REGISTRY NAMESPACE', 'VISIBILITY', 'TAGS', 'PULLS', 'AGE']);
@@ -109,16 +121,30 @@ describe('e2e: registry.tkestack.io kinds', function () {
     const names = async (args: string[]) => (await kubectlOK(['get', ...args, '-o', 'name'])).stdout.trim().split('\n').filter(Boolean);
     assert.deepEqual(await names(['rns', '--field-selector', `spec.name=${nsName}`]), [`namespace.registry.tkestack.io/${rns}`]);
     assert.deepEqual(await names(['rns', '--field-selector', 'spec.name=nope']), []);
-    assert.deepEqual(await names(['repo', '-A', '--field-selector', `spec.namespaceName=${nsName},spec.name=nginx,spec.tenantID=default`]), [`repository.registry.tkestack.io/${repo}`]);
+    assert.deepEqual(await names(['repo', '-A', '--field-selector', `spec.namespaceName=${nsName},spec.name=nginx,spec.tenantID=default`]), [
+      `repository.registry.tkestack.io/${repo}`,
+    ]);
     assert.deepEqual(await names(['rcg', '--field-selector', 'spec.type=SelfBuilt,spec.visibility=User']), [`chartgroup.registry.tkestack.io/${rcg}`]);
     assert.deepEqual(await names(['rcg', '--field-selector', 'spec.type=System']), []);
-    assert.deepEqual(await names(['charts.registry.tkestack.io', '-A', '--field-selector', `spec.chartGroupName=${groupName}`]), [`chart.registry.tkestack.io/${chart}`]);
+    assert.deepEqual(await names(['charts.registry.tkestack.io', '-A', '--field-selector', `spec.chartGroupName=${groupName}`]), [
+      `chart.registry.tkestack.io/${chart}`,
+    ]);
     const bad = await server.kubectl(['get', 'rns', '--field-selector', 'spec.displayName=Library']);
     assert.notEqual(bad.code, 0, 'a field TKE does not select on is refused');
   });
 
   it('the status subresource writes status only, and the main resource keeps status', async function () {
-    await kubectlOK(['patch', 'repo', repo, '-n', rns, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { pullCount: 7, tags: [{ name: 'v1', digest: 'sha256:0' }] }, spec: { displayName: 'ignored' } })]);
+    await kubectlOK([
+      'patch',
+      'repo',
+      repo,
+      '-n',
+      rns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { pullCount: 7, tags: [{ name: 'v1', digest: 'sha256:0' }] }, spec: { displayName: 'ignored' } }),
+    ]);
     let r = await getJSON(`${api}/namespaces/${rns}/repositories/${repo}`);
     assert.equal(r.status.pullCount, 7);
     assert.equal(r.spec.displayName, undefined);
@@ -138,7 +164,15 @@ describe('e2e: registry.tkestack.io kinds', function () {
   // /namespaces/<name>/status is a subresource of the cluster-scoped registry Namespace, as
   // Kubernetes' RequestInfoFactory parses it.
   it('namespaces/<name>/status of the cluster-scoped registry Namespace', async function () {
-    await kubectlOK(['patch', 'rns', rns, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { repoCount: 3 }, spec: { displayName: 'ignored' } })]);
+    await kubectlOK([
+      'patch',
+      'rns',
+      rns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { repoCount: 3 }, spec: { displayName: 'ignored' } }),
+    ]);
     const ns = await getJSON(`${api}/namespaces/${rns}`);
     assert.equal(ns.status.repoCount, 3);
     assert.equal(ns.spec.displayName, 'Library');
@@ -165,7 +199,7 @@ describe('e2e: registry.tkestack.io kinds', function () {
 
     res = await post('namespaces', { metadata: {}, spec: { name: uniqueName('lib') } });
     assert.equal(res.status, 201, describeResponse(res));
-    assert.match(res.json().metadata.name, /^rns-/, 'a nameless namespace gets TKE\'s rns- prefix');
+    assert.match(res.json().metadata.name, /^rns-/, "a nameless namespace gets TKE's rns- prefix");
 
     res = await post(`namespaces/${rns}/repositories`, { metadata: { name: uniqueName('repo') }, spec: { name: 'busybox', namespaceName: 'missing' } });
     assert.equal(res.status, 422, describeResponse(res));
@@ -180,13 +214,14 @@ describe('e2e: registry.tkestack.io kinds', function () {
     assert.match(res.body, /visibility must be public when type is system/);
 
     res = await server.request('PATCH', `${api}/namespaces/${rns}`, {
-      body: { spec: { name: 'renamed' } }, headers: { 'Content-Type': 'application/merge-patch+json' },
+      body: { spec: { name: 'renamed' } },
+      headers: { 'Content-Type': 'application/merge-patch+json' },
     });
     assert.equal(res.status, 422, describeResponse(res));
     assert.match(res.body, /disallowed change the name/);
   });
 
-  it('deleting a chart group and chart goes through TKE\'s finalizers to the end', async function () {
+  it("deleting a chart group and chart goes through TKE's finalizers to the end", async function () {
     await kubectlOK(['delete', 'charts.registry.tkestack.io', chart, '-n', rcg, '--wait=false']);
     await kubectlOK(['delete', 'rcg', rcg, '--wait=false']);
     await waitFor('chart gone', async () => (await server.request('GET', `${api}/namespaces/${rcg}/charts/${chart}`)).status === 404, 15_000);
@@ -219,6 +254,20 @@ describe('e2e: registry.tkestack.io kinds', function () {
 
     const disc = await getJSON(api);
     const sub = disc.resources.map((x: { name: string }) => x.name).sort();
-    assert.deepEqual(sub, ['chartgroups', 'chartgroups/finalize', 'chartgroups/repoupdating', 'chartgroups/status', 'charts', 'charts/finalize', 'charts/status', 'charts/version', 'configmaps', 'namespaces', 'namespaces/status', 'repositories', 'repositories/status']);
+    assert.deepEqual(sub, [
+      'chartgroups',
+      'chartgroups/finalize',
+      'chartgroups/repoupdating',
+      'chartgroups/status',
+      'charts',
+      'charts/finalize',
+      'charts/status',
+      'charts/version',
+      'configmaps',
+      'namespaces',
+      'namespaces/status',
+      'repositories',
+      'repositories/status',
+    ]);
   });
 });

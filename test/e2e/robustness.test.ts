@@ -48,7 +48,12 @@ class Watcher {
   private stopped = false;
   readonly finished: Promise<void>;
 
-  constructor(readonly label: string, readonly server: TestServer, fromRV: string, readonly bookmarks = false) {
+  constructor(
+    readonly label: string,
+    readonly server: TestServer,
+    fromRV: string,
+    readonly bookmarks = false,
+  ) {
     this.lastRV = BigInt(fromRV);
     this.finished = this.loop();
   }
@@ -63,9 +68,16 @@ class Watcher {
           else this.lastRV = rv;
           return;
         }
-        if (ev.type === 'ERROR') { this.errors.push(`${this.label}: ERROR event ${JSON.stringify(ev.object)}`); return; }
+        if (ev.type === 'ERROR') {
+          this.errors.push(`${this.label}: ERROR event ${JSON.stringify(ev.object)}`);
+          return;
+        }
         this.events.push(ev);
-        try { this.lastRV = rvOf(ev.object); } catch (e) { this.errors.push(String(e)); }
+        try {
+          this.lastRV = rvOf(ev.object);
+        } catch (e) {
+          this.errors.push(String(e));
+        }
       });
       await this.current.done;
       if (this.stopped) break;
@@ -74,18 +86,26 @@ class Watcher {
         await sleep(100);
       }
       this.reconnects++;
-      if (this.reconnects > 50) { this.errors.push(`${this.label}: too many reconnects`); break; }
+      if (this.reconnects > 50) {
+        this.errors.push(`${this.label}: too many reconnects`);
+        break;
+      }
     }
   }
 
-  async stop() { this.stopped = true; this.current?.close(); await this.finished; }
+  async stop() {
+    this.stopped = true;
+    this.current?.close();
+    await this.finished;
+  }
 
   /** name -> object from replaying the events. */
   state(): Map<string, any> {
     const m = new Map<string, any>();
     for (const ev of this.events) {
       const n = ev.object?.metadata?.name;
-      if (ev.type === 'DELETED') m.delete(n); else m.set(n, ev.object);
+      if (ev.type === 'DELETED') m.delete(n);
+      else m.set(n, ev.object);
     }
     return m;
   }
@@ -120,13 +140,15 @@ describe('e2e: robustness', function () {
       const start = await listProjects(a);
       assert.equal((await b.request('GET', paths.projects)).status, 200, 'second replica serves with the shared admin token');
 
-      const watchers = [
-        new Watcher('w0@A', a, start.rv),
-        new Watcher('w1@B', b, start.rv, true),
-        new Watcher('w2@A', a, start.rv, true),
-      ];
+      const watchers = [new Watcher('w0@A', a, start.rv), new Watcher('w1@B', b, start.rv, true), new Watcher('w2@A', a, start.rv, true)];
 
-      interface Ack { rv: bigint; name: string; displayName: string; type: 'ADDED' | 'MODIFIED'; writer: number }
+      interface Ack {
+        rv: bigint;
+        name: string;
+        displayName: string;
+        type: 'ADDED' | 'MODIFIED';
+        writer: number;
+      }
       const acks: Ack[] = [];
       const pool: string[] = [];
       const failures: string[] = [];
@@ -150,7 +172,11 @@ describe('e2e: robustness', function () {
             type = 'ADDED';
             try {
               res = await srv.request('POST', paths.projects, { body: projectObject(name, { displayName, labels: { writer: String(i) } }) });
-            } catch (err) { unknownOutcome++; failures.push(`network error on create ${name} via ${srv.port}: ${err}`); continue; }
+            } catch (err) {
+              unknownOutcome++;
+              failures.push(`network error on create ${name} via ${srv.port}: ${err}`);
+              continue;
+            }
             if (res.status === 201) pool.push(name);
           } else {
             name = rng.pick(pool);
@@ -158,11 +184,23 @@ describe('e2e: robustness', function () {
             if (rng.chance(0.25)) {
               kind = 'put';
               const cur = await srv.request('GET', paths.project(name)).catch(() => undefined);
-              if (!cur || cur.status !== 200) { failures.push(`GET ${name} before PUT: ${cur ? describeResponse(cur) : 'network error'}`); continue; }
+              if (!cur || cur.status !== 200) {
+                failures.push(`GET ${name} before PUT: ${cur ? describeResponse(cur) : 'network error'}`);
+                continue;
+              }
               const obj = cur.json();
               obj.spec.displayName = displayName;
-              try { res = await srv.request('PUT', paths.project(name), { body: obj }); } catch (err) { unknownOutcome++; failures.push(`network error on PUT ${name}: ${err}`); continue; }
-              if (res.status === 409) { putConflicts++; continue; }
+              try {
+                res = await srv.request('PUT', paths.project(name), { body: obj });
+              } catch (err) {
+                unknownOutcome++;
+                failures.push(`network error on PUT ${name}: ${err}`);
+                continue;
+              }
+              if (res.status === 409) {
+                putConflicts++;
+                continue;
+              }
             } else {
               kind = 'patch';
               try {
@@ -170,10 +208,18 @@ describe('e2e: robustness', function () {
                   headers: { 'Content-Type': 'application/merge-patch+json' },
                   body: { spec: { displayName } },
                 });
-              } catch (err) { unknownOutcome++; failures.push(`network error on PATCH ${name}: ${err}`); continue; }
+              } catch (err) {
+                unknownOutcome++;
+                failures.push(`network error on PATCH ${name}: ${err}`);
+                continue;
+              }
             }
           }
-          if (res.status === 429) { throttled++; await sleep(20); continue; }
+          if (res.status === 429) {
+            throttled++;
+            await sleep(20);
+            continue;
+          }
           if (res.status < 200 || res.status >= 300) {
             failures.push(`${kind} ${name} via :${srv.port} -> ${describeResponse(res)}`);
             continue;
@@ -194,15 +240,22 @@ describe('e2e: robustness', function () {
         // Acknowledged resourceVersions are unique database-wide.
         const ackRVs = new Map<bigint, Ack>();
         for (const ack of acks) {
-          assert.ok(!ackRVs.has(ack.rv), `two acknowledged writes share resourceVersion ${ack.rv}: ${JSON.stringify(ackRVs.get(ack.rv), (_k, v) => typeof v === 'bigint' ? String(v) : v)} and ${ack.name}`);
+          assert.ok(
+            !ackRVs.has(ack.rv),
+            `two acknowledged writes share resourceVersion ${ack.rv}: ${JSON.stringify(ackRVs.get(ack.rv), (_k, v) => (typeof v === 'bigint' ? String(v) : v))} and ${ack.name}`,
+          );
           ackRVs.set(ack.rv, ack);
         }
         const maxAck = acks.reduce((m, x) => (x.rv > m ? x.rv : m), 0n);
 
         // Wait until each watcher has caught up with the last acknowledged write.
         for (const w of watchers) {
-          await waitFor(`${w.label} to reach rv ${maxAck} (at ${w.lastRV}, ${w.events.length} events, errors: ${w.errors.join('; ')})`,
-            () => w.lastRV >= maxAck, 60_000, 50);
+          await waitFor(
+            `${w.label} to reach rv ${maxAck} (at ${w.lastRV}, ${w.events.length} events, errors: ${w.errors.join('; ')})`,
+            () => w.lastRV >= maxAck,
+            60_000,
+            50,
+          );
         }
 
         // The final state of every watcher equals a fresh list from either server (poll: controllers may still write).
@@ -212,14 +265,22 @@ describe('e2e: robustness', function () {
         for (const w of watchers) {
           for (const srv of [a, b]) {
             let last = new Map<string, any>();
-            await waitFor(`${w.label} state == list from :${srv.port}`, async () => { last = await fresh(srv); return same(w.state(), last); }, 30_000, 100)
-              .catch(err => {
-                const ws = w.state();
-                const diff = [...new Set([...ws.keys(), ...last.keys()])]
-                  .filter(n => ws.get(n)?.metadata?.resourceVersion !== last.get(n)?.metadata?.resourceVersion)
-                  .slice(0, 10).map(n => `${n}: watch rv ${ws.get(n)?.metadata?.resourceVersion} list rv ${last.get(n)?.metadata?.resourceVersion}`);
-                throw new Error(`${err.message}\n${diff.join('\n')}`);
-              });
+            await waitFor(
+              `${w.label} state == list from :${srv.port}`,
+              async () => {
+                last = await fresh(srv);
+                return same(w.state(), last);
+              },
+              30_000,
+              100,
+            ).catch(err => {
+              const ws = w.state();
+              const diff = [...new Set([...ws.keys(), ...last.keys()])]
+                .filter(n => ws.get(n)?.metadata?.resourceVersion !== last.get(n)?.metadata?.resourceVersion)
+                .slice(0, 10)
+                .map(n => `${n}: watch rv ${ws.get(n)?.metadata?.resourceVersion} list rv ${last.get(n)?.metadata?.resourceVersion}`);
+              throw new Error(`${err.message}\n${diff.join('\n')}`);
+            });
           }
         }
 
@@ -234,7 +295,10 @@ describe('e2e: robustness', function () {
           const missing: string[] = [];
           for (const ack of acks) {
             const ev = seen.get(ack.rv);
-            if (!ev) { missing.push(`${ack.type} ${ack.name} rv ${ack.rv}`); continue; }
+            if (!ev) {
+              missing.push(`${ack.type} ${ack.name} rv ${ack.rv}`);
+              continue;
+            }
             assert.equal(ev.object.metadata.name, ack.name, `${w.label}: rv ${ack.rv} carries ${ev.object.metadata.name}, acked for ${ack.name}`);
             assert.equal(ev.type, ack.type, `${w.label}: rv ${ack.rv} (${ack.name}) event type`);
             assert.equal(ev.object.spec?.displayName, ack.displayName, `${w.label}: rv ${ack.rv} (${ack.name}) must carry the committed object`);
@@ -247,9 +311,11 @@ describe('e2e: robustness', function () {
         assert.deepEqual(seq(watchers[2]), seq(watchers[0]), 'w2@A and w0@A saw different sequences');
         const extras = watchers[0].events.length - acks.length;
         assert.ok(extras >= 0, 'fewer events than acknowledged writes');
-        console.log(`      ${acks.length} acknowledged writes in ${elapsed} ms (${Math.round(acks.length / (elapsed / 1000))}/s), ` +
-          `${putConflicts} PUT conflicts, ${throttled} throttled, ${unknownOutcome} unknown outcomes, ${extras} events not from these writers, ` +
-          `reconnects ${watchers.map(w => w.reconnects).join('/')}`);
+        console.log(
+          `      ${acks.length} acknowledged writes in ${elapsed} ms (${Math.round(acks.length / (elapsed / 1000))}/s), ` +
+            `${putConflicts} PUT conflicts, ${throttled} throttled, ${unknownOutcome} unknown outcomes, ${extras} events not from these writers, ` +
+            `reconnects ${watchers.map(w => w.reconnects).join('/')}`,
+        );
       } finally {
         await Promise.all(watchers.map(w => w.stop()));
       }
@@ -340,16 +406,21 @@ describe('e2e: robustness', function () {
         const o = live.get(name);
         const lastAck = acks.reduce((m, x) => (x.ver > m.ver ? x : m));
         for (const x of acks) if (x.rv > maxAck) maxAck = x.rv;
-        if (!o) { problems.push(`${name}: acknowledged (v${lastAck.ver} rv ${lastAck.rv}) but missing after restart`); continue; }
+        if (!o) {
+          problems.push(`${name}: acknowledged (v${lastAck.ver} rv ${lastAck.rv}) but missing after restart`);
+          continue;
+        }
         const rv = rvOf(o);
         if (rv < lastAck.rv) problems.push(`${name}: rv ${rv} older than acknowledged rv ${lastAck.rv}`);
         const ver = Number(String(o.metadata.labels?.ver ?? '').slice(1));
-        if (o.spec?.displayName !== `${name}-v${ver}`) problems.push(`${name}: half-written: label ver=${o.metadata.labels?.ver} displayName=${o.spec?.displayName}`);
+        if (o.spec?.displayName !== `${name}-v${ver}`)
+          problems.push(`${name}: half-written: label ver=${o.metadata.labels?.ver} displayName=${o.spec?.displayName}`);
         if (ver < lastAck.ver) problems.push(`${name}: at v${ver}, but v${lastAck.ver} was acknowledged`);
         if (!attempted.get(name)?.has(ver)) problems.push(`${name}: v${ver} was never written`);
         const sameRV = acks.find(x => x.rv === rv);
         if (sameRV && sameRV.ver !== ver) problems.push(`${name}: rv ${rv} was acknowledged as v${sameRV.ver} but holds v${ver}`);
-        if (!o.metadata.uid || !o.metadata.creationTimestamp || o.spec?.tenantID === undefined) problems.push(`${name}: incomplete object ${JSON.stringify(o.metadata)}`);
+        if (!o.metadata.uid || !o.metadata.creationTimestamp || o.spec?.tenantID === undefined)
+          problems.push(`${name}: incomplete object ${JSON.stringify(o.metadata)}`);
       }
       for (const name of live.keys()) {
         if (!attempted.has(name)) problems.push(`${name}: exists but was never written`);
@@ -364,9 +435,14 @@ describe('e2e: robustness', function () {
         if (ev.type === 'ADDED' || ev.type === 'MODIFIED' || ev.type === 'DELETED') seen.push(ev.object.metadata.resourceVersion);
       });
       try {
-        await waitFor(`replayed watch to reach rv ${maxAck} (${seen.length} events, status ${w.status()} ${w.errorBody()})`,
-          () => seen.length > 0 && BigInt(seen[seen.length - 1]) >= maxAck, 30_000);
-      } finally { w.close(); }
+        await waitFor(
+          `replayed watch to reach rv ${maxAck} (${seen.length} events, status ${w.status()} ${w.errorBody()})`,
+          () => seen.length > 0 && BigInt(seen[seen.length - 1]) >= maxAck,
+          30_000,
+        );
+      } finally {
+        w.close();
+      }
       const seenSet = new Set(seen);
       assert.equal(seenSet.size, seen.length, 'duplicate events in the replay');
       const missing = [...ackRVs].filter(rv => !seenSet.has(rv));
@@ -390,15 +466,62 @@ describe('e2e: robustness', function () {
       execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     }
     function makeCA(name: string) {
-      openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-        '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.crt`,
-        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+      openssl([
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${name}`,
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.crt`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ]);
     }
     function makeClient(ca: string, cn: string, file: string) {
-      openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${file}.key`, '-out', `${file}.csr`]);
+      openssl([
+        'req',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-subj',
+        `/CN=${cn}`,
+        '-keyout',
+        `${file}.key`,
+        '-out',
+        `${file}.csr`,
+      ]);
       const ext = path.join(dir, `${file}.ext`);
       execFileSync('sh', ['-c', `printf 'basicConstraints=CA:FALSE\\nkeyUsage=critical,digitalSignature\\nextendedKeyUsage=clientAuth\\n' > '${ext}'`]);
-      openssl(['x509', '-req', '-in', `${file}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2', '-out', `${file}.crt`, '-extfile', ext]);
+      openssl([
+        'x509',
+        '-req',
+        '-in',
+        `${file}.csr`,
+        '-CA',
+        `${ca}.crt`,
+        '-CAkey',
+        `${ca}.key`,
+        '-CAcreateserial',
+        '-days',
+        '2',
+        '-out',
+        `${file}.crt`,
+        '-extfile',
+        ext,
+      ]);
       certs[file] = { cert: readFileSync(path.join(dir, `${file}.crt`), 'utf8'), key: readFileSync(path.join(dir, `${file}.key`), 'utf8') };
     }
 
@@ -412,11 +535,16 @@ describe('e2e: robustness', function () {
       makeClient('other-ca', 'front-proxy-client', 'wrong-ca');
       s = await startServer({
         args: [
-          '--requestheader-client-ca-file', path.join(dir, 'front-proxy-ca.crt'),
-          '--requestheader-allowed-names', 'front-proxy-client',
-          '--requestheader-username-headers', 'X-Remote-User',
-          '--requestheader-group-headers', 'X-Remote-Group',
-          '--requestheader-extra-headers-prefix', 'X-Remote-Extra-',
+          '--requestheader-client-ca-file',
+          path.join(dir, 'front-proxy-ca.crt'),
+          '--requestheader-allowed-names',
+          'front-proxy-client',
+          '--requestheader-username-headers',
+          'X-Remote-User',
+          '--requestheader-group-headers',
+          'X-Remote-Group',
+          '--requestheader-extra-headers-prefix',
+          'X-Remote-Extra-',
         ],
       });
     });
@@ -430,7 +558,10 @@ describe('e2e: robustness', function () {
     async function whoAmI(opts: { cert?: { cert: string; key: string }; token?: string | null; headers?: Record<string, string> }) {
       const ssr = await s.request('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
-        token: opts.token ?? null, headers: opts.headers, cert: opts.cert?.cert, key: opts.cert?.key,
+        token: opts.token ?? null,
+        headers: opts.headers,
+        cert: opts.cert?.cert,
+        key: opts.cert?.key,
       });
       const list = await s.request('GET', paths.projects, { token: opts.token ?? null, headers: opts.headers, cert: opts.cert?.cert, key: opts.cert?.key });
       return { ssr, list };
@@ -454,9 +585,20 @@ describe('e2e: robustness', function () {
     });
 
     it('front-proxy groups are used for authorization (system:masters may list)', async function () {
-      const res = await s.request('GET', paths.projects, { token: null, cert: certs.proxy.cert, key: certs.proxy.key, headers: { 'X-Remote-User': 'root', 'X-Remote-Group': 'system:masters' } });
+      const res = await s.request('GET', paths.projects, {
+        token: null,
+        cert: certs.proxy.cert,
+        key: certs.proxy.key,
+        headers: { 'X-Remote-User': 'root', 'X-Remote-Group': 'system:masters' },
+      });
       assert.equal(res.status, 200, describeResponse(res));
-      const w = await s.request('POST', paths.projects, { token: null, cert: certs.proxy.cert, key: certs.proxy.key, headers: { 'X-Remote-User': 'root', 'X-Remote-Group': 'system:masters' }, body: projectObject(uniqueName('fp')) });
+      const w = await s.request('POST', paths.projects, {
+        token: null,
+        cert: certs.proxy.cert,
+        key: certs.proxy.key,
+        headers: { 'X-Remote-User': 'root', 'X-Remote-Group': 'system:masters' },
+        body: projectObject(uniqueName('fp')),
+      });
       assert.equal(w.status, 201, describeResponse(w));
       const mf = w.json().metadata.managedFields ?? [];
       assert.ok(Array.isArray(mf));
@@ -518,38 +660,135 @@ describe('e2e: robustness', function () {
       await s?.stop().catch(() => undefined);
     });
 
-    interface FuzzRequest { method: string; path: string; headers: Record<string, string>; body?: Buffer; token: string | null | 'bad' }
+    interface FuzzRequest {
+      method: string;
+      path: string;
+      headers: Record<string, string>;
+      body?: Buffer;
+      token: string | null | 'bad';
+    }
 
-    const weirdStrings = ['', ' ', 'A', 'UPPER', 'a'.repeat(254), 'a'.repeat(10_000), '..', '.', '/', 'a/b', '%2F', 'ü', '💥', '\u0000', '\\', '"', "'", '<script>', '${x}', '-', 'a-', '-a', '1', '0', 'null', 'true', 'default', 'kube-system', '*', '?', '#', 'a b', 'a\nb'];
-    const weirdValues = (rng: Rng): unknown => rng.pick<() => unknown>([
-      () => null, () => true, () => false, () => 0, () => -1, () => 1.5, () => 1e308, () => -0, () => 2 ** 53 + 1,
-      () => rng.pick(weirdStrings), () => [], () => {}, () => [rng.pick(weirdStrings)], () => ({ [rng.pick(weirdStrings)]: rng.pick(weirdStrings) }),
-      () => { let v: unknown = 'deep'; for (let i = 0; i < 200; i++) v = { a: v }; return v; },
-      () => { let v: unknown = 1; for (let i = 0; i < 500; i++) v = [v]; return v; },
-      () => Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, i])),
-      () => ({ 'requests.cpu': rng.pick(['1', '-1', 'abc', '1e1000', '100Ti', '0.0000001', '']) }),
-      () => ({ [rng.pick(['a', cls, 'b'])]: { hard: { [rng.pick(['requests.cpu', 'bad key', 'cpu'])]: rng.pick(['1', 'x', '-5']) } } }),
-      () => new Date(rng.int(2 ** 40)).toISOString(),
-      () => rng.pick(['2024-13-45T99:99:99Z', 'not-a-date', '0001-01-01T00:00:00Z']),
-    ])();
+    const weirdStrings = [
+      '',
+      ' ',
+      'A',
+      'UPPER',
+      'a'.repeat(254),
+      'a'.repeat(10_000),
+      '..',
+      '.',
+      '/',
+      'a/b',
+      '%2F',
+      'ü',
+      '💥',
+      '\u0000',
+      '\\',
+      '"',
+      "'",
+      '<script>',
+      '${x}',
+      '-',
+      'a-',
+      '-a',
+      '1',
+      '0',
+      'null',
+      'true',
+      'default',
+      'kube-system',
+      '*',
+      '?',
+      '#',
+      'a b',
+      'a\nb',
+    ];
+    const weirdValues = (rng: Rng): unknown =>
+      rng.pick<() => unknown>([
+        () => null,
+        () => true,
+        () => false,
+        () => 0,
+        () => -1,
+        () => 1.5,
+        () => 1e308,
+        () => -0,
+        () => 2 ** 53 + 1,
+        () => rng.pick(weirdStrings),
+        () => [],
+        () => {},
+        () => [rng.pick(weirdStrings)],
+        () => ({ [rng.pick(weirdStrings)]: rng.pick(weirdStrings) }),
+        () => {
+          let v: unknown = 'deep';
+          for (let i = 0; i < 200; i++) v = { a: v };
+          return v;
+        },
+        () => {
+          let v: unknown = 1;
+          for (let i = 0; i < 500; i++) v = [v];
+          return v;
+        },
+        () => Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, i])),
+        () => ({ 'requests.cpu': rng.pick(['1', '-1', 'abc', '1e1000', '100Ti', '0.0000001', '']) }),
+        () => ({ [rng.pick(['a', cls, 'b'])]: { hard: { [rng.pick(['requests.cpu', 'bad key', 'cpu'])]: rng.pick(['1', 'x', '-5']) } } }),
+        () => new Date(rng.int(2 ** 40)).toISOString(),
+        () => rng.pick(['2024-13-45T99:99:99Z', 'not-a-date', '0001-01-01T00:00:00Z']),
+      ])();
 
     const metaMutations: Array<(o: any, rng: Rng) => void> = [
-      (o, rng) => { o.metadata.name = rng.pick(weirdStrings); },
-      (o, rng) => { delete o.metadata.name; o.metadata.generateName = rng.pick(weirdStrings); },
-      (o, rng) => { o.metadata.resourceVersion = rng.pick(['abc', '-1', '0', '99999999999999999999999', '', '1']); },
-      (o, rng) => { o.metadata.labels = { [rng.pick(weirdStrings)]: rng.pick(weirdStrings) }; },
-      (o, rng) => { o.metadata.annotations = { [rng.pick(weirdStrings)]: rng.pick(weirdStrings) }; },
-      (o, rng) => { o.metadata.finalizers = [rng.pick(weirdStrings), rng.pick(weirdStrings)]; },
-      (o, rng) => { o.metadata.ownerReferences = [{ apiVersion: rng.pick(weirdStrings), kind: 'X', name: 'y', uid: rng.pick(weirdStrings) }]; },
-      (o, rng) => { o.metadata.managedFields = [{ manager: rng.pick(weirdStrings), operation: rng.pick(['Apply', 'Update', 'X']), fieldsType: 'FieldsV1', fieldsV1: weirdValues(rng) }]; },
-      (o, rng) => { o.metadata.deletionTimestamp = weirdValues(rng); },
-      (o, rng) => { o.metadata.creationTimestamp = weirdValues(rng); },
-      (o, rng) => { o.metadata.uid = rng.pick(weirdStrings); },
-      (o, rng) => { o.metadata.namespace = rng.pick(weirdStrings); },
-      (o, rng) => { o.metadata = weirdValues(rng); },
-      (o, rng) => { o.apiVersion = rng.pick(['v1', 'business.tkestack.io/v2', 'platform.tkestack.io/v1', '', 'x/y/z']); },
-      (o, rng) => { o.kind = rng.pick(['Cluster', 'Project', 'Namespace', '', 'Status', 'List']); },
-      (o) => { o.items = [JSON.parse(JSON.stringify(o))]; o.kind = 'List'; },
+      (o, rng) => {
+        o.metadata.name = rng.pick(weirdStrings);
+      },
+      (o, rng) => {
+        delete o.metadata.name;
+        o.metadata.generateName = rng.pick(weirdStrings);
+      },
+      (o, rng) => {
+        o.metadata.resourceVersion = rng.pick(['abc', '-1', '0', '99999999999999999999999', '', '1']);
+      },
+      (o, rng) => {
+        o.metadata.labels = { [rng.pick(weirdStrings)]: rng.pick(weirdStrings) };
+      },
+      (o, rng) => {
+        o.metadata.annotations = { [rng.pick(weirdStrings)]: rng.pick(weirdStrings) };
+      },
+      (o, rng) => {
+        o.metadata.finalizers = [rng.pick(weirdStrings), rng.pick(weirdStrings)];
+      },
+      (o, rng) => {
+        o.metadata.ownerReferences = [{ apiVersion: rng.pick(weirdStrings), kind: 'X', name: 'y', uid: rng.pick(weirdStrings) }];
+      },
+      (o, rng) => {
+        o.metadata.managedFields = [
+          { manager: rng.pick(weirdStrings), operation: rng.pick(['Apply', 'Update', 'X']), fieldsType: 'FieldsV1', fieldsV1: weirdValues(rng) },
+        ];
+      },
+      (o, rng) => {
+        o.metadata.deletionTimestamp = weirdValues(rng);
+      },
+      (o, rng) => {
+        o.metadata.creationTimestamp = weirdValues(rng);
+      },
+      (o, rng) => {
+        o.metadata.uid = rng.pick(weirdStrings);
+      },
+      (o, rng) => {
+        o.metadata.namespace = rng.pick(weirdStrings);
+      },
+      (o, rng) => {
+        o.metadata = weirdValues(rng);
+      },
+      (o, rng) => {
+        o.apiVersion = rng.pick(['v1', 'business.tkestack.io/v2', 'platform.tkestack.io/v1', '', 'x/y/z']);
+      },
+      (o, rng) => {
+        o.kind = rng.pick(['Cluster', 'Project', 'Namespace', '', 'Status', 'List']);
+      },
+      o => {
+        o.items = [JSON.parse(JSON.stringify(o))];
+        o.kind = 'List';
+      },
     ];
 
     /** Mutates a random leaf/branch of the object. */
@@ -580,31 +819,95 @@ describe('e2e: robustness', function () {
 
     function generate(rng: Rng, i: number): FuzzRequest {
       const kind = rng.pick(['project', 'cluster', 'namespace'] as const);
-      const name = rng.chance(0.3) ? { project: prj, cluster: cls, namespace: ns }[kind] : rng.chance(0.8) ? `fz-${i}` : encodeURIComponent(rng.pick(weirdStrings)) || 'x';
-      const collection = { project: paths.projects, cluster: paths.clusters, namespace: paths.namespaces(rng.chance(0.8) ? prj : encodeURIComponent(rng.pick(weirdStrings)) || 'y') }[kind];
+      const name = rng.chance(0.3)
+        ? { project: prj, cluster: cls, namespace: ns }[kind]
+        : rng.chance(0.8)
+          ? `fz-${i}`
+          : encodeURIComponent(rng.pick(weirdStrings)) || 'x';
+      const collection = {
+        project: paths.projects,
+        cluster: paths.clusters,
+        namespace: paths.namespaces(rng.chance(0.8) ? prj : encodeURIComponent(rng.pick(weirdStrings)) || 'y'),
+      }[kind];
       const sub = rng.pick(['', '', '', '', '/status', '/finalize', '/bogus', '/status/extra']);
       let p = rng.pick([
-        collection, collection, `${collection}/${name}${sub}`, `${collection}/${name}${sub}`, `${collection}/${name}${sub}`,
-        '/apis', '/apis/business.tkestack.io', '/apis/business.tkestack.io/v1', '/api', '/version', '/openapi/v2',
-        '/openapi/v3', '/openapi/v3/apis/business.tkestack.io/v1', '/readyz?verbose', '/livez', '/metrics',
-        `/apis/business.tkestack.io/v1/watch/projects/${name}`, `/apis/business.tkestack.io/v1/namespaces//namespaces`,
-        `/apis/business.tkestack.io/v1/namespaces/${prj}/projects`, `/apis/platform.tkestack.io/v1/namespaces/x/clusters`,
-        `/apis//v1/projects`, `/apis/business.tkestack.io/v1/projects/${name}/../../clusters`, `/${'a/'.repeat(100)}`,
-        `/apis/business.tkestack.io/v1/projects/${'x'.repeat(5000)}`, '/apis/%ZZ', '/apis/business.tkestack.io/v1/projects?%',
+        collection,
+        collection,
+        `${collection}/${name}${sub}`,
+        `${collection}/${name}${sub}`,
+        `${collection}/${name}${sub}`,
+        '/apis',
+        '/apis/business.tkestack.io',
+        '/apis/business.tkestack.io/v1',
+        '/api',
+        '/version',
+        '/openapi/v2',
+        '/openapi/v3',
+        '/openapi/v3/apis/business.tkestack.io/v1',
+        '/readyz?verbose',
+        '/livez',
+        '/metrics',
+        `/apis/business.tkestack.io/v1/watch/projects/${name}`,
+        `/apis/business.tkestack.io/v1/namespaces//namespaces`,
+        `/apis/business.tkestack.io/v1/namespaces/${prj}/projects`,
+        `/apis/platform.tkestack.io/v1/namespaces/x/clusters`,
+        `/apis//v1/projects`,
+        `/apis/business.tkestack.io/v1/projects/${name}/../../clusters`,
+        `/${'a/'.repeat(100)}`,
+        `/apis/business.tkestack.io/v1/projects/${'x'.repeat(5000)}`,
+        '/apis/%ZZ',
+        '/apis/business.tkestack.io/v1/projects?%',
       ]);
       const q: string[] = [];
       const qn = rng.int(4);
       for (let j = 0; j < qn; j++) {
-        q.push(rng.pick([
-          'watch=true', 'watch=1', 'watch=maybe', 'limit=-1', 'limit=abc', 'limit=0', 'limit=2', 'limit=99999999999999999999',
-          'continue=abc', 'continue=eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MSwic3RhcnQiOiJ4In0', `resourceVersion=${rng.pick(['0', '1', 'abc', '-5', '99999999999'])}`,
-          'resourceVersionMatch=Exact', 'resourceVersionMatch=NotOlderThan', 'resourceVersionMatch=Bogus',
-          'labelSelector=a%20in%20(', 'labelSelector=a%3Db', 'labelSelector=!!!', `fieldSelector=${rng.pick(['metadata.name%3Dx', 'spec.tenantID%3D%3Dx', 'spec.bogus%3D1', 'metadata.name', '%3D%3D'])}`,
-          'timeoutSeconds=-5', 'timeoutSeconds=abc', 'timeoutSeconds=1', 'allowWatchBookmarks=true', 'sendInitialEvents=true',
-          'dryRun=All', 'dryRun=Bogus', 'fieldValidation=Strict', 'fieldValidation=Warn', 'fieldValidation=Bogus', 'fieldManager=' + 'm'.repeat(200),
-          'fieldManager=fz', 'force=true', 'force=maybe', 'propagationPolicy=Foreground', 'propagationPolicy=Bogus', 'gracePeriodSeconds=-1',
-          'gracePeriodSeconds=abc', 'includeObject=Object', 'includeObject=Bogus', 'pretty=true', 'orphanDependents=true', '%', '=', '&&',
-        ]));
+        q.push(
+          rng.pick([
+            'watch=true',
+            'watch=1',
+            'watch=maybe',
+            'limit=-1',
+            'limit=abc',
+            'limit=0',
+            'limit=2',
+            'limit=99999999999999999999',
+            'continue=abc',
+            'continue=eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MSwic3RhcnQiOiJ4In0',
+            `resourceVersion=${rng.pick(['0', '1', 'abc', '-5', '99999999999'])}`,
+            'resourceVersionMatch=Exact',
+            'resourceVersionMatch=NotOlderThan',
+            'resourceVersionMatch=Bogus',
+            'labelSelector=a%20in%20(',
+            'labelSelector=a%3Db',
+            'labelSelector=!!!',
+            `fieldSelector=${rng.pick(['metadata.name%3Dx', 'spec.tenantID%3D%3Dx', 'spec.bogus%3D1', 'metadata.name', '%3D%3D'])}`,
+            'timeoutSeconds=-5',
+            'timeoutSeconds=abc',
+            'timeoutSeconds=1',
+            'allowWatchBookmarks=true',
+            'sendInitialEvents=true',
+            'dryRun=All',
+            'dryRun=Bogus',
+            'fieldValidation=Strict',
+            'fieldValidation=Warn',
+            'fieldValidation=Bogus',
+            'fieldManager=' + 'm'.repeat(200),
+            'fieldManager=fz',
+            'force=true',
+            'force=maybe',
+            'propagationPolicy=Foreground',
+            'propagationPolicy=Bogus',
+            'gracePeriodSeconds=-1',
+            'gracePeriodSeconds=abc',
+            'includeObject=Object',
+            'includeObject=Bogus',
+            'pretty=true',
+            'orphanDependents=true',
+            '%',
+            '=',
+            '&&',
+          ]),
+        );
       }
       const watching = q.some(x => /^watch=(true|1)$/.test(x));
       if (watching && !q.some(x => x.startsWith('timeoutSeconds='))) q.push('timeoutSeconds=1');
@@ -614,10 +917,18 @@ describe('e2e: robustness', function () {
       const headers: Record<string, string> = {};
       if (rng.chance(0.2)) {
         headers.Accept = rng.pick([
-          'application/json;as=Table;v=v1;g=meta.k8s.io', 'application/json;as=Table;v=v1beta1;g=meta.k8s.io',
-          'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io', 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io',
-          'application/vnd.kubernetes.protobuf', 'application/yaml', '*/*', 'text/html', 'garbage/;;;', '',
-          'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList', 'application/json;as=Table;v=v9;g=meta.k8s.io',
+          'application/json;as=Table;v=v1;g=meta.k8s.io',
+          'application/json;as=Table;v=v1beta1;g=meta.k8s.io',
+          'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io',
+          'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io',
+          'application/vnd.kubernetes.protobuf',
+          'application/yaml',
+          '*/*',
+          'text/html',
+          'garbage/;;;',
+          '',
+          'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList',
+          'application/json;as=Table;v=v9;g=meta.k8s.io',
         ]);
       }
       let body: Buffer | undefined;
@@ -627,38 +938,78 @@ describe('e2e: robustness', function () {
         for (let j = 0; j < nMut; j++) {
           if (obj === null || typeof obj !== 'object') break;
           if (obj.metadata === null || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata)) obj.metadata = {};
-          if (rng.chance(0.5)) rng.pick(metaMutations)(obj, rng); else mutateAnywhere(obj, rng);
+          if (rng.chance(0.5)) rng.pick(metaMutations)(obj, rng);
+          else mutateAnywhere(obj, rng);
         }
         let contentType = 'application/json';
         if (method === 'PATCH') {
           const pt = rng.pick(['json', 'merge', 'strategic', 'apply', 'bogus'] as const);
-          contentType = { json: 'application/json-patch+json', merge: 'application/merge-patch+json', strategic: 'application/strategic-merge-patch+json', apply: 'application/apply-patch+yaml', bogus: 'application/json' }[pt];
+          contentType = {
+            json: 'application/json-patch+json',
+            merge: 'application/merge-patch+json',
+            strategic: 'application/strategic-merge-patch+json',
+            apply: 'application/apply-patch+yaml',
+            bogus: 'application/json',
+          }[pt];
           if (pt === 'json') {
             obj = Array.from({ length: 1 + rng.int(3) }, () => ({
               op: rng.pick(['add', 'remove', 'replace', 'move', 'copy', 'test', 'bogus']),
-              path: rng.pick(['/spec/displayName', '/metadata/name', '/metadata/labels/a', '/metadata/labels~1x', '/spec/members/-', '/spec/members/99', '/', '', 'spec', '/spec/~2', '/status/phase', '/metadata/resourceVersion']),
+              path: rng.pick([
+                '/spec/displayName',
+                '/metadata/name',
+                '/metadata/labels/a',
+                '/metadata/labels~1x',
+                '/spec/members/-',
+                '/spec/members/99',
+                '/',
+                '',
+                'spec',
+                '/spec/~2',
+                '/status/phase',
+                '/metadata/resourceVersion',
+              ]),
               from: rng.pick(['/spec/displayName', '/nope', undefined]),
               value: weirdValues(rng),
             }));
           } else if (pt === 'strategic' && rng.chance(0.5)) {
-            obj = { metadata: { finalizers: ['a'], '$deleteFromPrimitiveList/finalizers': weirdValues(rng), '$setElementOrder/finalizers': weirdValues(rng) }, spec: { $patch: rng.pick(['replace', 'delete', 'bogus']), $retainKeys: weirdValues(rng) } };
+            obj = {
+              metadata: { finalizers: ['a'], '$deleteFromPrimitiveList/finalizers': weirdValues(rng), '$setElementOrder/finalizers': weirdValues(rng) },
+              spec: { $patch: rng.pick(['replace', 'delete', 'bogus']), $retainKeys: weirdValues(rng) },
+            };
           } else if (pt === 'apply' && rng.chance(0.5)) {
-            body = Buffer.from(rng.pick(['a: [b', 'apiVersion: v1\nkind: X\n', ': : :', '---\n---\n', 'metadata: !!binary AAA', 'x: &a [*a]', '- 1\n- 2', '{}']));
+            body = Buffer.from(
+              rng.pick(['a: [b', 'apiVersion: v1\nkind: X\n', ': : :', '---\n---\n', 'metadata: !!binary AAA', 'x: &a [*a]', '- 1\n- 2', '{}']),
+            );
           }
         } else if (method === 'DELETE') {
-          obj = { kind: 'DeleteOptions', apiVersion: 'v1', ...rng.pick([{ propagationPolicy: 'Bogus' }, { gracePeriodSeconds: 'x' }, { preconditions: { uid: rng.pick(weirdStrings), resourceVersion: rng.pick(weirdStrings) } }, { dryRun: ['All'] }, { dryRun: 'All' }, {}]) };
+          obj = {
+            kind: 'DeleteOptions',
+            apiVersion: 'v1',
+            ...rng.pick([
+              { propagationPolicy: 'Bogus' },
+              { gracePeriodSeconds: 'x' },
+              { preconditions: { uid: rng.pick(weirdStrings), resourceVersion: rng.pick(weirdStrings) } },
+              { dryRun: ['All'] },
+              { dryRun: 'All' },
+              {},
+            ]),
+          };
         }
         if (!body) {
           const encoding = rng.pick(['json', 'json', 'json', 'json', 'truncated', 'yaml', 'bytes', 'empty', 'nonobject']);
           const json = JSON.stringify(obj) ?? 'null';
           if (encoding === 'truncated') body = Buffer.from(json.slice(0, rng.int(json.length)));
-          else if (encoding === 'yaml') { body = Buffer.from(json); contentType = rng.pick(['application/yaml', contentType]); }
-          else if (encoding === 'bytes') body = Buffer.from(Array.from({ length: rng.int(200) }, () => rng.int(256)));
+          else if (encoding === 'yaml') {
+            body = Buffer.from(json);
+            contentType = rng.pick(['application/yaml', contentType]);
+          } else if (encoding === 'bytes') body = Buffer.from(Array.from({ length: rng.int(200) }, () => rng.int(256)));
           else if (encoding === 'empty') body = Buffer.alloc(0);
           else if (encoding === 'nonobject') body = Buffer.from(JSON.stringify(rng.pick([[], 1, 'x', null, true])));
           else body = Buffer.from(json);
         }
-        headers['Content-Type'] = rng.chance(0.1) ? rng.pick(['text/plain', '', 'application/json; charset=utf-16', 'application/json;;', 'multipart/form-data']) : contentType;
+        headers['Content-Type'] = rng.chance(0.1)
+          ? rng.pick(['text/plain', '', 'application/json; charset=utf-16', 'application/json;;', 'multipart/form-data'])
+          : contentType;
       }
       const token = rng.chance(0.05) ? (rng.chance(0.5) ? null : 'bad') : s.token;
       return { method, path: p, headers, body, token };
@@ -668,34 +1019,67 @@ describe('e2e: robustness', function () {
     function send(r: FuzzRequest, agent: https.Agent): Promise<{ status: number; body: string; error?: string }> {
       return new Promise(resolve => {
         let done = false;
-        const finish = (v: { status: number; body: string; error?: string }) => { if (!done) { done = true; resolve(v); } };
+        const finish = (v: { status: number; body: string; error?: string }) => {
+          if (!done) {
+            done = true;
+            resolve(v);
+          }
+        };
         const headers: Record<string, string> = { ...r.headers };
         if (r.token === 'bad') headers.Authorization = 'Bearer bad-token';
         else if (r.token) headers.Authorization = `Bearer ${r.token}`;
         if (r.body) headers['Content-Length'] = String(r.body.length);
         let req: ReturnType<typeof https.request>;
         try {
-          req = https.request({
-            host: '127.0.0.1', port: s.port, method: r.method, path: r.path, headers, ca: s.caPEM,
-            checkServerIdentity: () => undefined, agent, timeout: 15_000,
-          }, res => {
-            const status = res.statusCode ?? 0;
-            const chunks: Buffer[] = [];
-            let size = 0;
-            const cut = setTimeout(() => { res.destroy(); finish({ status, body: Buffer.concat(chunks).toString() }); }, 1500);
-            res.on('data', (c: Buffer) => { size += c.length; if (size < 65_536) chunks.push(c); });
-            res.on('end', () => { clearTimeout(cut); finish({ status, body: Buffer.concat(chunks).toString() }); });
-            res.on('error', () => { clearTimeout(cut); finish({ status, body: Buffer.concat(chunks).toString() }); });
-            res.on('close', () => { clearTimeout(cut); finish({ status, body: Buffer.concat(chunks).toString() }); });
-          });
+          req = https.request(
+            {
+              host: '127.0.0.1',
+              port: s.port,
+              method: r.method,
+              path: r.path,
+              headers,
+              ca: s.caPEM,
+              checkServerIdentity: () => undefined,
+              agent,
+              timeout: 15_000,
+            },
+            res => {
+              const status = res.statusCode ?? 0;
+              const chunks: Buffer[] = [];
+              let size = 0;
+              const cut = setTimeout(() => {
+                res.destroy();
+                finish({ status, body: Buffer.concat(chunks).toString() });
+              }, 1500);
+              res.on('data', (c: Buffer) => {
+                size += c.length;
+                if (size < 65_536) chunks.push(c);
+              });
+              res.on('end', () => {
+                clearTimeout(cut);
+                finish({ status, body: Buffer.concat(chunks).toString() });
+              });
+              res.on('error', () => {
+                clearTimeout(cut);
+                finish({ status, body: Buffer.concat(chunks).toString() });
+              });
+              res.on('close', () => {
+                clearTimeout(cut);
+                finish({ status, body: Buffer.concat(chunks).toString() });
+              });
+            },
+          );
         } catch (err) {
           // Node refuses some requests client-side (e.g. invalid header characters): not the server's concern.
           finish({ status: -1, body: '', error: `client refused: ${err}` });
           return;
         }
-        req.on('timeout', () => { req.destroy(new Error('no response within 15s')); });
+        req.on('timeout', () => {
+          req.destroy(new Error('no response within 15s'));
+        });
         req.on('error', err => finish({ status: 0, body: '', error: String(err) }));
-        if (r.body) req.end(r.body); else req.end();
+        if (r.body) req.end(r.body);
+        else req.end();
       });
     }
 
@@ -733,7 +1117,10 @@ describe('e2e: robustness', function () {
             const prev = crashes.find(c => c.sig === sig);
             if (prev) prev.count++;
             else crashes.push({ sig, count: 1, example: `${desc()}\n   -> server process died:\n${tail.slice(-1500)}` });
-            if (crashes.reduce((n, c) => n + c.count, 0) >= MAX_RESTARTS) { abortedAt = i; break; }
+            if (crashes.reduce((n, c) => n + c.count, 0) >= MAX_RESTARTS) {
+              abortedAt = i;
+              break;
+            }
             agent.destroy();
             await s.restart();
             agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
@@ -743,15 +1130,24 @@ describe('e2e: robustness', function () {
         }
       }
       agent.destroy();
-      const summary = [...statusCounts].sort((x, y) => x[0] - y[0]).map(([k, v]) => `${k}:${v}`).join(' ');
-      console.log(`      ${abortedAt >= 0 ? abortedAt : COUNT} requests in ${Date.now() - t0} ms; statuses: ${summary}; crashes: ${crashes.reduce((n, c) => n + c.count, 0)}; 5xx/connection errors: ${bad.length}`);
+      const summary = [...statusCounts]
+        .sort((x, y) => x[0] - y[0])
+        .map(([k, v]) => `${k}:${v}`)
+        .join(' ');
+      console.log(
+        `      ${abortedAt >= 0 ? abortedAt : COUNT} requests in ${Date.now() - t0} ms; statuses: ${summary}; crashes: ${crashes.reduce((n, c) => n + c.count, 0)}; 5xx/connection errors: ${bad.length}`,
+      );
       if (crashes.length || bad.length) {
-        assert.fail([
-          abortedAt >= 0 ? `fuzz aborted at request #${abortedAt} after ${MAX_RESTARTS} crashes` : '',
-          ...crashes.map(c => `CRASH x${c.count} at ${c.sig}\n  first: ${c.example}`),
-          ...bad.slice(0, 25).map(b => `5xx/ERROR ${b}`),
-          bad.length > 25 ? `... and ${bad.length - 25} more 5xx/errors` : '',
-        ].filter(Boolean).join('\n\n'));
+        assert.fail(
+          [
+            abortedAt >= 0 ? `fuzz aborted at request #${abortedAt} after ${MAX_RESTARTS} crashes` : '',
+            ...crashes.map(c => `CRASH x${c.count} at ${c.sig}\n  first: ${c.example}`),
+            ...bad.slice(0, 25).map(b => `5xx/ERROR ${b}`),
+            bad.length > 25 ? `... and ${bad.length - 25} more 5xx/errors` : '',
+          ]
+            .filter(Boolean)
+            .join('\n\n'),
+        );
       }
       assert.ok(s.alive(), 'the server died during the fuzz');
       assert.equal(await isReady(s.port), 200, 'the server is not ready after the fuzz');

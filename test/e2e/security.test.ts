@@ -28,22 +28,33 @@ describe('e2e: security (a hostile tenant)', function () {
   before(async function () {
     s = await startServer();
   });
-  after(async () => { await s?.stop().catch(() => undefined); });
+  after(async () => {
+    await s?.stop().catch(() => undefined);
+  });
 
   function expectStatus(res: HttpResponse, code: number, why = ''): any {
     assert.equal(res.status, code, `${why} ${describeResponse(res)}`);
     return res.body ? res.json() : undefined;
   }
 
-  async function createUser(username: string, opts: { tenant?: string; token?: string; groups?: string[]; extra?: Record<string, string> } = {}): Promise<HttpResponse> {
+  async function createUser(
+    username: string,
+    opts: { tenant?: string; token?: string; groups?: string[]; extra?: Record<string, string> } = {},
+  ): Promise<HttpResponse> {
     return s.request('POST', `${AUTH}/localidentities`, {
       token: opts.token,
-      body: { metadata: { generateName: 'usr-' }, spec: { username, displayName: username, hashedPassword: b64(PASSWORD), tenantID: opts.tenant ?? 'default', groups: opts.groups, extra: opts.extra } },
+      body: {
+        metadata: { generateName: 'usr-' },
+        spec: { username, displayName: username, hashedPassword: b64(PASSWORD), tenantID: opts.tenant ?? 'default', groups: opts.groups, extra: opts.extra },
+      },
     });
   }
 
   async function login(username: string, tenant = 'default', query = ''): Promise<HttpResponse> {
-    return s.request('POST', `${AUTH}/apikeys/default/password${query}`, { token: null, body: { tenantID: tenant, username, password: b64(PASSWORD), expire: '1h' } });
+    return s.request('POST', `${AUTH}/apikeys/default/password${query}`, {
+      token: null,
+      body: { tenantID: tenant, username, password: b64(PASSWORD), expire: '1h' },
+    });
   }
 
   async function keyFor(username: string, tenant = 'default'): Promise<{ token: string; name: string }> {
@@ -58,31 +69,51 @@ describe('e2e: security (a hostile tenant)', function () {
   }
 
   async function tenant(name: string, admin: string): Promise<string> {
-    expectStatus(await s.request('POST', `${AUTH}/identityproviders`, { body: { metadata: { name }, spec: { name, type: 'local', administrators: [admin], config: '' } } }), 201);
+    expectStatus(
+      await s.request('POST', `${AUTH}/identityproviders`, {
+        body: { metadata: { name }, spec: { name, type: 'local', administrators: [admin], config: '' } },
+      }),
+      201,
+    );
     return (await userWithKey(admin, name)).token;
   }
 
   /** A policy of the default tenant with one statement, bound to `username`. */
   async function grant(username: string, actions: string[], resources: string[], effect = 'allow'): Promise<void> {
-    const pol = expectStatus(await s.request('POST', `${AUTH}/policies`, {
-      body: { metadata: { generateName: 'pol-default-' }, spec: { tenantID: 'default', displayName: `${effect} ${actions.join(',')}`, scope: 'platform', statement: { actions, resources, effect } } },
-    }), 201);
+    const pol = expectStatus(
+      await s.request('POST', `${AUTH}/policies`, {
+        body: {
+          metadata: { generateName: 'pol-default-' },
+          spec: { tenantID: 'default', displayName: `${effect} ${actions.join(',')}`, scope: 'platform', statement: { actions, resources, effect } },
+        },
+      }),
+      201,
+    );
     expectStatus(await s.request('POST', `${AUTH}/policies/${pol.metadata.name}/binding`, { body: { users: [{ name: username }] } }), 201);
   }
 
   // ---- 1 ------------------------------------------------------------------------------------------
   describe('no system: groups from tenant-controlled sources', () => {
     let mallory: string;
-    before(async () => { mallory = await tenant('evil', 'mallory'); });
+    before(async () => {
+      mallory = await tenant('evil', 'mallory');
+    });
 
     it('a tenant admin cannot give a local identity a system: group (422), not even padded or by patch', async () => {
       for (const groups of [['system:masters'], [' system:masters'], ['devs', 'System:Masters']]) {
         const r = await createUser(uniqueName('sneak'), { tenant: 'evil', token: mallory, groups });
         const st = expectStatus(r, 422, JSON.stringify(groups));
-        assert.ok(st.details.causes.some((c: any) => /^spec\.groups\[\d\]$/.test(c.field)), describeResponse(r));
+        assert.ok(
+          st.details.causes.some((c: any) => /^spec\.groups\[\d\]$/.test(c.field)),
+          describeResponse(r),
+        );
       }
       const plain = expectStatus(await createUser('plainuser', { tenant: 'evil', token: mallory, groups: ['devs'] }), 201);
-      const patched = await s.request('PATCH', `${AUTH}/localidentities/${plain.metadata.name}`, { token: mallory, headers: MERGE, body: { spec: { groups: ['devs', 'system:masters'] } } });
+      const patched = await s.request('PATCH', `${AUTH}/localidentities/${plain.metadata.name}`, {
+        token: mallory,
+        headers: MERGE,
+        body: { spec: { groups: ['devs', 'system:masters'] } },
+      });
       expectStatus(patched, 422);
     });
 
@@ -97,21 +128,47 @@ describe('e2e: security (a hostile tenant)', function () {
         oidc = await startOIDC();
         rex = await tenant('rogue', 'rex');
         const r = await s.request('PATCH', `${AUTH}/identityproviders/rogue`, {
-          token: rex, headers: MERGE, body: { spec: { type: 'oidc', administrators: ['rex', 'eve'], config: JSON.stringify({ issuer: oidc.issuer, clientID: oidc.clientID, usernameClaim: 'name' }) } },
+          token: rex,
+          headers: MERGE,
+          body: {
+            spec: {
+              type: 'oidc',
+              administrators: ['rex', 'eve'],
+              config: JSON.stringify({ issuer: oidc.issuer, clientID: oidc.clientID, usernameClaim: 'name' }),
+            },
+          },
         });
         expectStatus(r, 200, 'a tenant admin may change its own provider');
       });
-      after(async () => { await oidc?.stop(); });
+      after(async () => {
+        await oidc?.stop();
+      });
 
       it('its groups claim cannot carry system:masters: the token works, as a tenant user only', async () => {
         const token = await oidc.idToken('eve-sub', { name: 'eve', groups: ['system:masters', ' system:masters', 'operators'] });
         const list = expectStatus(await s.request('GET', paths.projects, { token }), 200, 'eve administers her tenant');
-        assert.ok(list.items.every((p: any) => p.spec.tenantID === 'rogue'), 'no other tenant\'s projects');
+        assert.ok(
+          list.items.every((p: any) => p.spec.tenantID === 'rogue'),
+          "no other tenant's projects",
+        );
         expectStatus(await s.request('GET', '/metrics', { token }), 403, '/metrics is for platform masters');
-        expectStatus(await s.request('PATCH', `${AUTH}/identityproviders/evil`, { token, headers: MERGE, body: { spec: { administrators: ['eve'] } } }), 404, 'another tenant\'s administrators');
-        const review = expectStatus(await s.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } }), 201);
+        expectStatus(
+          await s.request('PATCH', `${AUTH}/identityproviders/evil`, { token, headers: MERGE, body: { spec: { administrators: ['eve'] } } }),
+          404,
+          "another tenant's administrators",
+        );
+        const review = expectStatus(
+          await s.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+            body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+          }),
+          201,
+        );
         assert.equal(review.status.authenticated, true);
-        assert.deepEqual(review.status.user.groups.filter((g: string) => g.trim().startsWith('system:') && g !== 'system:authenticated'), [], 'member clusters get no system: group either');
+        assert.deepEqual(
+          review.status.user.groups.filter((g: string) => g.trim().startsWith('system:') && g !== 'system:authenticated'),
+          [],
+          'member clusters get no system: group either',
+        );
         assert.ok(review.status.user.groups.includes('operators'));
       });
 
@@ -122,7 +179,10 @@ describe('e2e: security (a hostile tenant)', function () {
 
       it('a second tenant cannot claim the same issuer and client', async () => {
         const r = await s.request('POST', `${AUTH}/identityproviders`, {
-          body: { metadata: { name: 'copycat' }, spec: { name: 'copycat', type: 'oidc', administrators: [], config: JSON.stringify({ issuer: oidc.issuer, clientID: oidc.clientID }) } },
+          body: {
+            metadata: { name: 'copycat' },
+            spec: { name: 'copycat', type: 'oidc', administrators: [], config: JSON.stringify({ issuer: oidc.issuer, clientID: oidc.clientID }) },
+          },
         });
         expectStatus(r, 422);
       });
@@ -136,12 +196,23 @@ describe('e2e: security (a hostile tenant)', function () {
       let ldap: TestLDAP;
       before(async function () {
         if (!slapdAvailable()) throw new Error('slapd is not installed: apt-get install -y slapd ldap-utils');
-        ldap = await startLDAP([{ uid: 'larry', cn: 'Larry', password: PASSWORD }], [{ cn: 'system:masters', members: ['larry'] }, { cn: 'staff', members: ['larry'] }]);
-        expectStatus(await s.request('POST', `${AUTH}/identityproviders`, {
-          body: { metadata: { name: 'dirco' }, spec: { name: 'dirco', type: 'ldap', administrators: [], config: JSON.stringify(ldap.config()) } },
-        }), 201);
+        ldap = await startLDAP(
+          [{ uid: 'larry', cn: 'Larry', password: PASSWORD }],
+          [
+            { cn: 'system:masters', members: ['larry'] },
+            { cn: 'staff', members: ['larry'] },
+          ],
+        );
+        expectStatus(
+          await s.request('POST', `${AUTH}/identityproviders`, {
+            body: { metadata: { name: 'dirco' }, spec: { name: 'dirco', type: 'ldap', administrators: [], config: JSON.stringify(ldap.config()) } },
+          }),
+          201,
+        );
       });
-      after(async () => { await ldap?.stop(); });
+      after(async () => {
+        await ldap?.stop();
+      });
 
       it('a directory group named system:masters is dropped', async () => {
         const { token } = await keyFor('larry', 'dirco');
@@ -156,9 +227,13 @@ describe('e2e: security (a hostile tenant)', function () {
         const idp = expectStatus(await s.request('GET', `${AUTH}/identityproviders/dirco`), 200);
         const config = JSON.parse(idp.spec.config);
         assert.equal(config.bindPW, '******');
-        const moved = await s.request('PUT', `${AUTH}/identityproviders/dirco`, { body: { ...idp, spec: { ...idp.spec, config: JSON.stringify({ ...config, host: '127.0.0.1:1' }) } } });
+        const moved = await s.request('PUT', `${AUTH}/identityproviders/dirco`, {
+          body: { ...idp, spec: { ...idp.spec, config: JSON.stringify({ ...config, host: '127.0.0.1:1' }) } },
+        });
         expectStatus(moved, 422, 'the stored bind password is not sent to a new host');
-        const plain = await s.request('PUT', `${AUTH}/identityproviders/dirco`, { body: { ...idp, spec: { ...idp.spec, config: JSON.stringify({ ...config, insecureNoSSL: !config.insecureNoSSL }) } } });
+        const plain = await s.request('PUT', `${AUTH}/identityproviders/dirco`, {
+          body: { ...idp, spec: { ...idp.spec, config: JSON.stringify({ ...config, insecureNoSSL: !config.insecureNoSSL }) } },
+        });
         if (!config.insecureNoSSL) expectStatus(plain, 422, 'nor over a connection without TLS');
         const same = await s.request('PUT', `${AUTH}/identityproviders/dirco`, { body: { ...idp, spec: { ...idp.spec, displayName: 'Directory Co' } } });
         expectStatus(same, 200);
@@ -196,7 +271,11 @@ describe('e2e: security (a hostile tenant)', function () {
       expectStatus(created, 403);
       expectStatus(await s.request('GET', paths.cluster(name)), 404, 'nothing was created');
       expectStatus(await s.request('POST', paths.clusters, { body: clusterObject(name) }), 201);
-      const updated = await s.request('PATCH', `${paths.cluster(name)}?fieldManager=gus&force=true`, { token, headers: APPLY, body: JSON.stringify({ ...clusterObject(name), spec: { ...clusterObject(name).spec, displayName: 'by gus' } }) });
+      const updated = await s.request('PATCH', `${paths.cluster(name)}?fieldManager=gus&force=true`, {
+        token,
+        headers: APPLY,
+        body: JSON.stringify({ ...clusterObject(name), spec: { ...clusterObject(name).spec, displayName: 'by gus' } }),
+      });
       expectStatus(updated, 200);
     });
   });
@@ -210,7 +289,13 @@ describe('e2e: security (a hostile tenant)', function () {
     let olga: string;
     const project = (name: string, members: string[], cpu: string, parent?: string) => ({
       metadata: { name },
-      spec: { tenantID: 'default', displayName: name, members, ...(parent ? { parentProjectName: parent } : {}), clusters: { [cls]: { hard: { 'requests.cpu': cpu } } } },
+      spec: {
+        tenantID: 'default',
+        displayName: name,
+        members,
+        ...(parent ? { parentProjectName: parent } : {}),
+        clusters: { [cls]: { hard: { 'requests.cpu': cpu } } },
+      },
     });
     before(async () => {
       expectStatus(await s.request('POST', paths.clusters, { body: clusterObject(cls) }), 201);
@@ -225,10 +310,20 @@ describe('e2e: security (a hostile tenant)', function () {
         const r = await s.request('GET', paths.project(own), { token: olga });
         return r.status === 200 ? r.json() : undefined;
       });
-      expectStatus(await s.request('PATCH', paths.project(own), { token: olga, headers: MERGE, body: { metadata: { resourceVersion: got.metadata.resourceVersion }, spec: { displayName: 'Olga\'s' } } }), 200);
+      expectStatus(
+        await s.request('PATCH', paths.project(own), {
+          token: olga,
+          headers: MERGE,
+          body: { metadata: { resourceVersion: got.metadata.resourceVersion }, spec: { displayName: "Olga's" } },
+        }),
+        200,
+      );
       expectStatus(await s.request('GET', paths.project(other), { token: olga }), 403);
       const users = expectStatus(await s.request('GET', `${AUTH}/projects/${own}/users`), 200);
-      assert.ok(users.items.some((u: any) => u.spec.name === 'olga' && /project-owner/.test(u.spec.extra.policies)), JSON.stringify(users));
+      assert.ok(
+        users.items.some((u: any) => u.spec.name === 'olga' && /project-owner/.test(u.spec.extra.policies)),
+        JSON.stringify(users),
+      );
     });
 
     it('a removed member loses the project', async () => {
@@ -251,10 +346,20 @@ describe('e2e: security (a hostile tenant)', function () {
     });
 
     it('an owner cannot raise its own top-level quota; a platform administrator can', async () => {
-      expectStatus(await s.request('PATCH', paths.project(own), { token: olga, headers: MERGE, body: { spec: { clusters: { [cls]: { hard: { 'requests.cpu': '1000' } } } } } }), 403);
+      expectStatus(
+        await s.request('PATCH', paths.project(own), {
+          token: olga,
+          headers: MERGE,
+          body: { spec: { clusters: { [cls]: { hard: { 'requests.cpu': '1000' } } } } },
+        }),
+        403,
+      );
       const cur = expectStatus(await s.request('GET', paths.project(own)), 200);
       assert.equal(cur.spec.clusters[cls].hard['requests.cpu'], '5');
-      expectStatus(await s.request('PATCH', paths.project(own), { headers: MERGE, body: { spec: { clusters: { [cls]: { hard: { 'requests.cpu': '6' } } } } } }), 200);
+      expectStatus(
+        await s.request('PATCH', paths.project(own), { headers: MERGE, body: { spec: { clusters: { [cls]: { hard: { 'requests.cpu': '6' } } } } } }),
+        200,
+      );
     });
 
     it('with rights on the parent, re-parenting works', async () => {
@@ -276,18 +381,26 @@ describe('e2e: security (a hostile tenant)', function () {
       assert.ok(!users.items.some((u: any) => u.spec.name === 'sneaky'), 'and nothing was created');
     });
 
-    it('Platform administrators are the tenant\'s administrators, set by those who may set them', async () => {
+    it("Platform administrators are the tenant's administrators, set by those who may set them", async () => {
       const { token: pam } = await userWithKey('pam');
       expectStatus(await s.request('POST', `${AUTH}/policies/pol-default-viewer/binding`, { body: { users: [{ name: 'pam' }] } }), 201);
       const portalBefore = expectStatus(await s.request('GET', `${BUSINESS}/portal`, { token: pam }), 200);
       assert.equal(portalBefore.administrator, false);
-      expectStatus(await s.request('POST', `${BUSINESS}/platforms`, { body: { metadata: { generateName: 'plat-' }, spec: { tenantID: 'default', administrators: ['pam'] } } }), 201);
+      expectStatus(
+        await s.request('POST', `${BUSINESS}/platforms`, {
+          body: { metadata: { generateName: 'plat-' }, spec: { tenantID: 'default', administrators: ['pam'] } },
+        }),
+        201,
+      );
       await waitFor('pam to administer the tenant', async () => (await s.request('GET', `${AUTH}/policies`, { token: pam })).status === 200);
       const portal = expectStatus(await s.request('GET', `${BUSINESS}/portal`, { token: pam }), 200);
       assert.equal(portal.administrator, true, 'the portal and the authorizer agree');
       const { token: pete } = await userWithKey('pete');
       await grant('pete', ['*Platform*', '*Platforms*'], ['*']);
-      const r = await s.request('POST', `${BUSINESS}/platforms`, { token: pete, body: { metadata: { generateName: 'plat-' }, spec: { tenantID: 'default', administrators: ['pete'] } } });
+      const r = await s.request('POST', `${BUSINESS}/platforms`, {
+        token: pete,
+        body: { metadata: { generateName: 'plat-' }, spec: { tenantID: 'default', administrators: ['pete'] } },
+      });
       expectStatus(r, 403, 'writing platforms does not make one an administrator');
       expectStatus(await s.request('GET', `${AUTH}/policies`, { token: pete }), 403);
     });
@@ -321,7 +434,7 @@ describe('e2e: security (a hostile tenant)', function () {
       expectStatus(await s.request('GET', `${AUTH}/apikeys`, { token }), 401);
     });
 
-    it('a new user under a deleted user\'s name does not inherit its keys', async () => {
+    it("a new user under a deleted user's name does not inherit its keys", async () => {
       const { token, id } = await userWithKey('ivy');
       expectStatus(await s.request('DELETE', `${AUTH}/localidentities/${id}`), 200);
       expectStatus(await createUser('ivy'), 201);
@@ -345,8 +458,19 @@ describe('e2e: security (a hostile tenant)', function () {
     const withMachines = (name: string) => ({
       ...clusterObject(name),
       spec: {
-        ...clusterObject(name).spec, type: 'Baremetal',
-        machines: [{ ip: '10.0.0.1', port: 22, username: 'root', password: b64(secrets[0]), privateKey: secrets[1], passPhrase: b64(secrets[2]), proxy: { ip: '10.0.0.254', port: 22, password: b64('proxy-secret') } }],
+        ...clusterObject(name).spec,
+        type: 'Baremetal',
+        machines: [
+          {
+            ip: '10.0.0.1',
+            port: 22,
+            username: 'root',
+            password: b64(secrets[0]),
+            privateKey: secrets[1],
+            passPhrase: b64(secrets[2]),
+            proxy: { ip: '10.0.0.254', port: 22, password: b64('proxy-secret') },
+          },
+        ],
       },
     });
     const leaks = (text: string) => [...secrets.map(b64), secrets[1], b64('proxy-secret')].filter(v => text.includes(v));
@@ -359,7 +483,7 @@ describe('e2e: security (a hostile tenant)', function () {
       await waitFor('rita to read clusters', async () => (await s.request('GET', paths.cluster(cls), { token: reader })).status === 200);
     });
 
-    it('a reader gets masks in GET, LIST, Table includeObject and kubectl\'s last-applied copy', async () => {
+    it("a reader gets masks in GET, LIST, Table includeObject and kubectl's last-applied copy", async () => {
       const got = await s.request('GET', paths.cluster(cls), { token: reader });
       assert.deepEqual(leaks(got.body), [], got.body);
       const m = got.json().spec.machines[0];
@@ -370,7 +494,10 @@ describe('e2e: security (a hostile tenant)', function () {
       assert.ok(got.json().metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'].includes('******'));
       const list = await s.request('GET', paths.clusters, { token: reader });
       assert.deepEqual(leaks(list.body), []);
-      const table = await s.request('GET', `${paths.clusters}?includeObject=Object`, { token: reader, headers: { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } });
+      const table = await s.request('GET', `${paths.clusters}?includeObject=Object`, {
+        token: reader,
+        headers: { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
+      });
       expectStatus(table, 200);
       assert.deepEqual(leaks(table.body), []);
       assert.ok(table.body.includes('******'));
@@ -383,7 +510,9 @@ describe('e2e: security (a hostile tenant)', function () {
         expectStatus(await s.request('PATCH', paths.cluster(cls), { headers: MERGE, body: { spec: { displayName: 'touched' } } }), 200);
         await waitFor('the modification', () => w.events.some(e => e.type === 'MODIFIED'));
         assert.deepEqual(leaks(JSON.stringify(w.events)), []);
-      } finally { w.close(); }
+      } finally {
+        w.close();
+      }
     });
 
     it('who may write the secrets sees them, and writing back the mask keeps them for the same machine only', async () => {
@@ -403,25 +532,51 @@ describe('e2e: security (a hostile tenant)', function () {
       expectStatus(await s.request('PUT', paths.cluster(cls), { body: moved }), 422, 'the mask does not follow the machine to a new address');
     });
 
-    it('a changed import address does not keep the chart group\'s stored password', async () => {
+    it("a changed import address does not keep the chart group's stored password", async () => {
       const name = uniqueName('cg');
-      expectStatus(await s.request('POST', '/apis/registry.tkestack.io/v1/chartgroups', {
-        body: { metadata: { name }, spec: { name, tenantID: 'default', displayName: 'import', visibility: 'Public', type: 'Imported', importedInfo: { addr: 'https://charts.example.com', username: 'u', password: 'import-secret' } } },
-      }), 201);
+      expectStatus(
+        await s.request('POST', '/apis/registry.tkestack.io/v1/chartgroups', {
+          body: {
+            metadata: { name },
+            spec: {
+              name,
+              tenantID: 'default',
+              displayName: 'import',
+              visibility: 'Public',
+              type: 'Imported',
+              importedInfo: { addr: 'https://charts.example.com', username: 'u', password: 'import-secret' },
+            },
+          },
+        }),
+        201,
+      );
       const pool = new pg.Pool({ connectionString: s.databaseUrl });
       try {
-        const stored = async () => (await pool.query(`SELECT obj FROM objects WHERE resource = 'chartgroups' AND name = $1`, [name])).rows[0].obj.spec.importedInfo;
+        const stored = async () =>
+          (await pool.query(`SELECT obj FROM objects WHERE resource = 'chartgroups' AND name = $1`, [name])).rows[0].obj.spec.importedInfo;
         assert.ok((await stored()).password, 'sealed and stored');
         const first = await waitFor('the chart group to settle', async () => {
           const r = expectStatus(await s.request('GET', `/apis/registry.tkestack.io/v1/chartgroups/${name}`), 200);
           return r.status?.phase === 'Available' ? r : undefined;
         });
-        expectStatus(await s.request('PUT', `/apis/registry.tkestack.io/v1/chartgroups/${name}`, { body: { ...first, spec: { ...first.spec, displayName: 'same repo' } } }), 200);
+        expectStatus(
+          await s.request('PUT', `/apis/registry.tkestack.io/v1/chartgroups/${name}`, {
+            body: { ...first, spec: { ...first.spec, displayName: 'same repo' } },
+          }),
+          200,
+        );
         assert.ok((await stored()).password, 'kept for the same repository');
         const cur = expectStatus(await s.request('GET', `/apis/registry.tkestack.io/v1/chartgroups/${name}`), 200);
-        expectStatus(await s.request('PUT', `/apis/registry.tkestack.io/v1/chartgroups/${name}`, { body: { ...cur, spec: { ...cur.spec, importedInfo: { ...cur.spec.importedInfo, addr: 'https://evil.example.com' } } } }), 200);
+        expectStatus(
+          await s.request('PUT', `/apis/registry.tkestack.io/v1/chartgroups/${name}`, {
+            body: { ...cur, spec: { ...cur.spec, importedInfo: { ...cur.spec.importedInfo, addr: 'https://evil.example.com' } } },
+          }),
+          200,
+        );
         assert.equal((await stored()).password, undefined, 'not kept for another repository');
-      } finally { await pool.end(); }
+      } finally {
+        await pool.end();
+      }
     });
   });
 
@@ -433,7 +588,10 @@ describe('e2e: security (a hostile tenant)', function () {
       const before = await count();
       const dry = expectStatus(await login('dryden', 'default', '?dryRun=All'), 201);
       assert.equal(dry.spec.apiKey, undefined, 'no working key');
-      const mine = expectStatus(await s.request('POST', `${AUTH}/apikeys?dryRun=All`, { token, body: { apiVersion: 'auth.tkestack.io/v1', kind: 'APIKeyReq', expire: '1h' } }), 201);
+      const mine = expectStatus(
+        await s.request('POST', `${AUTH}/apikeys?dryRun=All`, { token, body: { apiVersion: 'auth.tkestack.io/v1', kind: 'APIKeyReq', expire: '1h' } }),
+        201,
+      );
       assert.equal(mine.spec.apiKey, undefined);
       await new Promise(r => setTimeout(r, 300));
       assert.equal(await count(), before, 'nothing stored');
@@ -443,22 +601,46 @@ describe('e2e: security (a hostile tenant)', function () {
   // ---- 8 ------------------------------------------------------------------------------------------
   describe('no cross-tenant oracles, no shared objects writable by tenants', () => {
     let mallory: string;
-    before(async () => { mallory = (await keyFor('mallory', 'evil')).token; });
+    before(async () => {
+      mallory = (await keyFor('mallory', 'evil')).token;
+    });
 
-    it('a tenant admin\'s TokenReview and SubjectAccessReview answer only about its own tenant', async () => {
+    it("a tenant admin's TokenReview and SubjectAccessReview answer only about its own tenant", async () => {
       const { token: victim } = await userWithKey('victor');
       await grant('victor', ['*'], ['*']);
-      const tr = expectStatus(await s.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { token: mallory, body: { spec: { token: victim } } }), 201);
+      const tr = expectStatus(
+        await s.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { token: mallory, body: { spec: { token: victim } } }),
+        201,
+      );
       assert.equal(tr.status.authenticated, false, JSON.stringify(tr.status));
       assert.equal(tr.status.user, undefined);
-      const sar = expectStatus(await s.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
-        token: mallory, body: { spec: { user: 'victor', extra: { tenantid: ['default'] }, resourceAttributes: { verb: 'get', group: 'business.tkestack.io', resource: 'projects' } } },
-      }), 201);
+      const sar = expectStatus(
+        await s.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+          token: mallory,
+          body: {
+            spec: {
+              user: 'victor',
+              extra: { tenantid: ['default'] },
+              resourceAttributes: { verb: 'get', group: 'business.tkestack.io', resource: 'projects' },
+            },
+          },
+        }),
+        201,
+      );
       assert.equal(sar.status.allowed, false, JSON.stringify(sar.status));
-      await waitFor('victor\'s grant', async () => (await s.request('GET', paths.projects, { token: victim })).status === 200);
-      const master = expectStatus(await s.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
-        body: { spec: { user: 'victor', extra: { tenantid: ['default'] }, resourceAttributes: { verb: 'get', group: 'business.tkestack.io', resource: 'projects' } } },
-      }), 201);
+      await waitFor("victor's grant", async () => (await s.request('GET', paths.projects, { token: victim })).status === 200);
+      const master = expectStatus(
+        await s.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+          body: {
+            spec: {
+              user: 'victor',
+              extra: { tenantid: ['default'] },
+              resourceAttributes: { verb: 'get', group: 'business.tkestack.io', resource: 'projects' },
+            },
+          },
+        }),
+        201,
+      );
       assert.equal(master.status.allowed, true, 'a platform master still gets answers');
     });
 
@@ -466,7 +648,10 @@ describe('e2e: security (a hostile tenant)', function () {
       const cats = expectStatus(await s.request('GET', `${AUTH}/categories`, { token: mallory }), 200);
       assert.ok(cats.items.length > 0);
       const name = cats.items[0].metadata.name;
-      expectStatus(await s.request('PATCH', `${AUTH}/categories/${name}`, { token: mallory, headers: MERGE, body: { metadata: { labels: { pwned: 'yes' } } } }), 403);
+      expectStatus(
+        await s.request('PATCH', `${AUTH}/categories/${name}`, { token: mallory, headers: MERGE, body: { metadata: { labels: { pwned: 'yes' } } } }),
+        403,
+      );
       expectStatus(await s.request('DELETE', `${AUTH}/categories/${name}`, { token: mallory }), 403);
       const cat = expectStatus(await s.request('GET', `${AUTH}/categories/${name}`), 200);
       assert.equal(cat.metadata.labels?.pwned, undefined);
@@ -479,11 +664,23 @@ describe('e2e: security (a hostile tenant)', function () {
     function loginFrom(source: string, username: string, password: string, tenantID = 'default'): Promise<number> {
       const body = JSON.stringify({ tenantID, username, password: b64(password) });
       return new Promise((resolve, reject) => {
-        const req = https.request({
-          host: '127.0.0.1', port: s.port, localAddress: source, method: 'POST', path: `${AUTH}/apikeys/default/password`,
-          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-          ca: s.caPEM, checkServerIdentity: () => undefined, agent: false,
-        }, res => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+        const req = https.request(
+          {
+            host: '127.0.0.1',
+            port: s.port,
+            localAddress: source,
+            method: 'POST',
+            path: `${AUTH}/apikeys/default/password`,
+            headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+            ca: s.caPEM,
+            checkServerIdentity: () => undefined,
+            agent: false,
+          },
+          res => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
@@ -494,17 +691,45 @@ describe('e2e: security (a hostile tenant)', function () {
       try {
         const rows = async () => (await pool.query('SELECT count(*)::int AS n FROM auth_login_failures')).rows[0].n;
         const before = await rows();
-        expectStatus(await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'default', username: 'x'.repeat(8192), password: b64('whatever') } }), 401);
-        expectStatus(await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: uniqueName('no-such-tenant'), username: 'someone', password: b64('whatever') } }), 401);
+        expectStatus(
+          await s.request('POST', `${AUTH}/apikeys/default/password`, {
+            token: null,
+            body: { tenantID: 'default', username: 'x'.repeat(8192), password: b64('whatever') },
+          }),
+          401,
+        );
+        expectStatus(
+          await s.request('POST', `${AUTH}/apikeys/default/password`, {
+            token: null,
+            body: { tenantID: uniqueName('no-such-tenant'), username: 'someone', password: b64('whatever') },
+          }),
+          401,
+        );
         assert.equal(await rows(), before, 'no throttle row for either');
-      } finally { await pool.end(); }
+      } finally {
+        await pool.end();
+      }
     });
 
     it('an unreachable directory answers 503 with no stack trace, and costs nobody an attempt', async () => {
-      const closed = { host: '127.0.0.1:1', insecureNoSSL: true, bindDN: 'cn=admin,dc=example,dc=org', bindPW: 'x', userSearch: { baseDN: 'dc=example,dc=org', username: 'uid' } };
-      expectStatus(await s.request('POST', `${AUTH}/identityproviders`, { body: { metadata: { name: 'downco' }, spec: { name: 'downco', type: 'ldap', administrators: [], config: JSON.stringify(closed) } } }), 201);
+      const closed = {
+        host: '127.0.0.1:1',
+        insecureNoSSL: true,
+        bindDN: 'cn=admin,dc=example,dc=org',
+        bindPW: 'x',
+        userSearch: { baseDN: 'dc=example,dc=org', username: 'uid' },
+      };
+      expectStatus(
+        await s.request('POST', `${AUTH}/identityproviders`, {
+          body: { metadata: { name: 'downco' }, spec: { name: 'downco', type: 'ldap', administrators: [], config: JSON.stringify(closed) } },
+        }),
+        201,
+      );
       for (let i = 0; i < 8; i++) {
-        const r = await s.request('POST', `${AUTH}/apikeys/default/password`, { token: null, body: { tenantID: 'downco', username: 'someone', password: b64(PASSWORD) } });
+        const r = await s.request('POST', `${AUTH}/apikeys/default/password`, {
+          token: null,
+          body: { tenantID: 'downco', username: 'someone', password: b64(PASSWORD) },
+        });
         const st = expectStatus(r, 503, `attempt ${i}`);
         assert.equal(st.reason, 'ServiceUnavailable');
         assert.ok(!r.body.includes('127.0.0.1:1') && !/at \w+ \(/.test(r.body), 'neither where the directory is nor a stack');
@@ -513,7 +738,7 @@ describe('e2e: security (a hostile tenant)', function () {
       assert.ok(!/"level":50.*downco|request failed/.test(s.logs()), 'nothing logged at error level');
     });
 
-    it('guesses from one address lock out that address, not the user\'s own machine', async () => {
+    it("guesses from one address lock out that address, not the user's own machine", async () => {
       await createUser('ursula');
       assert.equal(await loginFrom('127.0.0.3', 'ursula', PASSWORD), 201, 'the user logs in from home');
       const attacker: number[] = [];

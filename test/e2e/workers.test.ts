@@ -22,7 +22,9 @@ function workerPids(parent: number): number[] {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid === parent && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('tke-apiserver')) pids.push(Number(entry));
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   return pids.sort((a, b) => a - b);
 }
@@ -58,7 +60,10 @@ describe('e2e: --workers 2', function () {
         assert.equal(got.json().metadata.resourceVersion, created.json().metadata.resourceVersion);
       }
       const list = await fresh('GET', base);
-      assert.ok(list.json().items.some((p: { metadata: { name: string } }) => p.metadata.name === `wk-${i}`), `wk-${i} listed`);
+      assert.ok(
+        list.json().items.some((p: { metadata: { name: string } }) => p.metadata.name === `wk-${i}`),
+        `wk-${i} listed`,
+      );
     }
   });
 
@@ -70,9 +75,15 @@ describe('e2e: --workers 2', function () {
       for (let i = 0; i < 8; i++) assert.equal((await fresh('POST', base, project(`wk-watch-${i}`))).status, 201);
       await waitFor('eight ADDED events', () => events.filter(e => e.type === 'ADDED').length >= 8);
       const added = events.filter(e => e.type === 'ADDED').map(e => e.object.metadata.name);
-      assert.deepEqual(added, Array.from({ length: 8 }, (_, i) => `wk-watch-${i}`));
+      assert.deepEqual(
+        added,
+        Array.from({ length: 8 }, (_, i) => `wk-watch-${i}`),
+      );
       const revisions = events.map(e => Number(e.object.metadata.resourceVersion));
-      assert.deepEqual(revisions, [...revisions].sort((a, b) => a - b));
+      assert.deepEqual(
+        revisions,
+        [...revisions].sort((a, b) => a - b),
+      );
     } finally {
       watch.close();
     }
@@ -87,22 +98,43 @@ describe('e2e: --workers 2', function () {
     const digest = writeOCILayout(imageDir, 'v1', 'hello from two workers\n');
     const password = 'Passw0rd123';
     const identity = await fresh('POST', '/apis/auth.tkestack.io/v1/localidentities', {
-      metadata: { generateName: 'usr-' }, spec: { username: 'pusher', displayName: 'pusher', hashedPassword: Buffer.from(password).toString('base64'), tenantID: 'default' },
+      metadata: { generateName: 'usr-' },
+      spec: { username: 'pusher', displayName: 'pusher', hashedPassword: Buffer.from(password).toString('base64'), tenantID: 'default' },
     });
     assert.equal(identity.status, 201, identity.body);
     const bound = await fresh('POST', '/apis/auth.tkestack.io/v1/policies/pol-default-administrator/binding', { users: [{ id: 'pusher', name: 'pusher' }] });
     assert.equal(bound.status, 201, bound.body);
-    const ns = await fresh('POST', '/apis/registry.tkestack.io/v1/namespaces', { metadata: { generateName: 'rns-' }, spec: { name: 'team', displayName: 'team', visibility: 'Private' } });
-    assert.equal(ns.status, 201, ns.body);
-    const skopeo = (...args: string[]) => new Promise<{ code: number; stderr: string }>(resolve => {
-      execFile('skopeo', ['--insecure-policy', ...args], {
-        env: { PATH: process.env.PATH, HOME: work, XDG_RUNTIME_DIR: work, REGISTRY_AUTH_FILE: path.join(work, 'auth.json') }, timeout: 60_000,
-      }, (err, _stdout, stderr) => resolve({ code: err ? 1 : 0, stderr }));
+    const ns = await fresh('POST', '/apis/registry.tkestack.io/v1/namespaces', {
+      metadata: { generateName: 'rns-' },
+      spec: { name: 'team', displayName: 'team', visibility: 'Private' },
     });
+    assert.equal(ns.status, 201, ns.body);
+    const skopeo = (...args: string[]) =>
+      new Promise<{ code: number; stderr: string }>(resolve => {
+        execFile(
+          'skopeo',
+          ['--insecure-policy', ...args],
+          {
+            env: { PATH: process.env.PATH, HOME: work, XDG_RUNTIME_DIR: work, REGISTRY_AUTH_FILE: path.join(work, 'auth.json') },
+            timeout: 60_000,
+          },
+          (err, _stdout, stderr) => resolve({ code: err ? 1 : 0, stderr }),
+        );
+      });
     const ref = (tag: string) => `docker://127.0.0.1:${server.port}/team/app:${tag}`;
     // Each skopeo run opens its own connections: over four pushes and pulls both workers take part.
     for (const tag of ['a', 'b']) {
-      const pushed = await skopeo('copy', '--retry-times', '0', '--dest-cert-dir', certDir, '--dest-creds', `pusher:${password}`, `oci:${imageDir}:v1`, ref(tag));
+      const pushed = await skopeo(
+        'copy',
+        '--retry-times',
+        '0',
+        '--dest-cert-dir',
+        certDir,
+        '--dest-creds',
+        `pusher:${password}`,
+        `oci:${imageDir}:v1`,
+        ref(tag),
+      );
       assert.equal(pushed.code, 0, pushed.stderr);
     }
     for (const tag of ['a', 'b']) {
@@ -112,9 +144,18 @@ describe('e2e: --workers 2', function () {
       assert.equal(JSON.parse(readFileSync(path.join(out, 'index.json'), 'utf8')).manifests[0].digest, digest);
     }
     // One engine: exactly one docker-registry process, a child of worker 1.
-    const engines = readdirSync('/proc').filter(p => /^\d+$/.test(p)).filter(p => {
-      try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('/usr/bin/docker-registry') && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(server.dataDir); } catch { return false; }
-    });
+    const engines = readdirSync('/proc')
+      .filter(p => /^\d+$/.test(p))
+      .filter(p => {
+        try {
+          return (
+            readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('/usr/bin/docker-registry') &&
+            readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(server.dataDir)
+          );
+        } catch {
+          return false;
+        }
+      });
     assert.equal(engines.length, 1, `docker-registry processes: ${engines.join(', ')}`);
   });
 
@@ -126,10 +167,14 @@ describe('e2e: --workers 2', function () {
     // in the instant it died is lost with it, as with any crash).
     await waitFor('the supervisor to see the worker die', () => server.logs().includes('a worker exited; starting it again'));
     for (let i = 0; i < 6; i++) assert.equal((await fresh('GET', `${base}/wk-0`)).status, 200);
-    await waitFor('a new worker in place of the killed one', () => {
-      const now = workerPids(server.process.pid!);
-      return now.length === 2 && !now.includes(before[1]!);
-    }, 60_000);
+    await waitFor(
+      'a new worker in place of the killed one',
+      () => {
+        const now = workerPids(server.process.pid!);
+        return now.length === 2 && !now.includes(before[1]!);
+      },
+      60_000,
+    );
     for (let i = 0; i < 6; i++) assert.equal((await fresh('GET', `${base}/wk-1`)).status, 200);
   });
 

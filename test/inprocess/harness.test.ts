@@ -24,12 +24,15 @@ describe('in-process: the harness', function () {
   it('serves health, discovery and the bootstrap admin through the request handler', async () => {
     await a.agent.get('/readyz').expect(200);
     const groups = await a.agent.get('/apis').expect(200);
-    assert.ok(groups.body.groups.some((g: { name: string }) => g.name === 'business.tkestack.io'), JSON.stringify(groups.body));
+    assert.ok(
+      groups.body.groups.some((g: { name: string }) => g.name === 'business.tkestack.io'),
+      JSON.stringify(groups.body),
+    );
     await a.anonymous().get(paths.projects).expect(401);
     await a.as('not-a-token').get(paths.projects).expect(401);
   });
 
-  it('acts as another user with that user\'s API key', async () => {
+  it("acts as another user with that user's API key", async () => {
     const viewer = await a.user(uniqueName('viewer'));
     const denied = await viewer.agent.get(paths.projects);
     assert.equal(denied.status, 403, JSON.stringify(denied.body));

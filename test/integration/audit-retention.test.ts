@@ -11,8 +11,20 @@ describe('integration: audit retention', function () {
   this.timeout(60_000);
   let pool: pg.Pool;
   const record = (username: string): AuditRecord => ({
-    tenantID: 'default', username, groups: [], verb: 'create', apiGroup: 'auth.tkestack.io', resource: 'apikeys', subresource: 'password',
-    namespace: '', name: '', action: 'createApikeyPassword', tkeResource: 'apikey:*', decision: 'deny', reason: 'anonymous', code: 401,
+    tenantID: 'default',
+    username,
+    groups: [],
+    verb: 'create',
+    apiGroup: 'auth.tkestack.io',
+    resource: 'apikeys',
+    subresource: 'password',
+    namespace: '',
+    name: '',
+    action: 'createApikeyPassword',
+    tkeResource: 'apikey:*',
+    decision: 'deny',
+    reason: 'anonymous',
+    code: 401,
   });
   const count = async () => (await pool.query('SELECT count(*)::int AS n FROM auth_audit_events')).rows[0].n as number;
 
@@ -21,8 +33,12 @@ describe('integration: audit retention', function () {
     pool.on('error', () => undefined);
     await migrate(pool, { dirs: [authGroup.migrations!] });
   });
-  after(async () => { await pool?.end(); });
-  beforeEach(async () => { await pool.query('DELETE FROM auth_audit_events'); });
+  after(async () => {
+    await pool?.end();
+  });
+  beforeEach(async () => {
+    await pool.query('DELETE FROM auth_audit_events');
+  });
 
   it('keeps the newest maxEvents events', async () => {
     const log = new AuditLog(pool, undefined, { maxAgeDays: 0, maxEvents: 5 });

@@ -11,7 +11,14 @@ import { StatusError } from '../../pkg/rest/errors.ts';
 import type { UserInfo } from '../../pkg/rest/resource.ts';
 import { authenticatorConfigFromOptions, createAuthenticator, type Authenticator, type AuthenticationOptions } from '../../pkg/server/authn.ts';
 import { webcrypto } from 'node:crypto';
-import { createCA, ensureServingCertificates, issueClientCertificate, x509, type CertificateAuthority, type IssuedCertificate } from '../../pkg/server/certs.ts';
+import {
+  createCA,
+  ensureServingCertificates,
+  issueClientCertificate,
+  x509,
+  type CertificateAuthority,
+  type IssuedCertificate,
+} from '../../pkg/server/certs.ts';
 import { migrate } from '../../pkg/storage/migrate.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
@@ -19,16 +26,23 @@ async function intermediateCA(parent: CertificateAuthority, name: string): Promi
   const crypto = webcrypto as unknown as Crypto;
   const signingAlgorithm = { name: 'ECDSA', hash: 'SHA-256' };
   const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
-  const certificate = await x509.X509CertificateGenerator.create({
-    subject: [{ CN: [name] }], issuer: parent.certificate.subjectName,
-    publicKey: keys.publicKey, signingKey: parent.privateKey, signingAlgorithm: parent.signingAlgorithm,
-    notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 864e5),
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-    ],
-  }, crypto);
+  const certificate = await x509.X509CertificateGenerator.create(
+    {
+      subject: [{ CN: [name] }],
+      issuer: parent.certificate.subjectName,
+      publicKey: keys.publicKey,
+      signingKey: parent.privateKey,
+      signingAlgorithm: parent.signingAlgorithm,
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 864e5),
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+      ],
+    },
+    crypto,
+  );
   const keyPEM = x509.PemConverter.encode(await crypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
   return { certificate, certPEM: certificate.toString('pem') + '\n', keyPEM, privateKey: keys.privateKey, signingAlgorithm };
 }
@@ -98,23 +112,32 @@ describe('authentication chain over real TLS', function () {
     const chain = createAuthenticator(authenticatorConfigFromOptions(options, [bootstrapTokenAuthenticator(pool)]));
     authenticator = chain;
 
-    server = https.createServer({
-      cert: serving.certPEM, key: serving.keyPEM,
-      requestCert: true, rejectUnauthorized: false, ca: chain.clientCAs,
-    }, (req, res) => {
-      const reply = (status: number, body: object) => {
-        res.writeHead(status, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      authenticator.authenticate(req).then(user => {
-        const leftover = Object.keys(req.headers).filter(h => h.startsWith('x-remote-'));
-        if (!user) reply(401, { reason: 'NoCredentials', leftover });
-        else reply(200, { user, leftover });
-      }, (err: unknown) => {
-        if (err instanceof StatusError) reply(err.code, { reason: err.reason, leftover: [] });
-        else reply(500, { reason: String((err as Error).stack), leftover: [] });
-      });
-    });
+    server = https.createServer(
+      {
+        cert: serving.certPEM,
+        key: serving.keyPEM,
+        requestCert: true,
+        rejectUnauthorized: false,
+        ca: chain.clientCAs,
+      },
+      (req, res) => {
+        const reply = (status: number, body: object) => {
+          res.writeHead(status, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify(body));
+        };
+        authenticator.authenticate(req).then(
+          user => {
+            const leftover = Object.keys(req.headers).filter(h => h.startsWith('x-remote-'));
+            if (!user) reply(401, { reason: 'NoCredentials', leftover });
+            else reply(200, { user, leftover });
+          },
+          (err: unknown) => {
+            if (err instanceof StatusError) reply(err.code, { reason: err.reason, leftover: [] });
+            else reply(500, { reason: String((err as Error).stack), leftover: [] });
+          },
+        );
+      },
+    );
     await new Promise<void>(r => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
   });
@@ -127,18 +150,29 @@ describe('authentication chain over real TLS', function () {
 
   function call(headers: OutgoingHttpHeaders, cert?: IssuedCertificate): Promise<Answer> {
     return new Promise((resolve, reject) => {
-      const req = https.request({
-        host: '127.0.0.1', port, path: '/whoami', method: 'GET', headers, ca: caPEM, agent: false,
-        ...(cert ? { cert: cert.certPEM, key: cert.keyPEM } : {}),
-      }, (res: IncomingMessage) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', c => { body += c; });
-        res.on('end', () => {
-          const parsed = JSON.parse(body) as Omit<Answer, 'status'>;
-          resolve({ status: res.statusCode ?? 0, ...parsed });
-        });
-      });
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/whoami',
+          method: 'GET',
+          headers,
+          ca: caPEM,
+          agent: false,
+          ...(cert ? { cert: cert.certPEM, key: cert.keyPEM } : {}),
+        },
+        (res: IncomingMessage) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', c => {
+            body += c;
+          });
+          res.on('end', () => {
+            const parsed = JSON.parse(body) as Omit<Answer, 'status'>;
+            resolve({ status: res.statusCode ?? 0, ...parsed });
+          });
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -240,7 +274,9 @@ describe('authentication chain over real TLS', function () {
       assert.equal(readFileSync(file, 'utf8').trim(), token);
       assert.ok(token.length >= 43, 'at least 32 random bytes');
       assert.equal((await ensureBootstrapAdmin(pool, dataDir)).token, token);
-      const rows = (await pool.query<{ token_sha256: string; username: string; groups: string[] }>('SELECT token_sha256, username, groups FROM bootstrap_tokens')).rows;
+      const rows = (
+        await pool.query<{ token_sha256: string; username: string; groups: string[] }>('SELECT token_sha256, username, groups FROM bootstrap_tokens')
+      ).rows;
       assert.equal(rows.length, 1);
       assert.equal(rows[0].token_sha256, hashToken(token));
       assert.ok(!JSON.stringify(rows).includes(token));

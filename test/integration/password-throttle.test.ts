@@ -26,7 +26,9 @@ describe('integration: password throttle shared by replicas', function () {
     replicaA = new PasswordThrottle(pool, { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 8000, windowMs: 60_000, now: clock });
     replicaB = new PasswordThrottle(pool, { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 8000, windowMs: 60_000, now: clock });
   });
-  after(async () => { await pool?.end(); });
+  after(async () => {
+    await pool?.end();
+  });
 
   it('counts failures seen by either replica, locks exponentially and forgives on success', async () => {
     assert.equal(await replicaA.attempt('default', 'alice', here), 0);
@@ -47,7 +49,10 @@ describe('integration: password throttle shared by replicas', function () {
   });
 
   it('bounds the lock-out and forgets failures after a quiet window', async () => {
-    for (let i = 0; i < 40; i++) { await replicaA.attempt('default', 'carol', here); now += 9000; }
+    for (let i = 0; i < 40; i++) {
+      await replicaA.attempt('default', 'carol', here);
+      now += 9000;
+    }
     assert.equal(await replicaA.attempt('default', 'carol', here), 0);
     assert.equal(await replicaA.attempt('default', 'carol', here), 8, 'never longer than maxDelayMs');
     now += 61_000;
@@ -55,7 +60,7 @@ describe('integration: password throttle shared by replicas', function () {
     assert.equal(await replicaB.attempt('default', 'carol', here), 0, 'counting starts again after the window');
     await replicaB.forgetStale();
     const rows = await pool.query('SELECT count(*)::int AS n FROM auth_login_failures WHERE username = $1', ['carol']);
-    assert.equal(rows.rows[0].n, 2, 'recent counts are kept (the source\'s and that of unfamiliar sources)');
+    assert.equal(rows.rows[0].n, 2, "recent counts are kept (the source's and that of unfamiliar sources)");
     now += 61_000;
     await replicaB.forgetStale();
     const gone = await pool.query('SELECT count(*)::int AS n FROM auth_login_failures WHERE username = $1', ['carol']);
@@ -74,13 +79,20 @@ describe('integration: password throttle shared by replicas', function () {
     assert.equal(await replicaA.attempt('default', 'erin', home), 0);
     await replicaA.success('default', 'erin', home);
     for (let i = 0; i < 3; i++) assert.equal(await replicaA.attempt('default', 'erin', attacker), 0);
-    assert.ok(await replicaB.attempt('default', 'erin', attacker) > 0, 'the guessing address is locked out');
-    assert.equal(await replicaB.attempt('default', 'erin', home), 0, 'the user\'s own address is not');
+    assert.ok((await replicaB.attempt('default', 'erin', attacker)) > 0, 'the guessing address is locked out');
+    assert.equal(await replicaB.attempt('default', 'erin', home), 0, "the user's own address is not");
     await replicaB.success('default', 'erin', home);
   });
 
   it('holds many unfamiliar addresses to one account-wide allowance, never the familiar ones', async () => {
-    const throttle = new PasswordThrottle(pool, { freeFailures: 3, accountFreeFailures: 10, baseDelayMs: 1000, maxDelayMs: 8000, windowMs: 60_000, now: clock });
+    const throttle = new PasswordThrottle(pool, {
+      freeFailures: 3,
+      accountFreeFailures: 10,
+      baseDelayMs: 1000,
+      maxDelayMs: 8000,
+      windowMs: 60_000,
+      now: clock,
+    });
     assert.equal(await throttle.attempt('default', 'frank', '192.0.2.20'), 0);
     await throttle.success('default', 'frank', '192.0.2.20');
     const botnet = Array.from({ length: 20 }, (_, i) => `198.51.100.${i}`);
@@ -88,7 +100,7 @@ describe('integration: password throttle shared by replicas', function () {
     for (const ip of botnet) waits.push(await throttle.attempt('default', 'frank', ip));
     // The user's own first login, from an address unfamiliar then, took one of the ten.
     assert.equal(waits.filter(w => w === 0).length, 9, `only the account-wide allowance gets through: ${JSON.stringify(waits)}`);
-    assert.ok(await throttle.attempt('default', 'frank', '198.51.100.200') > 0, 'a new address meets the account-wide lock');
+    assert.ok((await throttle.attempt('default', 'frank', '198.51.100.200')) > 0, 'a new address meets the account-wide lock');
     assert.equal(await throttle.attempt('default', 'frank', '192.0.2.20'), 0, 'the address the user logged in from is not held to it');
   });
 

@@ -141,10 +141,22 @@ describe('storage: PostgreSQL store', function () {
       assert.deepEqual(got, created);
       assert.deepEqual(Object.keys(got!), ['apiVersion', 'kind', 'metadata', 'spec'], 'Kubernetes field order');
 
-      await rejectsWith(store.transact(tx => tx.create(k, object('a', 'ns1'))), 'AlreadyExists');
-      await rejectsWith(store.transact(tx => tx.update(key('crud', 'ns1', 'missing'), object('missing', 'ns1'))), 'NotFound');
-      await rejectsWith(store.transact(tx => tx.delete(key('crud', 'ns1', 'missing'))), 'NotFound');
-      await rejectsWith(store.transact(tx => tx.update(k, object('a', 'ns1', { n: 2 }), (rv1 + 1000n).toString())), 'Conflict');
+      await rejectsWith(
+        store.transact(tx => tx.create(k, object('a', 'ns1'))),
+        'AlreadyExists',
+      );
+      await rejectsWith(
+        store.transact(tx => tx.update(key('crud', 'ns1', 'missing'), object('missing', 'ns1'))),
+        'NotFound',
+      );
+      await rejectsWith(
+        store.transact(tx => tx.delete(key('crud', 'ns1', 'missing'))),
+        'NotFound',
+      );
+      await rejectsWith(
+        store.transact(tx => tx.update(k, object('a', 'ns1', { n: 2 }), (rv1 + 1000n).toString())),
+        'Conflict',
+      );
       assert.equal(await store.currentRevision(), rv1, 'failed writes take no revision');
 
       const updated = await store.transact(tx => tx.update(k, { ...created, spec: { n: 2 } }, created.metadata.resourceVersion));
@@ -153,12 +165,18 @@ describe('storage: PostgreSQL store', function () {
       const updated2 = await store.transact(tx => tx.update(k, { ...updated, spec: { n: 3 } }));
       assert.equal((await store.get(k))?.spec?.n, 3);
 
-      await rejectsWith(store.transact(tx => tx.delete(k, created.metadata.resourceVersion)), 'Conflict');
+      await rejectsWith(
+        store.transact(tx => tx.delete(k, created.metadata.resourceVersion)),
+        'Conflict',
+      );
       const deleted = await store.transact(tx => tx.delete(k, updated2.metadata.resourceVersion));
       assert.equal(deleted.metadata.resourceVersion, (rv1 + 3n).toString(), 'deletion carries its own revision');
       assert.deepEqual(deleted.spec, { n: 3 }, 'and the last state');
       assert.equal(await store.get(k), undefined);
-      await rejectsWith(store.transact(tx => tx.delete(k)), 'NotFound');
+      await rejectsWith(
+        store.transact(tx => tx.delete(k)),
+        'NotFound',
+      );
     });
 
     it('keeps cluster-scoped and namespaced keys apart and lists by prefix', async () => {
@@ -170,9 +188,15 @@ describe('storage: PostgreSQL store', function () {
         await tx.create(key('other', 'b', 'z'), object('z', 'b'));
       });
       const all = await store.list({ group: GROUP, resource: 'scoped' });
-      assert.deepEqual(all.items.map(o => `${o.metadata.namespace ?? ''}/${o.metadata.name}`), ['/x', 'a/x', 'b/x', 'b/y']);
+      assert.deepEqual(
+        all.items.map(o => `${o.metadata.namespace ?? ''}/${o.metadata.name}`),
+        ['/x', 'a/x', 'b/x', 'b/y'],
+      );
       const b = await store.list({ group: GROUP, resource: 'scoped', namespace: 'b' });
-      assert.deepEqual(b.items.map(o => o.metadata.name), ['x', 'y']);
+      assert.deepEqual(
+        b.items.map(o => o.metadata.name),
+        ['x', 'y'],
+      );
       assert.equal(b.rv, await store.currentRevision());
       const inTx = await store.transact(tx => tx.list({ group: GROUP, resource: 'scoped' }, { filter: o => o.metadata.name === 'x' }));
       assert.equal(inTx.length, 3);
@@ -180,13 +204,21 @@ describe('storage: PostgreSQL store', function () {
 
     it('tells what a set holds now and what in it was written since a revision, in one snapshot', async () => {
       const k = (n: string) => key('since', 'n', n);
-      await store.transact(async tx => { for (const n of ['a', 'b', 'c']) await tx.create(k(n), object(n, 'n')); });
+      await store.transact(async tx => {
+        for (const n of ['a', 'b', 'c']) await tx.create(k(n), object(n, 'n'));
+      });
       const since = await store.currentRevision();
       const none = await store.transact(tx => tx.listChanged({ group: GROUP, resource: 'since', namespace: 'n' }, since));
       assert.deepEqual(none, { count: 3, changed: [] });
       const b = await store.get(k('b'));
-      await store.transact(async tx => { await tx.update(k('b'), { ...b!, spec: { v: 2 } }); await tx.delete(k('c')); await tx.create(k('d'), object('d', 'n')); });
-      const later = await store.transact(tx => tx.listChanged({ group: GROUP, resource: 'since', namespace: 'n' }, since, { pick: ['metadata.name', 'spec.v'] }));
+      await store.transact(async tx => {
+        await tx.update(k('b'), { ...b!, spec: { v: 2 } });
+        await tx.delete(k('c'));
+        await tx.create(k('d'), object('d', 'n'));
+      });
+      const later = await store.transact(tx =>
+        tx.listChanged({ group: GROUP, resource: 'since', namespace: 'n' }, since, { pick: ['metadata.name', 'spec.v'] }),
+      );
       assert.equal(later.count, 3);
       assert.deepEqual(later.changed, [{ metadata: { name: 'b' }, spec: { v: 2 } }, { metadata: { name: 'd' } }]);
       const empty = await store.transact(tx => tx.listChanged({ group: GROUP, resource: 'since', namespace: 'none' }, 0n));
@@ -203,12 +235,21 @@ describe('storage: PostgreSQL store', function () {
 
     it('reads only the picked paths of each object when asked to', async () => {
       await store.transact(async tx => {
-        await tx.create(key('picked', 'n', 'p1'), { metadata: { name: 'p1', namespace: 'n', labels: { a: 'b' } }, spec: { hard: { cpu: '1' }, clusterName: 'c1', other: 'x' } });
+        await tx.create(key('picked', 'n', 'p1'), {
+          metadata: { name: 'p1', namespace: 'n', labels: { a: 'b' } },
+          spec: { hard: { cpu: '1' }, clusterName: 'c1', other: 'x' },
+        });
         await tx.create(key('picked', 'n', 'p2'), { metadata: { name: 'p2', namespace: 'n' }, spec: { clusterName: 'c2' } });
       });
-      const picked = await store.transact(tx => tx.list({ group: GROUP, resource: 'picked', namespace: 'n' }, {
-        pick: ['metadata.name', 'spec.hard', 'spec.clusterName'], filter: o => o.spec?.clusterName === 'c1' || o.metadata.name === 'p2',
-      }));
+      const picked = await store.transact(tx =>
+        tx.list(
+          { group: GROUP, resource: 'picked', namespace: 'n' },
+          {
+            pick: ['metadata.name', 'spec.hard', 'spec.clusterName'],
+            filter: o => o.spec?.clusterName === 'c1' || o.metadata.name === 'p2',
+          },
+        ),
+      );
       assert.deepEqual(picked, [
         { metadata: { name: 'p1' }, spec: { hard: { cpu: '1' }, clusterName: 'c1' } },
         { metadata: { name: 'p2' }, spec: { clusterName: 'c2' } },
@@ -227,17 +268,19 @@ describe('storage: PostgreSQL store', function () {
       for (const o of outcomes) if (o.status === 'rejected') assert.equal((o.reason as StorageError).code, 'Conflict');
 
       // With retry on Conflict, every increment lands.
-      await Promise.all(Array.from({ length: 10 }, async () => {
-        for (;;) {
-          const cur = (await store.get(k))!;
-          try {
-            await store.transact(tx => tx.update(k, { ...cur, spec: { n: (cur.spec!.n as number) + 1 } }, cur.metadata.resourceVersion));
-            return;
-          } catch (err) {
-            if (!(err instanceof StorageError && err.code === 'Conflict')) throw err;
+      await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          for (;;) {
+            const cur = (await store.get(k))!;
+            try {
+              await store.transact(tx => tx.update(k, { ...cur, spec: { n: (cur.spec!.n as number) + 1 } }, cur.metadata.resourceVersion));
+              return;
+            } catch (err) {
+              if (!(err instanceof StorageError && err.code === 'Conflict')) throw err;
+            }
           }
-        }
-      }));
+        }),
+      );
       const winner = outcomes.findIndex(o => o.status === 'fulfilled');
       assert.equal((await store.get(k))!.spec!.n, winner + 10);
     });
@@ -247,12 +290,15 @@ describe('storage: PostgreSQL store', function () {
     it('roll back entirely when fn throws', async () => {
       const existing = await store.transact(tx => tx.create(key('rb', '', 'existing'), object('existing', '', { v: 1 })));
       const before = await store.currentRevision();
-      await assert.rejects(store.transact(async tx => {
-        await tx.create(key('rb', '', 'new'), object('new', ''));
-        await tx.update(key('rb', '', 'existing'), { ...existing, spec: { v: 2 } });
-        await tx.delete(key('rb', '', 'existing'));
-        throw new Error('boom');
-      }), /boom/);
+      await assert.rejects(
+        store.transact(async tx => {
+          await tx.create(key('rb', '', 'new'), object('new', ''));
+          await tx.update(key('rb', '', 'existing'), { ...existing, spec: { v: 2 } });
+          await tx.delete(key('rb', '', 'existing'));
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
       assert.equal(await store.currentRevision(), before);
       assert.equal(await store.get(key('rb', '', 'new')), undefined);
       assert.deepEqual((await store.get(key('rb', '', 'existing')))?.spec, { v: 1 });
@@ -277,12 +323,17 @@ describe('storage: PostgreSQL store', function () {
 
     it('assigns increasing revisions to several writes in one transaction', async () => {
       const before = await store.currentRevision();
-      const out = await store.transact(async tx => Promise.all([
-        tx.create(key('multi', '', 'a'), object('a', '')),
-        tx.create(key('multi', '', 'b'), object('b', '')),
-        tx.create(key('multi', '', 'c'), object('c', '')),
-      ]));
-      assert.deepEqual(out.map(o => o.metadata.resourceVersion), [1n, 2n, 3n].map(d => (before + d).toString()));
+      const out = await store.transact(async tx =>
+        Promise.all([
+          tx.create(key('multi', '', 'a'), object('a', '')),
+          tx.create(key('multi', '', 'b'), object('b', '')),
+          tx.create(key('multi', '', 'c'), object('c', '')),
+        ]),
+      );
+      assert.deepEqual(
+        out.map(o => o.metadata.resourceVersion),
+        [1n, 2n, 3n].map(d => (before + d).toString()),
+      );
     });
 
     it('commit with a final write, and a final write that fails commits nothing', async () => {
@@ -294,17 +345,23 @@ describe('storage: PostgreSQL store', function () {
       assert.equal(made.metadata.resourceVersion, (before + 2n).toString());
       assert.ok(await store.get(key('final', '', 'second')));
       // The final create of a key that exists fails the whole transaction, the write before it too.
-      await rejectsWith(store.transact(async tx => {
-        await tx.create(key('final', '', 'third'), object('third', ''));
-        return tx.create(key('final', '', 'second'), object('second', ''), { final: true });
-      }), 'AlreadyExists');
+      await rejectsWith(
+        store.transact(async tx => {
+          await tx.create(key('final', '', 'third'), object('third', ''));
+          return tx.create(key('final', '', 'second'), object('second', ''), { final: true });
+        }),
+        'AlreadyExists',
+      );
       assert.equal(await store.get(key('final', '', 'third')), undefined);
       assert.equal(await store.currentRevision(), before + 2n, 'no revision was taken for good');
       // Nothing runs in a transaction after its final write.
-      await assert.rejects(store.transact(async tx => {
-        await tx.update(key('final', '', 'first'), object('first', '', { v: 2 }), undefined, { final: true });
-        await tx.get(key('final', '', 'first'));
-      }), /already finished/);
+      await assert.rejects(
+        store.transact(async tx => {
+          await tx.update(key('final', '', 'first'), object('first', '', { v: 2 }), undefined, { final: true });
+          await tx.get(key('final', '', 'first'));
+        }),
+        /already finished/,
+      );
       const updated = await store.get(key('final', '', 'first'));
       assert.deepEqual(updated?.spec, { v: 2 }, 'the final update committed before the refused read');
       const gone = await store.transact(tx => tx.delete(key('final', '', 'first'), updated!.metadata.resourceVersion, { final: true }));
@@ -314,13 +371,17 @@ describe('storage: PostgreSQL store', function () {
 
     it('lock(name) serialises check-then-write across transactions', async () => {
       const prefix = { group: GROUP, resource: 'unique' };
-      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => store.transact(async tx => {
-        await tx.lock('unique:singleton');
-        const existing = await tx.list(prefix);
-        if (existing.length > 0) throw new StorageError('AlreadyExists', 'taken');
-        await sleep(5);
-        return tx.create(key('unique', '', `holder-${i}`), object(`holder-${i}`, ''));
-      })));
+      const results = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) =>
+          store.transact(async tx => {
+            await tx.lock('unique:singleton');
+            const existing = await tx.list(prefix);
+            if (existing.length > 0) throw new StorageError('AlreadyExists', 'taken');
+            await sleep(5);
+            return tx.create(key('unique', '', `holder-${i}`), object(`holder-${i}`, ''));
+          }),
+        ),
+      );
       assert.equal(results.filter(r => r.status === 'fulfilled').length, 1);
       assert.equal((await store.list(prefix)).items.length, 1);
     });
@@ -332,12 +393,13 @@ describe('storage: PostgreSQL store', function () {
         await tx.create(a, object('a', '', { n: 0 }));
         await tx.create(b, object('b', '', { n: 0 }));
       });
-      const bump = async (first: ObjectKey, second: ObjectKey) => store.transact(async tx => {
-        const x = (await tx.get(first, { forUpdate: true }))!;
-        await tx.update(first, { ...x, spec: { n: (x.spec!.n as number) + 1 } });
-        const y = (await tx.get(second, { forUpdate: true }))!;
-        await tx.update(second, { ...y, spec: { n: (y.spec!.n as number) + 1 } });
-      });
+      const bump = async (first: ObjectKey, second: ObjectKey) =>
+        store.transact(async tx => {
+          const x = (await tx.get(first, { forUpdate: true }))!;
+          await tx.update(first, { ...x, spec: { n: (x.spec!.n as number) + 1 } });
+          const y = (await tx.get(second, { forUpdate: true }))!;
+          await tx.update(second, { ...y, spec: { n: (y.spec!.n as number) + 1 } });
+        });
       const started = Date.now();
       await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? bump(a, b) : bump(b, a))));
       assert.ok(Date.now() - started < 5000, 'no deadlock-detector stalls');
@@ -350,7 +412,7 @@ describe('storage: PostgreSQL store', function () {
     const prefix = { group: GROUP, resource: 'paged' };
     const name = (i: number) => `obj-${String(i).padStart(3, '0')}`;
 
-    it('yields every object of the first page\'s revision exactly once under concurrent writes', async () => {
+    it("yields every object of the first page's revision exactly once under concurrent writes", async () => {
       await store.transact(async tx => {
         for (let i = 0; i < 200; i++) await tx.create(key('paged', i % 2 ? 'odd' : 'even', name(i)), object(name(i), i % 2 ? 'odd' : 'even', { gen: 0 }));
       });
@@ -408,7 +470,10 @@ describe('storage: PostgreSQL store', function () {
       const whole = await store.list(prefix, { atRevision: R });
       assert.deepEqual(whole.items, items);
       const now = await store.list(prefix);
-      assert.notDeepEqual(now.items.map(o => o.metadata.name), whole.items.map(o => o.metadata.name));
+      assert.notDeepEqual(
+        now.items.map(o => o.metadata.name),
+        whole.items.map(o => o.metadata.name),
+      );
     });
 
     it('reads continue pages from the current table and the log for exactly the keys written since', async () => {
@@ -417,10 +482,11 @@ describe('storage: PostgreSQL store', function () {
       try {
         const mixed = { group: GROUP, resource: 'mixed' };
         const k = (n: string) => key('mixed', 'ns', n);
-        const put = (n: string, spec: Record<string, unknown>) => s.transact(async tx => {
-          const cur = await tx.get(k(n), { forUpdate: true });
-          return cur ? tx.update(k(n), { ...cur, spec }) : tx.create(k(n), object(n, 'ns', spec));
-        });
+        const put = (n: string, spec: Record<string, unknown>) =>
+          s.transact(async tx => {
+            const cur = await tx.get(k(n), { forUpdate: true });
+            return cur ? tx.update(k(n), { ...cur, spec }) : tx.create(k(n), object(n, 'ns', spec));
+          });
         const del = (n: string) => s.transact(tx => tx.delete(k(n)));
         // More keys than one chunk read (100 rows), so pages are cut inside chunks and across them.
         const nm = (i: number) => `k${String(i).padStart(3, '0')}`;
@@ -459,7 +525,7 @@ describe('storage: PostgreSQL store', function () {
 
         const pageThrough = async () => {
           const items = [...first.items];
-          for (let token = first.continue; token;) {
+          for (let token = first.continue; token; ) {
             const page = await s.list(mixed, { limit: 7, continue: token });
             assert.equal(page.rv, R);
             items.push(...page.items);
@@ -469,7 +535,10 @@ describe('storage: PostgreSQL store', function () {
         };
         assert.deepEqual(await pageThrough(), atR, 'the pages are the snapshot at R');
         assert.deepEqual((await s.list(mixed, { atRevision: R })).items, atR, 'so is one read of R');
-        assert.deepEqual(atR.map(o => o.metadata.name), Array.from({ length: 249 }, (_, i) => nm(i)));
+        assert.deepEqual(
+          atR.map(o => o.metadata.name),
+          Array.from({ length: 249 }, (_, i) => nm(i)),
+        );
         assert.ok(atR.every(o => isDeepStrictEqual(o.spec, { v: o.metadata.name === nm(248) ? 1 : 0 })));
 
         // Compacted up to R: the entries the snapshot needs are still there.
@@ -534,8 +603,14 @@ describe('storage: PostgreSQL store', function () {
         const last = await store.currentRevision();
 
         await eventually('watchers to catch up', () => all.progress >= last && onlyA.progress >= last);
-        assert.deepEqual(all.events.map(e => `${e.type} ${e.key.namespace}/${e.key.name}`), ['ADDED a/x', 'ADDED b/y', 'MODIFIED a/x', 'DELETED a/pre']);
-        assert.deepEqual(onlyA.events.map(e => `${e.type} ${e.key.name}`), ['ADDED x', 'MODIFIED x', 'DELETED pre']);
+        assert.deepEqual(
+          all.events.map(e => `${e.type} ${e.key.namespace}/${e.key.name}`),
+          ['ADDED a/x', 'ADDED b/y', 'MODIFIED a/x', 'DELETED a/pre'],
+        );
+        assert.deepEqual(
+          onlyA.events.map(e => `${e.type} ${e.key.name}`),
+          ['ADDED x', 'MODIFIED x', 'DELETED pre'],
+        );
         const mod = all.events[2];
         assert.deepEqual(mod.object, x2);
         assert.deepEqual(mod.prevObject, x);
@@ -574,7 +649,10 @@ describe('storage: PostgreSQL store', function () {
           const r = record(s, prefix, from);
           await eventually(`watch from ${from}`, () => r.progress >= head);
           assert.deepEqual(r.errors, []);
-          assert.deepEqual(r.events.map(e => e.rv), Array.from({ length: Number(head - from) }, (_, i) => from + 1n + BigInt(i)));
+          assert.deepEqual(
+            r.events.map(e => e.rv),
+            Array.from({ length: Number(head - from) }, (_, i) => from + 1n + BigInt(i)),
+          );
           return r;
         };
         (await expectAll(head - 5n)).stop(); // in memory
@@ -632,7 +710,15 @@ describe('storage: PostgreSQL store', function () {
       const from = await store.currentRevision();
       const prefix = { group: GROUP, resource: 'faulty' };
       let failed: Error | undefined;
-      const bad = store.watch(prefix, { fromRV: from, onEvent: () => { throw new Error('consumer broke'); }, onError: err => { failed = err; } });
+      const bad = store.watch(prefix, {
+        fromRV: from,
+        onEvent: () => {
+          throw new Error('consumer broke');
+        },
+        onError: err => {
+          failed = err;
+        },
+      });
       const good = record(store, prefix, from);
       for (let i = 0; i < 5; i++) await store.transact(tx => tx.create(key('faulty', '', `f${i}`), object(`f${i}`, '')));
       await eventually('good watcher', () => good.events.length === 5);
@@ -674,7 +760,7 @@ describe('storage: PostgreSQL store', function () {
         const pool = s.pool;
         const remaining = await pool.query<{ n: string }>("SELECT count(*)::text AS n FROM changes WHERE rv <= $1 AND type = 'DELETED'", [mid.toString()]);
         assert.equal(remaining.rows[0].n, '0', 'tombstones at or below the compacted revision are gone');
-        const dup = await pool.query("SELECT 1 FROM changes WHERE rv <= $1 GROUP BY grp, resource, namespace, name HAVING count(*) > 1", [mid.toString()]);
+        const dup = await pool.query('SELECT 1 FROM changes WHERE rv <= $1 GROUP BY grp, resource, namespace, name HAVING count(*) > 1', [mid.toString()]);
         assert.equal(dup.rowCount, 0, 'one entry per key at or below the compacted revision');
       } finally {
         await s.close();
@@ -693,10 +779,7 @@ describe('storage: PostgreSQL store', function () {
       const prefix = { group: GROUP, resource };
       try {
         const start = await a.currentRevision();
-        const watchers = [
-          record(a, prefix, start),
-          record(b, { ...prefix, namespace: 'ns-1' }, start),
-        ];
+        const watchers = [record(a, prefix, start), record(b, { ...prefix, namespace: 'ns-1' }, start)];
         let late: Recorder | undefined;
 
         const WRITERS = 8;
@@ -706,7 +789,7 @@ describe('storage: PostgreSQL store', function () {
         const writer = async (w: number) => {
           const s = w % 2 ? b : a;
           // xorshift32: reproducible runs without a hot key from a degenerate generator.
-          let seed = (w + 1) * 0x9e3779b1 >>> 0;
+          let seed = ((w + 1) * 0x9e3779b1) >>> 0;
           const rand = (n: number) => {
             seed ^= seed << 13;
             seed ^= seed >>> 17;
@@ -760,12 +843,19 @@ describe('storage: PostgreSQL store', function () {
         const expectedRVs = Array.from({ length: committed }, (_, i) => start + 1n + BigInt(i));
         for (const r of [watchers[0], late]) {
           assert.deepEqual(r.errors, []);
-          assert.deepEqual(r.events.map(e => e.rv), expectedRVs, 'every revision once, in order');
+          assert.deepEqual(
+            r.events.map(e => e.rv),
+            expectedRVs,
+            'every revision once, in order',
+          );
           assert.deepEqual(replay(r.events), byKey(full.items));
         }
         const ns1 = watchers[1];
         assert.deepEqual(ns1.errors, []);
-        assert.deepEqual(ns1.events.map(e => e.rv), watchers[0].events.filter(e => e.key.namespace === 'ns-1').map(e => e.rv));
+        assert.deepEqual(
+          ns1.events.map(e => e.rv),
+          watchers[0].events.filter(e => e.key.namespace === 'ns-1').map(e => e.rv),
+        );
         assert.deepEqual(replay(ns1.events), byKey((await a.list({ ...prefix, namespace: 'ns-1' })).items));
         for (const r of all) r.stop();
         // The write rate, for tuning the write path.

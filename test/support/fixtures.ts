@@ -44,7 +44,16 @@ export function clusterObject(name: string, extra: { labels?: Record<string, str
 }
 
 /** A valid TKE Project (business.tkestack.io/v1). */
-export function projectObject(name: string, extra: { labels?: Record<string, string>; displayName?: string; clusters?: Record<string, unknown>; finalizers?: string[]; annotations?: Record<string, string> } = {}): any {
+export function projectObject(
+  name: string,
+  extra: {
+    labels?: Record<string, string>;
+    displayName?: string;
+    clusters?: Record<string, unknown>;
+    finalizers?: string[];
+    annotations?: Record<string, string>;
+  } = {},
+): any {
   return {
     apiVersion: 'business.tkestack.io/v1',
     kind: 'Project',

@@ -12,13 +12,24 @@ import type { GroupContext } from '../../pkg/server/group.ts';
 import type { Store } from '../../pkg/storage/interface.ts';
 
 export function servedKinds(): ResourceDefinition[] {
-  const unused = (what: string) => () => { throw new Error(`${what} is not available when only listing kinds`); };
+  const unused = (what: string) => () => {
+    throw new Error(`${what} is not available when only listing kinds`);
+  };
   const ctx: GroupContext = {
-    storage: {} as Store, sql: {} as pg.Pool, ca: {} as CertificateAuthority,
-    admission: new AdmissionChain(), authenticator: createAuthenticator({}),
-    store: unused('store'), authorizer: unused('authorizer'), externalURL: unused('externalURL'),
-    dataDir: '', logger: pino({ level: 'silent' }), audit: { maxAgeDays: 0, maxEvents: 0 }, clusterHealthCheckPeriodSeconds: 60,
-    eventRecorder: { event: unused('eventRecorder') }, eventTTLSeconds: 3600,
+    storage: {} as Store,
+    sql: {} as pg.Pool,
+    ca: {} as CertificateAuthority,
+    admission: new AdmissionChain(),
+    authenticator: createAuthenticator({}),
+    store: unused('store'),
+    authorizer: unused('authorizer'),
+    externalURL: unused('externalURL'),
+    dataDir: '',
+    logger: pino({ level: 'silent' }),
+    audit: { maxAgeDays: 0, maxEvents: 0 },
+    clusterHealthCheckPeriodSeconds: 60,
+    eventRecorder: { event: unused('eventRecorder') },
+    eventTTLSeconds: 3600,
     registry: { engineBinary: '' },
   };
   return apiGroups.flatMap(g => g.build(ctx).resources);

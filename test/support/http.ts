@@ -56,54 +56,79 @@ export function httpResponse(status: number, headers: HttpResponse['headers'], b
     headers,
     body,
     json() {
-      try { return JSON.parse(body); } catch { throw new Error(`response is not JSON (HTTP ${status}): ${body.slice(0, 500)}`); }
+      try {
+        return JSON.parse(body);
+      } catch {
+        throw new Error(`response is not JSON (HTTP ${status}): ${body.slice(0, 500)}`);
+      }
     },
   };
 }
 
-interface HttpsTarget { port: number; caPEM?: string }
+interface HttpsTarget {
+  port: number;
+  caPEM?: string;
+}
 
-export function httpsRequest(target: HttpsTarget, method: string, urlPath: string, opts: RequestOptions & { defaultToken?: string; agent?: https.Agent } = {}): Promise<HttpResponse> {
+export function httpsRequest(
+  target: HttpsTarget,
+  method: string,
+  urlPath: string,
+  opts: RequestOptions & { defaultToken?: string; agent?: https.Agent } = {},
+): Promise<HttpResponse> {
   const { headers, payload } = encodeRequest(opts);
   return new Promise((resolve, reject) => {
     let settled = false;
     let responded = false;
-    const req = https.request({
-      host: '127.0.0.1',
-      port: target.port,
-      method,
-      path: urlPath,
-      headers,
-      ca: target.caPEM,
-      rejectUnauthorized: !!target.caPEM,
-      // The serving cert is for localhost/127.0.0.1; do not let SNI/hostname checks depend on how we dial.
-      checkServerIdentity: () => undefined,
-      cert: opts.cert,
-      key: opts.key,
-      agent: opts.agent ?? (opts.cert ? false : undefined),
-      timeout: opts.timeoutMs ?? 30_000,
-    }, res => {
-      responded = true;
-      const chunks: Buffer[] = [];
-      res.on('data', c => chunks.push(c));
-      res.on('error', err => {
-        if (settled) return;
-        settled = true;
-        reject(new Error(`${method} ${urlPath}: response failed after HTTP ${res.statusCode} (${err.message}); body so far: ${Buffer.concat(chunks).toString('utf8').slice(0, 500)}`));
-      });
-      res.on('end', () => {
-        if (settled) return;
-        settled = true;
-        resolve(httpResponse(res.statusCode ?? 0, res.headers, Buffer.concat(chunks).toString('utf8')));
-      });
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port: target.port,
+        method,
+        path: urlPath,
+        headers,
+        ca: target.caPEM,
+        rejectUnauthorized: !!target.caPEM,
+        // The serving cert is for localhost/127.0.0.1; do not let SNI/hostname checks depend on how we dial.
+        checkServerIdentity: () => undefined,
+        cert: opts.cert,
+        key: opts.key,
+        agent: opts.agent ?? (opts.cert ? false : undefined),
+        timeout: opts.timeoutMs ?? 30_000,
+      },
+      res => {
+        responded = true;
+        const chunks: Buffer[] = [];
+        res.on('data', c => chunks.push(c));
+        res.on('error', err => {
+          if (settled) return;
+          settled = true;
+          reject(
+            new Error(
+              `${method} ${urlPath}: response failed after HTTP ${res.statusCode} (${err.message}); body so far: ${Buffer.concat(chunks).toString('utf8').slice(0, 500)}`,
+            ),
+          );
+        });
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          resolve(httpResponse(res.statusCode ?? 0, res.headers, Buffer.concat(chunks).toString('utf8')));
+        });
+      },
+    );
+    req.on('timeout', () => {
+      req.destroy(new Error(`${method} ${urlPath}: no response within ${opts.timeoutMs ?? 30_000}ms`));
     });
-    req.on('timeout', () => { req.destroy(new Error(`${method} ${urlPath}: no response within ${opts.timeoutMs ?? 30_000}ms`)); });
     req.on('error', err => {
       // A server may answer (e.g. 413) and close before it read the whole body: keep the answer.
       if (responded) return;
-      if (!settled) { settled = true; reject(err); }
+      if (!settled) {
+        settled = true;
+        reject(err);
+      }
     });
-    if (payload) req.end(payload); else req.end();
+    if (payload) req.end(payload);
+    else req.end();
   });
 }
 
@@ -111,13 +136,18 @@ export async function isReady(port: number, caPEM?: string, token?: string): Pro
   try {
     const res = await httpsRequest({ port, caPEM }, 'GET', '/readyz', { token, timeoutMs: 2000, agent: new https.Agent({ keepAlive: false }) });
     return res.status;
-  } catch { return 0; }
+  } catch {
+    return 0;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Watches over raw HTTP (newline-delimited JSON events).
 
-export interface WatchEvent { type: string; object: any }
+export interface WatchEvent {
+  type: string;
+  object: any;
+}
 
 export interface RawWatch {
   events: WatchEvent[];
@@ -141,7 +171,11 @@ export function watchReader(onEvent?: (ev: WatchEvent) => void) {
   let buf = '';
   const emit = (line: string) => {
     let ev: WatchEvent;
-    try { ev = JSON.parse(line); } catch { ev = { type: 'UNPARSEABLE', object: line }; }
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      ev = { type: 'UNPARSEABLE', object: line };
+    }
     events.push(ev);
     onEvent?.(ev);
   };
@@ -149,10 +183,17 @@ export function watchReader(onEvent?: (ev: WatchEvent) => void) {
     events,
     status: () => status,
     errorBody: () => errBody,
-    setStatus(s: number) { status = s; },
-    addError(s: string) { errBody += s; },
+    setStatus(s: number) {
+      status = s;
+    },
+    addError(s: string) {
+      errBody += s;
+    },
     feed(chunk: string) {
-      if (status !== 200) { errBody += chunk; return; }
+      if (status !== 200) {
+        errBody += chunk;
+        return;
+      }
       buf += chunk;
       for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl).trim();
@@ -173,19 +214,33 @@ export function openWatch(server: { port: number; caPEM?: string; token: string 
   let req: ReturnType<typeof https.request> | undefined;
   let closed = false;
   const done = new Promise<void>(resolve => {
-    req = https.request({
-      host: '127.0.0.1', port: server.port, method: 'GET', path: urlPath,
-      headers: { Authorization: `Bearer ${server.token}`, Accept: 'application/json' },
-      ca: server.caPEM, checkServerIdentity: () => undefined, agent: false,
-    }, res => {
-      reader.setStatus(res.statusCode ?? 0);
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => reader.feed(chunk));
-      res.on('end', () => { reader.end(); resolve(); });
-      res.on('error', () => resolve());
-      res.on('close', () => resolve());
+    req = https.request(
+      {
+        host: '127.0.0.1',
+        port: server.port,
+        method: 'GET',
+        path: urlPath,
+        headers: { Authorization: `Bearer ${server.token}`, Accept: 'application/json' },
+        ca: server.caPEM,
+        checkServerIdentity: () => undefined,
+        agent: false,
+      },
+      res => {
+        reader.setStatus(res.statusCode ?? 0);
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => reader.feed(chunk));
+        res.on('end', () => {
+          reader.end();
+          resolve();
+        });
+        res.on('error', () => resolve());
+        res.on('close', () => resolve());
+      },
+    );
+    req.on('error', err => {
+      if (!closed) reader.addError(String(err));
+      resolve();
     });
-    req.on('error', err => { if (!closed) reader.addError(String(err)); resolve(); });
     req.end();
   });
   return {
@@ -193,7 +248,10 @@ export function openWatch(server: { port: number; caPEM?: string; token: string 
     done,
     status: reader.status,
     errorBody: reader.errorBody,
-    close() { closed = true; req?.destroy(); },
+    close() {
+      closed = true;
+      req?.destroy();
+    },
   };
 }
 
@@ -212,9 +270,14 @@ export function parseJSONStream(text: string): any[] {
       else if (ch === '"') inString = false;
       continue;
     }
-    if (ch === '"') { inString = true; continue; }
-    if (ch === '{' || ch === '[') { if (depth === 0) start = i; depth++; }
-    else if (ch === '}' || ch === ']') {
+    if (ch === '"') {
+      inString = true;
+      continue;
+    }
+    if (ch === '{' || ch === '[') {
+      if (depth === 0) start = i;
+      depth++;
+    } else if (ch === '}' || ch === ']') {
       depth--;
       if (depth === 0 && start >= 0) {
         out.push(JSON.parse(text.slice(start, i + 1)));
@@ -233,14 +296,19 @@ export function parseJSONStream(text: string): any[] {
 export async function waitSettled(server: Requester, urlPath: string, timeoutMs = 10_000): Promise<any> {
   let last = '';
   let obj: any;
-  await waitFor(`${urlPath} to stop changing`, async () => {
-    const res = await server.request('GET', urlPath);
-    if (res.status !== 200) throw new Error(describeResponse(res));
-    obj = res.json();
-    const rv = obj.metadata.resourceVersion as string;
-    const same = rv === last;
-    last = rv;
-    return same;
-  }, timeoutMs, 250);
+  await waitFor(
+    `${urlPath} to stop changing`,
+    async () => {
+      const res = await server.request('GET', urlPath);
+      if (res.status !== 200) throw new Error(describeResponse(res));
+      obj = res.json();
+      const rv = obj.metadata.resourceVersion as string;
+      const same = rv === last;
+      last = rv;
+      return same;
+    },
+    timeoutMs,
+    250,
+  );
   return obj;
 }

@@ -12,7 +12,17 @@ import { parseOptions } from '../../cmd/tke-apiserver/options.ts';
 import { assembleServer, type AssembledServer } from '../../cmd/tke-apiserver/server.ts';
 import type { APIServer } from '../../pkg/server/apiserver.ts';
 import type { PostgresStore } from '../../pkg/storage/postgres.ts';
-import { describeResponse, encodeRequest, httpResponse, watchReader, type HttpResponse, type RawWatch, type RequestOptions, type Requester, type WatchEvent } from './http.ts';
+import {
+  describeResponse,
+  encodeRequest,
+  httpResponse,
+  watchReader,
+  type HttpResponse,
+  type RawWatch,
+  type RequestOptions,
+  type Requester,
+  type WatchEvent,
+} from './http.ts';
 import { createTestDatabase } from './postgres.ts';
 import { makeTempDir } from './process.ts';
 
@@ -81,7 +91,7 @@ const rawText = streamParser((res, done) => {
 
 export async function startInProcess(opts: InProcessOptions = {}): Promise<InProcessServer> {
   const dataDir = opts.dataDir ?? makeTempDir('tke-inproc-');
-  const databaseUrl = opts.databaseUrl ?? await createTestDatabase();
+  const databaseUrl = opts.databaseUrl ?? (await createTestDatabase());
   const options = parseOptions(['--data-dir', dataDir, '--database-url', databaseUrl, ...(opts.args ?? [])], {});
   const logger = pino({ level: process.env.TKE_TEST_LOG ? 'debug' : 'silent', base: { component: 'tke-apiserver', inprocess: true } }, pino.destination(2));
   const assembled = await assembleServer({ ...options, databaseUrl }, { logger, externalURL: inProcessURL });
@@ -118,7 +128,8 @@ export async function startInProcess(opts: InProcessOptions = {}): Promise<InPro
       });
       if (made.status !== 201) throw new Error(`creating user ${username}: ${describeResponse(made)}`);
       const login = await server.request('POST', '/apis/auth.tkestack.io/v1/apikeys/default/password', {
-        token: null, body: { tenantID: tenant, username, password: b64, expire: '1h' },
+        token: null,
+        body: { tenantID: tenant, username, password: b64, expire: '1h' },
       });
       if (login.status !== 201) throw new Error(`logging in ${username}: ${describeResponse(login)}`);
       const token = login.json().spec.apiKey as string;
@@ -145,18 +156,32 @@ export async function startInProcess(opts: InProcessOptions = {}): Promise<InPro
       const { headers } = encodeRequest({ token: wopts.token, defaultToken: assembled.adminToken });
       let closed = false;
       let finish!: () => void;
-      const done = new Promise<void>(resolve => { finish = resolve; });
+      const done = new Promise<void>(resolve => {
+        finish = resolve;
+      });
       const test = new supertest.Test(listener, 'GET', urlPath)
         .set(headers)
         .buffer(true)
-        .parse(streamParser((res, cb) => {
-          reader.setStatus(res.statusCode ?? 0);
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => reader.feed(chunk));
-          res.on('end', () => { reader.end(); cb(null, ''); finish(); });
-          res.on('close', () => finish());
-        }));
-      test.then(() => finish(), (err: Error) => { if (!closed) reader.addError(String(err)); finish(); });
+        .parse(
+          streamParser((res, cb) => {
+            reader.setStatus(res.statusCode ?? 0);
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => reader.feed(chunk));
+            res.on('end', () => {
+              reader.end();
+              cb(null, '');
+              finish();
+            });
+            res.on('close', () => finish());
+          }),
+        );
+      test.then(
+        () => finish(),
+        (err: Error) => {
+          if (!closed) reader.addError(String(err));
+          finish();
+        },
+      );
       const close = () => {
         if (closed) return;
         closed = true;

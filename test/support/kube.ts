@@ -93,7 +93,13 @@ function portOf(url: string): number {
 }
 
 function stopSync(): void {
-  for (const p of background) { try { p.kill('SIGKILL'); } catch { /* gone */ } }
+  for (const p of background) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   background.clear();
   if (!runningDir) return;
   const dir = runningDir;
@@ -131,7 +137,9 @@ async function start(): Promise<KubeControlPlane> {
     };
     child.stdout.on('data', add);
     child.stderr.on('data', add);
-    child.on('error', err => { text += String(err); });
+    child.on('error', err => {
+      text += String(err);
+    });
     child.on('close', code => resolve({ code, text }));
   });
   if (output.code !== 0) {
@@ -146,10 +154,11 @@ async function start(): Promise<KubeControlPlane> {
   const kubeCAPEM = readFileSync(env.KUBE_CA_FILE, 'utf8');
   const tkeCAPEM = readFileSync(env.TKE_CA_FILE, 'utf8');
 
-  const kubectlArgs = (args: string[], opts: KubeKubectlOptions): string[] => opts.token !== undefined
-    // No kubeconfig at all: the token is the only credential kubectl has.
-    ? ['--kubeconfig', '/dev/null', '--server', env.KUBE_SERVER, '--certificate-authority', env.KUBE_CA_FILE, '--token', opts.token, ...args]
-    : ['--kubeconfig', opts.kubeconfig ?? kubeconfig, ...args];
+  const kubectlArgs = (args: string[], opts: KubeKubectlOptions): string[] =>
+    opts.token !== undefined
+      ? // No kubeconfig at all: the token is the only credential kubectl has.
+        ['--kubeconfig', '/dev/null', '--server', env.KUBE_SERVER, '--certificate-authority', env.KUBE_CA_FILE, '--token', opts.token, ...args]
+      : ['--kubeconfig', opts.kubeconfig ?? kubeconfig, ...args];
 
   const plane: KubeControlPlane = {
     dir: cp,
@@ -190,7 +199,10 @@ async function start(): Promise<KubeControlPlane> {
 
     logTail(component, lines = 40) {
       try {
-        return readFileSync(path.join(cp, 'logs', `${component}.log`), 'utf8').split('\n').slice(-lines).join('\n');
+        return readFileSync(path.join(cp, 'logs', `${component}.log`), 'utf8')
+          .split('\n')
+          .slice(-lines)
+          .join('\n');
       } catch (err) {
         return `(no log: ${(err as Error).message})`;
       }
@@ -217,7 +229,13 @@ export async function stopKubeControlPlane(): Promise<void> {
   const pending = starting;
   starting = undefined;
   await pending.catch(() => undefined);
-  for (const p of background) { try { p.kill('SIGKILL'); } catch { /* gone */ } }
+  for (const p of background) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   background.clear();
   const dir = runningDir;
   runningDir = undefined;

@@ -7,8 +7,17 @@ import { track } from './process.ts';
 
 export const kubectlBin = process.env.KUBECTL ?? '/usr/bin/kubectl';
 
-export interface KubectlResult { code: number | null; stdout: string; stderr: string }
-export interface KubectlOptions { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string }
+export interface KubectlResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+export interface KubectlOptions {
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  cwd?: string;
+}
 
 /** Short description of a kubectl run for assertion messages. */
 export function describeRun(args: string[], r: KubectlResult): string {
@@ -26,14 +35,21 @@ export interface Kubectl {
 }
 
 /** A started process's output so far, growing as it arrives: for tests that read it while it runs. */
-export interface Output { stdout: string; stderr: string }
+export interface Output {
+  stdout: string;
+  stderr: string;
+}
 
 export function followOutput(p: ChildProcess): Output {
   const out: Output = { stdout: '', stderr: '' };
   p.stdout?.setEncoding('utf8');
   p.stderr?.setEncoding('utf8');
-  p.stdout?.on('data', (d: string) => { out.stdout += d; });
-  p.stderr?.on('data', (d: string) => { out.stderr += d; });
+  p.stdout?.on('data', (d: string) => {
+    out.stdout += d;
+  });
+  p.stderr?.on('data', (d: string) => {
+    out.stderr += d;
+  });
   return out;
 }
 
@@ -42,10 +58,19 @@ export function collectKubectl(p: ChildProcess, opts: KubectlOptions = {}): Prom
   return new Promise(resolve => {
     const out = followOutput(p);
     const limit = opts.timeoutMs ?? 60_000;
-    const timer = setTimeout(() => { out.stderr += `\n[harness] kubectl killed after ${limit}ms`; p.kill('SIGKILL'); }, limit);
-    p.on('error', err => { out.stderr += String(err); });
-    p.on('close', code => { clearTimeout(timer); resolve({ code, stdout: out.stdout, stderr: out.stderr }); });
-    if (opts.input !== undefined) p.stdin!.end(opts.input); else p.stdin!.end();
+    const timer = setTimeout(() => {
+      out.stderr += `\n[harness] kubectl killed after ${limit}ms`;
+      p.kill('SIGKILL');
+    }, limit);
+    p.on('error', err => {
+      out.stderr += String(err);
+    });
+    p.on('close', code => {
+      clearTimeout(timer);
+      resolve({ code, stdout: out.stdout, stderr: out.stderr });
+    });
+    if (opts.input !== undefined) p.stdin!.end(opts.input);
+    else p.stdin!.end();
   });
 }
 

@@ -37,19 +37,29 @@ export function writeOCILayout(dir: string, tag: string, text: string): string {
   };
   const tar = tarOf('hello.txt', Buffer.from(text));
   const layer = blob(gzipSync(tar));
-  const config = blob(JSON.stringify({
-    architecture: 'amd64', os: 'linux', config: { Cmd: ['/hello.txt'] },
-    rootfs: { type: 'layers', diff_ids: [`sha256:${sha256(tar)}`] },
-  }));
-  const manifest = blob(JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
-  }));
+  const config = blob(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['/hello.txt'] },
+      rootfs: { type: 'layers', diff_ids: [`sha256:${sha256(tar)}`] },
+    }),
+  );
+  const manifest = blob(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+    }),
+  );
   writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(path.join(dir, 'index.json'), JSON.stringify({
-    schemaVersion: 2,
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': tag } }],
-  }));
+  writeFileSync(
+    path.join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+    }),
+  );
   return manifest.digest;
 }

@@ -21,8 +21,20 @@ export async function startOIDC(): Promise<TestOIDC> {
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key', use: 'sig', alg: 'RS256' };
   const provider = new Provider(issuer, {
     clients: [
-      { client_id: clientID, client_secret: 'tke-secret', redirect_uris: ['http://127.0.0.1/callback'], grant_types: ['authorization_code'], response_types: ['code'] },
-      { client_id: 'other-app', client_secret: 'other-secret', redirect_uris: ['http://127.0.0.1/callback'], grant_types: ['authorization_code'], response_types: ['code'] },
+      {
+        client_id: clientID,
+        client_secret: 'tke-secret',
+        redirect_uris: ['http://127.0.0.1/callback'],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      },
+      {
+        client_id: 'other-app',
+        client_secret: 'other-secret',
+        redirect_uris: ['http://127.0.0.1/callback'],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      },
     ],
     jwks: { keys: [jwk] },
     scopes: ['openid', 'profile', 'groups'],
@@ -33,7 +45,8 @@ export async function startOIDC(): Promise<TestOIDC> {
   await new Promise<void>(ok => server.listen(port, '127.0.0.1', ok));
 
   return {
-    issuer, clientID,
+    issuer,
+    clientID,
     async idToken(sub, claims, opts = {}) {
       const client = await provider.Client.find(opts.audience ?? clientID);
       if (!client) throw new Error('test OIDC client missing');
@@ -44,6 +57,10 @@ export async function startOIDC(): Promise<TestOIDC> {
       const expiresAt = Math.floor(Date.now() / 1000) + (opts.expiresInSeconds ?? 600);
       return token.issue({ use: 'idtoken', expiresAt });
     },
-    stop: () => new Promise<void>(ok => { server.closeAllConnections(); server.close(() => ok()); }),
+    stop: () =>
+      new Promise<void>(ok => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }

@@ -25,12 +25,20 @@ export function track(child: ChildProcess): ChildProcess {
 
 function killAllNow(): void {
   for (const child of children) {
-    try { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); } catch { /* gone */ }
+    try {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
   children.clear();
   if (!process.env.TKE_TEST_KEEP) {
     for (const dir of tempDirs) {
-      try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        /* best effort */
+      }
     }
     tempDirs.clear();
   }
@@ -41,12 +49,17 @@ function installExitHandler(): void {
   exitHandlerInstalled = true;
   process.on('exit', killAllNow);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => { killAllNow(); process.exit(130); });
+    process.once(sig, () => {
+      killAllNow();
+      process.exit(130);
+    });
   }
 }
 
 /** Kills every server and kubectl started through track() (for root after-hooks). */
-export function killAllChildren(): void { killAllNow(); }
+export function killAllChildren(): void {
+  killAllNow();
+}
 
 /** A fresh temp dir, removed when the test process exits. */
 export function makeTempDir(prefix: string): string {

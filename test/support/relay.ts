@@ -12,10 +12,17 @@ export class Relay {
     if (this.server) return;
     const server = net.createServer(client => {
       const upstream = net.connect(this.target, '127.0.0.1');
-      for (const s of [client, upstream]) { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); s.on('error', () => s.destroy()); }
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
       client.pipe(upstream).pipe(client);
     });
-    await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(this.port, '127.0.0.1', () => ok()); });
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(this.port, '127.0.0.1', () => ok());
+    });
     this.port = (server.address() as net.AddressInfo).port;
     this.server = server;
   }

@@ -55,7 +55,11 @@ export interface TestServer extends Kubectl, Requester {
   alive(): boolean;
 }
 
-interface Kubeconfig { server: string; token: string; caPEM: string }
+interface Kubeconfig {
+  server: string;
+  token: string;
+  caPEM: string;
+}
 
 function readKubeconfig(file: string): Kubeconfig {
   const doc = YAML.parse(readFileSync(file, 'utf8'));
@@ -78,8 +82,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   mkdirSync(dataDir, { recursive: true });
   const home = path.join(root, 'home');
   mkdirSync(path.join(home, '.kube', 'cache'), { recursive: true });
-  const databaseUrl = opts.databaseUrl ?? await createTestDatabase();
-  const port = opts.port ?? await freePort();
+  const databaseUrl = opts.databaseUrl ?? (await createTestDatabase());
+  const port = opts.port ?? (await freePort());
   const kubeconfigPath = path.join(dataDir, 'admin.kubeconfig');
   const readyTimeout = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
 
@@ -102,26 +106,40 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     track(child);
     child.stdout!.setEncoding('utf8');
     child.stderr!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => { appendLog(d); if (process.env.TKE_TEST_LOG) process.stderr.write(`[srv:${port}] ${d}`); });
-    child.stderr!.on('data', (d: string) => { appendLog(d); if (process.env.TKE_TEST_LOG) process.stderr.write(`[srv:${port}!] ${d}`); });
+    child.stdout!.on('data', (d: string) => {
+      appendLog(d);
+      if (process.env.TKE_TEST_LOG) process.stderr.write(`[srv:${port}] ${d}`);
+    });
+    child.stderr!.on('data', (d: string) => {
+      appendLog(d);
+      if (process.env.TKE_TEST_LOG) process.stderr.write(`[srv:${port}!] ${d}`);
+    });
     return child;
   };
 
   const waitReady = async (child: ChildProcess): Promise<Kubeconfig> => {
     const deadline = Date.now() + readyTimeout;
     let exited: string | undefined;
-    const onExit = (code: number | null, sig: NodeJS.Signals | null) => { exited = `exited with code ${code} signal ${sig}`; };
+    const onExit = (code: number | null, sig: NodeJS.Signals | null) => {
+      exited = `exited with code ${code} signal ${sig}`;
+    };
     child.once('exit', onExit);
     try {
       let lastStatus = 0;
       for (;;) {
         if (exited) throw new Error(`tke-apiserver ${exited} before it was ready\n${args.join(' ')}\n--- output\n${logTail.slice(-8000)}`);
         if (Date.now() > deadline) {
-          throw new Error(`tke-apiserver not ready within ${readyTimeout}ms (last GET /readyz -> ${lastStatus || 'no answer'})\n--- output\n${logTail.slice(-8000)}`);
+          throw new Error(
+            `tke-apiserver not ready within ${readyTimeout}ms (last GET /readyz -> ${lastStatus || 'no answer'})\n--- output\n${logTail.slice(-8000)}`,
+          );
         }
         lastStatus = await isReady(port);
         if (lastStatus === 200 && existsSync(kubeconfigPath)) {
-          try { return readKubeconfig(kubeconfigPath); } catch { /* still being written */ }
+          try {
+            return readKubeconfig(kubeconfigPath);
+          } catch {
+            /* still being written */
+          }
         }
         await sleep(100);
       }
@@ -135,14 +153,16 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   try {
     kc = await waitReady(child);
   } catch (err) {
-    try { child.kill('SIGKILL'); } catch { /* gone */ }
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
     throw err;
   }
 
   const exitOf = (c: ChildProcess): Promise<number | null> =>
-    c.exitCode !== null || c.signalCode !== null
-      ? Promise.resolve(c.exitCode)
-      : new Promise(resolve => c.once('exit', code => resolve(code)));
+    c.exitCode !== null || c.signalCode !== null ? Promise.resolve(c.exitCode) : new Promise(resolve => c.once('exit', code => resolve(code)));
 
   let agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -155,7 +175,9 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     token: kc.token,
     caPEM: kc.caPEM || (existsSync(path.join(dataDir, 'pki', 'ca.crt')) ? readFileSync(path.join(dataDir, 'pki', 'ca.crt'), 'utf8') : ''),
     home,
-    get process() { return child; },
+    get process() {
+      return child;
+    },
     logs: () => logTail,
     alive: () => child.exitCode === null && child.signalCode === null,
 
@@ -200,7 +222,11 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
         server.token = k.token;
         if (k.caPEM) server.caPEM = k.caPEM;
       } catch (err) {
-        try { child.kill('SIGKILL'); } catch { /* gone */ }
+        try {
+          child.kill('SIGKILL');
+        } catch {
+          /* gone */
+        }
         throw err;
       }
     },

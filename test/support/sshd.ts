@@ -45,7 +45,11 @@ export async function startSSHD(): Promise<TestSSHD> {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
     if (userMade) {
-      try { execFileSync('userdel', ['-r', username], { stdio: 'ignore' }); } catch { /* already gone */ }
+      try {
+        execFileSync('userdel', ['-r', username], { stdio: 'ignore' });
+      } catch {
+        /* already gone */
+      }
     }
     rmSync(dir, { recursive: true, force: true });
   };
@@ -63,34 +67,47 @@ export async function startSSHD(): Promise<TestSSHD> {
     // sshd's privilege separation needs this directory; a container may not have it.
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     const conf = path.join(dir, 'sshd_config');
-    writeFileSync(conf, [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${path.join(dir, 'host_key')}`,
-      `PidFile ${path.join(dir, 'sshd.pid')}`,
-      // Passwords are checked against /etc/shadow directly: no PAM stack to depend on.
-      'UsePAM no',
-      'PasswordAuthentication yes',
-      'KbdInteractiveAuthentication no',
-      'PubkeyAuthentication yes',
-      `AuthorizedKeysFile ${path.join(dir, 'authorized_keys', '%u')}`,
-      'PermitRootLogin prohibit-password',
-      `AllowUsers ${username} root`,
-      'StrictModes no',
-      'LogLevel VERBOSE',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      conf,
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${path.join(dir, 'host_key')}`,
+        `PidFile ${path.join(dir, 'sshd.pid')}`,
+        // Passwords are checked against /etc/shadow directly: no PAM stack to depend on.
+        'UsePAM no',
+        'PasswordAuthentication yes',
+        'KbdInteractiveAuthentication no',
+        'PubkeyAuthentication yes',
+        `AuthorizedKeysFile ${path.join(dir, 'authorized_keys', '%u')}`,
+        'PermitRootLogin prohibit-password',
+        `AllowUsers ${username} root`,
+        'StrictModes no',
+        'LogLevel VERBOSE',
+        '',
+      ].join('\n'),
+    );
     child = spawn(sshdBin, ['-D', '-e', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
-    child.stderr!.on('data', d => { log = (log + d).slice(-4000); });
-    await waitFor(`sshd on 127.0.0.1:${port}`, () => {
-      if (child!.exitCode !== null) throw new Error(`sshd exited: ${log}`);
-      return new Promise<boolean>(resolve => {
-        const s = net.connect(port, '127.0.0.1');
-        s.once('data', () => { s.destroy(); resolve(true); });
-        s.once('error', () => resolve(false));
-      });
-    }, 15_000, 100);
+    child.stderr!.on('data', d => {
+      log = (log + d).slice(-4000);
+    });
+    await waitFor(
+      `sshd on 127.0.0.1:${port}`,
+      () => {
+        if (child!.exitCode !== null) throw new Error(`sshd exited: ${log}`);
+        return new Promise<boolean>(resolve => {
+          const s = net.connect(port, '127.0.0.1');
+          s.once('data', () => {
+            s.destroy();
+            resolve(true);
+          });
+          s.once('error', () => resolve(false));
+        });
+      },
+      15_000,
+      100,
+    );
     return { host: '127.0.0.1', port, username, password, privateKey: readFileSync(path.join(dir, 'user_key'), 'utf8'), stop };
   } catch (err) {
     await stop();

@@ -104,11 +104,15 @@ function matches(prefix: KeyPrefix, k: ObjectKey): boolean {
 }
 
 async function rejectsWith(p: Promise<unknown>, code: StorageErrorCode, what?: string): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof StorageError, `${what ?? 'the call'}: expected StorageError ${code}, got ${String(err)}`);
-    assert.equal(err.code, code, `${what ?? 'the call'}: ${err.message}`);
-    return true;
-  }, `${what ?? 'the call'} should fail with ${code}`);
+  await assert.rejects(
+    p,
+    (err: unknown) => {
+      assert.ok(err instanceof StorageError, `${what ?? 'the call'}: expected StorageError ${code}, got ${String(err)}`);
+      assert.equal(err.code, code, `${what ?? 'the call'}: ${err.message}`);
+      return true;
+    },
+    `${what ?? 'the call'} should fail with ${code}`,
+  );
 }
 
 function delay(ms: number): Promise<void> {
@@ -159,10 +163,14 @@ function record(store: Store, prefix: KeyPrefix, fromRV: bigint): Recorder {
     violations: [],
     progress: undefined,
     async caughtUp(rv: bigint, timeoutMs = 10_000) {
-      await waitFor(`the watch of ${prefix.resource}/${prefix.namespace ?? '*'} from ${fromRV} to report progress ${rv}`, () => {
-        if (rec.errors.length) throw rec.errors[0];
-        return rec.progress !== undefined && rec.progress >= rv;
-      }, timeoutMs);
+      await waitFor(
+        `the watch of ${prefix.resource}/${prefix.namespace ?? '*'} from ${fromRV} to report progress ${rv}`,
+        () => {
+          if (rec.errors.length) throw rec.errors[0];
+          return rec.progress !== undefined && rec.progress >= rv;
+        },
+        timeoutMs,
+      );
     },
     stop() {
       stopped = true;
@@ -176,7 +184,8 @@ function record(store: Store, prefix: KeyPrefix, fromRV: bigint): Recorder {
       if (e.rv <= last) rec.violations.push(`event at ${e.rv} delivered after ${last}: not strictly increasing`);
       if (rec.progress !== undefined && e.rv <= rec.progress) rec.violations.push(`event at ${e.rv} delivered after progress ${rec.progress} was reported`);
       if (!matches(prefix, e.key)) rec.violations.push(`event for ${e.key.group}/${e.key.resource} ${keyName(e.key)} outside the watched prefix`);
-      if (e.object?.metadata?.resourceVersion !== e.rv.toString()) rec.violations.push(`event at ${e.rv} carries resourceVersion ${e.object?.metadata?.resourceVersion}`);
+      if (e.object?.metadata?.resourceVersion !== e.rv.toString())
+        rec.violations.push(`event at ${e.rv} carries resourceVersion ${e.object?.metadata?.resourceVersion}`);
       if (e.type === 'ADDED' && e.prevObject !== undefined) rec.violations.push(`ADDED at ${e.rv} has a prevObject`);
       last = e.rv > last ? e.rv : last;
       rec.events.push(e);
@@ -196,7 +205,12 @@ function record(store: Store, prefix: KeyPrefix, fromRV: bigint): Recorder {
 
 /** An event as plain data, for comparing whole sequences. */
 function shape(e: ChangeEvent): { type: string; key: ObjectKey; rv: bigint; object: KubeObject; prevObject?: KubeObject } {
-  const out: { type: string; key: ObjectKey; rv: bigint; object: KubeObject; prevObject?: KubeObject } = { type: e.type, key: { ...e.key }, rv: e.rv, object: e.object };
+  const out: { type: string; key: ObjectKey; rv: bigint; object: KubeObject; prevObject?: KubeObject } = {
+    type: e.type,
+    key: { ...e.key },
+    rv: e.rv,
+    object: e.object,
+  };
   if (e.prevObject !== undefined) out.prevObject = e.prevObject;
   return out;
 }
@@ -293,9 +307,9 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const created = await store.transact(tx => tx.create(k, input));
         const rv = rvOf(created);
         assert.ok(rv > before, `resourceVersion ${rv} is above the revision before the write (${before})`);
-        assert.equal(await store.currentRevision(), rv, 'currentRevision is the write\'s revision');
+        assert.equal(await store.currentRevision(), rv, "currentRevision is the write's revision");
         assert.deepEqual(created, withRV(snapshot, rv), 'the stored object is the input with its resourceVersion');
-        assert.deepEqual(input, snapshot, 'the caller\'s object is left as it was');
+        assert.deepEqual(input, snapshot, "the caller's object is left as it was");
         assert.deepEqual(await store.get(k), created);
 
         // A resourceVersion in the input is not the stored one: the store assigns it.
@@ -331,12 +345,20 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const k = key(r, 'ns', 'a');
         const created = await store.transact(tx => tx.create(k, thingAt(k, { v: 1 })));
         const before = await store.currentRevision();
-        await rejectsWith(store.transact(tx => tx.create(k, thingAt(k, { v: 2 }))), 'AlreadyExists', 'a second create');
-        await rejectsWith(store.transact(async tx => {
-          const k2 = key(r, 'ns', 'b');
-          await tx.create(k2, thingAt(k2));
-          await tx.create(k2, thingAt(k2));
-        }), 'AlreadyExists', 'a create of a key the same transaction created');
+        await rejectsWith(
+          store.transact(tx => tx.create(k, thingAt(k, { v: 2 }))),
+          'AlreadyExists',
+          'a second create',
+        );
+        await rejectsWith(
+          store.transact(async tx => {
+            const k2 = key(r, 'ns', 'b');
+            await tx.create(k2, thingAt(k2));
+            await tx.create(k2, thingAt(k2));
+          }),
+          'AlreadyExists',
+          'a create of a key the same transaction created',
+        );
         assert.deepEqual(await store.get(k), created);
         assert.equal(await store.get(key(r, 'ns', 'b')), undefined, 'the failed transaction left nothing');
         assert.equal(await store.currentRevision(), before, 'failed writes take no revision');
@@ -348,9 +370,21 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const v1 = await store.transact(tx => tx.create(k, thingAt(k, { v: 1 })));
         const before = await store.currentRevision();
 
-        await rejectsWith(store.transact(tx => tx.update(key(r, 'ns', 'missing'), thing('ns', 'missing'))), 'NotFound', 'update of a missing key');
-        await rejectsWith(store.transact(tx => tx.update(k, withSpec(v1, { v: 9 }), (rvOf(v1) + 1000n).toString())), 'Conflict', 'update with a future expectedRV');
-        await rejectsWith(store.transact(tx => tx.update(k, withSpec(v1, { v: 9 }), '1')), 'Conflict', 'update with an old expectedRV');
+        await rejectsWith(
+          store.transact(tx => tx.update(key(r, 'ns', 'missing'), thing('ns', 'missing'))),
+          'NotFound',
+          'update of a missing key',
+        );
+        await rejectsWith(
+          store.transact(tx => tx.update(k, withSpec(v1, { v: 9 }), (rvOf(v1) + 1000n).toString())),
+          'Conflict',
+          'update with a future expectedRV',
+        );
+        await rejectsWith(
+          store.transact(tx => tx.update(k, withSpec(v1, { v: 9 }), '1')),
+          'Conflict',
+          'update with an old expectedRV',
+        );
         assert.equal(await store.currentRevision(), before, 'failed updates take no revision');
         assert.deepEqual(await store.get(k), v1);
 
@@ -364,37 +398,58 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const v3 = await store.transact(tx => tx.update(k, withSpec(v1, { v: 3 })));
         assert.ok(rvOf(v3) > rvOf(v2));
         assert.deepEqual(await store.get(k), v3);
-        await rejectsWith(store.transact(tx => tx.update(k, withSpec(v3, { v: 4 }), v2.metadata.resourceVersion)), 'Conflict', 'update with the previous revision');
+        await rejectsWith(
+          store.transact(tx => tx.update(k, withSpec(v3, { v: 4 }), v2.metadata.resourceVersion)),
+          'Conflict',
+          'update with the previous revision',
+        );
 
         // Exactly one of several updates from the same revision wins; the others are told Conflict.
-        const outcomes = await Promise.allSettled(Array.from({ length: 8 }, (_, i) =>
-          store.transact(tx => tx.update(k, withSpec(v3, { v: 10 + i }), v3.metadata.resourceVersion))));
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 8 }, (_, i) => store.transact(tx => tx.update(k, withSpec(v3, { v: 10 + i }), v3.metadata.resourceVersion))),
+        );
         const won = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []));
         assert.equal(won.length, 1, 'exactly one concurrent update from the same revision succeeds');
         for (const o of outcomes) if (o.status === 'rejected') assert.ok(o.reason instanceof StorageError && o.reason.code === 'Conflict', String(o.reason));
         assert.deepEqual((await store.get(k))?.spec, { v: 10 + won[0] });
       });
 
-      it('delete returns the last state with the deletion\'s revision; NotFound and Conflict as documented', async () => {
+      it("delete returns the last state with the deletion's revision; NotFound and Conflict as documented", async () => {
         const r = res('delete');
         const k = key(r, 'ns', 'a');
         const v1 = await store.transact(tx => tx.create(k, thingAt(k, { v: 1 })));
         const v2 = await store.transact(tx => tx.update(k, withSpec(v1, { v: 2 })));
         const before = await store.currentRevision();
 
-        await rejectsWith(store.transact(tx => tx.delete(key(r, 'ns', 'missing'))), 'NotFound', 'delete of a missing key');
-        await rejectsWith(store.transact(tx => tx.delete(k, v1.metadata.resourceVersion)), 'Conflict', 'delete with a stale expectedRV');
+        await rejectsWith(
+          store.transact(tx => tx.delete(key(r, 'ns', 'missing'))),
+          'NotFound',
+          'delete of a missing key',
+        );
+        await rejectsWith(
+          store.transact(tx => tx.delete(k, v1.metadata.resourceVersion)),
+          'Conflict',
+          'delete with a stale expectedRV',
+        );
         assert.equal(await store.currentRevision(), before);
         assert.deepEqual(await store.get(k), v2);
 
         const gone = await store.transact(tx => tx.delete(k, v2.metadata.resourceVersion));
         const rv = rvOf(gone);
         assert.ok(rv > rvOf(v2));
-        assert.deepEqual(gone, withRV(v2, rv), 'the last state, with the deletion\'s resourceVersion');
+        assert.deepEqual(gone, withRV(v2, rv), "the last state, with the deletion's resourceVersion");
         assert.equal(await store.currentRevision(), rv);
         assert.equal(await store.get(k), undefined);
-        await rejectsWith(store.transact(tx => tx.delete(k)), 'NotFound', 'a second delete');
-        await rejectsWith(store.transact(tx => tx.update(k, v2)), 'NotFound', 'update after delete');
+        await rejectsWith(
+          store.transact(tx => tx.delete(k)),
+          'NotFound',
+          'a second delete',
+        );
+        await rejectsWith(
+          store.transact(tx => tx.update(k, v2)),
+          'NotFound',
+          'update after delete',
+        );
 
         const again = await store.transact(tx => tx.create(k, thingAt(k, { v: 'again' })));
         assert.ok(rvOf(again) > rv, 'a re-created object gets a new, higher revision');
@@ -423,7 +478,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
           assert.ok(rvOf(o) > last, `${rvOf(o)} > ${last}`);
           last = rvOf(o);
         }
-        assert.equal(await store.currentRevision(), last, 'currentRevision is the last write\'s revision');
+        assert.equal(await store.currentRevision(), last, "currentRevision is the last write's revision");
         assert.deepEqual(await store.get(key(r, 'ns', 'y')), out[1]);
         assert.deepEqual(await store.get(a), out[2]);
       });
@@ -437,7 +492,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         // astral character), and by the pair, not by a joined "namespace/name" string
         // ('a'/'z' before 'a-b'/'a', although "a-b/a" < "a/z").
         const expected = ['/x', 'a/B', 'a/a-c', 'a/a.b', 'a/a0', 'a/aa', 'a/ab', 'a/z', 'a/é', 'a/\uFFFD', 'a/\u{1F600}', 'a-b/a', 'ab/a', 'b/a'];
-        const shuffled = [...expected].sort((x, y) => (x.length * 7 + x.charCodeAt(x.length - 1)) % 11 - (y.length * 7 + y.charCodeAt(y.length - 1)) % 11);
+        const shuffled = [...expected].sort((x, y) => ((x.length * 7 + x.charCodeAt(x.length - 1)) % 11) - ((y.length * 7 + y.charCodeAt(y.length - 1)) % 11));
         await store.transact(async tx => {
           for (const s of shuffled) {
             const [ns, n] = [s.slice(0, s.indexOf('/')), s.slice(s.indexOf('/') + 1)];
@@ -445,7 +500,10 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
           }
         });
         assert.deepEqual(names((await store.list(prefixOf(r))).items), expected);
-        assert.deepEqual(names((await store.list(prefixOf(r, 'a'))).items), expected.filter(s => s.startsWith('a/')));
+        assert.deepEqual(
+          names((await store.list(prefixOf(r, 'a'))).items),
+          expected.filter(s => s.startsWith('a/')),
+        );
         for (const limit of [1, 3, 4]) {
           assert.deepEqual(names((await pageAll(store, prefixOf(r), { limit })).items), expected, `pages of ${limit}`);
         }
@@ -481,7 +539,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         assert.equal(other.items[0].metadata.namespace, 'a');
       });
 
-      it('carries the revision it is consistent with, and each item\'s resourceVersion', async () => {
+      it("carries the revision it is consistent with, and each item's resourceVersion", async () => {
         const r = res('listrv');
         const empty = await store.list(prefixOf(r));
         assert.deepEqual(empty.items, []);
@@ -501,7 +559,8 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const r = res('paging');
         const p = prefixOf(r);
         await store.transact(async tx => {
-          for (let i = 0; i < 25; i++) await tx.create(key(r, i < 12 ? 'a' : 'b', `o${String(i).padStart(2, '0')}`), thing(i < 12 ? 'a' : 'b', `o${String(i).padStart(2, '0')}`));
+          for (let i = 0; i < 25; i++)
+            await tx.create(key(r, i < 12 ? 'a' : 'b', `o${String(i).padStart(2, '0')}`), thing(i < 12 ? 'a' : 'b', `o${String(i).padStart(2, '0')}`));
         });
         const all = await store.list(p);
         assert.equal(all.items.length, 25);
@@ -534,7 +593,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         assert.equal(ns.pages.length, 3);
       });
 
-      it('continues at the first page\'s revision while objects change between pages', async () => {
+      it("continues at the first page's revision while objects change between pages", async () => {
         const r = res('snapshot');
         const p = prefixOf(r);
         const nm = (i: number) => `n${String(i).padStart(2, '0')}`;
@@ -566,15 +625,16 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
 
         const items = [...first.items];
         let expectRemaining = 15;
-        for (let token = first.continue; token;) {
+        for (let token = first.continue; token; ) {
           const page = await store.list(p, { limit: 5, continue: token });
-          assert.equal(page.rv, R, 'every page is at the first page\'s revision');
+          assert.equal(page.rv, R, "every page is at the first page's revision");
           items.push(...page.items);
           expectRemaining -= page.items.length;
-          if (page.continue && page.remainingItemCount !== undefined) assert.equal(page.remainingItemCount, expectRemaining, 'remainingItemCount counts the snapshot');
+          if (page.continue && page.remainingItemCount !== undefined)
+            assert.equal(page.remainingItemCount, expectRemaining, 'remainingItemCount counts the snapshot');
           token = page.continue;
         }
-        assert.deepEqual(items, atStart.items, 'the pages together are the state of the first page\'s revision');
+        assert.deepEqual(items, atStart.items, "the pages together are the state of the first page's revision");
         assert.deepEqual((await store.list(p, { atRevision: R })).items, atStart.items, 'as is one read at that revision');
         const now = names((await store.list(p)).items);
         for (const s of ['ns/n02a', 'ns/n05a', 'zz/new']) assert.ok(now.includes(s), `the newest state has ${s}`);
@@ -667,7 +727,11 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
           ['every namespace', prefixOf(r, 'a'), 'namespace a'],
         ];
         for (const [from, p, to] of foreign) {
-          await rejectsWith(store.list(p, { limit: 1, continue: from === 'namespace a' ? inA : inAll }), 'InvalidContinue', `a token of ${from} used for ${to}`);
+          await rejectsWith(
+            store.list(p, { limit: 1, continue: from === 'namespace a' ? inA : inAll }),
+            'InvalidContinue',
+            `a token of ${from} used for ${to}`,
+          );
         }
         const b64 = (s: string) => Buffer.from(s).toString('base64url');
         const garbage = ['garbage', '!!!', b64('{}'), b64('[]'), b64('null'), b64('"x"'), b64('{"v":1}'), randomBytes(24).toString('base64url')];
@@ -690,10 +754,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const b1 = await store.transact(tx => tx.create(k('b', 'other'), thingAt(k('b', 'other'), { v: 1 })));
         await store.transact(tx => tx.create(unrelated, thingAt(unrelated)));
         const a2 = await store.transact(tx => tx.update(k('a'), withSpec(a1, { v: 2 }), a1.metadata.resourceVersion));
-        const [a3, preGone] = await store.transact(async tx => [
-          await tx.update(k('a'), withSpec(a2, { v: 3 })),
-          await tx.delete(k('pre')),
-        ]);
+        const [a3, preGone] = await store.transact(async tx => [await tx.update(k('a'), withSpec(a2, { v: 3 })), await tx.delete(k('pre'))]);
         const bGone = await store.transact(tx => tx.delete(k('b', 'other')));
         const b2 = await store.transact(tx => tx.create(k('b', 'other'), thingAt(k('b', 'other'), { v: 'again' })));
         const head = await store.currentRevision();
@@ -766,8 +827,14 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
           assert.deepEqual(w.violations, []);
           assert.deepEqual(w.errors, []);
         }
-        assert.deepEqual(nsA.events.map(e => e.object), made.filter((_, i) => writes[i][1]));
-        assert.deepEqual(whole.events.map(e => e.object), made.filter((_, i) => writes[i][2]));
+        assert.deepEqual(
+          nsA.events.map(e => e.object),
+          made.filter((_, i) => writes[i][1]),
+        );
+        assert.deepEqual(
+          whole.events.map(e => e.object),
+          made.filter((_, i) => writes[i][2]),
+        );
         nsA.stop();
         whole.stop();
       });
@@ -782,7 +849,11 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         assert.equal(w.events.length, 0, 'no events for other resources');
         const mine = await store.transact(tx => tx.create(key(r, 'ns', 'x'), thing('ns', 'x')));
         await w.caughtUp(rvOf(mine));
-        assert.deepEqual(w.events.map(e => e.rv), [rvOf(mine)], 'the event arrives before progress past it');
+        assert.deepEqual(
+          w.events.map(e => e.rv),
+          [rvOf(mine)],
+          'the event arrives before progress past it',
+        );
         assert.deepEqual(w.violations, []);
         w.stop();
       });
@@ -798,8 +869,15 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const control = record(store, p, rvOf(x));
         const y = await store.transact(tx => tx.create(key(r, 'ns', 'y'), thing('ns', 'y')));
         await control.caughtUp(rvOf(y));
-        assert.deepEqual(control.events.map(e => e.object), [y]);
-        assert.deepEqual(stopped.events.map(e => e.object), [x], 'the stopped watch got nothing more');
+        assert.deepEqual(
+          control.events.map(e => e.object),
+          [y],
+        );
+        assert.deepEqual(
+          stopped.events.map(e => e.object),
+          [x],
+          'the stopped watch got nothing more',
+        );
         assert.deepEqual(stopped.violations, []);
         assert.deepEqual(stopped.errors, []);
         control.stop();
@@ -816,7 +894,9 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const r = res('compact');
         const p = prefixOf(r);
         const k = (i: number) => key(r, 'ns', `o${i}`);
-        await s.transact(async tx => { for (let i = 0; i < 6; i++) await tx.create(k(i), thingAt(k(i), { v: 0 })); });
+        await s.transact(async tx => {
+          for (let i = 0; i < 6; i++) await tx.create(k(i), thingAt(k(i), { v: 0 }));
+        });
         const first = await s.list(p, { limit: 2 });
         const R1 = first.rv;
         const o1 = (await s.get(k(1)))!;
@@ -872,7 +952,11 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const own = record(s, p, R1);
         await waitFor('the watch to fail or catch up', () => own.errors.length > 0 || (own.progress ?? 0n) >= c);
         const history = made.slice(1);
-        assert.deepEqual(own.events.map(e => e.object), history.slice(0, own.events.length), 'what it delivered is the history after fromRV, from its start');
+        assert.deepEqual(
+          own.events.map(e => e.object),
+          history.slice(0, own.events.length),
+          'what it delivered is the history after fromRV, from its start',
+        );
         if (own.errors.length) {
           assert.ok(own.errors[0] instanceof StorageError && own.errors[0].code === 'Expired', `Expired, got ${own.errors[0]}`);
         } else {
@@ -883,7 +967,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
 
         // An instance that never saw them has only the compacted history: Expired.
         const other = f.peer ? await f.peer() : s;
-        for (const fromRV of (f.peer ? [R1, c - 1n] : [])) {
+        for (const fromRV of f.peer ? [R1, c - 1n] : []) {
           const w = record(other, p, fromRV);
           await waitFor(`Expired for a watch from ${fromRV}`, () => w.errors.length > 0 || (w.progress ?? 0n) >= c);
           assert.equal(w.errors.length, 1, `a watch from ${fromRV}, below the compacted revision ${c}, ends with an error`);
@@ -898,7 +982,10 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const later = await s.transact(tx => tx.create(k(7), thingAt(k(7))));
         await ok.caughtUp(rvOf(later));
         assert.deepEqual(ok.errors, []);
-        assert.deepEqual(ok.events.map(e => e.object), [later]);
+        assert.deepEqual(
+          ok.events.map(e => e.object),
+          [later],
+        );
         ok.stop();
       });
     });
@@ -916,17 +1003,25 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const w = record(store, p, before);
 
         const boom = new Error('boom');
-        await assert.rejects(store.transact(async tx => {
-          await tx.create(key(r, '', 'new'), thing('', 'new'));
-          await tx.update(key(r, '', 'existing'), withSpec(existing, { v: 2 }));
-          await tx.delete(key(r, '', 'doomed'));
-          await tx.lock(`${r}-lock`);
-          throw boom;
-        }), (err: unknown) => err === boom, 'transact rejects with the error fn threw');
-        await rejectsWith(store.transact(async tx => {
-          await tx.create(key(r, '', 'new2'), thing('', 'new2'));
-          await tx.update(key(r, '', 'existing'), withSpec(existing, { v: 3 }), '1');
-        }), 'Conflict', 'a transaction failing on its second write');
+        await assert.rejects(
+          store.transact(async tx => {
+            await tx.create(key(r, '', 'new'), thing('', 'new'));
+            await tx.update(key(r, '', 'existing'), withSpec(existing, { v: 2 }));
+            await tx.delete(key(r, '', 'doomed'));
+            await tx.lock(`${r}-lock`);
+            throw boom;
+          }),
+          (err: unknown) => err === boom,
+          'transact rejects with the error fn threw',
+        );
+        await rejectsWith(
+          store.transact(async tx => {
+            await tx.create(key(r, '', 'new2'), thing('', 'new2'));
+            await tx.update(key(r, '', 'existing'), withSpec(existing, { v: 3 }), '1');
+          }),
+          'Conflict',
+          'a transaction failing on its second write',
+        );
 
         assert.equal(await store.currentRevision(), before, 'no revision was taken');
         assert.equal(await store.get(key(r, '', 'new')), undefined);
@@ -943,7 +1038,10 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         });
         assert.equal(rvOf(marker), before + 1n, 'revisions of rolled-back writes leave no gap');
         await w.caughtUp(rvOf(marker));
-        assert.deepEqual(w.events.map(e => e.object), [marker]);
+        assert.deepEqual(
+          w.events.map(e => e.object),
+          [marker],
+        );
         assert.deepEqual(w.violations, []);
         w.stop();
       });
@@ -1039,14 +1137,28 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
           assert.deepEqual(await tx.list(all, { fields: { 'spec.color': 'red' }, filter: o => o.spec?.size === 'S' }), get('o2'), 'fields and filter');
           assert.deepEqual(await tx.list(all, { forUpdate: true, fields: { 'spec.size': 'L' } }), get('o4', 'o1', 'o3'), 'forUpdate lists the same');
 
-          assert.deepEqual(await tx.list(inN, { fields: { 'spec.color': 'red' }, pick: ['metadata.name', 'spec.nested', 'spec.n', 'spec.missing'] }), [
-            { metadata: { name: 'o1' }, spec: { nested: { a: '1', b: [1, 2] }, n: 1 } },
-            { metadata: { name: 'o2' }, spec: { n: 2 } },
-          ], 'pick reads only the picked paths, values as stored');
+          assert.deepEqual(
+            await tx.list(inN, { fields: { 'spec.color': 'red' }, pick: ['metadata.name', 'spec.nested', 'spec.n', 'spec.missing'] }),
+            [
+              { metadata: { name: 'o1' }, spec: { nested: { a: '1', b: [1, 2] }, n: 1 } },
+              { metadata: { name: 'o2' }, spec: { n: 2 } },
+            ],
+            'pick reads only the picked paths, values as stored',
+          );
           // The filter sees the partial objects.
           const seen: KubeObject[] = [];
-          const picked = await tx.list(all, { pick: ['metadata.name', 'spec.n'], filter: o => { seen.push(o); return (o.spec!.n as number) % 2 === 1; } });
-          assert.deepEqual(picked, [{ metadata: { name: 'o1' }, spec: { n: 1 } }, { metadata: { name: 'o3' }, spec: { n: 3 } }, { metadata: { name: 'o5' }, spec: { n: 5 } }]);
+          const picked = await tx.list(all, {
+            pick: ['metadata.name', 'spec.n'],
+            filter: o => {
+              seen.push(o);
+              return (o.spec!.n as number) % 2 === 1;
+            },
+          });
+          assert.deepEqual(picked, [
+            { metadata: { name: 'o1' }, spec: { n: 1 } },
+            { metadata: { name: 'o3' }, spec: { n: 3 } },
+            { metadata: { name: 'o5' }, spec: { n: 5 } },
+          ]);
           assert.equal(seen.length, 5);
           for (const o of seen) assert.deepEqual(Object.keys(o.spec ?? {}), ['n'], 'the filter got the partial object');
         });
@@ -1056,7 +1168,9 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const r = res('changed');
         const p = prefixOf(r, 'n');
         const k = (n: string) => key(r, 'n', n);
-        await store.transact(async tx => { for (const n of ['a', 'b', 'c']) await tx.create(k(n), thingAt(k(n), { v: 1, color: n === 'c' ? 'blue' : 'red' })); });
+        await store.transact(async tx => {
+          for (const n of ['a', 'b', 'c']) await tx.create(k(n), thingAt(k(n), { v: 1, color: n === 'c' ? 'blue' : 'red' }));
+        });
         await store.transact(tx => tx.create(key(r, 'm', 'x'), thing('m', 'x')));
         const since = await store.currentRevision();
         assert.deepEqual(await store.transact(tx => tx.listChanged(p, since)), { count: 3, changed: [] });
@@ -1069,7 +1183,11 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         });
         assert.deepEqual(await store.transact(tx => tx.listChanged(p, since)), { count: 3, changed: [b2, d] }, 'count now, changed in key order');
         assert.deepEqual(await store.transact(tx => tx.listChanged(p, since, { pick: ['metadata.name', 'spec.v'] })), {
-          count: 3, changed: [{ metadata: { name: 'b' }, spec: { v: 2 } }, { metadata: { name: 'd' }, spec: { v: 1 } }],
+          count: 3,
+          changed: [
+            { metadata: { name: 'b' }, spec: { v: 2 } },
+            { metadata: { name: 'd' }, spec: { v: 1 } },
+          ],
         });
         assert.deepEqual(await store.transact(tx => tx.listChanged(p, since, { fields: { 'spec.color': 'red' } })), { count: 2, changed: [b2] });
         assert.deepEqual(await store.transact(tx => tx.listChanged(p, 0n)), { count: 3, changed: (await store.list(p)).items });
@@ -1081,9 +1199,13 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const lockName = `${r}/invariant`;
         const k = key(r, '', 'first');
         let aLocked!: () => void;
-        const aHasLock = new Promise<void>(resolve => { aLocked = resolve; });
+        const aHasLock = new Promise<void>(resolve => {
+          aLocked = resolve;
+        });
         let openGate!: () => void;
-        const gate = new Promise<void>(resolve => { openGate = resolve; });
+        const gate = new Promise<void>(resolve => {
+          openGate = resolve;
+        });
 
         const a = store.transact(async tx => {
           await tx.lock(lockName);
@@ -1099,7 +1221,13 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         });
         // A correct lock keeps B waiting until A commits; a broken one lets B finish first, so
         // A is held until B is done or has had ample time to get through.
-        await Promise.race([b.then(() => {}, () => {}), delay(250)]);
+        await Promise.race([
+          b.then(
+            () => {},
+            () => {},
+          ),
+          delay(250),
+        ]);
         openGate();
         const [made, seenByB] = await Promise.all([a, b]);
         assert.deepEqual(seenByB, made, 'the second transaction ran after the first committed');
@@ -1107,11 +1235,15 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         // Check-then-write under the lock loses no update, though each reads without locking.
         const counter = key(r, '', 'counter');
         await store.transact(tx => tx.create(counter, thingAt(counter, { n: 0 })));
-        await Promise.all(Array.from({ length: 8 }, () => store.transact(async tx => {
-          await tx.lock(`${r}/counter`);
-          const cur = (await tx.get(counter))!;
-          return tx.update(counter, withSpec(cur, { n: (cur.spec!.n as number) + 1 }));
-        })));
+        await Promise.all(
+          Array.from({ length: 8 }, () =>
+            store.transact(async tx => {
+              await tx.lock(`${r}/counter`);
+              const cur = (await tx.get(counter))!;
+              return tx.update(counter, withSpec(cur, { n: (cur.spec!.n as number) + 1 }));
+            }),
+          ),
+        );
         assert.deepEqual((await store.get(counter))?.spec, { n: 8 });
       });
     });
@@ -1126,7 +1258,14 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const [first, made] = await store.transact(async tx => {
           const f = await tx.create(k1, thingAt(k1, { v: 1 }));
           const m = await tx.create(k2, thingAt(k2), { final: true });
-          await tx.get(k1).then(() => { after = 'accepted'; }, err => { after = err; });
+          await tx.get(k1).then(
+            () => {
+              after = 'accepted';
+            },
+            err => {
+              after = err;
+            },
+          );
           return [f, m];
         });
         assert.ok(after instanceof Error, `an operation after a final write is refused (got ${String(after)})`);
@@ -1148,18 +1287,30 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const e = await store.transact(tx => tx.create(exists, thingAt(exists)));
         const before = await store.currentRevision();
         const earlier = key(r, 'ns', 'earlier');
-        await rejectsWith(store.transact(async tx => {
-          await tx.create(earlier, thingAt(earlier));
-          return tx.create(exists, thingAt(exists), { final: true });
-        }), 'AlreadyExists', 'a final create of an existing key');
-        await rejectsWith(store.transact(async tx => {
-          await tx.create(earlier, thingAt(earlier));
-          return tx.update(exists, withSpec(e, { v: 2 }), '1', { final: true });
-        }), 'Conflict', 'a final update with a stale expectedRV');
-        await rejectsWith(store.transact(async tx => {
-          await tx.create(earlier, thingAt(earlier));
-          return tx.delete(key(r, 'ns', 'missing'), undefined, { final: true });
-        }), 'NotFound', 'a final delete of a missing key');
+        await rejectsWith(
+          store.transact(async tx => {
+            await tx.create(earlier, thingAt(earlier));
+            return tx.create(exists, thingAt(exists), { final: true });
+          }),
+          'AlreadyExists',
+          'a final create of an existing key',
+        );
+        await rejectsWith(
+          store.transact(async tx => {
+            await tx.create(earlier, thingAt(earlier));
+            return tx.update(exists, withSpec(e, { v: 2 }), '1', { final: true });
+          }),
+          'Conflict',
+          'a final update with a stale expectedRV',
+        );
+        await rejectsWith(
+          store.transact(async tx => {
+            await tx.create(earlier, thingAt(earlier));
+            return tx.delete(key(r, 'ns', 'missing'), undefined, { final: true });
+          }),
+          'NotFound',
+          'a final delete of a missing key',
+        );
         assert.equal(await store.get(earlier), undefined, 'the writes before the failed final write were not committed');
         assert.deepEqual(await store.get(exists), e);
         assert.equal(await store.currentRevision(), before);
@@ -1179,7 +1330,11 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
           assert.ok(list.rv >= rv, `${what}: list revision ${list.rv} >= ${rv}`);
           assert.deepEqual(byKey(list.items), state, `${what}: list`);
           const ns = await store.list(prefixOf(r, kk.namespace), { limit: 10 });
-          assert.deepEqual(ns.items.find(o => o.metadata.name === kk.name), written, `${what}: namespace list`);
+          assert.deepEqual(
+            ns.items.find(o => o.metadata.name === kk.name),
+            written,
+            `${what}: namespace list`,
+          );
           const at = await store.list(p, { atRevision: rv });
           assert.deepEqual(byKey(at.items), state, `${what}: list at the write's revision`);
           assert.ok((await store.currentRevision()) >= rv, `${what}: currentRevision`);
@@ -1237,7 +1392,10 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const o = await store.transact(tx => tx.create(kk, thingAt(kk)));
         const w = record(other, p, rvOf(o) - 1n);
         await w.caughtUp(rvOf(o));
-        assert.deepEqual(w.events.map(e => e.object), [o]);
+        assert.deepEqual(
+          w.events.map(e => e.object),
+          [o],
+        );
         w.stop();
       });
     });
@@ -1253,7 +1411,12 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const o = await store.transact(tx => tx.create(key(r, '', 'a'), thing('', 'a')));
         assert.equal(await store.currentRevision(), rvOf(o));
         assert.ok(rvOf(o) > r0);
-        await assert.rejects(store.transact(async tx => { await tx.create(key(r, '', 'b'), thing('', 'b')); throw new Error('no'); }));
+        await assert.rejects(
+          store.transact(async tx => {
+            await tx.create(key(r, '', 'b'), thing('', 'b'));
+            throw new Error('no');
+          }),
+        );
         assert.equal(await store.currentRevision(), rvOf(o), 'unchanged by a rolled-back transaction');
         assert.ok(store.compactedRevision() >= c0, 'compactedRevision never goes back');
         assert.ok(store.compactedRevision() <= rvOf(o));
@@ -1267,7 +1430,10 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
         const made = await f.store.transact(tx => tx.create(key(r, '', 'a'), thing('', 'a')));
         await w.caughtUp(rvOf(made));
         assert.deepEqual(w.errors, [], 'a watch from the compacted revision of a new store works');
-        assert.deepEqual(w.events.map(e => e.object), [made]);
+        assert.deepEqual(
+          w.events.map(e => e.object),
+          [made],
+        );
         w.stop();
         if (h.peer) assert.ok((await (await peer(this)).currentRevision()) >= rvOf(o), 'another instance has seen it');
       });
@@ -1331,7 +1497,12 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
 
         const fromZero = record(s, p, 0n);
         const fromZeroOther = record(other, p, 0n);
-        const watchers: Array<[string, Recorder]> = [['live', live], ['from 0', fromZero], ['from 0 on the other instance', fromZeroOther], ['from 0, started midway', midway!]];
+        const watchers: Array<[string, Recorder]> = [
+          ['live', live],
+          ['from 0', fromZero],
+          ['from 0 on the other instance', fromZeroOther],
+          ['from 0, started midway', midway!],
+        ];
         const expectedRVs = Array.from({ length: Number(head - start) }, (_, i) => start + 1n + BigInt(i));
         const final = await s.list(p);
         assert.ok(final.rv >= head);
@@ -1341,7 +1512,11 @@ export function runStoreConformance(name: string, open: () => Promise<StoreUnder
           await w.caughtUp(head);
           assert.deepEqual(w.violations, [], what);
           assert.deepEqual(w.errors, [], what);
-          assert.deepEqual(w.events.map(e => e.rv), expectedRVs, `${what}: every revision once, in order, no gap`);
+          assert.deepEqual(
+            w.events.map(e => e.rv),
+            expectedRVs,
+            `${what}: every revision once, in order, no gap`,
+          );
           for (const e of w.events) assert.deepEqual(e.object, byRV.get(e.rv), `${what}: the event at ${e.rv} is the acknowledged write`);
           assert.deepEqual(replay(w.events), byKey(final.items), `${what}: replayed, the events are the listed state`);
           w.stop();

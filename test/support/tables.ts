@@ -12,7 +12,10 @@ export function parseTable(text: string): { columns: string[]; rows: Array<Recor
   const columns: string[] = [];
   const starts: number[] = [];
   const re = /\S+(?: \S+)*/g;
-  for (const m of header.matchAll(re)) { columns.push(m[0]); starts.push(m.index); }
+  for (const m of header.matchAll(re)) {
+    columns.push(m[0]);
+    starts.push(m.index);
+  }
   const rows = lines.slice(1).map(line => {
     const row: Record<string, string> = {};
     columns.forEach((c, i) => {
@@ -25,5 +28,8 @@ export function parseTable(text: string): { columns: string[]; rows: Array<Recor
 
 /** Splits kubectl output that holds several tables (e.g. `get clusters,projects`) at blank lines. */
 export function parseTables(text: string): Array<ReturnType<typeof parseTable>> {
-  return text.split(/\n\s*\n/).filter(t => t.trim()).map(parseTable);
+  return text
+    .split(/\n\s*\n/)
+    .filter(t => t.trim())
+    .map(parseTable);
 }

@@ -10,7 +10,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeout
     try {
       const v = await fn();
       if (v) return v as NonNullable<T>;
-    } catch (err) { lastErr = err; }
+    } catch (err) {
+      lastErr = err;
+    }
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message ?? lastErr}` : ''}`);
     }

@@ -4,7 +4,11 @@ import { decodePassword, hashPassword, validatePassword, validateUsername, verif
 import { parseDuration } from '../../pkg/apis/auth/apikeytokens.ts';
 import { predefinedPolicies } from '../../pkg/apis/auth/predefined.ts';
 
-const allow = (actions: string[], resources: string[], policy = 'p', project?: string): Grant => ({ policy, project, statement: { actions, resources, effect: 'allow' } });
+const allow = (actions: string[], resources: string[], policy = 'p', project?: string): Grant => ({
+  policy,
+  project,
+  statement: { actions, resources, effect: 'allow' },
+});
 const deny = (actions: string[], resources: string[], policy = 'd'): Grant => ({ policy, statement: { actions, resources, effect: 'deny' } });
 
 describe('auth policy engine', () => {
@@ -62,9 +66,15 @@ describe('auth policy engine', () => {
       assert.equal(tkeAttributes({ ...base, verb: 'deletecollection', resource: 'clusters' }).action, 'deleteCluster');
     });
     it('appends the subresource and counts patch as update', () => {
-      assert.equal(tkeAttributes({ ...base, apiGroup: 'business.tkestack.io', verb: 'update', resource: 'projects', name: 'prj-1', subresource: 'status' }).action, 'updateProjectStatus');
+      assert.equal(
+        tkeAttributes({ ...base, apiGroup: 'business.tkestack.io', verb: 'update', resource: 'projects', name: 'prj-1', subresource: 'status' }).action,
+        'updateProjectStatus',
+      );
       assert.equal(tkeAttributes({ ...base, apiGroup: 'business.tkestack.io', verb: 'patch', resource: 'projects', name: 'prj-1' }).action, 'updateProject');
-      assert.equal(tkeAttributes({ ...base, apiGroup: 'auth.tkestack.io', verb: 'create', resource: 'policies', name: 'pol-1', subresource: 'binding' }).action, 'createPolicyBinding');
+      assert.equal(
+        tkeAttributes({ ...base, apiGroup: 'auth.tkestack.io', verb: 'create', resource: 'policies', name: 'pol-1', subresource: 'binding' }).action,
+        'createPolicyBinding',
+      );
     });
     it('puts business objects under their project and others under namespace and cluster', () => {
       const ns = tkeAttributes({ ...base, apiGroup: 'business.tkestack.io', verb: 'create', resource: 'namespaces', namespace: 'prj-1' });
@@ -74,20 +84,30 @@ describe('auth policy engine', () => {
       assert.equal(tkeAttributes({ ...base, apiGroup: 'business.tkestack.io', verb: 'get', resource: 'projects', name: 'prj-1' }).project, 'prj-1');
     });
     it('singularizes Kubernetes plurals', () => {
-      for (const [p, s] of [['policies', 'policy'], ['clusters', 'cluster'], ['ingresses', 'ingress'], ['localidentities', 'localidentity'], ['namespaces', 'namespace'], ['endpoints', 'endpoints']]) {
+      for (const [p, s] of [
+        ['policies', 'policy'],
+        ['clusters', 'cluster'],
+        ['ingresses', 'ingress'],
+        ['localidentities', 'localidentity'],
+        ['namespaces', 'namespace'],
+        ['endpoints', 'endpoints'],
+      ]) {
         assert.equal(singularize(p), s);
       }
     });
   });
 
   describe('predefined policies', () => {
-    it('seeds TKE\'s policies per tenant, PlatformAdmin allowing everything', () => {
+    it("seeds TKE's policies per tenant, PlatformAdmin allowing everything", () => {
       const ps = predefinedPolicies('t1');
       const admin = ps.find(p => p.metadata.name === 'pol-t1-administrator');
       assert.equal(admin?.spec?.displayName, 'PlatformAdmin');
       assert.deepEqual((admin?.spec?.statement as { actions: string[] } | undefined)?.actions, ['*']);
       for (const n of ['PlatformUser', 'PlatformLogin', 'ProjectAdmin', 'ProjectMember', 'ProjectViewer', 'ReadOnlyAccess', 'ClusterFullAccess']) {
-        assert.ok(ps.some(p => p.spec?.displayName === n), n);
+        assert.ok(
+          ps.some(p => p.spec?.displayName === n),
+          n,
+        );
       }
       assert.ok(ps.every(p => p.spec?.tenantID === 't1'));
       assert.equal(new Set(ps.map(p => p.metadata.name)).size, ps.length, 'names are unique');
@@ -104,7 +124,7 @@ describe('auth passwords', () => {
     assert.equal(await verifyPassword('Passw0rd124', h), false);
     assert.equal(await verifyPassword('Passw0rd123', undefined), false);
   });
-  it('enforces the manual\'s account and password rules', () => {
+  it("enforces the manual's account and password rules", () => {
     assert.equal(validateUsername('ab'), 'must be 3 to 32 characters long');
     assert.ok(validateUsername('Alice'));
     assert.ok(validateUsername('-alice'));
@@ -115,7 +135,7 @@ describe('auth passwords', () => {
     assert.ok(validatePassword('Waytoolongpassword123'));
     assert.equal(validatePassword('Passw0rd123'), undefined);
   });
-  it('takes TKE\'s base64-encoded passwords and plain ones', () => {
+  it("takes TKE's base64-encoded passwords and plain ones", () => {
     assert.equal(decodePassword(Buffer.from('Passw0rd123').toString('base64')), 'Passw0rd123');
     assert.equal(decodePassword('Passw0rd123'), 'Passw0rd123');
   });

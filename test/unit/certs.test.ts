@@ -6,9 +6,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import {
-  caFromPEM, createCA, ensureServingCertificates, issueClientCertificate, issueServingCertificate, loadCA, x509,
-} from '../../pkg/server/certs.ts';
+import { caFromPEM, createCA, ensureServingCertificates, issueClientCertificate, issueServingCertificate, loadCA, x509 } from '../../pkg/server/certs.ts';
 import { kubeconfigYAML, serverURL, writeKubeconfig } from '../../pkg/server/kubeconfig.ts';
 
 const mode = (file: string) => statSync(file).mode & 0o777;
@@ -20,8 +18,12 @@ function sans(certPEM: string): string[] {
 
 describe('certs', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'tke-certs-')); });
-  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'tke-certs-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('creates a CA and a serving certificate at first start, with private keys 0600', async () => {
     const s = await ensureServingCertificates(dir, { bindAddress: '127.0.0.1', extraSANs: ['api.example.com', '10.1.2.3'] });
@@ -43,8 +45,17 @@ describe('certs', () => {
     assert.deepEqual(leaf.keyUsage, ['1.3.6.1.5.5.7.3.1']);
 
     const names = sans(s.certPEM);
-    for (const want of ['DNS:localhost', 'IP Address:127.0.0.1', 'IP Address:0:0:0:0:0:0:0:1', 'DNS:tke-apiserver', 'DNS:tke-apiserver.tke',
-      'DNS:tke-apiserver.tke.svc', 'DNS:tke-apiserver.tke.svc.cluster.local', 'DNS:api.example.com', 'IP Address:10.1.2.3']) {
+    for (const want of [
+      'DNS:localhost',
+      'IP Address:127.0.0.1',
+      'IP Address:0:0:0:0:0:0:0:1',
+      'DNS:tke-apiserver',
+      'DNS:tke-apiserver.tke',
+      'DNS:tke-apiserver.tke.svc',
+      'DNS:tke-apiserver.tke.svc.cluster.local',
+      'DNS:api.example.com',
+      'IP Address:10.1.2.3',
+    ]) {
       assert.ok(names.includes(want), `missing SAN ${want} in ${names.join(', ')}`);
     }
     const host = os.hostname().toLowerCase();
@@ -89,7 +100,9 @@ describe('certs', () => {
         const body = await new Promise<string>((resolve, reject) => {
           const req = https.get({ host: '127.0.0.1', port, ca: s.caPEM, servername, agent: false, path: '/' }, res => {
             let b = '';
-            res.on('data', c => { b += c; });
+            res.on('data', c => {
+              b += c;
+            });
             res.on('end', () => resolve(b));
           });
           req.on('error', reject);
@@ -129,7 +142,9 @@ describe('certs', () => {
     const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) };
     const keys = await subtle.generateKey(alg, true, ['sign', 'verify']);
     const rsaCA = await x509.X509CertificateGenerator.createSelfSigned({
-      name: 'CN=rsa-ca', keys: keys as unknown as CryptoKeyPair, signingAlgorithm: alg,
+      name: 'CN=rsa-ca',
+      keys: keys as unknown as CryptoKeyPair,
+      signingAlgorithm: alg,
       extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)],
     });
     const pkcs8 = x509.PemConverter.encode(await subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
@@ -143,15 +158,23 @@ describe('certs', () => {
 
 describe('kubeconfig', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'tke-kubeconfig-')); });
-  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'tke-kubeconfig-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('writes a valid kubeconfig with mode 0600', async () => {
     const file = path.join(dir, 'admin.kubeconfig');
     writeFileSync(file, 'old', { mode: 0o644 });
     await writeKubeconfig(file, {
-      server: 'https://127.0.0.1:9443', caPEM: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
-      token: 'tok', user: 'admin', cluster: 'tke', context: 'admin@tke',
+      server: 'https://127.0.0.1:9443',
+      caPEM: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
+      token: 'tok',
+      user: 'admin',
+      cluster: 'tke',
+      context: 'admin@tke',
     });
     assert.equal(mode(file), 0o600);
     const doc = YAML.parse(readFileSync(file, 'utf8'));
@@ -166,7 +189,9 @@ describe('kubeconfig', () => {
   });
 
   it('embeds client certificates', () => {
-    const doc = YAML.parse(kubeconfigYAML({ server: 'https://x:1', caPEM: 'ca', clientCertPEM: 'cert', clientKeyPEM: 'key', user: 'u', cluster: 'c', context: 'x' }));
+    const doc = YAML.parse(
+      kubeconfigYAML({ server: 'https://x:1', caPEM: 'ca', clientCertPEM: 'cert', clientKeyPEM: 'key', user: 'u', cluster: 'c', context: 'x' }),
+    );
     assert.equal(Buffer.from(doc.users[0].user['client-certificate-data'], 'base64').toString(), 'cert');
     assert.equal(Buffer.from(doc.users[0].user['client-key-data'], 'base64').toString(), 'key');
     assert.throws(() => kubeconfigYAML({ server: 'https://x:1', caPEM: 'ca', user: 'u', cluster: 'c', context: 'x' }));

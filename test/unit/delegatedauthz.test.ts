@@ -14,12 +14,29 @@ import type { AuthorizationAttributes, Authorizer } from '../../pkg/server/authz
 import { createCA, issueClientCertificate, issueServingCertificate } from '../../pkg/server/certs.ts';
 import { DelegatedAuthorizer, delegateFrontProxyUsers, loadKubeconfig } from '../../pkg/server/delegatedauthz.ts';
 
-interface Seen { auth?: string; clientCN?: string; body: any }
+interface Seen {
+  auth?: string;
+  clientCN?: string;
+  body: any;
+}
 
-const user: UserInfo = { username: 'system:serviceaccount:default:reader', uid: 'u-1', groups: ['system:serviceaccounts', 'system:authenticated'], extra: { 'authentication.kubernetes.io/pod-name': ['p'] } };
+const user: UserInfo = {
+  username: 'system:serviceaccount:default:reader',
+  uid: 'u-1',
+  groups: ['system:serviceaccounts', 'system:authenticated'],
+  extra: { 'authentication.kubernetes.io/pod-name': ['p'] },
+};
 const getProject = (u: UserInfo = user, name = 'prj-1'): AuthorizationAttributes => ({
-  user: u, verb: 'get', isResourceRequest: true, path: `/apis/business.tkestack.io/v1/projects/${name}`,
-  apiGroup: 'business.tkestack.io', apiVersion: 'v1', resource: 'projects', subresource: '', namespace: '', name,
+  user: u,
+  verb: 'get',
+  isResourceRequest: true,
+  path: `/apis/business.tkestack.io/v1/projects/${name}`,
+  apiGroup: 'business.tkestack.io',
+  apiVersion: 'v1',
+  resource: 'projects',
+  subresource: '',
+  namespace: '',
+  name,
 });
 
 describe('delegated authorization (SubjectAccessReview to kube-apiserver)', function () {
@@ -40,7 +57,9 @@ describe('delegated authorization (SubjectAccessReview to kube-apiserver)', func
     server = https.createServer({ key: serving.keyPEM, cert: serving.certPEM, ca: caPEM, requestCert: true, rejectUnauthorized: false }, (req, res) => {
       let text = '';
       req.setEncoding('utf8');
-      req.on('data', (d: string) => { text += d; });
+      req.on('data', (d: string) => {
+        text += d;
+      });
       req.on('end', () => {
         const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
         const body = JSON.parse(text);
@@ -74,20 +93,29 @@ describe('delegated authorization (SubjectAccessReview to kube-apiserver)', func
       assert.equal(denied.reason, 'RBAC: no');
       assert.equal(seen[0].auth, 'Bearer sa-token');
       assert.deepEqual(seen[0].body.spec, {
-        user: user.username, uid: 'u-1', groups: user.groups, extra: user.extra,
+        user: user.username,
+        uid: 'u-1',
+        groups: user.groups,
+        extra: user.extra,
         resourceAttributes: { namespace: '', verb: 'get', group: 'business.tkestack.io', version: 'v1', resource: 'projects', subresource: '', name: 'prj-1' },
       });
       assert.equal(seen[0].body.apiVersion, 'authorization.k8s.io/v1');
       const nonResource = await authz.authorize({ ...getProject(), isResourceRequest: false, path: '/openapi/v3', resource: '', name: '' });
       assert.equal(nonResource.allowed, true);
       assert.deepEqual(seen[2].body.spec.nonResourceAttributes, { path: '/openapi/v3', verb: 'get' });
-    } finally { authz.close(); }
+    } finally {
+      authz.close();
+    }
   });
 
   it('a denied flag wins over allowed', async function () {
     answer = () => ({ code: 201, status: { allowed: true, denied: true } });
     const authz = new DelegatedAuthorizer({ server: url, caPEM, token: 't' });
-    try { assert.equal((await authz.authorize(getProject())).allowed, false); } finally { authz.close(); }
+    try {
+      assert.equal((await authz.authorize(getProject())).allowed, false);
+    } finally {
+      authz.close();
+    }
   });
 
   it('remembers answers for their TTL, per distinct request', async function () {
@@ -101,7 +129,9 @@ describe('delegated authorization (SubjectAccessReview to kube-apiserver)', func
       await new Promise(r => setTimeout(r, 350));
       await authz.authorize(getProject());
       assert.equal(seen.length, 3, 'asked again once the answer expired');
-    } finally { authz.close(); }
+    } finally {
+      authz.close();
+    }
   });
 
   it('refuses, without remembering, when kube-apiserver does not answer properly', async function () {
@@ -113,9 +143,15 @@ describe('delegated authorization (SubjectAccessReview to kube-apiserver)', func
       assert.match(d.reason ?? '', /delegated authorization failed: .*HTTP 500/);
       answer = () => ({ code: 201, status: { allowed: true } });
       assert.equal((await authz.authorize(getProject())).allowed, true, 'the failure was not cached');
-    } finally { authz.close(); }
+    } finally {
+      authz.close();
+    }
     const unreachable = new DelegatedAuthorizer({ server: 'https://127.0.0.1:1', caPEM, token: 't' }, { timeoutMs: 2000 });
-    try { assert.equal((await unreachable.authorize(getProject())).allowed, false); } finally { unreachable.close(); }
+    try {
+      assert.equal((await unreachable.authorize(getProject())).allowed, false);
+    } finally {
+      unreachable.close();
+    }
   });
 
   it('does not trust a kube-apiserver whose certificate its CA did not sign', async function () {
@@ -125,7 +161,9 @@ describe('delegated authorization (SubjectAccessReview to kube-apiserver)', func
       const d = await authz.authorize(getProject());
       assert.equal(d.allowed, false);
       assert.equal(seen.length, 0);
-    } finally { authz.close(); }
+    } finally {
+      authz.close();
+    }
   });
 
   it('allows system:masters and the health probes without asking', async function () {
@@ -134,7 +172,9 @@ describe('delegated authorization (SubjectAccessReview to kube-apiserver)', func
       assert.equal((await authz.authorize(getProject({ username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] }))).allowed, true);
       assert.equal((await authz.authorize({ ...getProject(), isResourceRequest: false, path: '/readyz', resource: '', name: '' })).allowed, true);
       assert.equal(seen.length, 0);
-    } finally { authz.close(); }
+    } finally {
+      authz.close();
+    }
   });
 
   it('reads kubeconfigs: embedded data, relative files, a client certificate, a token file re-read on use', async function () {
@@ -143,12 +183,23 @@ describe('delegated authorization (SubjectAccessReview to kube-apiserver)', func
     writeFileSync(path.join(dir, 'client.key'), client.keyPEM);
     const kubeconfig = (u: Record<string, string>, cluster: Record<string, string> = { 'certificate-authority': 'ca.crt' }) => {
       const file = path.join(dir, `kc-${Math.random().toString(36).slice(2)}.yaml`);
-      writeFileSync(file, YAML.stringify({
-        apiVersion: 'v1', kind: 'Config', 'current-context': 'b',
-        clusters: [{ name: 'other', cluster: { server: 'https://example.invalid' } }, { name: 'kube', cluster: { server: url, ...cluster } }],
-        users: [{ name: 'me', user: u }],
-        contexts: [{ name: 'a', context: { cluster: 'other', user: 'me' } }, { name: 'b', context: { cluster: 'kube', user: 'me' } }],
-      }));
+      writeFileSync(
+        file,
+        YAML.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          'current-context': 'b',
+          clusters: [
+            { name: 'other', cluster: { server: 'https://example.invalid' } },
+            { name: 'kube', cluster: { server: url, ...cluster } },
+          ],
+          users: [{ name: 'me', user: u }],
+          contexts: [
+            { name: 'a', context: { cluster: 'other', user: 'me' } },
+            { name: 'b', context: { cluster: 'kube', user: 'me' } },
+          ],
+        }),
+      );
       return file;
     };
 
@@ -157,7 +208,9 @@ describe('delegated authorization (SubjectAccessReview to kube-apiserver)', func
       assert.equal((await byCert.authorize(getProject())).allowed, true);
       assert.equal(seen.at(-1)?.clientCN, 'tke-apiserver');
       assert.equal(seen.at(-1)?.auth, undefined);
-    } finally { byCert.close(); }
+    } finally {
+      byCert.close();
+    }
 
     const tokenFile = path.join(dir, 'token');
     writeFileSync(tokenFile, 'first\n');
@@ -169,7 +222,9 @@ describe('delegated authorization (SubjectAccessReview to kube-apiserver)', func
       writeFileSync(tokenFile, 'rotated\n');
       await byFile.authorize(getProject());
       assert.equal(seen.at(-1)?.auth, 'Bearer rotated');
-    } finally { byFile.close(); }
+    } finally {
+      byFile.close();
+    }
 
     await assert.rejects(loadKubeconfig(kubeconfig({})), /no client certificate, token or tokenFile/);
     await assert.rejects(loadKubeconfig(kubeconfig({ 'client-certificate': 'client.crt' })), /needs its key/);
@@ -178,9 +233,19 @@ describe('delegated authorization (SubjectAccessReview to kube-apiserver)', func
 
   it('sends front-proxy users without a TKE tenant to the delegated authorizer, everyone else to the local one', async function () {
     const calls: string[] = [];
-    const named = (name: string): Authorizer => ({ async authorize() { calls.push(name); return { allowed: true }; } });
+    const named = (name: string): Authorizer => ({
+      async authorize() {
+        calls.push(name);
+        return { allowed: true };
+      },
+    });
     const viaProxy = new Set<UserInfo>();
-    const authz = delegateFrontProxyUsers(named('delegated'), named('local'), u => viaProxy.has(u), u => !!u.extra?.tenantid?.length);
+    const authz = delegateFrontProxyUsers(
+      named('delegated'),
+      named('local'),
+      u => viaProxy.has(u),
+      u => !!u.extra?.tenantid?.length,
+    );
     const kubeUser: UserInfo = { username: 'sa', groups: [] };
     const tkeUser: UserInfo = { username: 'alice', groups: [], extra: { tenantid: ['default'] } };
     const direct: UserInfo = { username: 'sa', groups: [] };

@@ -8,11 +8,18 @@ import YAML from 'yaml';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const deployDir = path.join(root, 'hack', 'deploy');
 
-interface Obj { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: any }
+interface Obj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [k: string]: any;
+}
 
 function loadAll(): Array<Obj & { file: string }> {
   const out: Array<Obj & { file: string }> = [];
-  for (const f of readdirSync(deployDir).filter(f => /\.ya?ml$/.test(f)).sort()) {
+  for (const f of readdirSync(deployDir)
+    .filter(f => /\.ya?ml$/.test(f))
+    .sort()) {
     const docs = YAML.parseAllDocuments(readFileSync(path.join(deployDir, f), 'utf8'));
     for (const d of docs) {
       assert.deepEqual(d.errors.map(String), [], `${f}: YAML errors`);
@@ -70,12 +77,20 @@ describe('unit: hack/deploy manifests', function () {
     assert.equal(d.metadata.namespace, 'tke');
     const pod = d.spec.template.spec;
     assert.equal(pod.serviceAccountName, 'tke-apiserver');
-    assert.deepEqual(d.spec.selector.matchLabels, Object.fromEntries(Object.entries(d.spec.template.metadata.labels).filter(([k]) => k in d.spec.selector.matchLabels)));
+    assert.deepEqual(
+      d.spec.selector.matchLabels,
+      Object.fromEntries(Object.entries(d.spec.template.metadata.labels).filter(([k]) => k in d.spec.selector.matchLabels)),
+    );
     const c = pod.containers.find((x: any) => x.name === 'tke-apiserver');
     assert.ok(c);
     assert.equal(c.image, 'tke-apiserver:latest');
     const args: string[] = c.args;
-    const flag = (name: string) => args.find(a => a === `--${name}` || a.startsWith(`--${name}=`))?.split('=').slice(1).join('=');
+    const flag = (name: string) =>
+      args
+        .find(a => a === `--${name}` || a.startsWith(`--${name}=`))
+        ?.split('=')
+        .slice(1)
+        .join('=');
     assert.equal(flag('secure-port'), '9443');
     assert.equal(flag('bind-address'), '0.0.0.0');
     assert.equal(flag('data-dir'), '/var/lib/tke-apiserver');
@@ -102,7 +117,11 @@ describe('unit: hack/deploy manifests', function () {
       const vol = pod.volumes.find((v: any) => v.name === m.name);
       assert.equal(vol?.secret?.secretName, 'tke-apiserver-serving');
     }
-    for (const m of c.volumeMounts) assert.ok(pod.volumes.some((v: any) => v.name === m.name), `volume ${m.name} not declared`);
+    for (const m of c.volumeMounts)
+      assert.ok(
+        pod.volumes.some((v: any) => v.name === m.name),
+        `volume ${m.name} not declared`,
+      );
     const port = c.ports.find((p: any) => p.containerPort === 9443);
     assert.ok(port, 'container port 9443');
     assert.equal(c.readinessProbe.httpGet.path, '/readyz');
@@ -120,7 +139,10 @@ describe('unit: hack/deploy manifests', function () {
     const p = svc.spec.ports.find((x: any) => x.port === 443);
     assert.ok(p, 'port 443');
     const c = d.spec.template.spec.containers[0];
-    assert.ok(c.ports.some((cp: any) => cp.containerPort === p.targetPort || cp.name === p.targetPort), `targetPort ${p.targetPort} is not a container port`);
+    assert.ok(
+      c.ports.some((cp: any) => cp.containerPort === p.targetPort || cp.name === p.targetPort),
+      `targetPort ${p.targetPort} is not a container port`,
+    );
   });
 
   it('registers an APIService for each of the four groups', function () {
@@ -151,7 +173,10 @@ describe('unit: hack/deploy manifests', function () {
     assert.match(image, /npm ci --omit=dev/);
     assert.match(image, /^COPY --from=build \/app\/dist \.\/dist$/m);
     assert.match(image, /^ENTRYPOINT \["node", "dist\/cmd\/tke-apiserver\/main\.js"\]$/m);
-    const instructions = image.split('\n').filter(l => !l.startsWith('#')).join('\n');
+    const instructions = image
+      .split('\n')
+      .filter(l => !l.startsWith('#'))
+      .join('\n');
     assert.doesNotMatch(instructions, /tsx|bin\.js/, 'the image runs no TypeScript');
     assert.match(df, /"--data-dir", "\/var\/lib\/tke-apiserver"/);
     assert.match(df, /"--secure-port", "9443"/);

@@ -17,7 +17,14 @@ const key2 = { name: 'k2', secret: randomBytes(32) };
 function cluster(name = 'cls-a') {
   return {
     metadata: { name },
-    spec: { token: 't0ken', machines: [{ ip: '10.0.0.1', password: 'pw-one', proxy: { privateKey: 'PEM' } }, { ip: '10.0.0.2', password: 'pw-two' }], displayName: 'x' },
+    spec: {
+      token: 't0ken',
+      machines: [
+        { ip: '10.0.0.1', password: 'pw-one', proxy: { privateKey: 'PEM' } },
+        { ip: '10.0.0.2', password: 'pw-two' },
+      ],
+      displayName: 'x',
+    },
   };
 }
 
@@ -26,7 +33,7 @@ describe('unit: encryption of secret fields at rest', () => {
     const enc = new FieldEncryption([key1], fields);
     const plain = cluster();
     const sealed = enc.seal(where, plain);
-    assert.equal(plain.spec.machines[0].password, 'pw-one', 'the caller\'s object is not changed');
+    assert.equal(plain.spec.machines[0].password, 'pw-one', "the caller's object is not changed");
     const m = sealed.spec!.machines as any[];
     for (const v of [m[0].password, m[1].password, m[0].proxy.privateKey, sealed.spec!.token]) assert.match(String(v), /^enc:aesgcm:v1:k1:/);
     assert.equal(m[0].ip, '10.0.0.1');
@@ -36,7 +43,7 @@ describe('unit: encryption of secret fields at rest', () => {
     assert.notEqual(enc.seal(where, plain).spec!.token, sealed.spec!.token, 'a fresh nonce every time');
   });
 
-  it('seals a client\'s value that merely looks sealed, and gives it back as written', () => {
+  it("seals a client's value that merely looks sealed, and gives it back as written", () => {
     const enc = new FieldEncryption([key1], fields);
     const tricky = { metadata: { name: 'cls-a' }, spec: { token: 'enc:aesgcm:v1:nobody:AAAA' } };
     const sealed = enc.seal(where, tricky);
@@ -84,7 +91,10 @@ describe('unit: encryption of secret fields at rest', () => {
       assert.equal(statSync(file).mode & 0o777, 0o600);
       assert.deepEqual(await ensureEncryptionKeyFile(file), keys, 'an existing file is kept');
       writeFileSync(file, `# comment\nnew ${key2.secret.toString('base64')}\n\n${readFileSync(file, 'utf8')}`);
-      assert.deepEqual((await loadEncryptionKeys(file)).map(k => k.name), ['new', keys[0].name]);
+      assert.deepEqual(
+        (await loadEncryptionKeys(file)).map(k => k.name),
+        ['new', keys[0].name],
+      );
       writeFileSync(file, 'short c2hvcnQ=\n');
       await assert.rejects(loadEncryptionKeys(file), /must be 32 bytes/);
       writeFileSync(file, '# nothing\n');
@@ -94,7 +104,7 @@ describe('unit: encryption of secret fields at rest', () => {
     }
   });
 
-  it('every declared secret field is a string field of its kind\'s schema', () => {
+  it("every declared secret field is a string field of its kind's schema", () => {
     const defs = servedKinds();
     const declared = secretFieldsOf(defs);
     assert.ok(Object.keys(declared).length >= 5, JSON.stringify(Object.keys(declared)));

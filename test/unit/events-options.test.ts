@@ -10,7 +10,14 @@ describe('options: --event-ttl and --events-kubeconfig', function () {
   });
 
   it('reads Go durations', function () {
-    for (const [given, seconds] of [['90s', 90], ['10m', 600], ['1h30m', 5400], ['1.5h', 5400], ['1h0m0s', 3600], ['2500ms', 2]] as const) {
+    for (const [given, seconds] of [
+      ['90s', 90],
+      ['10m', 600],
+      ['1h30m', 5400],
+      ['1.5h', 5400],
+      ['1h0m0s', 3600],
+      ['2500ms', 2],
+    ] as const) {
       assert.equal(parseOptions([`--event-ttl=${given}`]).eventTTLSeconds, seconds, given);
     }
     assert.equal(parseOptions(['--events-kubeconfig', '/etc/kube/events.kubeconfig']).eventsKubeconfig, '/etc/kube/events.kubeconfig');

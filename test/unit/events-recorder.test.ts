@@ -25,13 +25,19 @@ class MemorySink implements EventSink {
     this.events.set(event.metadata.name!, event);
     return event;
   }
-  isNotFound(err: unknown) { return (err as { code?: number }).code === 404; }
-  all() { return [...this.events.values()]; }
+  isNotFound(err: unknown) {
+    return (err as { code?: number }).code === 404;
+  }
+  all() {
+    return [...this.events.values()];
+  }
 }
 
 const cluster = (name = 'cls-a', tenantID = 'default'): KubeObject => ({
-  apiVersion: 'platform.tkestack.io/v1', kind: 'Cluster',
-  metadata: { name, uid: `uid-${name}`, resourceVersion: '7' }, spec: { tenantID },
+  apiVersion: 'platform.tkestack.io/v1',
+  kind: 'Cluster',
+  metadata: { name, uid: `uid-${name}`, resourceVersion: '7' },
+  spec: { tenantID },
 });
 
 function recorder(sink: EventSink, now: { t: number }, extra: Partial<ConstructorParameters<typeof QueuedEventRecorder>[1]> = {}) {
@@ -83,7 +89,13 @@ describe('EventRecorder', function () {
     r.event(cluster('cls-a'), 'Warning', 'Unreachable', 'x');
     r.event(cluster('cls-b'), 'Warning', 'Unreachable', 'x');
     await r.flush();
-    assert.deepEqual(sink.all().map(e => e.involvedObject.name).sort(), ['cls-a', 'cls-b']);
+    assert.deepEqual(
+      sink
+        .all()
+        .map(e => e.involvedObject.name)
+        .sort(),
+      ['cls-a', 'cls-b'],
+    );
   });
 
   it('combines more than 10 different messages of one reason into one Event, as client-go does', async function () {
@@ -156,7 +168,12 @@ describe('EventRecorder', function () {
   it('never writes a credential, and cuts long messages', async function () {
     const sink = new MemorySink();
     const r = recorder(sink, { t: Date.now() });
-    r.event(cluster(), 'Warning', 'Unauthorized', 'GET https://admin:hunter2@10.0.0.1:6443/version with Authorization: Bearer eyJhbGciOi.abc.def failed; token=s3cr3t password: pa55');
+    r.event(
+      cluster(),
+      'Warning',
+      'Unauthorized',
+      'GET https://admin:hunter2@10.0.0.1:6443/version with Authorization: Bearer eyJhbGciOi.abc.def failed; token=s3cr3t password: pa55',
+    );
     r.event(cluster('long'), 'Warning', 'Big', 'x'.repeat(5000));
     await r.flush();
     const e = sink.all().find(x => x.reason === 'Unauthorized')!;

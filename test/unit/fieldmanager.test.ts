@@ -16,19 +16,29 @@ const Spec = Type.Object({
   displayName: Type.Optional(Type.String()),
   tenantID: Type.Optional(Type.String()),
   members: Type.Optional(Type.Array(Type.String(), { 'x-kubernetes-list-type': 'set', 'x-kubernetes-patch-strategy': 'merge' })),
-  clusters: Type.Optional(Type.Array(Type.Object({
-    name: Type.String(),
-    zone: Type.Optional(Type.String()),
-    value: Type.Optional(Type.String()),
-  }), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })),
-  zoned: Type.Optional(Type.Array(Type.Object({ name: Type.String(), zone: Type.String(), n: Type.Optional(Type.Integer()) }),
-    { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['zone', 'name'] })),
+  clusters: Type.Optional(
+    Type.Array(
+      Type.Object({
+        name: Type.String(),
+        zone: Type.Optional(Type.String()),
+        value: Type.Optional(Type.String()),
+      }),
+      { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
+    ),
+  ),
+  zoned: Type.Optional(
+    Type.Array(Type.Object({ name: Type.String(), zone: Type.String(), n: Type.Optional(Type.Integer()) }), {
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['zone', 'name'],
+    }),
+  ),
   tags: Type.Optional(Type.Array(Type.String())),
   quota: Type.Optional(Type.Record(Type.String(), Type.String())),
   nested: Type.Optional(Type.Object({ a: Type.Optional(Type.String()), b: Type.Optional(Type.String()) })),
 });
 const schema = objectSchema({
-  id: 'io.test.Project', description: 'test kind',
+  id: 'io.test.Project',
+  description: 'test kind',
   properties: { spec: Type.Optional(Spec), status: Type.Optional(Type.Object({ phase: Type.Optional(Type.String()) })) },
 });
 
@@ -65,7 +75,8 @@ describe('fieldmanager: field sets and fieldsV1', () => {
   it('encodes an object in Kubernetes fieldsV1 form', () => {
     const obj = project({ displayName: 'D', members: ['alice'], clusters: [{ name: 'a', value: '1' }], nested: {} }, { labels: { app: 'x' } });
     assert.deepEqual(toFieldsV1(fieldSet(obj, schema)), {
-      'f:apiVersion': {}, 'f:kind': {},
+      'f:apiVersion': {},
+      'f:kind': {},
       'f:metadata': { 'f:labels': { 'f:app': {} }, 'f:name': {} },
       'f:spec': {
         'f:clusters': { 'k:{"name":"a"}': { '.': {}, 'f:name': {}, 'f:value': {} } },
@@ -119,13 +130,19 @@ describe('fieldmanager: field sets and fieldsV1', () => {
 describe('fieldmanager: Update ownership', () => {
   it('records a create as one Update entry, without system metadata', () => {
     const obj = created({ displayName: 'D', members: ['alice'] }, 'kubectl-create', { labels: { app: 'x' } });
-    assert.deepEqual(obj.metadata.managedFields, [{
-      manager: 'kubectl-create', operation: 'Update', apiVersion: GV, time: T0, fieldsType: 'FieldsV1',
-      fieldsV1: {
-        'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } },
-        'f:spec': { 'f:displayName': {}, 'f:members': { '.': {}, 'v:"alice"': {} } },
+    assert.deepEqual(obj.metadata.managedFields, [
+      {
+        manager: 'kubectl-create',
+        operation: 'Update',
+        apiVersion: GV,
+        time: T0,
+        fieldsType: 'FieldsV1',
+        fieldsV1: {
+          'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } },
+          'f:spec': { 'f:displayName': {}, 'f:members': { '.': {}, 'v:"alice"': {} } },
+        },
       },
-    }]);
+    ]);
   });
 
   it('moves changed fields to the updating manager and drops emptied entries', () => {
@@ -158,10 +175,13 @@ describe('fieldmanager: Update ownership', () => {
     const b = updateManagedFields(a, { ...a, spec: { displayName: 'E' } }, 'a', 'Update', 'business.tkestack.io/v2', undefined, T1, { schema });
     const c = updateManagedFields(b, { ...b, status: { phase: 'Active' } }, 'a', 'Update', GV, 'status', T2, { schema });
     const mf = c.metadata.managedFields ?? [];
-    assert.deepEqual(mf.map(e => [e.manager, e.apiVersion, e.subresource ?? '']), [
-      ['a', 'business.tkestack.io/v2', ''],
-      ['a', GV, 'status'],
-    ]);
+    assert.deepEqual(
+      mf.map(e => [e.manager, e.apiVersion, e.subresource ?? '']),
+      [
+        ['a', 'business.tkestack.io/v2', ''],
+        ['a', GV, 'status'],
+      ],
+    );
     assert.deepEqual(mf[1].fieldsV1, { 'f:status': { 'f:phase': {} } });
   });
 
@@ -210,16 +230,25 @@ describe('fieldmanager: server-side apply', () => {
   it('creates from nothing and records exactly the applied fields', () => {
     const out = apply(undefined, project({ displayName: 'D', members: ['alice'] }, { labels: { app: 'x' } }), 'mgr');
     assert.deepEqual(out.spec, { displayName: 'D', members: ['alice'] });
-    assert.deepEqual(out.metadata.managedFields, [{
-      manager: 'mgr', operation: 'Apply', apiVersion: GV, time: T1, fieldsType: 'FieldsV1',
-      fieldsV1: { 'f:metadata': { 'f:labels': { 'f:app': {} } }, 'f:spec': { 'f:displayName': {}, 'f:members': { 'v:"alice"': {} } } },
-    }]);
+    assert.deepEqual(out.metadata.managedFields, [
+      {
+        manager: 'mgr',
+        operation: 'Apply',
+        apiVersion: GV,
+        time: T1,
+        fieldsType: 'FieldsV1',
+        fieldsV1: { 'f:metadata': { 'f:labels': { 'f:app': {} } }, 'f:spec': { 'f:displayName': {}, 'f:members': { 'v:"alice"': {} } } },
+      },
+    ]);
   });
 
   it('ignores managedFields in the applied body', () => {
     const cfg = project({ displayName: 'D' }, { managedFields: [{ manager: 'evil', operation: 'Apply', fieldsV1: { 'f:spec': {} } }] });
     const out = apply(undefined, cfg, 'mgr');
-    assert.deepEqual(out.metadata.managedFields?.map(e => e.manager), ['mgr']);
+    assert.deepEqual(
+      out.metadata.managedFields?.map(e => e.manager),
+      ['mgr'],
+    );
   });
 
   it('removes fields the applier stops applying, unless someone else owns them', () => {
@@ -231,7 +260,8 @@ describe('fieldmanager: server-side apply', () => {
     assert.deepEqual(third.metadata.labels, { app: 'x' }, 'the label only mgr applied is removed');
     assert.deepEqual(entry(third, 'mgr', 'Apply')?.fieldsV1, { 'f:spec': { 'f:displayName': {} } });
     assert.deepEqual(entry(third, 'other', 'Apply')?.fieldsV1, {
-      'f:metadata': { 'f:labels': { 'f:app': {} } }, 'f:spec': { 'f:displayName': {}, 'f:tenantID': {} },
+      'f:metadata': { 'f:labels': { 'f:app': {} } },
+      'f:spec': { 'f:displayName': {}, 'f:tenantID': {} },
     });
   });
 
@@ -272,27 +302,43 @@ describe('fieldmanager: server-side apply', () => {
     let live = apply(undefined, project({ displayName: 'D', tenantID: 't' }), 'alpha');
     live = updateManagedFields(live, { ...live, spec: { ...live.spec, tags: ['x'] } }, 'beta', 'Update', GV, undefined, T1, { schema });
     const e = conflictOf(() => apply(live, project({ displayName: 'E', tenantID: 'u', tags: ['y'] }), 'mgr', false, T2));
-    assert.equal(e.message, [
-      'Apply failed with 3 conflicts: conflicts with "alpha":',
-      '- .spec.displayName',
-      '- .spec.tenantID',
-      `conflicts with "beta" using ${GV}:`,
-      '- .spec.tags',
-    ].join('\n'));
-    assert.deepEqual(e.status.details?.causes?.map(c => [c.message, c.field]), [
-      ['conflict with "alpha"', '.spec.displayName'],
-      ['conflict with "alpha"', '.spec.tenantID'],
-      [`conflict with "beta" using ${GV}`, '.spec.tags'],
-    ]);
+    assert.equal(
+      e.message,
+      [
+        'Apply failed with 3 conflicts: conflicts with "alpha":',
+        '- .spec.displayName',
+        '- .spec.tenantID',
+        `conflicts with "beta" using ${GV}:`,
+        '- .spec.tags',
+      ].join('\n'),
+    );
+    assert.deepEqual(
+      e.status.details?.causes?.map(c => [c.message, c.field]),
+      [
+        ['conflict with "alpha"', '.spec.displayName'],
+        ['conflict with "alpha"', '.spec.tenantID'],
+        [`conflict with "beta" using ${GV}`, '.spec.tags'],
+      ],
+    );
   });
 
-  it('merges list-type=map lists by key and prunes only the applier\'s items', () => {
+  it("merges list-type=map lists by key and prunes only the applier's items", () => {
     const a = apply(undefined, project({ clusters: [{ name: 'a', value: '1' }] }), 'ma');
     const b = apply(a, project({ clusters: [{ name: 'b', value: '2' }] }), 'mb', false, T1);
-    assert.deepEqual(b.spec?.clusters, [{ name: 'a', value: '1' }, { name: 'b', value: '2' }]);
+    assert.deepEqual(b.spec?.clusters, [
+      { name: 'a', value: '1' },
+      { name: 'b', value: '2' },
+    ]);
     assert.deepEqual(entry(b, 'mb', 'Apply')?.fieldsV1, { 'f:spec': { 'f:clusters': { 'k:{"name":"b"}': { '.': {}, 'f:name': {}, 'f:value': {} } } } });
     const c = apply(b, project({ clusters: [{ name: 'a', zone: 'z' }] }), 'ma', false, T2);
-    assert.deepEqual(c.spec?.clusters, [{ name: 'a', zone: 'z' }, { name: 'b', value: '2' }], 'a.value is pruned, b is kept');
+    assert.deepEqual(
+      c.spec?.clusters,
+      [
+        { name: 'a', zone: 'z' },
+        { name: 'b', value: '2' },
+      ],
+      'a.value is pruned, b is kept',
+    );
     const d = apply(c, project({}), 'ma', false, T2);
     assert.deepEqual(d.spec?.clusters, [{ name: 'b', value: '2' }]);
     const e = conflictOf(() => apply(d, project({ clusters: [{ name: 'b', value: '3' }] }), 'ma', false, T2));
@@ -300,7 +346,16 @@ describe('fieldmanager: server-side apply', () => {
   });
 
   it('merges list-type=map lists with compound keys', () => {
-    const a = apply(undefined, project({ zoned: [{ zone: 'z1', name: 'a', n: 1 }, { zone: 'z2', name: 'a', n: 2 }] }), 'm');
+    const a = apply(
+      undefined,
+      project({
+        zoned: [
+          { zone: 'z1', name: 'a', n: 1 },
+          { zone: 'z2', name: 'a', n: 2 },
+        ],
+      }),
+      'm',
+    );
     const b = apply(a, project({ zoned: [{ zone: 'z2', name: 'a', n: 5 }] }), 'm', false, T1);
     assert.deepEqual(b.spec?.zoned, [{ zone: 'z2', name: 'a', n: 5 }]);
   });
@@ -361,10 +416,16 @@ describe('fieldmanager: server-side apply', () => {
     const bad = (fn: () => unknown, re: RegExp): void => {
       assert.throws(fn, (e: unknown) => e instanceof StatusError && e.code === 400 && re.test(e.message));
     };
-    bad(() => apply(undefined, { ...project({}), apiVersion: 'business.tkestack.io/v2' }, 'mgr'), /^invalid object type: business\.tkestack\.io\/v2, Kind=Project$/);
+    bad(
+      () => apply(undefined, { ...project({}), apiVersion: 'business.tkestack.io/v2' }, 'mgr'),
+      /^invalid object type: business\.tkestack\.io\/v2, Kind=Project$/,
+    );
     bad(() => apply(undefined, { ...project({}), kind: 'Other' }, 'mgr'), /invalid object type/);
     bad(() => apply(undefined, project({}), ''), /fieldManager/);
-    bad(() => apply(undefined, project({ clusters: [{ name: 'a' }, { name: 'a' }] }), 'mgr'), /failed to create typed patch object .*\.spec\.clusters: duplicate entries for key \[name="a"\]/);
+    bad(
+      () => apply(undefined, project({ clusters: [{ name: 'a' }, { name: 'a' }] }), 'mgr'),
+      /failed to create typed patch object .*\.spec\.clusters: duplicate entries for key \[name="a"\]/,
+    );
     bad(() => apply(undefined, project({ clusters: [{ value: 'x' }] }), 'mgr'), /omits key field "name"/);
     bad(() => apply(undefined, project({ members: [{ a: 1 }] }), 'mgr'), /map type/);
     bad(() => apply(undefined, project(JSON.parse('{"nested":{"__proto__":{"a":"x"}}}') as Record<string, unknown>), 'mgr'), /__proto__/);
@@ -374,12 +435,20 @@ describe('fieldmanager: server-side apply', () => {
     const last = JSON.stringify({ apiVersion: GV, kind: 'Project', metadata: { name: 'p1' }, spec: { displayName: 'D', tenantID: 't' } });
     const live = created({ displayName: 'D', tenantID: 'changed-by-hand' }, 'kubectl-client-side-apply', { annotations: { [LAST_APPLIED_ANNOTATION]: last } });
     const e = conflictOf(() => apply(live, project({ displayName: 'E', tenantID: 'u' }), 'kubectl'));
-    assert.equal(e.message, `Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using ${GV}: .spec.tenantID`, 'only the field that drifted from last-applied conflicts');
+    assert.equal(
+      e.message,
+      `Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using ${GV}: .spec.tenantID`,
+      'only the field that drifted from last-applied conflicts',
+    );
     conflictOf(() => apply(live, project({ displayName: 'E' }), 'someone-else'));
     const out = apply(live, project({ displayName: 'E' }), 'kubectl');
     assert.equal(out.spec?.displayName, 'E');
-    assert.deepEqual(JSON.parse(out.metadata.annotations?.[LAST_APPLIED_ANNOTATION] ?? '{}'),
-      { apiVersion: GV, kind: 'Project', metadata: { name: 'p1' }, spec: { displayName: 'E' } });
+    assert.deepEqual(JSON.parse(out.metadata.annotations?.[LAST_APPLIED_ANNOTATION] ?? '{}'), {
+      apiVersion: GV,
+      kind: 'Project',
+      metadata: { name: 'p1' },
+      spec: { displayName: 'E' },
+    });
   });
 
   it('never mutates its inputs', () => {

@@ -124,7 +124,7 @@ describe('unit: input hardening', function () {
   });
 
   describe('--max-requests-inflight and --max-mutating-requests-inflight', function () {
-    it('default to kube-apiserver\'s 400 and 200, take 0 for no limit, and refuse what is not a count', function () {
+    it("default to kube-apiserver's 400 and 200, take 0 for no limit, and refuse what is not a count", function () {
       const d = parseOptions([], {});
       assert.equal(d.maxRequestsInflight, 400);
       assert.equal(d.maxMutatingRequestsInflight, 200);
@@ -150,11 +150,13 @@ describe('unit: input hardening', function () {
       };
       check();
       // The best of three runs: what the code costs, not what the machine was busy with.
-      const ms = Math.min(...[0, 1, 2].map(() => {
-        const t0 = performance.now();
-        check();
-        return performance.now() - t0;
-      }));
+      const ms = Math.min(
+        ...[0, 1, 2].map(() => {
+          const t0 = performance.now();
+          check();
+          return performance.now() - t0;
+        }),
+      );
       console.log(`      100k labels validated in ${Math.round(ms)} ms`);
       assert.ok(ms < 2000, `took ${Math.round(ms)} ms`);
     });

@@ -14,21 +14,46 @@ type Obj = Record<string, any>;
 
 function resource(over: Partial<OpenAPIResource> & Pick<OpenAPIResource, 'group' | 'kind' | 'resource' | 'schema'>): OpenAPIResource {
   return {
-    version: 'v1', listKind: `${over.kind}List`, singular: over.kind.toLowerCase(), namespaced: false,
-    shortNames: [], categories: [], subresources: {}, strategy: {},
+    version: 'v1',
+    listKind: `${over.kind}List`,
+    singular: over.kind.toLowerCase(),
+    namespaced: false,
+    shortNames: [],
+    categories: [],
+    subresources: {},
+    strategy: {},
     ...over,
   };
 }
 
-const projects = resource({ group: 'business.tkestack.io', kind: 'Project', resource: 'projects', schema: Project, listSchema: ProjectList, subresources: { status: true, finalize: specFinalizers } });
+const projects = resource({
+  group: 'business.tkestack.io',
+  kind: 'Project',
+  resource: 'projects',
+  schema: Project,
+  listSchema: ProjectList,
+  subresources: { status: true, finalize: specFinalizers },
+});
 const namespaces = resource({
-  group: 'business.tkestack.io', kind: 'Namespace', resource: 'namespaces', schema: Namespace, namespaced: true,
+  group: 'business.tkestack.io',
+  kind: 'Namespace',
+  resource: 'namespaces',
+  schema: Namespace,
+  namespaced: true,
   subresources: {
-    status: true, finalize: specFinalizers,
+    status: true,
+    finalize: specFinalizers,
     custom: { certificate: { verbs: ['get'], kind: 'Namespace', handle: async ({ parent }) => parent as KubeObject } },
   },
 });
-const clusters = resource({ group: 'platform.tkestack.io', kind: 'Cluster', resource: 'clusters', schema: Cluster, subresources: { status: true, finalize: specFinalizers }, verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] });
+const clusters = resource({
+  group: 'platform.tkestack.io',
+  kind: 'Cluster',
+  resource: 'clusters',
+  schema: Cluster,
+  subresources: { status: true, finalize: specFinalizers },
+  verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+});
 const defs = [projects, namespaces, clusters];
 const info = { title: 'test', version: 'v0.0.1' };
 
@@ -46,7 +71,10 @@ function refs(doc: unknown): Array<{ ref: string; ok: boolean }> {
     return true;
   };
   const walk = (v: unknown) => {
-    if (Array.isArray(v)) { v.forEach(walk); return; }
+    if (Array.isArray(v)) {
+      v.forEach(walk);
+      return;
+    }
     if (typeof v !== 'object' || v === null) return;
     for (const [k, x] of Object.entries(v)) {
       if (k === '$ref' && typeof x === 'string') out.push({ ref: x, ok: resolve(x) });
@@ -60,7 +88,10 @@ function refs(doc: unknown): Array<{ ref: string; ok: boolean }> {
 function keysAnywhere(doc: unknown, wanted: string): number {
   let n = 0;
   const walk = (v: unknown) => {
-    if (Array.isArray(v)) { v.forEach(walk); return; }
+    if (Array.isArray(v)) {
+      v.forEach(walk);
+      return;
+    }
     if (typeof v !== 'object' || v === null) return;
     for (const [k, x] of Object.entries(v)) {
       if (k === wanted) n++;
@@ -94,13 +125,18 @@ describe('OpenAPI v3', () => {
     assert.equal(list.description, 'ProjectList is the whole list of all projects which owned by a tenant.');
     assert.deepEqual(list.properties.items.items, { $ref: '#/components/schemas/io.tkestack.tke.api.business.v1.Project' });
     // Without a listSchema the builder writes the standard list shape.
-    assert.deepEqual(gvkOf(schemas['io.tkestack.tke.api.business.v1.NamespaceList']!), [{ group: 'business.tkestack.io', version: 'v1', kind: 'NamespaceList' }]);
+    assert.deepEqual(gvkOf(schemas['io.tkestack.tke.api.business.v1.NamespaceList']!), [
+      { group: 'business.tkestack.io', version: 'v1', kind: 'NamespaceList' },
+    ]);
   });
 
   it('every $ref resolves inside the document', () => {
     const all = refs(doc);
     assert.ok(all.length > 50);
-    assert.deepEqual(all.filter(r => !r.ok), []);
+    assert.deepEqual(
+      all.filter(r => !r.ok),
+      [],
+    );
     assert.ok(all.every(r => r.ref.startsWith('#/components/schemas/')));
   });
 
@@ -112,7 +148,9 @@ describe('OpenAPI v3', () => {
     assert.deepEqual(meta.properties.creationTimestamp, { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Time' });
     assert.deepEqual(meta.properties.ownerReferences.items, { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference' });
     assert.equal(meta.properties.ownerReferences['x-kubernetes-patch-merge-key'], 'uid');
-    assert.deepEqual(schemas['io.tkestack.tke.api.business.v1.Project']!.properties.metadata, { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta' });
+    assert.deepEqual(schemas['io.tkestack.tke.api.business.v1.Project']!.properties.metadata, {
+      $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta',
+    });
   });
 
   it('keeps field docs for kubectl explain (spec.clusters is a map of HardQuantity)', () => {
@@ -136,7 +174,12 @@ describe('OpenAPI v3', () => {
 
   it('describes the REST operations with GVK and action, fieldValidation on every PATCH', () => {
     const item = doc.paths['/apis/business.tkestack.io/v1/projects/{name}'];
-    assert.deepEqual(Object.keys(item).filter(k => k !== 'parameters').sort(), ['delete', 'get', 'patch', 'put']);
+    assert.deepEqual(
+      Object.keys(item)
+        .filter(k => k !== 'parameters')
+        .sort(),
+      ['delete', 'get', 'patch', 'put'],
+    );
     assert.equal(item.get.operationId, 'readBusinessTkestackIoV1Project');
     assert.equal(item.get['x-kubernetes-action'], 'get');
     assert.deepEqual(item.patch['x-kubernetes-group-version-kind'], { group: 'business.tkestack.io', version: 'v1', kind: 'Project' });
@@ -150,16 +193,26 @@ describe('OpenAPI v3', () => {
     assert.ok(doc.paths['/apis/business.tkestack.io/v1/projects/{name}/finalize'].put);
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Obj>)) {
       if (!ops.patch) continue;
-      assert.ok(ops.patch.parameters.some((p: Obj) => p.name === 'fieldValidation' && p.in === 'query'), path);
+      assert.ok(
+        ops.patch.parameters.some((p: Obj) => p.name === 'fieldValidation' && p.in === 'query'),
+        path,
+      );
       assert.ok(ops.patch['x-kubernetes-group-version-kind'], path);
     }
-    const ids = Object.values(doc.paths as Record<string, Obj>).flatMap(ops => Object.entries(ops).filter(([k]) => k !== 'parameters').map(([, op]) => op.operationId as string));
+    const ids = Object.values(doc.paths as Record<string, Obj>).flatMap(ops =>
+      Object.entries(ops)
+        .filter(([k]) => k !== 'parameters')
+        .map(([, op]) => op.operationId as string),
+    );
     assert.equal(new Set(ids).size, ids.length, 'operationIds are unique');
   });
 
   it('scopes namespaced kinds by namespace, with a list across namespaces and custom subresources', () => {
     const item = doc.paths['/apis/business.tkestack.io/v1/namespaces/{namespace}/namespaces/{name}'];
-    assert.deepEqual(item.parameters.map((p: Obj) => p.name), ['name', 'namespace', 'pretty']);
+    assert.deepEqual(
+      item.parameters.map((p: Obj) => p.name),
+      ['name', 'namespace', 'pretty'],
+    );
     assert.equal(item.get.operationId, 'readBusinessTkestackIoV1NamespacedNamespace');
     assert.equal(doc.paths['/apis/business.tkestack.io/v1/namespaces'].get.operationId, 'listBusinessTkestackIoV1NamespaceForAllNamespaces');
     const cert = doc.paths['/apis/business.tkestack.io/v1/namespaces/{namespace}/namespaces/{name}/certificate'];
@@ -174,7 +227,10 @@ describe('OpenAPI v3', () => {
     assert.equal(status.properties.conditions['x-kubernetes-list-type'], 'map');
     assert.deepEqual(status.properties.conditions['x-kubernetes-list-map-keys'], ['type']);
     assert.equal(status.properties.addresses['x-kubernetes-patch-merge-key'], 'type');
-    assert.deepEqual(refs(platform).filter(r => !r.ok), []);
+    assert.deepEqual(
+      refs(platform).filter(r => !r.ok),
+      [],
+    );
     // verbs narrowed: no deletecollection
     assert.equal(platform.paths['/apis/platform.tkestack.io/v1/clusters'].delete, undefined);
     const strategy = platform.components.schemas['io.tkestack.tke.api.platform.v1.UpgradeStrategy'];
@@ -212,14 +268,24 @@ describe('OpenAPI v2', () => {
 
   it('is Swagger 2.0 with every kind and its GVK', () => {
     assert.equal(doc.swagger, '2.0');
-    for (const [group, kind] of [['platform.tkestack.io', 'Cluster'], ['business.tkestack.io', 'Project'], ['business.tkestack.io', 'NamespaceList']] as const) {
-      assert.ok(Object.values(definitions).some(s => gvkOf(s)?.some(g => g.group === group && g.kind === kind)), kind);
+    for (const [group, kind] of [
+      ['platform.tkestack.io', 'Cluster'],
+      ['business.tkestack.io', 'Project'],
+      ['business.tkestack.io', 'NamespaceList'],
+    ] as const) {
+      assert.ok(
+        Object.values(definitions).some(s => gvkOf(s)?.some(g => g.group === group && g.kind === kind)),
+        kind,
+      );
     }
   });
 
   it('every $ref resolves and points into definitions', () => {
     const all = refs(doc);
-    assert.deepEqual(all.filter(r => !r.ok), []);
+    assert.deepEqual(
+      all.filter(r => !r.ok),
+      [],
+    );
     assert.ok(all.every(r => r.ref.startsWith('#/definitions/')));
   });
 
@@ -228,18 +294,29 @@ describe('OpenAPI v2', () => {
     assert.equal(keysAnywhere(doc, 'oneOf'), 0);
     assert.equal(keysAnywhere(doc, 'nullable'), 0);
     assert.deepEqual(
-      { type: definitions['io.k8s.apimachinery.pkg.util.intstr.IntOrString']!.type, format: definitions['io.k8s.apimachinery.pkg.util.intstr.IntOrString']!.format },
+      {
+        type: definitions['io.k8s.apimachinery.pkg.util.intstr.IntOrString']!.type,
+        format: definitions['io.k8s.apimachinery.pkg.util.intstr.IntOrString']!.format,
+      },
       { type: 'string', format: 'int-or-string' },
     );
     assert.equal(definitions['io.k8s.apimachinery.pkg.api.resource.Quantity']!.type, 'string');
     const spec = definitions['io.tkestack.tke.api.business.v1.Project']!.properties.spec;
-    assert.deepEqual(spec, { $ref: '#/definitions/io.tkestack.tke.api.business.v1.ProjectSpec', description: 'Spec defines the desired identities of project in this set.' });
+    assert.deepEqual(spec, {
+      $ref: '#/definitions/io.tkestack.tke.api.business.v1.ProjectSpec',
+      description: 'Spec defines the desired identities of project in this set.',
+    });
   });
 
   it('has body and query parameters on the operations', () => {
     const patch = doc.paths['/apis/platform.tkestack.io/v1/clusters/{name}'].patch;
     assert.ok(patch.consumes.includes('application/apply-patch+yaml'));
-    assert.deepEqual(patch.parameters[0], { name: 'body', in: 'body', required: true, schema: { $ref: '#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.Patch' } });
+    assert.deepEqual(patch.parameters[0], {
+      name: 'body',
+      in: 'body',
+      required: true,
+      schema: { $ref: '#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.Patch' },
+    });
     assert.ok(patch.parameters.some((p: Obj) => p.name === 'fieldValidation' && p.type === 'string'));
   });
 });
@@ -247,7 +324,11 @@ describe('OpenAPI v2', () => {
 describe('definition naming', () => {
   it('names a kind without $id by the reversed group domain', () => {
     const Widget = Type.Object({ spec: Type.Optional(Type.Object({ size: Type.Optional(Type.Integer()) })) });
-    const doc = buildOpenAPIV3([resource({ group: 'example.tkestack.io', kind: 'Widget', resource: 'widgets', schema: Widget })], 'example.tkestack.io/v1', info)! as Obj;
+    const doc = buildOpenAPIV3(
+      [resource({ group: 'example.tkestack.io', kind: 'Widget', resource: 'widgets', schema: Widget })],
+      'example.tkestack.io/v1',
+      info,
+    )! as Obj;
     assert.ok(doc.components.schemas['io.tkestack.example.v1.Widget']);
     assert.ok(doc.components.schemas['io.tkestack.example.v1.WidgetList']);
   });

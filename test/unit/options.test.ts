@@ -47,13 +47,18 @@ describe('options', () => {
   });
 
   it('splits list flags on commas and appends repeats, replacing the default', () => {
-    const o = parseOptions([
-      '--requestheader-allowed-names', 'front-proxy-client, aggregator',
-      '--requestheader-allowed-names=third',
-      '--requestheader-username-headers=X-User,X-Remote-User',
-      '--requestheader-group-headers', 'X-Group',
-      '--requestheader-extra-headers-prefix=X-Extra-,X-Remote-Extra-',
-    ], {});
+    const o = parseOptions(
+      [
+        '--requestheader-allowed-names',
+        'front-proxy-client, aggregator',
+        '--requestheader-allowed-names=third',
+        '--requestheader-username-headers=X-User,X-Remote-User',
+        '--requestheader-group-headers',
+        'X-Group',
+        '--requestheader-extra-headers-prefix=X-Extra-,X-Remote-Extra-',
+      ],
+      {},
+    );
     assert.deepEqual(o.requestHeader.allowedNames, ['front-proxy-client', 'aggregator', 'third']);
     assert.deepEqual(o.requestHeader.usernameHeaders, ['X-User', 'X-Remote-User']);
     assert.deepEqual(o.requestHeader.groupHeaders, ['X-Group']);
@@ -69,11 +74,21 @@ describe('options', () => {
   });
 
   it('takes the certificate and CA file flags', () => {
-    const o = parseOptions([
-      '--tls-cert-file', 'a.crt', '--tls-private-key-file=a.key',
-      '--client-ca-file', 'client-ca.crt', '--requestheader-client-ca-file=fp-ca.crt',
-      '--tls-san', 'api.example.com,10.0.0.1', '--external-hostname', 'tke.example.com',
-    ], {});
+    const o = parseOptions(
+      [
+        '--tls-cert-file',
+        'a.crt',
+        '--tls-private-key-file=a.key',
+        '--client-ca-file',
+        'client-ca.crt',
+        '--requestheader-client-ca-file=fp-ca.crt',
+        '--tls-san',
+        'api.example.com,10.0.0.1',
+        '--external-hostname',
+        'tke.example.com',
+      ],
+      {},
+    );
     assert.equal(o.tlsCertFile, 'a.crt');
     assert.equal(o.tlsPrivateKeyFile, 'a.key');
     assert.equal(o.clientCAFile, 'client-ca.crt');
@@ -116,18 +131,39 @@ describe('options', () => {
     assert.equal(parseOptions(['--help'], {}).help, true);
     assert.equal(parseOptions(['-h', '--secure-port', 'abc'], {}).help, true);
     const text = usage();
-    for (const f of ['--data-dir', '--secure-port', '--bind-address', '--database-url', '--tls-cert-file', '--tls-private-key-file',
-      '--client-ca-file', '--requestheader-client-ca-file', '--requestheader-allowed-names', '--requestheader-username-headers',
-      '--requestheader-group-headers', '--requestheader-extra-headers-prefix', '-v', '--print-kubectl', '--help']) {
+    for (const f of [
+      '--data-dir',
+      '--secure-port',
+      '--bind-address',
+      '--database-url',
+      '--tls-cert-file',
+      '--tls-private-key-file',
+      '--client-ca-file',
+      '--requestheader-client-ca-file',
+      '--requestheader-allowed-names',
+      '--requestheader-username-headers',
+      '--requestheader-group-headers',
+      '--requestheader-extra-headers-prefix',
+      '-v',
+      '--print-kubectl',
+      '--help',
+    ]) {
       assert.ok(text.includes(f), `usage lacks ${f}`);
     }
   });
 
   it('parseOptionsOrExit exits 2 on an unknown flag and 0 on --help', () => {
-    const run = (args: string[]) => spawnSync(process.execPath, [
-      '--import', 'tsx', '-e',
-      `import('./cmd/tke-apiserver/options.ts').then(m => { m.parseOptionsOrExit(${JSON.stringify(args)}, {}); console.log('parsed'); })`,
-    ], { cwd: repoRoot, encoding: 'utf8' });
+    const run = (args: string[]) =>
+      spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '-e',
+          `import('./cmd/tke-apiserver/options.ts').then(m => { m.parseOptionsOrExit(${JSON.stringify(args)}, {}); console.log('parsed'); })`,
+        ],
+        { cwd: repoRoot, encoding: 'utf8' },
+      );
     const bad = run(['--no-such-flag']);
     assert.equal(bad.status, 2, bad.stderr);
     assert.match(bad.stderr, /unknown flag: --no-such-flag/);

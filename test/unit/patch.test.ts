@@ -14,23 +14,33 @@ const Cluster = Type.Object({
 const Spec = Type.Object({
   displayName: Type.Optional(Type.String()),
   members: Type.Optional(Type.Array(Type.String(), { 'x-kubernetes-list-type': 'set', 'x-kubernetes-patch-strategy': 'merge' })),
-  clusters: Type.Optional(Type.Array(Cluster, {
-    'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'],
-    'x-kubernetes-patch-strategy': 'merge', 'x-kubernetes-patch-merge-key': 'name',
-  })),
+  clusters: Type.Optional(
+    Type.Array(Cluster, {
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      'x-kubernetes-patch-strategy': 'merge',
+      'x-kubernetes-patch-merge-key': 'name',
+    }),
+  ),
   tags: Type.Optional(Type.Array(Type.String())),
   quota: Type.Optional(Type.Record(Type.String(), Type.String())),
   nested: Type.Optional(Type.Object({ a: Type.Optional(Type.String()), b: Type.Optional(Type.String()) })),
   replaced: Type.Optional(Type.Object({ a: Type.Optional(Type.String()), b: Type.Optional(Type.String()) }, { 'x-kubernetes-patch-strategy': 'replace' })),
-  strategy: Type.Optional(Type.Object({
-    type: Type.Optional(Type.String()),
-    rollingUpdate: Type.Optional(Type.Object({ maxSurge: Type.Optional(Type.Integer()) })),
-    recreate: Type.Optional(Type.Object({ wait: Type.Optional(Type.Boolean()) })),
-  }, { 'x-kubernetes-patch-strategy': 'retainKeys' })),
+  strategy: Type.Optional(
+    Type.Object(
+      {
+        type: Type.Optional(Type.String()),
+        rollingUpdate: Type.Optional(Type.Object({ maxSurge: Type.Optional(Type.Integer()) })),
+        recreate: Type.Optional(Type.Object({ wait: Type.Optional(Type.Boolean()) })),
+      },
+      { 'x-kubernetes-patch-strategy': 'retainKeys' },
+    ),
+  ),
 });
 
 const schema = objectSchema({
-  id: 'io.test.Project', description: 'test kind',
+  id: 'io.test.Project',
+  description: 'test kind',
   properties: { spec: Type.Optional(Spec), status: Type.Optional(Type.Object({ phase: Type.Optional(Type.String()) })) },
 });
 
@@ -42,7 +52,10 @@ function base(): KubeObject {
     spec: {
       displayName: 'Project One',
       members: ['alice', 'bob'],
-      clusters: [{ name: 'a', value: '1' }, { name: 'b', value: '2' }],
+      clusters: [
+        { name: 'a', value: '1' },
+        { name: 'b', value: '2' },
+      ],
       tags: ['t1', 't2'],
       nested: { a: 'A', b: 'B' },
     },
@@ -69,15 +82,20 @@ const SMP = 'application/strategic-merge-patch+json';
 describe('patch: application/json-patch+json', () => {
   it('applies add, replace, remove, move, copy and passing tests', () => {
     const cur = base();
-    const out = applyPatch(cur, JSONP, JSON.stringify([
-      { op: 'test', path: '/spec/displayName', value: 'Project One' },
-      { op: 'replace', path: '/spec/displayName', value: 'P1' },
-      { op: 'add', path: '/metadata/labels/new', value: 'yes' },
-      { op: 'remove', path: '/metadata/labels/tier' },
-      { op: 'add', path: '/spec/members/-', value: 'carol' },
-      { op: 'copy', from: '/spec/displayName', path: '/spec/nested/a' },
-      { op: 'move', from: '/spec/nested/b', path: '/spec/nested/c' },
-    ]), schema);
+    const out = applyPatch(
+      cur,
+      JSONP,
+      JSON.stringify([
+        { op: 'test', path: '/spec/displayName', value: 'Project One' },
+        { op: 'replace', path: '/spec/displayName', value: 'P1' },
+        { op: 'add', path: '/metadata/labels/new', value: 'yes' },
+        { op: 'remove', path: '/metadata/labels/tier' },
+        { op: 'add', path: '/spec/members/-', value: 'carol' },
+        { op: 'copy', from: '/spec/displayName', path: '/spec/nested/a' },
+        { op: 'move', from: '/spec/nested/b', path: '/spec/nested/c' },
+      ]),
+      schema,
+    );
     assert.equal(out.spec?.displayName, 'P1');
     assert.deepEqual(out.metadata.labels, { app: 'x', new: 'yes' });
     assert.deepEqual(out.spec?.members, ['alice', 'bob', 'carol']);
@@ -92,8 +110,12 @@ describe('patch: application/json-patch+json', () => {
 
   it('reports a failed test operation as 422 Invalid like Kubernetes', () => {
     const cur = base();
-    const e = expectStatus(() => applyPatch(cur, JSONP, '[{"op":"test","path":"/spec/displayName","value":"nope"}]', schema),
-      422, 'Invalid', /the server rejected our request due to an error in our request/);
+    const e = expectStatus(
+      () => applyPatch(cur, JSONP, '[{"op":"test","path":"/spec/displayName","value":"nope"}]', schema),
+      422,
+      'Invalid',
+      /the server rejected our request due to an error in our request/,
+    );
     assert.match(e.status.details?.causes?.[0]?.message ?? '', /testing value \/spec\/displayName failed/);
     assert.deepEqual(cur, base());
   });
@@ -120,10 +142,15 @@ describe('patch: application/json-patch+json', () => {
 describe('patch: application/merge-patch+json', () => {
   it('merges objects, deletes with null, replaces lists', () => {
     const cur = base();
-    const out = applyPatch(cur, MERGE, JSON.stringify({
-      metadata: { labels: { tier: null, env: 'prod' } },
-      spec: { displayName: 'New', members: ['zed'], nested: { b: null }, quota: { cpu: '1', gone: null } },
-    }), schema);
+    const out = applyPatch(
+      cur,
+      MERGE,
+      JSON.stringify({
+        metadata: { labels: { tier: null, env: 'prod' } },
+        spec: { displayName: 'New', members: ['zed'], nested: { b: null }, quota: { cpu: '1', gone: null } },
+      }),
+      schema,
+    );
     assert.deepEqual(out.metadata.labels, { app: 'x', env: 'prod' });
     assert.equal(out.spec?.displayName, 'New');
     assert.deepEqual(out.spec?.members, ['zed']);
@@ -149,18 +176,37 @@ describe('patch: application/merge-patch+json', () => {
 
 describe('patch: application/strategic-merge-patch+json', () => {
   it('merges lists with a patch merge key by key and keeps other items', () => {
-    const out = applyPatch(base(), SMP, JSON.stringify({
-      spec: { clusters: [{ name: 'b', value: '22' }, { name: 'c', value: '3' }] },
-    }), schema);
-    assert.deepEqual(out.spec?.clusters, [{ name: 'a', value: '1' }, { name: 'b', value: '22' }, { name: 'c', value: '3' }]);
+    const out = applyPatch(
+      base(),
+      SMP,
+      JSON.stringify({
+        spec: {
+          clusters: [
+            { name: 'b', value: '22' },
+            { name: 'c', value: '3' },
+          ],
+        },
+      }),
+      schema,
+    );
+    assert.deepEqual(out.spec?.clusters, [
+      { name: 'a', value: '1' },
+      { name: 'b', value: '22' },
+      { name: 'c', value: '3' },
+    ]);
   });
 
   it('merges nested maps inside keyed items and deletes fields with null', () => {
     const cur = base();
     (cur.spec as { clusters: unknown[] }).clusters = [{ name: 'a', value: '1', extra: { x: '1', y: '2' } }];
-    const out = applyPatch(cur, SMP, JSON.stringify({
-      spec: { clusters: [{ name: 'a', value: null, extra: { y: null, z: '3' } }] },
-    }), schema);
+    const out = applyPatch(
+      cur,
+      SMP,
+      JSON.stringify({
+        spec: { clusters: [{ name: 'a', value: null, extra: { y: null, z: '3' } }] },
+      }),
+      schema,
+    );
     assert.deepEqual(out.spec?.clusters, [{ name: 'a', extra: { x: '1', z: '3' } }]);
   });
 
@@ -200,18 +246,30 @@ describe('patch: application/strategic-merge-patch+json', () => {
   it('handles $deleteFromPrimitiveList/<field>', () => {
     const out = applyPatch(base(), SMP, JSON.stringify({ spec: { '$deleteFromPrimitiveList/members': ['alice'] } }), schema);
     assert.deepEqual(out.spec?.members, ['bob']);
-    assert.equal(Object.keys(out.spec ?? {}).some(k => k.startsWith('$')), false);
+    assert.equal(
+      Object.keys(out.spec ?? {}).some(k => k.startsWith('$')),
+      false,
+    );
   });
 
   it('orders merged lists by $setElementOrder/<field> without leaking the directive', () => {
-    const out = applyPatch(base(), SMP, JSON.stringify({
-      spec: {
-        '$setElementOrder/clusters': [{ name: 'c' }, { name: 'b' }, { name: 'a' }],
-        clusters: [{ name: 'c', value: '3' }],
-        '$setElementOrder/members': ['bob', 'alice'],
-      },
-    }), schema);
-    assert.deepEqual(out.spec?.clusters, [{ name: 'c', value: '3' }, { name: 'b', value: '2' }, { name: 'a', value: '1' }]);
+    const out = applyPatch(
+      base(),
+      SMP,
+      JSON.stringify({
+        spec: {
+          '$setElementOrder/clusters': [{ name: 'c' }, { name: 'b' }, { name: 'a' }],
+          clusters: [{ name: 'c', value: '3' }],
+          '$setElementOrder/members': ['bob', 'alice'],
+        },
+      }),
+      schema,
+    );
+    assert.deepEqual(out.spec?.clusters, [
+      { name: 'c', value: '3' },
+      { name: 'b', value: '2' },
+      { name: 'a', value: '1' },
+    ]);
     assert.deepEqual(out.spec?.members, ['bob', 'alice']);
     assert.equal(JSON.stringify(out).includes('$setElementOrder'), false);
   });
@@ -219,26 +277,40 @@ describe('patch: application/strategic-merge-patch+json', () => {
   it('resolves directives inside values that are new to the object', () => {
     const cur = base();
     delete cur.spec;
-    const out = applyPatch(cur, SMP, JSON.stringify({
-      spec: {
-        '$setElementOrder/clusters': [{ name: 'a' }],
-        clusters: [{ name: 'a', value: '1', extra: { gone: null } }],
-        nested: { $patch: 'replace', a: 'x' },
-        quota: { cpu: null },
-      },
-    }), schema);
+    const out = applyPatch(
+      cur,
+      SMP,
+      JSON.stringify({
+        spec: {
+          '$setElementOrder/clusters': [{ name: 'a' }],
+          clusters: [{ name: 'a', value: '1', extra: { gone: null } }],
+          nested: { $patch: 'replace', a: 'x' },
+          quota: { cpu: null },
+        },
+      }),
+      schema,
+    );
     assert.deepEqual(out.spec, { clusters: [{ name: 'a', value: '1', extra: {} }], nested: { a: 'x' }, quota: {} });
   });
 
   it('applies $retainKeys by clearing keys not listed', () => {
     const cur = base();
     (cur.spec as Record<string, unknown>).strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } };
-    const out = applyPatch(cur, SMP, JSON.stringify({
-      spec: { strategy: { $retainKeys: ['type', 'recreate'], type: 'Recreate', recreate: { wait: true } } },
-    }), schema);
+    const out = applyPatch(
+      cur,
+      SMP,
+      JSON.stringify({
+        spec: { strategy: { $retainKeys: ['type', 'recreate'], type: 'Recreate', recreate: { wait: true } } },
+      }),
+      schema,
+    );
     assert.deepEqual(out.spec?.strategy, { type: 'Recreate', recreate: { wait: true } });
-    expectStatus(() => applyPatch(cur, SMP, JSON.stringify({ spec: { strategy: { $retainKeys: ['type'], recreate: {} } } }), schema),
-      400, 'BadRequest', /retainKeys/);
+    expectStatus(
+      () => applyPatch(cur, SMP, JSON.stringify({ spec: { strategy: { $retainKeys: ['type'], recreate: {} } } }), schema),
+      400,
+      'BadRequest',
+      /retainKeys/,
+    );
   });
 
   it('deletes with null and merges labels like kubectl label/annotate', () => {
@@ -248,17 +320,29 @@ describe('patch: application/strategic-merge-patch+json', () => {
   });
 
   it('applies a client-side kubectl apply patch', () => {
-    const last = '{"apiVersion":"business.tkestack.io/v1","kind":"Project","metadata":{"name":"p1"},"spec":{"clusters":[{"name":"a","value":"1"},{"name":"c","value":"3"}],"displayName":"Applied"}}\n';
-    const out = applyPatch(base(), SMP, JSON.stringify({
-      metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': last } },
-      spec: {
-        '$setElementOrder/clusters': [{ name: 'a' }, { name: 'c' }],
-        clusters: [{ name: 'b', $patch: 'delete' }, { name: 'c', value: '3' }],
-        displayName: 'Applied',
-      },
-    }), schema);
+    const last =
+      '{"apiVersion":"business.tkestack.io/v1","kind":"Project","metadata":{"name":"p1"},"spec":{"clusters":[{"name":"a","value":"1"},{"name":"c","value":"3"}],"displayName":"Applied"}}\n';
+    const out = applyPatch(
+      base(),
+      SMP,
+      JSON.stringify({
+        metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': last } },
+        spec: {
+          '$setElementOrder/clusters': [{ name: 'a' }, { name: 'c' }],
+          clusters: [
+            { name: 'b', $patch: 'delete' },
+            { name: 'c', value: '3' },
+          ],
+          displayName: 'Applied',
+        },
+      }),
+      schema,
+    );
     assert.equal(out.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration'], last);
-    assert.deepEqual(out.spec?.clusters, [{ name: 'a', value: '1' }, { name: 'c', value: '3' }]);
+    assert.deepEqual(out.spec?.clusters, [
+      { name: 'a', value: '1' },
+      { name: 'c', value: '3' },
+    ]);
     assert.equal(out.spec?.displayName, 'Applied');
   });
 
@@ -271,7 +355,12 @@ describe('patch: application/strategic-merge-patch+json', () => {
     expectStatus(() => applyPatch(base(), SMP, '{', schema), 400, 'BadRequest', /error decoding patch/);
     expectStatus(() => applyPatch(base(), SMP, '[]', schema), 400, 'BadRequest', /must be a JSON object/);
     expectStatus(() => applyPatch(base(), SMP, JSON.stringify({ spec: { '$setElementOrder/clusters': 'x' } }), schema), 400, 'BadRequest', /setElementOrder/);
-    expectStatus(() => applyPatch(base(), SMP, JSON.stringify({ spec: { '$deleteFromPrimitiveList/members': 'x' } }), schema), 400, 'BadRequest', /primitive list/);
+    expectStatus(
+      () => applyPatch(base(), SMP, JSON.stringify({ spec: { '$deleteFromPrimitiveList/members': 'x' } }), schema),
+      400,
+      'BadRequest',
+      /primitive list/,
+    );
     expectStatus(() => applyPatch(base(), SMP, JSON.stringify({ spec: { clusters: [{ value: 'no key' }] } }), schema), 400, 'BadRequest', /merge key: name/);
   });
 

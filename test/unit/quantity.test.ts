@@ -7,15 +7,51 @@ const q = (s: string | number) => Quantity.parse(s);
 describe('unit: resource.Quantity', function () {
   describe('canonical form, as Kubernetes writes it', function () {
     const cases: Array<[string | number, string]> = [
-      ['0', '0'], ['0m', '0'], ['0Gi', '0'], ['-0', '0'],
-      ['1', '1'], ['500m', '500m'], ['1500m', '1500m'], ['1.5', '1500m'], ['0.5', '500m'], ['.5', '500m'],
-      ['1000m', '1'], ['1000', '1k'], ['1500', '1500'], ['2000000', '2M'], ['1.5k', '1500'],
-      ['2Gi', '2Gi'], ['100Ki', '100Ki'], ['1024', '1024'], ['1024Ki', '1Mi'], ['1536Ki', '1536Ki'],
-      ['0.5Gi', '512Mi'], ['1.5Ki', '1536'], ['0.5Ki', '512'], ['1Ei', '1Ei'], ['2048Ei', '2048Ei'],
-      ['1e3', '1e3'], ['1E3', '1e3'], ['1e0', '1'], ['1.5e3', '1500'], ['1e-3', '1e-3'], ['12e6', '12e6'],
-      ['1n', '1n'], ['0.1n', '1n'], ['1u', '1u'], ['1000u', '1m'], ['1e-10', '1e-9'],
-      ['-500m', '-500m'], ['+2', '2'], ['1E', '1E'], ['1000E', '1000E'], ['5G', '5G'],
-      [1.5, '1500m'], [2, '2'], [0.1, '100m'], [1e3, '1k'],
+      ['0', '0'],
+      ['0m', '0'],
+      ['0Gi', '0'],
+      ['-0', '0'],
+      ['1', '1'],
+      ['500m', '500m'],
+      ['1500m', '1500m'],
+      ['1.5', '1500m'],
+      ['0.5', '500m'],
+      ['.5', '500m'],
+      ['1000m', '1'],
+      ['1000', '1k'],
+      ['1500', '1500'],
+      ['2000000', '2M'],
+      ['1.5k', '1500'],
+      ['2Gi', '2Gi'],
+      ['100Ki', '100Ki'],
+      ['1024', '1024'],
+      ['1024Ki', '1Mi'],
+      ['1536Ki', '1536Ki'],
+      ['0.5Gi', '512Mi'],
+      ['1.5Ki', '1536'],
+      ['0.5Ki', '512'],
+      ['1Ei', '1Ei'],
+      ['2048Ei', '2048Ei'],
+      ['1e3', '1e3'],
+      ['1E3', '1e3'],
+      ['1e0', '1'],
+      ['1.5e3', '1500'],
+      ['1e-3', '1e-3'],
+      ['12e6', '12e6'],
+      ['1n', '1n'],
+      ['0.1n', '1n'],
+      ['1u', '1u'],
+      ['1000u', '1m'],
+      ['1e-10', '1e-9'],
+      ['-500m', '-500m'],
+      ['+2', '2'],
+      ['1E', '1E'],
+      ['1000E', '1000E'],
+      ['5G', '5G'],
+      [1.5, '1500m'],
+      [2, '2'],
+      [0.1, '100m'],
+      [1e3, '1k'],
     ];
     for (const [input, want] of cases) {
       it(`${JSON.stringify(input)} -> ${want}`, function () {
@@ -88,7 +124,16 @@ describe('unit: resource.Quantity', function () {
 
 describe('unit: quota resource names', function () {
   it('accepts standard, hugepages, qualified and object-count names', function () {
-    for (const n of ['requests.cpu', 'limits.memory', 'pods', 'hugepages-2Mi', 'requests.hugepages-1Gi', 'nvidia.com/gpu', 'count/deployments.apps', 'count/pods']) {
+    for (const n of [
+      'requests.cpu',
+      'limits.memory',
+      'pods',
+      'hugepages-2Mi',
+      'requests.hugepages-1Gi',
+      'nvidia.com/gpu',
+      'count/deployments.apps',
+      'count/pods',
+    ]) {
       assert.deepEqual(quotaResourceNameProblems(n), [], n);
     }
   });

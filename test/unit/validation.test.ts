@@ -4,9 +4,7 @@ import { Project } from '../../api/business/v1/project.ts';
 import { Namespace } from '../../api/business/v1/namespace.ts';
 import { Cluster } from '../../api/platform/v1/cluster.ts';
 import type { FieldError } from '../../pkg/rest/errors.ts';
-import {
-  compileKind, isQualifiedName, nameIsDNSLabel, validateObjectMeta, validateObjectMetaUpdate,
-} from '../../pkg/rest/validation.ts';
+import { compileKind, isQualifiedName, nameIsDNSLabel, validateObjectMeta, validateObjectMetaUpdate } from '../../pkg/rest/validation.ts';
 
 type Obj = Record<string, any>;
 
@@ -20,11 +18,15 @@ describe('compileKind', () => {
   describe('unknownFields', () => {
     it('finds undeclared fields at any depth, through arrays and maps', () => {
       const obj: Obj = {
-        apiVersion: 'platform.tkestack.io/v1', kind: 'Cluster',
+        apiVersion: 'platform.tkestack.io/v1',
+        kind: 'Cluster',
         metadata: { name: 'cls-1', bogus: 1, labels: { any: 'key' } },
         spec: {
           foo: 'x',
-          machines: [{ ip: '10.0.0.1', port: 22, username: 'root' }, { ip: '10.0.0.2', sshPort: 22, proxy: { type: 'SOCKS5', extra: true } }],
+          machines: [
+            { ip: '10.0.0.1', port: 22, username: 'root' },
+            { ip: '10.0.0.2', sshPort: 22, proxy: { type: 'SOCKS5', extra: true } },
+          ],
           dockerExtraArgs: { 'any-flag': 'v' },
           features: { upgrade: { strategy: { maxUnready: '10%', surprise: 1 } } },
         },
@@ -54,7 +56,8 @@ describe('compileKind', () => {
 
     it('reports nothing for a well-formed object', () => {
       const obj: Obj = {
-        apiVersion: 'business.tkestack.io/v1', kind: 'Namespace',
+        apiVersion: 'business.tkestack.io/v1',
+        kind: 'Namespace',
         metadata: { name: 'cls-1-dev', namespace: 'prj-1' },
         spec: { tenantID: 'default', clusterName: 'cls-1', namespace: 'dev', hard: { cpu: '2' } },
         status: { phase: 'Available', used: { cpu: '500m' }, certificate: { apiServer: 'https://x' } },
@@ -79,7 +82,10 @@ describe('compileKind', () => {
     });
 
     it('keeps values the client set and defaults Go zero strings', () => {
-      const obj: Obj = { spec: { members: ['alice'], features: { containerRuntime: 'containerd', upgrade: { mode: '', strategy: { maxUnready: '20%' } } } }, status: { phase: 'Running' } };
+      const obj: Obj = {
+        spec: { members: ['alice'], features: { containerRuntime: 'containerd', upgrade: { mode: '', strategy: { maxUnready: '20%' } } } },
+        status: { phase: 'Running' },
+      };
       cluster.applyDefaults(obj);
       assert.equal(obj.spec.features.containerRuntime, 'containerd');
       assert.equal(obj.spec.features.upgrade.mode, 'Auto');
@@ -121,7 +127,9 @@ describe('compileKind', () => {
   describe('validate', () => {
     it('accepts a valid object, including numeric quantities and null timestamps', () => {
       const obj: Obj = {
-        apiVersion: 'business.tkestack.io/v1', kind: 'Project', metadata: { name: 'prj-1', creationTimestamp: null },
+        apiVersion: 'business.tkestack.io/v1',
+        kind: 'Project',
+        metadata: { name: 'prj-1', creationTimestamp: null },
         spec: { tenantID: 'default', displayName: 'P', members: ['a'], clusters: { 'cls-1': { hard: { cpu: '2', memory: '4Gi', pods: 10 } } } },
         status: { phase: 'Active', lastTransitionTime: null, clusters: { 'cls-1': { used: { cpu: '500m' } } } },
       };
@@ -158,17 +166,32 @@ describe('compileKind', () => {
         },
       };
       const errs = cluster.validate(obj);
-      assert.deepEqual(byField(errs, 'status.phase').map(e => e.reason), ['FieldValueNotSupported']);
+      assert.deepEqual(
+        byField(errs, 'status.phase').map(e => e.reason),
+        ['FieldValueNotSupported'],
+      );
       assert.match(byField(errs, 'status.phase')[0]!.message, /supported values: "Initializing", "Waiting"/);
-      assert.deepEqual(byField(errs, 'status.conditions[0].type').map(e => e.reason), ['FieldValueRequired']);
-      assert.deepEqual(byField(errs, 'status.conditions[0].lastProbeTime').map(e => e.reason), ['FieldValueInvalid']);
-      assert.deepEqual(byField(errs, 'spec.machines[0].password').map(e => e.reason), ['FieldValueInvalid']);
+      assert.deepEqual(
+        byField(errs, 'status.conditions[0].type').map(e => e.reason),
+        ['FieldValueRequired'],
+      );
+      assert.deepEqual(
+        byField(errs, 'status.conditions[0].lastProbeTime').map(e => e.reason),
+        ['FieldValueInvalid'],
+      );
+      assert.deepEqual(
+        byField(errs, 'spec.machines[0].password').map(e => e.reason),
+        ['FieldValueInvalid'],
+      );
       assert.equal(errs.length, 4, JSON.stringify(errs));
     });
 
     it('reports a wrong type of a whole section once, at its path', () => {
       const errs = project.validate({ metadata: { name: 'p' }, spec: 'nope' });
-      assert.deepEqual(errs.map(e => [e.field, e.reason]), [['spec', 'FieldValueTypeInvalid']]);
+      assert.deepEqual(
+        errs.map(e => [e.field, e.reason]),
+        [['spec', 'FieldValueTypeInvalid']],
+      );
     });
 
     it('names the allowed literals of a union', () => {
@@ -182,11 +205,18 @@ describe('compileKind', () => {
       assert.deepEqual(cluster.validate({ ...base, spec: { features: { upgrade: { strategy: { maxUnready: '25%' } } } } }), []);
       assert.deepEqual(cluster.validate({ ...base, spec: { features: { upgrade: { strategy: { maxUnready: 1 } } } } }), []);
       const errs = cluster.validate({ ...base, spec: { features: { upgrade: { strategy: { maxUnready: [1] } } } } });
-      assert.deepEqual(errs.map(e => [e.field, e.reason]), [['spec.features.upgrade.strategy.maxUnready', 'FieldValueTypeInvalid']]);
+      assert.deepEqual(
+        errs.map(e => [e.field, e.reason]),
+        [['spec.features.upgrade.strategy.maxUnready', 'FieldValueTypeInvalid']],
+      );
     });
 
     it('two kinds sharing meta schemas compile side by side', () => {
-      assert.doesNotThrow(() => { compileKind(Project); compileKind(Namespace); compileKind(Cluster); });
+      assert.doesNotThrow(() => {
+        compileKind(Project);
+        compileKind(Namespace);
+        compileKind(Cluster);
+      });
     });
   });
 });
@@ -196,41 +226,73 @@ describe('validateObjectMeta', () => {
   const namespaced = { namespaced: true };
 
   it('accepts a well-formed meta', () => {
-    assert.deepEqual(validateObjectMeta({
-      name: 'prj-1.example', labels: { 'app.kubernetes.io/name': 'x', plain: '' }, annotations: { 'tkestack.io/Display': 'anything at all' },
-      finalizers: ['kubernetes', 'tkestack.io/project'],
-      ownerReferences: [{ apiVersion: 'business.tkestack.io/v1', kind: 'Project', name: 'p', uid: 'u', controller: true }],
-    }, cluster), []);
+    assert.deepEqual(
+      validateObjectMeta(
+        {
+          name: 'prj-1.example',
+          labels: { 'app.kubernetes.io/name': 'x', plain: '' },
+          annotations: { 'tkestack.io/Display': 'anything at all' },
+          finalizers: ['kubernetes', 'tkestack.io/project'],
+          ownerReferences: [{ apiVersion: 'business.tkestack.io/v1', kind: 'Project', name: 'p', uid: 'u', controller: true }],
+        },
+        cluster,
+      ),
+      [],
+    );
   });
 
   it('requires a name unless generateName is set', () => {
-    assert.deepEqual(validateObjectMeta({}, cluster).map(e => [e.field, e.reason]), [['metadata.name', 'FieldValueRequired']]);
-    assert.deepEqual(validateObjectMeta(undefined, cluster).map(e => e.field), ['metadata.name']);
+    assert.deepEqual(
+      validateObjectMeta({}, cluster).map(e => [e.field, e.reason]),
+      [['metadata.name', 'FieldValueRequired']],
+    );
+    assert.deepEqual(
+      validateObjectMeta(undefined, cluster).map(e => e.field),
+      ['metadata.name'],
+    );
     assert.deepEqual(validateObjectMeta({ generateName: 'prj-' }, cluster), []);
-    assert.deepEqual(validateObjectMeta({ generateName: 'Prj-' }, cluster).map(e => e.field), ['metadata.generateName']);
+    assert.deepEqual(
+      validateObjectMeta({ generateName: 'Prj-' }, cluster).map(e => e.field),
+      ['metadata.generateName'],
+    );
   });
 
   it('rejects names that are not DNS-1123 subdomains', () => {
     for (const bad of ['Upper', 'under_score', '-lead', 'trail-', 'a..b', 'x'.repeat(254)]) {
       const errs = validateObjectMeta({ name: bad }, cluster);
       assert.ok(errs.length > 0, bad);
-      assert.ok(errs.every(e => e.field === 'metadata.name' && e.reason === 'FieldValueInvalid'), bad);
+      assert.ok(
+        errs.every(e => e.field === 'metadata.name' && e.reason === 'FieldValueInvalid'),
+        bad,
+      );
     }
     assert.match(validateObjectMeta({ name: 'Bad' }, cluster)[0]!.message, /^Invalid value: "Bad": a lowercase RFC 1123 subdomain/);
     assert.deepEqual(validateObjectMeta({ name: 'x'.repeat(253) }, cluster), []);
   });
 
-  it('uses the kind\'s name rule when given', () => {
+  it("uses the kind's name rule when given", () => {
     const opts = { namespaced: false, nameValidator: nameIsDNSLabel };
-    assert.deepEqual(validateObjectMeta({ name: 'a.b' }, opts).map(e => e.field), ['metadata.name']);
+    assert.deepEqual(
+      validateObjectMeta({ name: 'a.b' }, opts).map(e => e.field),
+      ['metadata.name'],
+    );
     assert.deepEqual(validateObjectMeta({ name: 'ab' }, opts), []);
   });
 
   it('requires a namespace for namespaced kinds and forbids it otherwise', () => {
-    assert.deepEqual(validateObjectMeta({ name: 'n' }, namespaced).map(e => [e.field, e.reason]), [['metadata.namespace', 'FieldValueRequired']]);
+    assert.deepEqual(
+      validateObjectMeta({ name: 'n' }, namespaced).map(e => [e.field, e.reason]),
+      [['metadata.namespace', 'FieldValueRequired']],
+    );
     assert.deepEqual(validateObjectMeta({ name: 'n', namespace: 'prj-1' }, namespaced), []);
-    assert.deepEqual(validateObjectMeta({ name: 'n', namespace: 'Prj_1' }, namespaced).map(e => e.field), ['metadata.namespace']);
-    assert.deepEqual(validateObjectMeta({ name: 'n', namespace: 'prj-1' }, cluster).map(e => [e.field, e.reason]), [['metadata.namespace', 'FieldValueForbidden']]);
+    assert.deepEqual(
+      validateObjectMeta({ name: 'n', namespace: 'Prj_1' }, namespaced).map(e => e.field),
+      ['metadata.namespace'],
+    );
+    assert.deepEqual(
+      validateObjectMeta({ name: 'n', namespace: 'prj-1' }, cluster).map(e => [e.field, e.reason]),
+      [['metadata.namespace', 'FieldValueForbidden']],
+    );
   });
 
   it('validates label keys and values like Kubernetes', () => {
@@ -254,15 +316,24 @@ describe('validateObjectMeta', () => {
   });
 
   it('validates annotation keys and the total annotation size', () => {
-    assert.deepEqual(validateObjectMeta({ name: 'x', annotations: { 'not valid': '' } }, cluster).map(e => e.field), ['metadata.annotations']);
+    assert.deepEqual(
+      validateObjectMeta({ name: 'x', annotations: { 'not valid': '' } }, cluster).map(e => e.field),
+      ['metadata.annotations'],
+    );
     const big = { a: 'x'.repeat(200 * 1024), b: 'y'.repeat(57 * 1024) };
     const errs = validateObjectMeta({ name: 'x', annotations: big }, cluster);
-    assert.deepEqual(errs.map(e => [e.field, e.reason]), [['metadata.annotations', 'FieldValueTooLong']]);
+    assert.deepEqual(
+      errs.map(e => [e.field, e.reason]),
+      [['metadata.annotations', 'FieldValueTooLong']],
+    );
   });
 
   it('requires finalizers to be qualified names', () => {
     const errs = validateObjectMeta({ name: 'x', finalizers: ['ok', 'tkestack.io/ok', 'not ok'] }, cluster);
-    assert.deepEqual(errs.map(e => e.field), ['metadata.finalizers']);
+    assert.deepEqual(
+      errs.map(e => e.field),
+      ['metadata.finalizers'],
+    );
     assert.match(errs[0]!.message, /"not ok"/);
   });
 
@@ -272,23 +343,45 @@ describe('validateObjectMeta', () => {
       { apiVersion: 'v1', kind: 'B', name: 'b', uid: '2', controller: true },
       { apiVersion: '', kind: '', name: '', uid: '' },
     ];
-    const fields = validateObjectMeta({ name: 'x', ownerReferences: refs }, cluster).map(e => e.field).sort();
-    assert.deepEqual(fields, ['metadata.ownerReferences', 'metadata.ownerReferences.apiVersion', 'metadata.ownerReferences.kind', 'metadata.ownerReferences.name', 'metadata.ownerReferences.uid']);
+    const fields = validateObjectMeta({ name: 'x', ownerReferences: refs }, cluster)
+      .map(e => e.field)
+      .sort();
+    assert.deepEqual(fields, [
+      'metadata.ownerReferences',
+      'metadata.ownerReferences.apiVersion',
+      'metadata.ownerReferences.kind',
+      'metadata.ownerReferences.name',
+      'metadata.ownerReferences.uid',
+    ]);
     const mf = validateObjectMeta({ name: 'x', managedFields: [{ manager: 'k', operation: 'Patch', fieldsType: 'FieldsV2' }] }, cluster);
-    assert.deepEqual(mf.map(e => [e.field, e.reason]), [['metadata.managedFields[0].operation', 'FieldValueNotSupported'], ['metadata.managedFields[0].fieldsType', 'FieldValueNotSupported']]);
+    assert.deepEqual(
+      mf.map(e => [e.field, e.reason]),
+      [
+        ['metadata.managedFields[0].operation', 'FieldValueNotSupported'],
+        ['metadata.managedFields[0].fieldsType', 'FieldValueNotSupported'],
+      ],
+    );
   });
 
   it('rejects a negative generation', () => {
-    assert.deepEqual(validateObjectMeta({ name: 'x', generation: -1 }, cluster).map(e => e.field), ['metadata.generation']);
+    assert.deepEqual(
+      validateObjectMeta({ name: 'x', generation: -1 }, cluster).map(e => e.field),
+      ['metadata.generation'],
+    );
   });
 
   it('on update, keeps identity immutable and refuses new finalizers while terminating', () => {
     const old = { name: 'a', uid: 'u1', creationTimestamp: '2024-01-01T00:00:00Z', deletionTimestamp: '2024-01-02T00:00:00Z', finalizers: ['f1'] };
     assert.deepEqual(validateObjectMetaUpdate({ ...old }, old), []);
     const errs = validateObjectMetaUpdate({ ...old, name: 'b', uid: 'u2', finalizers: ['f1', 'f2'] }, old);
-    assert.deepEqual(errs.map(e => [e.field, e.reason]), [
-      ['metadata.name', 'FieldValueInvalid'], ['metadata.uid', 'FieldValueInvalid'], ['metadata.finalizers', 'FieldValueForbidden'],
-    ]);
+    assert.deepEqual(
+      errs.map(e => [e.field, e.reason]),
+      [
+        ['metadata.name', 'FieldValueInvalid'],
+        ['metadata.uid', 'FieldValueInvalid'],
+        ['metadata.finalizers', 'FieldValueForbidden'],
+      ],
+    );
   });
 });
 

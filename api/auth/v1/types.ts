@@ -31,11 +31,15 @@ const subjects = (description: string) => Type.Optional(Type.Array(Subject, { de
 // --- LocalIdentity -----------------------------------------------------------------------------
 export const LocalIdentitySpec = struct('LocalIdentitySpec', 'LocalIdentitySpec is a description of an identity.', {
   finalizers: Type.Optional(SpecFinalizers()),
-  username: Type.String({ description: 'The account of the user: 3-32 characters, lower-case letters, digits and "-", starting and ending with a letter or digit.' }),
+  username: Type.String({
+    description: 'The account of the user: 3-32 characters, lower-case letters, digits and "-", starting and ending with a letter or digit.',
+  }),
   displayName: str(),
   email: str(),
   phoneNumber: str(),
-  hashedPassword: str('On create and password change: the new password, base64-encoded as TKE clients send it. Never returned: the server keeps only a salted scrypt hash.'),
+  hashedPassword: str(
+    'On create and password change: the new password, base64-encoded as TKE clients send it. Never returned: the server keeps only a salted scrypt hash.',
+  ),
   tenantID: str(),
   groups: strings(),
   extra: stringMap(),
@@ -78,7 +82,13 @@ export const LocalGroup = kind('LocalGroup', 'LocalGroup represents a group of u
 export const LocalGroupList = list(LocalGroup, 'LocalGroup');
 
 export const UserSpec = struct('UserSpec', 'UserSpec is a description of a user.', {
-  id: str(), name: str(), displayName: str(), email: str(), phoneNumber: str(), tenantID: str(), extra: stringMap(),
+  id: str(),
+  name: str(),
+  displayName: str(),
+  email: str(),
+  phoneNumber: str(),
+  tenantID: str(),
+  extra: stringMap(),
 });
 export const User = kind('User', 'User is an object that contains the metadata about identify about tke local idp or third-party idp.', {
   spec: Type.Optional(UserSpec),
@@ -86,7 +96,11 @@ export const User = kind('User', 'User is an object that contains the metadata a
 export const UserList = list(User, 'User');
 
 export const GroupSpec = struct('GroupSpec', 'GroupSpec is a description of an Group.', {
-  id: str(), displayName: str(), tenantID: str(), description: str(), extra: stringMap(),
+  id: str(),
+  displayName: str(),
+  tenantID: str(),
+  description: str(),
+  extra: stringMap(),
 });
 export const GroupStatus = struct('GroupStatus', 'GroupStatus represents information about the status of a group.', {
   users: subjects('Users represents the members of the group.'),
@@ -144,7 +158,9 @@ export const APISigningKeyList = list(APISigningKey, 'APISigningKey');
 // --- Category / Policy / Rule / Role -----------------------------------------------------------
 export const Action = struct('Action', 'Action defines a action verb for authorization.', { name: str(), description: str() });
 export const CategorySpec = struct('CategorySpec', 'CategorySpec is a description of category.', {
-  displayName: str(), description: str(), actions: Type.Optional(Type.Array(Action)),
+  displayName: str(),
+  description: str(),
+  actions: Type.Optional(Type.Array(Action)),
 });
 export const Category = kind('Category', 'Category defines a category of actions for policy.', {
   Spec: Type.Optional(CategorySpec),
@@ -182,14 +198,25 @@ export const PolicyList = list(Policy, 'Policy');
 export type PolicySpec = Static<typeof PolicySpec>;
 
 export const RuleSpec = struct('RuleSpec', 'RuleSpec is a description of a rule.', {
-  ptype: str(), v0: str(), v1: str(), v2: str(), v3: str(), v4: str(), v5: str(), v6: str(),
+  ptype: str(),
+  v0: str(),
+  v1: str(),
+  v2: str(),
+  v3: str(),
+  v4: str(),
+  v5: str(),
+  v6: str(),
 });
 export const Rule = kind('Rule', 'Rule represents a rule document for access control.', { spec: Type.Optional(RuleSpec) });
 export const RuleList = list(Rule, 'Rule');
 
 export const RoleSpec = struct('RoleSpec', 'RoleSpec is a description of role.', {
   finalizers: Type.Optional(SpecFinalizers()),
-  displayName: str(), tenantID: str(), projectID: str(), username: str(), description: str(),
+  displayName: str(),
+  tenantID: str(),
+  projectID: str(),
+  username: str(),
+  description: str(),
   policies: strings('Policies is the names of the policies of the role.'),
 });
 export const RoleStatus = struct('RoleStatus', 'RoleStatus represents information about the status of a role.', {
@@ -205,24 +232,36 @@ export const RoleList = list(Role, 'Role');
 
 // --- bindings ------------------------------------------------------------------------------------
 const BindingPhase = struct('BindingStatus', 'Status of a binding.', { phase: str() });
-export const ProjectPolicyBindingSpec = struct('ProjectPolicyBindingSpec', 'ProjectPolicyBindingSpec defines the desired identities of a project policy binding.', {
-  finalizers: Type.Optional(SpecFinalizers()),
-  tenantID: str(),
-  projectID: Type.String(),
-  policyID: Type.String(),
-  users: subjects('Users the policy applies to inside the project.'),
-  groups: subjects('Groups the policy applies to inside the project.'),
-});
-export const ProjectPolicyBinding = kind('ProjectPolicyBinding', 'ProjectPolicyBinding references a project-scoped policy and contains the subjects it applies to in one project.', {
-  spec: Type.Optional(ProjectPolicyBindingSpec),
-  Status: Type.Optional(BindingPhase),
-});
+export const ProjectPolicyBindingSpec = struct(
+  'ProjectPolicyBindingSpec',
+  'ProjectPolicyBindingSpec defines the desired identities of a project policy binding.',
+  {
+    finalizers: Type.Optional(SpecFinalizers()),
+    tenantID: str(),
+    projectID: Type.String(),
+    policyID: Type.String(),
+    users: subjects('Users the policy applies to inside the project.'),
+    groups: subjects('Groups the policy applies to inside the project.'),
+  },
+);
+export const ProjectPolicyBinding = kind(
+  'ProjectPolicyBinding',
+  'ProjectPolicyBinding references a project-scoped policy and contains the subjects it applies to in one project.',
+  {
+    spec: Type.Optional(ProjectPolicyBindingSpec),
+    Status: Type.Optional(BindingPhase),
+  },
+);
 export const ProjectPolicyBindingList = list(ProjectPolicyBinding, 'ProjectPolicyBinding');
 
 export const CustomPolicyBindingSpec = struct('CustomPolicyBindingSpec', 'CustomPolicyBindingSpec defines a policy applied to chosen resources.', {
   finalizers: Type.Optional(SpecFinalizers()),
-  tenantID: str(), domain: str(), lastDomain: str(), policyID: str(),
-  resources: strings(), rulePrefix: str(),
+  tenantID: str(),
+  domain: str(),
+  lastDomain: str(),
+  policyID: str(),
+  resources: strings(),
+  rulePrefix: str(),
   users: subjects('Users the policy applies to.'),
   groups: subjects('Groups the policy applies to.'),
 });
@@ -264,16 +303,27 @@ export const IdentityProviderSpec = struct('IdentityProviderSpec', 'IdentityProv
   name: str('The Name of the connector that is used when displaying it to the end user.'),
   type: StringEnum(['local', 'ldap', 'oidc'], { description: 'The type of the connector: local, ldap or oidc.' }),
   administrators: strings('The administrators of the tenant (its platform administrators).'),
-  config: str('Raw JSON configuration of the connector (ldap: host, bindDN, bindPW, userSearch, groupSearch; oidc: issuer, clientID, usernameClaim, groupsClaim).'),
+  config: str(
+    'Raw JSON configuration of the connector (ldap: host, bindDN, bindPW, userSearch, groupSearch; oidc: issuer, clientID, usernameClaim, groupsClaim).',
+  ),
 });
-export const IdentityProvider = kind('IdentityProvider', 'IdentityProvider is an object that contains the metadata about identity provider. Its name is the tenant ID.', {
-  spec: Type.Optional(IdentityProviderSpec),
-});
+export const IdentityProvider = kind(
+  'IdentityProvider',
+  'IdentityProvider is an object that contains the metadata about identity provider. Its name is the tenant ID.',
+  {
+    spec: Type.Optional(IdentityProviderSpec),
+  },
+);
 export const IdentityProviderList = list(IdentityProvider, 'IdentityProvider');
 
 export const ClientSpec = struct('ClientSpec', 'ClientSpec is a description of an client.', {
-  id: str(), secret: str(), redirect_uris: strings(), trusted_peers: strings(),
-  public: Type.Optional(Type.Boolean()), name: str(), logo_url: str(),
+  id: str(),
+  secret: str(),
+  redirect_uris: strings(),
+  trusted_peers: strings(),
+  public: Type.Optional(Type.Boolean()),
+  name: str(),
+  logo_url: str(),
 });
 export const Client = kind('Client', 'Client represents an OAuth2 client.', { spec: Type.Optional(ClientSpec) });
 export const ClientList = list(Client, 'Client');
@@ -286,10 +336,24 @@ export const ConfigMapList = list(ConfigMap, 'ConfigMap');
 
 /** Not a TKE kind: the audit trail of this server (every write and every denial), read-only. */
 export const AuditEvent = kind('AuditEvent', 'AuditEvent records one write or one refused request: who, what, and the result.', {
-  spec: Type.Optional(struct('AuditEventSpec', 'What happened.', {
-    tenantID: str(), username: str(), groups: strings(), verb: str(), apiGroup: str(), resource: str(), subresource: str(),
-    namespace: str(), name: str(), action: str(), tkeResource: str(), decision: str(), reason: str(),
-    code: Type.Optional(Type.Integer()), time: Type.Optional(Field(Time, { description: 'When the request was answered.' })),
-  })),
+  spec: Type.Optional(
+    struct('AuditEventSpec', 'What happened.', {
+      tenantID: str(),
+      username: str(),
+      groups: strings(),
+      verb: str(),
+      apiGroup: str(),
+      resource: str(),
+      subresource: str(),
+      namespace: str(),
+      name: str(),
+      action: str(),
+      tkeResource: str(),
+      decision: str(),
+      reason: str(),
+      code: Type.Optional(Type.Integer()),
+      time: Type.Optional(Field(Time, { description: 'When the request was answered.' })),
+    }),
+  ),
 });
 export const AuditEventList = list(AuditEvent, 'AuditEvent');

@@ -18,31 +18,48 @@ export const RegistryObjectPhase = {
   /** Undergoing graceful termination. */
   Terminating: 'Terminating',
 } as const;
-export type RegistryObjectPhase = typeof RegistryObjectPhase[keyof typeof RegistryObjectPhase];
+export type RegistryObjectPhase = (typeof RegistryObjectPhase)[keyof typeof RegistryObjectPhase];
 
-interface Names { kind: string; what: string; listItems: string }
+interface Names {
+  kind: string;
+  what: string;
+  listItems: string;
+}
 
 function build({ kind, what, listItems }: Names) {
   const id = (name: string) => `io.tkestack.tke.api.business.v1.${name}`;
-  const spec = Type.Object({
-    finalizers: Type.Optional(SpecFinalizers()),
-    name: Type.Optional(Type.String()),
-    tenantID: Type.Optional(Type.String()),
-    displayName: Type.Optional(Type.String()),
-  }, { $id: id(`${kind}Spec`), description: `${kind}Spec represents ${what}.` });
-  const status = Type.Object({
-    phase: Type.Optional(StringEnum(Object.values(RegistryObjectPhase), { default: RegistryObjectPhase.Pending })),
-    lastTransitionTime: Type.Optional(Field(Time, { description: 'The last time the condition transitioned from one status to another.' })),
-    reason: Type.Optional(Type.String({ description: "The reason for the condition's last transition." })),
-    message: Type.Optional(Type.String({ description: 'A human readable message indicating details about the transition.' })),
-  }, { $id: id(`${kind}Status`), description: `${kind}Status represents information about the status of ${what}.` });
-  const object = Type.Object({
-    ...TypeMeta,
-    metadata: Type.Optional(ObjectMeta),
-    spec: Type.Optional(Field(spec, { description: 'Spec defines the desired identities of namespaces in this set.', default: {} })),
-    status: Type.Optional(Field(status, { default: {} })),
-  }, { $id: id(kind), description: `${kind} is ${what}.` });
-  const list = ListOf(object, { $id: id(`${kind}List`), description: `${kind}List is the whole list of all ${listItems} which owned by a tenant.`, itemsDescription: `List of ${listItems}` });
+  const spec = Type.Object(
+    {
+      finalizers: Type.Optional(SpecFinalizers()),
+      name: Type.Optional(Type.String()),
+      tenantID: Type.Optional(Type.String()),
+      displayName: Type.Optional(Type.String()),
+    },
+    { $id: id(`${kind}Spec`), description: `${kind}Spec represents ${what}.` },
+  );
+  const status = Type.Object(
+    {
+      phase: Type.Optional(StringEnum(Object.values(RegistryObjectPhase), { default: RegistryObjectPhase.Pending })),
+      lastTransitionTime: Type.Optional(Field(Time, { description: 'The last time the condition transitioned from one status to another.' })),
+      reason: Type.Optional(Type.String({ description: "The reason for the condition's last transition." })),
+      message: Type.Optional(Type.String({ description: 'A human readable message indicating details about the transition.' })),
+    },
+    { $id: id(`${kind}Status`), description: `${kind}Status represents information about the status of ${what}.` },
+  );
+  const object = Type.Object(
+    {
+      ...TypeMeta,
+      metadata: Type.Optional(ObjectMeta),
+      spec: Type.Optional(Field(spec, { description: 'Spec defines the desired identities of namespaces in this set.', default: {} })),
+      status: Type.Optional(Field(status, { default: {} })),
+    },
+    { $id: id(kind), description: `${kind} is ${what}.` },
+  );
+  const list = ListOf(object, {
+    $id: id(`${kind}List`),
+    description: `${kind}List is the whole list of all ${listItems} which owned by a tenant.`,
+    itemsDescription: `List of ${listItems}`,
+  });
   return { spec, status, object, list };
 }
 
@@ -59,4 +76,3 @@ export const ChartGroupStatus = chartGroup.status;
 export const ChartGroup = chartGroup.object;
 export const ChartGroupList = chartGroup.list;
 export type ChartGroup = Static<typeof ChartGroup>;
-

@@ -22,20 +22,26 @@ export const BusinessFinalizer = {
   ChartGroup: 'chartgroup',
 } as const;
 
-export const HardQuantity = Type.Object({
-  hard: Type.Optional(ResourceList()),
-}, {
-  $id: 'io.tkestack.tke.api.business.v1.HardQuantity',
-  description: 'HardQuantity is a straightforward wrapper of ResourceList.',
-});
+export const HardQuantity = Type.Object(
+  {
+    hard: Type.Optional(ResourceList()),
+  },
+  {
+    $id: 'io.tkestack.tke.api.business.v1.HardQuantity',
+    description: 'HardQuantity is a straightforward wrapper of ResourceList.',
+  },
+);
 export type HardQuantity = Static<typeof HardQuantity>;
 
-export const UsedQuantity = Type.Object({
-  used: Type.Optional(ResourceList()),
-}, {
-  $id: 'io.tkestack.tke.api.business.v1.UsedQuantity',
-  description: 'UsedQuantity is a straightforward wrapper of ResourceList.',
-});
+export const UsedQuantity = Type.Object(
+  {
+    used: Type.Optional(ResourceList()),
+  },
+  {
+    $id: 'io.tkestack.tke.api.business.v1.UsedQuantity',
+    description: 'UsedQuantity is a straightforward wrapper of ResourceList.',
+  },
+);
 export type UsedQuantity = Static<typeof UsedQuantity>;
 
 /** ClusterHard is a set of (cluster name, HardQuantity) pairs. */

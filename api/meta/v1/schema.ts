@@ -24,7 +24,8 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
  */
 export const Quantity = Type.Unsafe<string | number>({
   $id: 'io.k8s.apimachinery.pkg.api.resource.Quantity',
-  description: 'Quantity is a fixed-point representation of a number, serialized as a string such as "100m", "2", "1.5Gi" or "1e3": a signed decimal number followed by an optional binary-SI (Ki, Mi, Gi, Ti, Pi, Ei), decimal-SI (n, u, m, k, M, G, T, P, E) or decimal-exponent (e3, E-2) suffix.',
+  description:
+    'Quantity is a fixed-point representation of a number, serialized as a string such as "100m", "2", "1.5Gi" or "1e3": a signed decimal number followed by an optional binary-SI (Ki, Mi, Gi, Ti, Pi, Ei), decimal-SI (n, u, m, k, M, G, T, P, E) or decimal-exponent (e3, E-2) suffix.',
   anyOf: [
     { type: 'string', pattern: '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$' },
     { type: 'number' },
@@ -35,7 +36,8 @@ export type Quantity = Static<typeof Quantity>;
 /** intstr.IntOrString: an int32 or a string such as "25%". */
 export const IntOrString = Type.Unsafe<number | string>({
   $id: 'io.k8s.apimachinery.pkg.util.intstr.IntOrString',
-  description: 'IntOrString is a type that can hold an int32 or a string. When used in JSON or YAML marshalling and unmarshalling, it produces or consumes the inner type.',
+  description:
+    'IntOrString is a type that can hold an int32 or a string. When used in JSON or YAML marshalling and unmarshalling, it produces or consumes the inner type.',
   anyOf: [{ type: 'integer', format: 'int32' }, { type: 'string' }],
   'x-kubernetes-int-or-string': true,
 });
@@ -48,14 +50,25 @@ export type IntOrString = Static<typeof IntOrString>;
 export const Time = Type.String({
   $id: 'io.k8s.apimachinery.pkg.apis.meta.v1.Time',
   format: 'date-time',
-  description: 'Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON. Wrappers are provided for many of the factory methods that the time package offers.',
+  description:
+    'Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON. Wrappers are provided for many of the factory methods that the time package offers.',
 });
 export type Time = Static<typeof Time>;
 
 /** apiVersion and kind as every top-level kind declares them. */
 export const TypeMeta = {
-  apiVersion: Type.Optional(Type.String({ description: 'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources' })),
-  kind: Type.Optional(Type.String({ description: 'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds' })),
+  apiVersion: Type.Optional(
+    Type.String({
+      description:
+        'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources',
+    }),
+  ),
+  kind: Type.Optional(
+    Type.String({
+      description:
+        'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds',
+    }),
+  ),
 };
 
 /** A top-level kind: type meta, standard metadata, and the kind's own properties. */
@@ -65,11 +78,18 @@ export function objectSchema(spec: { id: string; description: string; properties
 
 /** The XxxList kind of `item`, shaped as Kubernetes lists are. */
 export function ListOf<T extends TSchema>(item: T, options: { $id: string; description: string; itemsDescription: string }) {
-  return Type.Object({
-    ...TypeMeta,
-    metadata: Type.Optional(Field(ListMeta, { description: 'Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata' })),
-    items: Type.Array(item, { description: options.itemsDescription }),
-  }, { $id: options.$id, description: options.description });
+  return Type.Object(
+    {
+      ...TypeMeta,
+      metadata: Type.Optional(
+        Field(ListMeta, {
+          description: 'Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata',
+        }),
+      ),
+      items: Type.Array(item, { description: options.itemsDescription }),
+    },
+    { $id: options.$id, description: options.description },
+  );
 }
 
 /** `spec.finalizers` of the TKE kinds: TKE's own lifecycle list, distinct from metadata.finalizers. */

@@ -7,18 +7,21 @@ import { ListOf, StringEnum, TypeMeta } from '../../meta/v1/schema.ts';
 /** AddonLevel is level of cluster addon. */
 export const AddonLevel = { Basic: 'Basic', Enhance: 'Enhance' } as const;
 
-export const ClusterAddonType = Type.Object({
-  ...TypeMeta,
-  metadata: Type.Optional(ObjectMeta),
-  type: Type.Optional(Type.String({ description: 'Addon type, one of Helm, PersistentEvent or LogCollector etc.' })),
-  level: Type.Optional(StringEnum(Object.values(AddonLevel), { description: 'AddonLevel is level of cluster addon.' })),
-  latestVersion: Type.Optional(Type.String({ description: 'LatestVersion is latest version of the addon.' })),
-  description: Type.Optional(Type.String({ description: 'Description is desc of the addon.' })),
-  compatibleClusterType: Type.Optional(Type.Array(Type.String())),
-}, {
-  $id: 'io.tkestack.tke.api.platform.v1.ClusterAddonType',
-  description: 'ClusterAddonType records the all addons of cluster available.',
-});
+export const ClusterAddonType = Type.Object(
+  {
+    ...TypeMeta,
+    metadata: Type.Optional(ObjectMeta),
+    type: Type.Optional(Type.String({ description: 'Addon type, one of Helm, PersistentEvent or LogCollector etc.' })),
+    level: Type.Optional(StringEnum(Object.values(AddonLevel), { description: 'AddonLevel is level of cluster addon.' })),
+    latestVersion: Type.Optional(Type.String({ description: 'LatestVersion is latest version of the addon.' })),
+    description: Type.Optional(Type.String({ description: 'Description is desc of the addon.' })),
+    compatibleClusterType: Type.Optional(Type.Array(Type.String())),
+  },
+  {
+    $id: 'io.tkestack.tke.api.platform.v1.ClusterAddonType',
+    description: 'ClusterAddonType records the all addons of cluster available.',
+  },
+);
 export type ClusterAddonType = Static<typeof ClusterAddonType>;
 
 export const ClusterAddonTypeList = ListOf(ClusterAddonType, {

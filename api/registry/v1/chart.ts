@@ -16,56 +16,68 @@ export const ChartPhase = {
   /** The chart is undergoing graceful termination. */
   Terminating: 'Terminating',
 } as const;
-export type ChartPhase = typeof ChartPhase[keyof typeof ChartPhase];
+export type ChartPhase = (typeof ChartPhase)[keyof typeof ChartPhase];
 
-export const ChartSpec = Type.Object({
-  name: Type.Optional(Type.String()),
-  tenantID: Type.Optional(Type.String()),
-  chartGroupName: Type.Optional(Type.String()),
-  displayName: Type.Optional(Type.String()),
-  // SetDefaults_ChartSpec: an empty visibility becomes Public.
-  visibility: Type.Optional(VisibilityField({ default: Visibility.Public })),
-  finalizers: Type.Optional(RegistrySpecFinalizers()),
-}, {
-  $id: registryDefinition('ChartSpec'),
-});
+export const ChartSpec = Type.Object(
+  {
+    name: Type.Optional(Type.String()),
+    tenantID: Type.Optional(Type.String()),
+    chartGroupName: Type.Optional(Type.String()),
+    displayName: Type.Optional(Type.String()),
+    // SetDefaults_ChartSpec: an empty visibility becomes Public.
+    visibility: Type.Optional(VisibilityField({ default: Visibility.Public })),
+    finalizers: Type.Optional(RegistrySpecFinalizers()),
+  },
+  {
+    $id: registryDefinition('ChartSpec'),
+  },
+);
 export type ChartSpec = Static<typeof ChartSpec>;
 
-export const ChartVersion = Type.Object({
-  version: Type.Optional(Type.String()),
-  chartSize: Type.Optional(Type.Integer({ format: 'int64' })),
-  timeCreated: Type.Optional(Time),
-  description: Type.Optional(Type.String()),
-  appVersion: Type.Optional(Type.String()),
-  icon: Type.Optional(Type.String()),
-}, {
-  $id: registryDefinition('ChartVersion'),
-});
+export const ChartVersion = Type.Object(
+  {
+    version: Type.Optional(Type.String()),
+    chartSize: Type.Optional(Type.Integer({ format: 'int64' })),
+    timeCreated: Type.Optional(Time),
+    description: Type.Optional(Type.String()),
+    appVersion: Type.Optional(Type.String()),
+    icon: Type.Optional(Type.String()),
+  },
+  {
+    $id: registryDefinition('ChartVersion'),
+  },
+);
 export type ChartVersion = Static<typeof ChartVersion>;
 
-export const ChartStatus = Type.Object({
-  locked: Type.Optional(Type.Boolean()),
-  pullCount: countField(),
-  // SetDefaults_ChartStatus: nil versions become [] and an empty phase becomes Pending.
-  versions: Type.Optional(Type.Array(ChartVersion, { default: [] })),
-  phase: Type.Optional(StringEnum(Object.values(ChartPhase), { description: 'ChartPhase indicates the phase of chart.', default: ChartPhase.Pending })),
-  lastTransitionTime: Type.Optional(Field(Time, { description: 'The last time the condition transitioned from one status to another.' })),
-  reason: Type.Optional(Type.String({ description: "The reason for the condition's last transition." })),
-  message: Type.Optional(Type.String({ description: 'A human readable message indicating details about the transition.' })),
-}, {
-  $id: registryDefinition('ChartStatus'),
-});
+export const ChartStatus = Type.Object(
+  {
+    locked: Type.Optional(Type.Boolean()),
+    pullCount: countField(),
+    // SetDefaults_ChartStatus: nil versions become [] and an empty phase becomes Pending.
+    versions: Type.Optional(Type.Array(ChartVersion, { default: [] })),
+    phase: Type.Optional(StringEnum(Object.values(ChartPhase), { description: 'ChartPhase indicates the phase of chart.', default: ChartPhase.Pending })),
+    lastTransitionTime: Type.Optional(Field(Time, { description: 'The last time the condition transitioned from one status to another.' })),
+    reason: Type.Optional(Type.String({ description: "The reason for the condition's last transition." })),
+    message: Type.Optional(Type.String({ description: 'A human readable message indicating details about the transition.' })),
+  },
+  {
+    $id: registryDefinition('ChartStatus'),
+  },
+);
 export type ChartStatus = Static<typeof ChartStatus>;
 
-export const Chart = Type.Object({
-  ...TypeMeta,
-  metadata: Type.Optional(ObjectMeta),
-  spec: Type.Optional(Field(ChartSpec, { description: 'Spec defines the desired identities of chart in this set.', default: {} })),
-  status: Type.Optional(Field(ChartStatus, { default: {} })),
-}, {
-  $id: registryDefinition('Chart'),
-  description: 'Chart is a chart in chart group of chartmuseum registry.',
-});
+export const Chart = Type.Object(
+  {
+    ...TypeMeta,
+    metadata: Type.Optional(ObjectMeta),
+    spec: Type.Optional(Field(ChartSpec, { description: 'Spec defines the desired identities of chart in this set.', default: {} })),
+    status: Type.Optional(Field(ChartStatus, { default: {} })),
+  },
+  {
+    $id: registryDefinition('Chart'),
+    description: 'Chart is a chart in chart group of chartmuseum registry.',
+  },
+);
 export type Chart = Static<typeof Chart>;
 
 export const ChartList = ListOf(Chart, {

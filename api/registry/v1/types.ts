@@ -26,7 +26,7 @@ export const Visibility = {
   /** VisibilityPrivate indicates the namespace or repo is private. Deprecated. */
   Private: 'Private',
 } as const;
-export type Visibility = typeof Visibility[keyof typeof Visibility];
+export type Visibility = (typeof Visibility)[keyof typeof Visibility];
 
 /** RepoType defines the type properties of the repo or namespace. */
 export const RepoType = {
@@ -41,7 +41,7 @@ export const RepoType = {
   /** RepoTypePersonal indicates the type of namespace or repo is personal. Deprecated. */
   Personal: 'personal',
 } as const;
-export type RepoType = typeof RepoType[keyof typeof RepoType];
+export type RepoType = (typeof RepoType)[keyof typeof RepoType];
 
 /**
  * A `visibility` field. The schema admits every value of Go's Visibility type; which of them a
@@ -61,5 +61,4 @@ export function RegistrySpecFinalizers() {
 
 // The "+optional" status fields without omitempty (RepoCount, PullCount, ChartCount) are always
 // on the wire in Go, as 0 when unset; `default: 0` gives the same objects.
-export const countField = (description?: string) =>
-  Type.Optional(Type.Integer({ format: 'int32', default: 0, ...(description ? { description } : {}) }));
+export const countField = (description?: string) => Type.Optional(Type.Integer({ format: 'int32', default: 0, ...(description ? { description } : {}) }));

@@ -12,7 +12,13 @@ import { type AuthDeps, authKind, storedVerbs } from './kind.ts';
 
 export function apiKeys(deps: AuthDeps): ResourceDefinition<typeof v1.APIKey> {
   return authKind(deps, {
-    kind: 'APIKey', resource: 'apikeys', schema: v1.APIKey, categories: ['tke'], status: true, inSnapshot: true, tenanted: true,
+    kind: 'APIKey',
+    resource: 'apikeys',
+    schema: v1.APIKey,
+    categories: ['tke'],
+    status: true,
+    inSnapshot: true,
+    tenanted: true,
     verbs: storedVerbs,
     strategy: {
       prepareForCreate() {
@@ -25,7 +31,9 @@ export function apiKeys(deps: AuthDeps): ResourceDefinition<typeof v1.APIKey> {
         obj.spec = { ...obj.spec, tenantID: old.spec?.tenantID, username: old.spec?.username, issue_at: old.spec?.issue_at, expire_at: old.spec?.expire_at };
         delete obj.spec.apiKey;
       },
-      decorate(obj) { if (obj.spec) delete obj.spec.apiKey; },
+      decorate(obj) {
+        if (obj.spec) delete obj.spec.apiKey;
+      },
       columns: [
         { name: 'Username', type: 'string', format: '', description: 'Owner of the key.', priority: 0 },
         { name: 'Description', type: 'string', format: '', description: 'What the key is for.', priority: 0 },
@@ -42,8 +50,11 @@ export function apiKeys(deps: AuthDeps): ResourceDefinition<typeof v1.APIKey> {
       // apikeys/<any>/token: TKE's TokenREST, an APIKeyReq for a key of the caller itself.
       token: { verbs: ['create'], kind: 'APIKey', parentless: true, handle: r => issueOwnKey(deps, r.ctx, (r.body ?? {}) as v1.APIKeyReq) },
       password: {
-        verbs: ['create'], kind: 'APIKey', parentless: true, anonymous: true,
-        handle: async (r) => {
+        verbs: ['create'],
+        kind: 'APIKey',
+        parentless: true,
+        anonymous: true,
+        handle: async r => {
           const req = (r.body ?? {}) as v1.APIKeyReqPassword;
           const tenant = String(req.tenantID || 'default');
           const username = String(req.username ?? '');
@@ -51,7 +62,11 @@ export function apiKeys(deps: AuthDeps): ResourceDefinition<typeof v1.APIKey> {
           if (username.length > maxLoginNameLength || tenant.length > maxLoginNameLength) throw errors.unauthorized('invalid username or password');
           const expire = expireOf(req.expire);
           const check = await checkPassword(deps.state, deps.throttle, {
-            tenant, username, password: decodePassword(String(req.password ?? '')), source: r.ctx.source ?? '', dryRun: r.ctx.dryRun,
+            tenant,
+            username,
+            password: decodePassword(String(req.password ?? '')),
+            source: r.ctx.source ?? '',
+            dryRun: r.ctx.dryRun,
           });
           if (check.retryAfter) throw errors.tooManyRequests('too many wrong passwords; try again later', check.retryAfter);
           if (!check.user) throw errors.unauthorized('invalid username or password');

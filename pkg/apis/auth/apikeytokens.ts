@@ -28,11 +28,14 @@ const maxExpireMs = 10 * 365 * 24 * 3600 * 1000;
 
 /** Parses a Go duration ("1h", "30m", "720h0m0s", "1.5h") into milliseconds; undefined if malformed. */
 export function parseDuration(d: string): number | undefined {
-  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   const re = /([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/gy;
   let total = 0;
   let matched = 0;
-  for (let m = re.exec(d); m; m = re.exec(d)) { total += Number(m[1]) * units[m[2]]; matched = re.lastIndex; }
+  for (let m = re.exec(d); m; m = re.exec(d)) {
+    total += Number(m[1]) * units[m[2]];
+    matched = re.lastIndex;
+  }
   return matched === d.length && d.length > 0 ? total : undefined;
 }
 
@@ -43,9 +46,21 @@ export function checkExpire(ms: number): string | undefined {
 }
 
 /** Who a key acts as, the uid that identity has now, and the kind of provider that knows it. */
-interface Identity { uid: string; user: UserInfo; provider: string }
+interface Identity {
+  uid: string;
+  user: UserInfo;
+  provider: string;
+}
 
-interface VerifiedClaims { jti: string; oid: string; sub: string; usr: string; ted: string; idp: string; exp: number }
+interface VerifiedClaims {
+  jti: string;
+  oid: string;
+  sub: string;
+  usr: string;
+  ted: string;
+  idp: string;
+  exp: number;
+}
 
 export class APIKeys {
   private readonly directory = new DirectoryUserCache();
@@ -55,7 +70,11 @@ export class APIKeys {
    */
   private readonly verified = new LRUCache<string, VerifiedClaims>({ max: 10_000 });
 
-  constructor(private readonly storage: Store, private readonly state: AuthState, private readonly keys: SigningKeys) {}
+  constructor(
+    private readonly storage: Store,
+    private readonly state: AuthState,
+    private readonly keys: SigningKeys,
+  ) {}
 
   /**
    * The identity (tenant, username) names now, as its tenant's provider knows it: a local identity
@@ -71,7 +90,8 @@ export class APIKeys {
       const entry = await this.directory.lookup(idp, username);
       return entry ? { uid: entry.id, provider: 'ldap', user: { username, uid: entry.id, groups: tenantAssertedGroups(entry.groups), extra } } : undefined;
     }
-    if (idp?.spec?.type === 'oidc') return oidcSubject ? { uid: oidcSubject, provider: 'oidc', user: { username, uid: oidcSubject, groups: [], extra } } : undefined;
+    if (idp?.spec?.type === 'oidc')
+      return oidcSubject ? { uid: oidcSubject, provider: 'oidc', user: { username, uid: oidcSubject, groups: [], extra } } : undefined;
     const li = snap.identitiesByUser.get(userKey(tenant, username));
     if (!li || li.status?.locked === true || li.metadata.deletionTimestamp) return undefined;
     return { uid: li.metadata.uid!, provider: 'local', user: { username, uid: li.metadata.name!, groups: tenantAssertedGroups(li.spec?.groups), extra } };
@@ -82,17 +102,27 @@ export class APIKeys {
    * uid the caller authenticated with (the subject of an OIDC tenant). A dry run checks
    * everything and stores nothing: its answer carries no key.
    */
-  async issue(tenant: string, username: string, expireMs: number, description: string, opts: { callerUID?: string; dryRun?: boolean } = {}): Promise<KubeObject> {
+  async issue(
+    tenant: string,
+    username: string,
+    expireMs: number,
+    description: string,
+    opts: { callerUID?: string; dryRun?: boolean } = {},
+  ): Promise<KubeObject> {
     const identity = await this.identity(await this.state.snapshot(), tenant, username, opts.callerUID);
     if (!identity) {
-      throw errors.badRequest(`user "${username}" has no identity in tenant "${tenant}" to bind a key to: keys are issued to local, directory (LDAP) and OIDC users`);
+      throw errors.badRequest(
+        `user "${username}" has no identity in tenant "${tenant}" to bind a key to: keys are issued to local, directory (LDAP) and OIDC users`,
+      );
     }
     const { kid, privateKey } = await this.keys.current();
     const jti = randomBytes(16).toString('hex');
     const now = Date.now();
     const obj = serverObject('APIKey', jti, {
       spec: {
-        tenantID: tenant, username, description,
+        tenantID: tenant,
+        username,
+        description,
         issue_at: new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z'),
         expire_at: new Date(now + expireMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       },
@@ -101,8 +131,11 @@ export class APIKeys {
     if (opts.dryRun) return obj;
     const token = await new SignJWT({ usr: username, ted: tenant, idp: identity.provider, oid: obj.metadata.uid })
       .setProtectedHeader({ alg: signingAlgorithm, kid, typ: 'JWT' })
-      .setIssuer(apiKeyIssuer).setSubject(identity.uid).setJti(jti)
-      .setIssuedAt(Math.floor(now / 1000)).setExpirationTime(Math.floor((now + expireMs) / 1000))
+      .setIssuer(apiKeyIssuer)
+      .setSubject(identity.uid)
+      .setJti(jti)
+      .setIssuedAt(Math.floor(now / 1000))
+      .setExpirationTime(Math.floor((now + expireMs) / 1000))
       .sign(privateKey);
     const key = { group: authGroupName, resource: 'apikeys', namespace: '', name: jti };
     const stored = await this.storage.transact(tx => tx.create(key, obj));
@@ -128,9 +161,21 @@ export class APIKeys {
     let payload = this.verified.get(token);
     if (!payload || payload.exp * 1000 <= Date.now()) {
       try {
-        const out = await jwtVerify(token, await key, { algorithms: [signingAlgorithm], issuer: apiKeyIssuer, requiredClaims: ['jti', 'exp', 'sub', 'usr', 'ted', 'idp', 'oid'] });
+        const out = await jwtVerify(token, await key, {
+          algorithms: [signingAlgorithm],
+          issuer: apiKeyIssuer,
+          requiredClaims: ['jti', 'exp', 'sub', 'usr', 'ted', 'idp', 'oid'],
+        });
         const p = out.payload;
-        payload = { jti: String(p.jti), oid: String(p.oid), sub: String(p.sub), usr: String(p.usr), ted: String(p.ted), idp: String(p.idp), exp: Number(p.exp) };
+        payload = {
+          jti: String(p.jti),
+          oid: String(p.oid),
+          sub: String(p.sub),
+          usr: String(p.usr),
+          ted: String(p.ted),
+          idp: String(p.idp),
+          exp: Number(p.exp),
+        };
       } catch (err) {
         this.verified.delete(token);
         if (err instanceof joseErrors.JOSEError) return undefined;

@@ -5,8 +5,16 @@ import { type AuthDeps, authKind } from './kind.ts';
 
 export function apiSigningKeys(deps: AuthDeps): ResourceDefinition<typeof v1.APISigningKey> {
   return authKind(deps, {
-    kind: 'APISigningKey', resource: 'apisigningkeys', schema: v1.APISigningKey, inSnapshot: true, secretFields: ['signingKey'],
+    kind: 'APISigningKey',
+    resource: 'apisigningkeys',
+    schema: v1.APISigningKey,
+    inSnapshot: true,
+    secretFields: ['signingKey'],
     verbs: ['get', 'list', 'watch', 'delete'],
-    strategy: { decorate(obj) { delete obj.signingKey; } },
+    strategy: {
+      decorate(obj) {
+        delete obj.signingKey;
+      },
+    },
   });
 }

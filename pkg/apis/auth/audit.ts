@@ -23,7 +23,22 @@ export interface AuditRecord {
 
 /** Longest text kept in an audit column: what a caller sends is bounded before it is stored. */
 const maxText = 1024;
-const columns = ['tenant_id', 'username', 'groups', 'verb', 'api_group', 'resource', 'subresource', 'namespace', 'name', 'action', 'tke_resource', 'decision', 'reason', 'code'];
+const columns = [
+  'tenant_id',
+  'username',
+  'groups',
+  'verb',
+  'api_group',
+  'resource',
+  'subresource',
+  'namespace',
+  'name',
+  'action',
+  'tke_resource',
+  'decision',
+  'reason',
+  'code',
+];
 const maxBatch = 500;
 const maxQueued = 50_000;
 
@@ -39,8 +54,11 @@ export class AuditLog {
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly pool: pg.Pool, private readonly log: (msg: string, fields?: object) => void = () => {},
-    private readonly retention: AuditRetention = { maxAgeDays: 30, maxEvents: 1_000_000 }) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly log: (msg: string, fields?: object) => void = () => {},
+    private readonly retention: AuditRetention = { maxAgeDays: 30, maxEvents: 1_000_000 },
+  ) {}
 
   /** Drops what the retention no longer keeps (run on a schedule, by one replica or several: it is idempotent). */
   async prune(): Promise<number> {
@@ -51,17 +69,24 @@ export class AuditLog {
     }
     if (this.retention.maxEvents > 0) {
       // ids grow with time: everything below the id of the newest maxEvents-th row goes.
-      const r = await this.pool.query(
-        `DELETE FROM auth_audit_events WHERE id < (SELECT id FROM auth_audit_events ORDER BY id DESC OFFSET $1 LIMIT 1)`, [this.retention.maxEvents - 1]);
+      const r = await this.pool.query(`DELETE FROM auth_audit_events WHERE id < (SELECT id FROM auth_audit_events ORDER BY id DESC OFFSET $1 LIMIT 1)`, [
+        this.retention.maxEvents - 1,
+      ]);
       dropped += r.rowCount ?? 0;
     }
     return dropped;
   }
 
   record(r: AuditRecord): void {
-    if (this.queue.length >= maxQueued) { this.log('audit queue full; dropping record', { username: r.username, verb: r.verb }); return; }
+    if (this.queue.length >= maxQueued) {
+      this.log('audit queue full; dropping record', { username: r.username, verb: r.verb });
+      return;
+    }
     this.queue.push(r);
-    this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush(); }, 20);
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, 20);
   }
 
   /** Writes everything queued so far (tests and shutdown call it to read their own writes). */
@@ -75,8 +100,22 @@ export class AuditLog {
         const params: unknown[] = [];
         const rows = batch.map(r => {
           const cut = (v: string) => (v.length > maxText ? `${v.slice(0, maxText)}…` : v);
-          const values = [cut(r.tenantID), cut(r.username), r.groups.slice(0, 64).map(cut), r.verb, cut(r.apiGroup), cut(r.resource), cut(r.subresource),
-            cut(r.namespace), cut(r.name), cut(r.action), cut(r.tkeResource), r.decision, cut(r.reason), r.code];
+          const values = [
+            cut(r.tenantID),
+            cut(r.username),
+            r.groups.slice(0, 64).map(cut),
+            r.verb,
+            cut(r.apiGroup),
+            cut(r.resource),
+            cut(r.subresource),
+            cut(r.namespace),
+            cut(r.name),
+            cut(r.action),
+            cut(r.tkeResource),
+            r.decision,
+            cut(r.reason),
+            r.code,
+          ];
           const start = params.length;
           params.push(...values);
           return `(${values.map((_, i) => `$${start + i + 1}`).join(',')})`;
@@ -87,7 +126,9 @@ export class AuditLog {
           this.log('audit insert failed', { error: (err as Error).message, records: batch.length });
         }
       }
-    })().finally(() => { this.flushing = undefined; });
+    })().finally(() => {
+      this.flushing = undefined;
+    });
     await this.flushing;
   }
 
@@ -96,14 +137,28 @@ export class AuditLog {
     await this.flush();
     const res = await this.pool.query<Record<string, unknown>>(
       `SELECT id, at, ${columns.join(',')} FROM auth_audit_events WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY id DESC LIMIT $2`,
-      [tenant ?? null, limit]);
+      [tenant ?? null, limit],
+    );
     return res.rows.map(r => ({
-      apiVersion: `${authGroupName}/v1`, kind: 'AuditEvent',
+      apiVersion: `${authGroupName}/v1`,
+      kind: 'AuditEvent',
       metadata: { name: `audit-${String(r.id)}`, creationTimestamp: (r.at as Date).toISOString().replace(/\.\d{3}Z$/, 'Z') },
       spec: {
-        tenantID: r.tenant_id, username: r.username, groups: r.groups, verb: r.verb, apiGroup: r.api_group, resource: r.resource,
-        subresource: r.subresource, namespace: r.namespace, name: r.name, action: r.action, tkeResource: r.tke_resource,
-        decision: r.decision, reason: r.reason, code: r.code, time: (r.at as Date).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        tenantID: r.tenant_id,
+        username: r.username,
+        groups: r.groups,
+        verb: r.verb,
+        apiGroup: r.api_group,
+        resource: r.resource,
+        subresource: r.subresource,
+        namespace: r.namespace,
+        name: r.name,
+        action: r.action,
+        tkeResource: r.tke_resource,
+        decision: r.decision,
+        reason: r.reason,
+        code: r.code,
+        time: (r.at as Date).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       },
     }));
   }

@@ -7,10 +7,14 @@ import { type AuthDeps, authKind } from './kind.ts';
 
 export function auditEvents(deps: AuthDeps): ResourceDefinition<typeof v1.AuditEvent> {
   return authKind(deps, {
-    kind: 'AuditEvent', resource: 'auditevents', schema: v1.AuditEvent, verbs: ['list'], strategy: auditEventColumns,
+    kind: 'AuditEvent',
+    resource: 'auditevents',
+    schema: v1.AuditEvent,
+    verbs: ['list'],
+    strategy: auditEventColumns,
     handlers: {
       async list(ctx, q) {
-        const tenant = isMaster(ctx.user) ? (/spec\.tenantID=([^,]+)/.exec(q.fieldSelector ?? '')?.[1]) : tenantOfUser(ctx.user);
+        const tenant = isMaster(ctx.user) ? /spec\.tenantID=([^,]+)/.exec(q.fieldSelector ?? '')?.[1] : tenantOfUser(ctx.user);
         return { items: await deps.audit.read(tenant) };
       },
     },

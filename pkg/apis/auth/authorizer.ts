@@ -15,7 +15,9 @@ const readVerbs = new Set(['get', 'list', 'watch']);
 /** Non-resource paths every authenticated caller may read (kube-apiserver's system:discovery). */
 const discoveryPrefixes = ['/api', '/apis', '/openapi', '/version', '/healthz', '/livez', '/readyz'];
 const selfReviews = new Set([
-  'authentication.k8s.io/selfsubjectreviews', 'authorization.k8s.io/selfsubjectaccessreviews', 'authorization.k8s.io/selfsubjectrulesreviews',
+  'authentication.k8s.io/selfsubjectreviews',
+  'authorization.k8s.io/selfsubjectaccessreviews',
+  'authorization.k8s.io/selfsubjectrulesreviews',
 ]);
 
 export interface Decision {
@@ -37,7 +39,10 @@ export interface DecideRequest extends RequestAttributes {
 export class TKEAuthorizer implements Authorizer {
   private readonly grantCache = new LRUCache<string, { version: number; grants: Grant[] }>({ max: 10_000 });
 
-  constructor(private readonly state: AuthState, private readonly audit: AuditLog) {}
+  constructor(
+    private readonly state: AuthState,
+    private readonly audit: AuditLog,
+  ) {}
 
   async authorize(attrs: AuthorizationAttributes): Promise<AuthorizationDecision> {
     // No header a client sets takes part: a request's TKE resource comes from its URL alone, so
@@ -50,12 +55,25 @@ export class TKEAuthorizer implements Authorizer {
       allowed: d.allowed,
       reason: d.allowed ? undefined : d.reason,
       objectFilter: d.objectFilter,
-      onComplete: audited ? (code) => this.audit.record({
-        tenantID: d.tenant ?? tenantOfUser(attrs.user), username: attrs.user.username, groups: attrs.user.groups,
-        verb: attrs.verb, apiGroup: attrs.apiGroup, resource: attrs.resource, subresource: attrs.subresource,
-        namespace: attrs.namespace, name: attrs.name, action: d.tke?.action ?? '', tkeResource: d.tke?.resource ?? '',
-        decision: d.allowed ? 'allow' : 'deny', reason: d.reason, code,
-      }) : undefined,
+      onComplete: audited
+        ? code =>
+            this.audit.record({
+              tenantID: d.tenant ?? tenantOfUser(attrs.user),
+              username: attrs.user.username,
+              groups: attrs.user.groups,
+              verb: attrs.verb,
+              apiGroup: attrs.apiGroup,
+              resource: attrs.resource,
+              subresource: attrs.subresource,
+              namespace: attrs.namespace,
+              name: attrs.name,
+              action: d.tke?.action ?? '',
+              tkeResource: d.tke?.resource ?? '',
+              decision: d.allowed ? 'allow' : 'deny',
+              reason: d.reason,
+              code,
+            })
+        : undefined,
     };
   }
 
@@ -89,8 +107,13 @@ export class TKEAuthorizer implements Authorizer {
     const ev = evaluate(this.grants(snap, tenant, user), tke);
     if (ev.allowed) return { allowed: true, reason: `allowed by policy ${ev.allowedBy}`, tke, tenant, objectFilter };
     return {
-      allowed: false, tke, tenant, explicitDeny: !!ev.deniedBy,
-      reason: ev.deniedBy ? `action ${tke.action} on ${tke.resource} is denied by policy ${ev.deniedBy}` : `permission for ${tke.action} on ${tke.resource} not verify`,
+      allowed: false,
+      tke,
+      tenant,
+      explicitDeny: !!ev.deniedBy,
+      reason: ev.deniedBy
+        ? `action ${tke.action} on ${tke.resource} is denied by policy ${ev.deniedBy}`
+        : `permission for ${tke.action} on ${tke.resource} not verify`,
     };
   }
 

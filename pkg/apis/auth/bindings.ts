@@ -55,8 +55,14 @@ export function listOf(kind: string, items: KubeObject[]): KubeObject {
  * when the change is to status (policies, roles and local groups keep their subjects there).
  * Retried when another writer got in between (optimistic concurrency on resourceVersion).
  */
-export async function writeThrough<R extends StoredResource>(deps: AuthDeps, resource: R, name: string, r: SubresourceRequest, subresource: '' | 'status' | 'password',
-  fn: (obj: StoredObjects[R]) => void): Promise<StoredObjects[R]> {
+export async function writeThrough<R extends StoredResource>(
+  deps: AuthDeps,
+  resource: R,
+  name: string,
+  r: SubresourceRequest,
+  subresource: '' | 'status' | 'password',
+  fn: (obj: StoredObjects[R]) => void,
+): Promise<StoredObjects[R]> {
   const store = deps.store(resource);
   const ctx: RequestContext = { ...r.ctx, subresource };
   for (let attempt = 0; ; attempt++) {
@@ -83,14 +89,17 @@ export function isNotFound(err: unknown): boolean {
 }
 
 /** What the binding subresources change: status.users, and status.groups but for local groups (which have none). */
-interface SubjectHolder { status?: { users?: SubjectRef[]; groups?: SubjectRef[] } }
+interface SubjectHolder {
+  status?: { users?: SubjectRef[]; groups?: SubjectRef[] };
+}
 
 /** binding / unbinding of users and groups into status.users / status.groups (policies, roles, local groups). */
 export function bindingSubresources(deps: AuthDeps, resource: 'policies' | 'roles' | 'localgroups', kind: string): Record<string, CustomSubresource> {
   const projectScoped = (r: SubresourceRequest) => resource === 'policies' && asStored('policies', r.parent!).spec?.scope === 'project';
   const change = (add: boolean): CustomSubresource => ({
-    verbs: ['create'], kind,
-    handle: async (r) => {
+    verbs: ['create'],
+    kind,
+    handle: async r => {
       const { users, groups } = bindingBody(r.body);
       if (projectScoped(r)) {
         throw errors.badRequest(`unable ${add ? 'bind' : 'unbind'} subject to project-scoped policy, please use projectbinding api`);
@@ -103,8 +112,9 @@ export function bindingSubresources(deps: AuthDeps, resource: 'policies' | 'role
     },
   });
   const members = (which: 'users' | 'groups'): CustomSubresource => ({
-    verbs: ['get'], kind: which === 'users' ? 'UserList' : 'GroupList',
-    handle: async (r) => {
+    verbs: ['get'],
+    kind: which === 'users' ? 'UserList' : 'GroupList',
+    handle: async r => {
       if (projectScoped(r)) throw errors.badRequest(`unable list ${which} of a project-scoped policy, please use project${which} api`);
       const parent: SubjectHolder = asStored(resource, r.parent!);
       return subjectObjects(await deps.state.snapshot(), tenantOf(r.parent!), which, parent.status?.[which] ?? []);

@@ -41,7 +41,11 @@ async function readOrCreateToken(file: string): Promise<string> {
     try {
       // Exclusive create: if another process got there first, we read and use its token.
       const fh = await open(file, existing === '' ? 'w' : 'wx', 0o600);
-      try { await fh.writeFile(token + '\n', 'utf8'); } finally { await fh.close(); }
+      try {
+        await fh.writeFile(token + '\n', 'utf8');
+      } finally {
+        await fh.close();
+      }
       return token;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -98,9 +102,10 @@ export function bootstrapTokenAuthenticator(pool: pg.Pool, opts: BootstrapTokenA
         throw mapError(err);
       }
       const row = res.rows[0];
-      const user = row && timingSafeEqual(Buffer.from(row.token_sha256, 'hex'), Buffer.from(key, 'hex'))
-        ? { username: row.username, groups: [...(row.groups ?? [])] }
-        : undefined;
+      const user =
+        row && timingSafeEqual(Buffer.from(row.token_sha256, 'hex'), Buffer.from(key, 'hex'))
+          ? { username: row.username, groups: [...(row.groups ?? [])] }
+          : undefined;
       if (!user) options.ttl = negativeTtl;
       return { user };
     },

@@ -63,16 +63,27 @@ export function businessAccessPlugins(deps: BusinessAccessDeps): AdmissionPlugin
         await requireUpdateOfProject(a, oldParent, `cannot take project "${a.name}" from parent "${oldParent}": that needs the right to update "${oldParent}"`);
       }
       if (parent && (!old || parent !== oldParent)) {
-        await requireUpdateOfProject(a, parent, `cannot make "${parent}" the parent of "${a.name}": that needs the right to update "${parent}", whose quota the project draws on`);
+        await requireUpdateOfProject(
+          a,
+          parent,
+          `cannot make "${parent}" the parent of "${a.name}": that needs the right to update "${parent}", whose quota the project draws on`,
+        );
       }
       const quotaChanged = old && !isDeepStrictEqual(obj.spec?.clusters ?? {}, old.spec?.clusters ?? {});
       const becameTopLevel = old && !parent && oldParent;
       if (!quotaChanged && !becameTopLevel) return;
       if (parent) {
-        await requireUpdateOfProject(a, parent, `cannot change the quota of "${a.name}": it is carved out of parent "${parent}", which the user may not update`);
+        await requireUpdateOfProject(
+          a,
+          parent,
+          `cannot change the quota of "${a.name}": it is carved out of parent "${parent}", which the user may not update`,
+        );
       } else if (!(await deps.allowed(a.user, { verb: 'update', apiGroup: businessGroup, resource: 'projects', name: '' }))) {
-        throw errors.forbidden({ group: businessGroup, resource: 'projects' }, a.name,
-          `User "${a.user.username}" cannot give top-level project "${a.name}" its quota: that is a platform right (update of projects outside any one project)`);
+        throw errors.forbidden(
+          { group: businessGroup, resource: 'projects' },
+          a.name,
+          `User "${a.user.username}" cannot give top-level project "${a.name}" its quota: that is a platform right (update of projects outside any one project)`,
+        );
       }
     },
   };
@@ -93,10 +104,13 @@ export function businessAccessPlugins(deps: BusinessAccessDeps): AdmissionPlugin
       if (binding) {
         await a.tx.update(bindingKey, { ...binding, spec: { ...binding.spec, users: next } }, binding.metadata.resourceVersion);
       } else {
-        await a.tx.create(bindingKey, serverObject('ProjectPolicyBinding', bindingKey.name, {
-          spec: { tenantID: tenant, projectID: a.name, policyID: policy, users: next, groups: [] },
-          Status: { phase: 'Active' },
-        }));
+        await a.tx.create(
+          bindingKey,
+          serverObject('ProjectPolicyBinding', bindingKey.name, {
+            spec: { tenantID: tenant, projectID: a.name, policyID: policy, users: next, groups: [] },
+            Status: { phase: 'Active' },
+          }),
+        );
       }
       deps.state.invalidate();
     },
@@ -110,11 +124,15 @@ export function businessAccessPlugins(deps: BusinessAccessDeps): AdmissionPlugin
       if (!added.length && !removed.length) return;
       const tenant = tenantOf(a.object!);
       if (!(await deps.allowed(a.user, { verb: 'update', apiGroup: authGroupName, resource: 'identityproviders', name: tenant }))) {
-        throw errors.forbidden({ group: businessGroup, resource: 'platforms' }, a.name,
-          `User "${a.user.username}" cannot change the administrators of tenant "${tenant}": that needs the right to update identity provider "${tenant}"`);
+        throw errors.forbidden(
+          { group: businessGroup, resource: 'platforms' },
+          a.name,
+          `User "${a.user.username}" cannot change the administrators of tenant "${tenant}": that needs the right to update identity provider "${tenant}"`,
+        );
       }
       const idp = await readStored(a.tx, 'identityproviders', tenant, { forUpdate: true });
-      if (!idp) throw errors.invalid(businessGroup, 'Platform', a.name, [{ field: 'spec.tenantID', reason: 'FieldValueNotFound', message: `Not found: "${tenant}"` }]);
+      if (!idp)
+        throw errors.invalid(businessGroup, 'Platform', a.name, [{ field: 'spec.tenantID', reason: 'FieldValueNotFound', message: `Not found: "${tenant}"` }]);
       const current = names(idp.spec?.administrators);
       const next = [...current.filter(u => !removed.includes(u)), ...added.filter(u => !current.includes(u))];
       await a.tx.update(key('identityproviders', tenant), { ...idp, spec: { ...idp.spec, administrators: next } }, idp.metadata.resourceVersion);

@@ -6,7 +6,16 @@ import { type AuthDeps, authKind } from './kind.ts';
 
 export function clients(deps: AuthDeps): ResourceDefinition<typeof v1.Client> {
   return authKind(deps, {
-    kind: 'Client', resource: 'clients', schema: v1.Client, secretFields: ['spec.secret'], inSnapshot: true,
-    strategy: { ...clientColumns, decorate(obj) { if (obj.spec?.secret) obj.spec.secret = '******'; } },
+    kind: 'Client',
+    resource: 'clients',
+    schema: v1.Client,
+    secretFields: ['spec.secret'],
+    inSnapshot: true,
+    strategy: {
+      ...clientColumns,
+      decorate(obj) {
+        if (obj.spec?.secret) obj.spec.secret = '******';
+      },
+    },
   });
 }

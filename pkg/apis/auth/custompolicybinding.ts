@@ -8,8 +8,20 @@ import { checkPolicies } from './bindings.ts';
 
 export function customPolicyBindings(deps: AuthDeps): ResourceDefinition<typeof v1.CustomPolicyBinding> {
   return authKind(deps, {
-    kind: 'CustomPolicyBinding', resource: 'custompolicybindings', schema: v1.CustomPolicyBinding, inSnapshot: true, tenanted: true, namePrefix: 'cpb-', finalize: true,
-    status: true, statusField: 'Status',
-    strategy: { ...customPolicyBindingColumns, async beforeWrite(obj, _old, ctx) { await checkPolicies(ctx.tx, tenantOf(obj), [obj.spec?.policyID ?? '']); } },
+    kind: 'CustomPolicyBinding',
+    resource: 'custompolicybindings',
+    schema: v1.CustomPolicyBinding,
+    inSnapshot: true,
+    tenanted: true,
+    namePrefix: 'cpb-',
+    finalize: true,
+    status: true,
+    statusField: 'Status',
+    strategy: {
+      ...customPolicyBindingColumns,
+      async beforeWrite(obj, _old, ctx) {
+        await checkPolicies(ctx.tx, tenantOf(obj), [obj.spec?.policyID ?? '']);
+      },
+    },
   });
 }

@@ -13,7 +13,12 @@ import { groupObject, groupPolicies, groupRoles, requestTenant } from './views.t
 
 export function groups(deps: AuthDeps): ResourceDefinition<typeof v1.Group> {
   return authKind(deps, {
-    kind: 'Group', resource: 'groups', schema: v1.Group, verbs: ['get', 'list'], categories: ['tke'], strategy: groupColumns,
+    kind: 'Group',
+    resource: 'groups',
+    schema: v1.Group,
+    verbs: ['get', 'list'],
+    categories: ['tke'],
+    strategy: groupColumns,
     handlers: {
       async list(ctx, q) {
         const tenant = requestTenant(ctx, q.fieldSelector);
@@ -35,10 +40,16 @@ export function groups(deps: AuthDeps): ResourceDefinition<typeof v1.Group> {
 }
 
 /** groups/<id>/policies and roles: in the project of X-TKE-ProjectName, else platform-wide. */
-export function groupView(deps: AuthDeps, kind: string, build: (snap: Snapshot, tenant: string, g: DirectoryGroup, project: string) => KubeObject): CustomSubresource {
+export function groupView(
+  deps: AuthDeps,
+  kind: string,
+  build: (snap: Snapshot, tenant: string, g: DirectoryGroup, project: string) => KubeObject,
+): CustomSubresource {
   return {
-    verbs: ['get'], kind, parentless: true,
-    handle: async (r) => {
+    verbs: ['get'],
+    kind,
+    parentless: true,
+    handle: async r => {
       const snap = await deps.state.snapshot();
       const tenant = tenantOfUser(r.ctx.user);
       const g = (await listGroups(snap, tenant)).find(x => x.id === r.parentName);

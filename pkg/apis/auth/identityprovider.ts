@@ -15,7 +15,7 @@ import { listStored, type StoredIdentityProvider } from './stored.ts';
 export function configOf(idp: StoredIdentityProvider): Record<string, unknown> | undefined {
   try {
     const c = JSON.parse(idp.spec?.config ?? '') as unknown;
-    return c && typeof c === 'object' && !Array.isArray(c) ? c as Record<string, unknown> : undefined;
+    return c && typeof c === 'object' && !Array.isArray(c) ? (c as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
@@ -28,7 +28,12 @@ export function bindPasswordTarget(c: Record<string, unknown>): string {
 
 export function identityProviders(deps: AuthDeps): ResourceDefinition<typeof v1.IdentityProvider> {
   return authKind(deps, {
-    kind: 'IdentityProvider', resource: 'identityproviders', schema: v1.IdentityProvider, shortNames: ['idp'], categories: ['tke'], inSnapshot: true,
+    kind: 'IdentityProvider',
+    resource: 'identityproviders',
+    schema: v1.IdentityProvider,
+    shortNames: ['idp'],
+    categories: ['tke'],
+    inSnapshot: true,
     // The connector configuration holds the LDAP bind password.
     secretFields: ['spec.config'],
     strategy: {
@@ -44,7 +49,13 @@ export function identityProviders(deps: AuthDeps): ResourceDefinition<typeof v1.
         const cfg = configOf(obj);
         if (!cfg) return [field.invalid('spec.config', '<config>', 'must be JSON')];
         if (cfg.bindPW === secretMask) {
-          return [field.invalid('spec.config', '<config>', 'bindPW is masked: the stored bind password is kept only while host, bindDN and the TLS settings stay the same; give the password again')];
+          return [
+            field.invalid(
+              'spec.config',
+              '<config>',
+              'bindPW is masked: the stored bind password is kept only while host, bindDN and the TLS settings stay the same; give the password again',
+            ),
+          ];
         }
         const why = t === 'ldap' ? validateLDAPConfig(cfg) : validateOIDCConfig(cfg);
         return why ? [field.invalid('spec.config', '<config>', why)] : [];
@@ -55,9 +66,14 @@ export function identityProviders(deps: AuthDeps): ResourceDefinition<typeof v1.
           // Tokens are matched to a tenant by issuer and audience: a second tenant naming the same
           // pair would take over the first one's users.
           const idps = await listStored(ctx.tx, 'identityproviders');
-          const taken = idps.find(i => i.metadata.name !== obj.metadata.name && i.spec?.type === 'oidc'
-            && configOf(i)?.issuer === cfg.issuer && configOf(i)?.clientID === cfg.clientID);
-          if (taken) throw errors.invalid(authGroupName, 'IdentityProvider', obj.metadata.name!, [field.invalid('spec.config', '<config>', 'another tenant already uses this issuer with this clientID')]);
+          const taken = idps.find(
+            i =>
+              i.metadata.name !== obj.metadata.name && i.spec?.type === 'oidc' && configOf(i)?.issuer === cfg.issuer && configOf(i)?.clientID === cfg.clientID,
+          );
+          if (taken)
+            throw errors.invalid(authGroupName, 'IdentityProvider', obj.metadata.name!, [
+              field.invalid('spec.config', '<config>', 'another tenant already uses this issuer with this clientID'),
+            ]);
         }
         if (old) return;
         // Tenant IDs partition the names of auth objects (`pol-<tenant>-...`, see tenantPartition):
@@ -65,7 +81,10 @@ export function identityProviders(deps: AuthDeps): ResourceDefinition<typeof v1.
         const name = obj.metadata.name!;
         const idps = await ctx.tx.list({ group: authGroupName, resource: 'identityproviders' });
         const clash = idps.find(i => name.startsWith(`${i.metadata.name}-`) || i.metadata.name!.startsWith(`${name}-`));
-        if (clash) throw errors.invalid(authGroupName, 'IdentityProvider', name, [field.invalid('metadata.name', name, `tenant IDs may not extend one another with "-" (tenant "${clash.metadata.name}" exists)`)]);
+        if (clash)
+          throw errors.invalid(authGroupName, 'IdentityProvider', name, [
+            field.invalid('metadata.name', name, `tenant IDs may not extend one another with "-" (tenant "${clash.metadata.name}" exists)`),
+          ]);
         await seedTenant(ctx.tx, name);
       },
       prepareForUpdate(obj, old) {

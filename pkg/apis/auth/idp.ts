@@ -36,8 +36,20 @@ export interface OIDCConfig {
 }
 
 /** `createdAt`: of the local identity or group, or (a directory's entries) of the identity provider that reaches them. */
-export interface DirectoryUser { id: string; name: string; displayName?: string; email?: string; groups: string[]; createdAt?: string }
-export interface DirectoryGroup { id: string; name: string; members: Array<{ id: string; name: string }>; createdAt?: string }
+export interface DirectoryUser {
+  id: string;
+  name: string;
+  displayName?: string;
+  email?: string;
+  groups: string[];
+  createdAt?: string;
+}
+export interface DirectoryGroup {
+  id: string;
+  name: string;
+  members: Array<{ id: string; name: string }>;
+  createdAt?: string;
+}
 
 export function parseConfig<T>(idp: StoredIdentityProvider): T {
   const raw = (idp.spec?.config ?? '').trim();
@@ -105,7 +117,7 @@ export class LDAPDirectory {
       // problem worth its message. Anything else (refused, timed out, TLS) means it is out of
       // reach: the caller may retry, and learns nothing of where the directory lives.
       if (err instanceof ResultCodeError || err instanceof StatusError) throw err;
-      throw errors.unavailable('the identity provider\'s LDAP directory cannot be reached; try again later');
+      throw errors.unavailable("the identity provider's LDAP directory cannot be reached; try again later");
     } finally {
       await client.unbind().catch(() => undefined);
     }
@@ -118,7 +130,13 @@ export class LDAPDirectory {
 
   private toUser(e: { dn: string; [k: string]: Buffer | Buffer[] | string[] | string }, groups: string[]): DirectoryUser {
     const s = this.c.userSearch;
-    return { id: attr(e, s.idAttr), name: attr(e, s.username), displayName: s.nameAttr ? attr(e, s.nameAttr) : undefined, email: s.emailAttr ? attr(e, s.emailAttr) : undefined, groups: tenantAssertedGroups(groups) };
+    return {
+      id: attr(e, s.idAttr),
+      name: attr(e, s.username),
+      displayName: s.nameAttr ? attr(e, s.nameAttr) : undefined,
+      email: s.emailAttr ? attr(e, s.emailAttr) : undefined,
+      groups: tenantAssertedGroups(groups),
+    };
   }
 
   private async groupsOf(client: Client, entry: { dn: string; [k: string]: Buffer | Buffer[] | string[] | string }): Promise<string[]> {
@@ -190,7 +208,8 @@ export class DirectoryUserCache {
 
   constructor(ttlMs = 30_000, maxEntries = 10_000) {
     this.entries = new LRUCache({
-      max: maxEntries, ttl: ttlMs,
+      max: maxEntries,
+      ttl: ttlMs,
       fetchMethod: async (key, _stale, { context: idp }) => ({ user: await new LDAPDirectory(parseConfig<LDAPConfig>(idp)).user(key.split('\u0000')[2]!) }),
     });
   }
@@ -251,12 +270,20 @@ export async function checkPassword(state: AuthState, throttle: PasswordThrottle
 /** Users of a tenant: local identities, or the directory's entries. */
 export async function listUsers(snap: Snapshot, tenant: string): Promise<DirectoryUser[]> {
   const idp = snap.objects.identityproviders.get(tenant);
-  if (idp?.spec?.type === 'ldap') return (await new LDAPDirectory(parseConfig<LDAPConfig>(idp)).users()).map(u => ({ ...u, createdAt: idp.metadata.creationTimestamp }));
+  if (idp?.spec?.type === 'ldap')
+    return (await new LDAPDirectory(parseConfig<LDAPConfig>(idp)).users()).map(u => ({ ...u, createdAt: idp.metadata.creationTimestamp }));
   const out: DirectoryUser[] = [];
   for (const li of snap.objects.localidentities.values()) {
     if (tenantOf(li) !== tenant) continue;
     const s = li.spec;
-    out.push({ id: li.metadata.name!, name: s?.username ?? '', displayName: s?.displayName, email: s?.email, groups: s?.groups ?? [], createdAt: li.metadata.creationTimestamp });
+    out.push({
+      id: li.metadata.name!,
+      name: s?.username ?? '',
+      displayName: s?.displayName,
+      email: s?.email,
+      groups: s?.groups ?? [],
+      createdAt: li.metadata.creationTimestamp,
+    });
   }
   return out;
 }
@@ -264,7 +291,8 @@ export async function listUsers(snap: Snapshot, tenant: string): Promise<Directo
 /** Groups of a tenant: local groups, or the directory's groups. */
 export async function listGroups(snap: Snapshot, tenant: string): Promise<DirectoryGroup[]> {
   const idp = snap.objects.identityproviders.get(tenant);
-  if (idp?.spec?.type === 'ldap') return (await new LDAPDirectory(parseConfig<LDAPConfig>(idp)).groups()).map(g => ({ ...g, createdAt: idp.metadata.creationTimestamp }));
+  if (idp?.spec?.type === 'ldap')
+    return (await new LDAPDirectory(parseConfig<LDAPConfig>(idp)).groups()).map(g => ({ ...g, createdAt: idp.metadata.creationTimestamp }));
   const out: DirectoryGroup[] = [];
   for (const g of snap.objects.localgroups.values()) {
     if (tenantOf(g) !== tenant) continue;
@@ -276,13 +304,20 @@ export async function listGroups(snap: Snapshot, tenant: string): Promise<Direct
 
 // ---- OIDC ------------------------------------------------------------------------------------------
 
-interface Issuer { jwks: ReturnType<typeof createRemoteJWKSet>; issuer: string; fetchedAt: number }
+interface Issuer {
+  jwks: ReturnType<typeof createRemoteJWKSet>;
+  issuer: string;
+  fetchedAt: number;
+}
 
 /** Accepts ID tokens of every tenant whose provider is oidc, verified against that issuer's JWKS. */
 export class OIDCAuthenticator implements TokenAuthenticator {
   private readonly issuers = new Map<string, Promise<Issuer>>();
 
-  constructor(private readonly state: AuthState, private readonly discoveryTTLms = 10 * 60_000) {}
+  constructor(
+    private readonly state: AuthState,
+    private readonly discoveryTTLms = 10 * 60_000,
+  ) {}
 
   private discover(issuer: string): Promise<Issuer> {
     const cached = this.issuers.get(issuer);
@@ -290,20 +325,32 @@ export class OIDCAuthenticator implements TokenAuthenticator {
     const p = (async () => {
       const res = await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(10_000) });
       if (!res.ok) throw new Error(`OIDC discovery for ${issuer}: HTTP ${res.status}`);
-      const doc = await res.json() as { issuer?: string; jwks_uri?: string };
+      const doc = (await res.json()) as { issuer?: string; jwks_uri?: string };
       // The discovery document must name the very issuer configured (OIDC Discovery 4.3).
       if (doc.issuer !== issuer || !doc.jwks_uri) throw new Error(`OIDC discovery for ${issuer}: issuer mismatch or no jwks_uri`);
       return { jwks: createRemoteJWKSet(new URL(doc.jwks_uri)), issuer, fetchedAt: Date.now() };
     })();
     this.issuers.set(issuer, p);
-    p.then(i => setTimeout(() => { if (this.issuers.get(issuer) === p) this.issuers.delete(issuer); }, this.discoveryTTLms - (Date.now() - i.fetchedAt)).unref(),
-      () => this.issuers.delete(issuer));
+    p.then(
+      i =>
+        setTimeout(
+          () => {
+            if (this.issuers.get(issuer) === p) this.issuers.delete(issuer);
+          },
+          this.discoveryTTLms - (Date.now() - i.fetchedAt),
+        ).unref(),
+      () => this.issuers.delete(issuer),
+    );
     return p;
   }
 
   async authenticateToken(token: string): Promise<UserInfo | undefined> {
     let claims: JWTPayload;
-    try { claims = decodeJwt(token); } catch { return undefined; }
+    try {
+      claims = decodeJwt(token);
+    } catch {
+      return undefined;
+    }
     if (typeof claims.iss !== 'string') return undefined;
     const snap = await this.state.snapshot();
     for (const idp of snap.objects.identityproviders.values()) {

@@ -49,9 +49,12 @@ async function ensureDefaultTenant(storage: Store): Promise<void> {
     try {
       await storage.transact(async tx => {
         if (!(await tx.get(key))) {
-          await tx.create(key, serverObject('IdentityProvider', defaultTenantID, {
-            spec: { name: defaultTenantID, type: 'local', administrators: [BOOTSTRAP_ADMIN_USERNAME], config: '' },
-          }));
+          await tx.create(
+            key,
+            serverObject('IdentityProvider', defaultTenantID, {
+              spec: { name: defaultTenantID, type: 'local', administrators: [BOOTSTRAP_ADMIN_USERNAME], config: '' },
+            }),
+          );
         }
         await seedTenant(tx, defaultTenantID);
         await seedCategories(tx);
@@ -79,14 +82,26 @@ const tenantAdmission: AdmissionPlugin = {
     const objTenant = tenantOfObject(a.resource.resource, obj);
     if (objTenant === undefined) {
       // Objects of no tenant (categories) are shared by every tenant: only platform masters change them.
-      throw errors.forbidden({ group: a.resource.group, resource: a.resource.resource }, a.name, 'objects shared by all tenants are changed by platform administrators only');
+      throw errors.forbidden(
+        { group: a.resource.group, resource: a.resource.resource },
+        a.name,
+        'objects shared by all tenants are changed by platform administrators only',
+      );
     }
     // Deletes are kept to the caller's tenant by the authorizer's object filter.
     if (a.operation === 'DELETE' || objTenant === tenant) return;
     const hasTenantField = obj.spec !== undefined || 'tenantID' in obj;
-    const defaulted = objTenant === defaultTenantID && hasTenantField && a.resource.resource !== 'identityproviders' && (!a.oldObject || tenantOf(a.oldObject) === tenant);
-    if (defaulted) { setTenant(obj, tenant); return; }
-    throw errors.forbidden({ group: a.resource.group, resource: a.resource.resource }, a.name, `objects of tenant "${objTenant}" cannot be written by a user of tenant "${tenant}"`);
+    const defaulted =
+      objTenant === defaultTenantID && hasTenantField && a.resource.resource !== 'identityproviders' && (!a.oldObject || tenantOf(a.oldObject) === tenant);
+    if (defaulted) {
+      setTenant(obj, tenant);
+      return;
+    }
+    throw errors.forbidden(
+      { group: a.resource.group, resource: a.resource.resource },
+      a.name,
+      `objects of tenant "${objTenant}" cannot be written by a user of tenant "${tenant}"`,
+    );
   },
 };
 
@@ -100,7 +115,10 @@ export const authGroup: APIGroupInstaller = {
     const signingKeys = new SigningKeys(ctx.storage, state);
     const authorizer = new TKEAuthorizer(state, audit);
     const deps: AuthDeps = {
-      storage: ctx.storage, state, audit, throttle: new PasswordThrottle(ctx.sql),
+      storage: ctx.storage,
+      state,
+      audit,
+      throttle: new PasswordThrottle(ctx.sql),
       apiKeys: new APIKeys(ctx.storage, state, signingKeys),
       allowed: (user, r) => allowed(ctx.authorizer(), user, r),
       store: (resource: string) => ctx.store(authGroupName, resource),
@@ -119,8 +137,23 @@ export const authGroup: APIGroupInstaller = {
     ctx.admission.register(tenantAdmission);
     for (const p of businessAccessPlugins({ state, allowed: deps.allowed })) ctx.admission.register(p);
     const kinds: Array<(deps: AuthDeps) => ResourceDefinition> = [
-      localIdentities, apiKeys, apiSigningKeys, identityProviders, policies, roles, localGroups, projectPolicyBindings,
-      customPolicyBindings, categories, rules, clients, configMaps, users, groups, projects, auditEvents,
+      localIdentities,
+      apiKeys,
+      apiSigningKeys,
+      identityProviders,
+      policies,
+      roles,
+      localGroups,
+      projectPolicyBindings,
+      customPolicyBindings,
+      categories,
+      rules,
+      clients,
+      configMaps,
+      users,
+      groups,
+      projects,
+      auditEvents,
     ];
     let housekeepingTimer: NodeJS.Timeout | undefined;
     return {
@@ -128,23 +161,29 @@ export const authGroup: APIGroupInstaller = {
       prepare: () => ensureDefaultTenant(ctx.storage),
       authorizer,
       routes: issuerRoutes({ ...deps, keys: signingKeys, externalURL: ctx.externalURL }),
-      controllers: () => [{
-        name: 'auth-snapshot',
-        // Warm the snapshot without holding up start-up (requests build it on demand anyway), keep
-        // the password throttle's table from growing with names nobody tries any more, and apply
-        // the audit trail's retention.
-        async start() {
-          void state.snapshot().catch(() => undefined);
-          const housekeeping = async () => {
-            await deps.throttle.forgetStale();
-            await audit.prune();
-          };
-          const run = () => void housekeeping().catch(err => ctx.logger.warn({ err }, 'auth housekeeping failed; retried in 10 minutes'));
-          run();
-          housekeepingTimer = setInterval(run, 10 * 60_000).unref();
+      controllers: () => [
+        {
+          name: 'auth-snapshot',
+          // Warm the snapshot without holding up start-up (requests build it on demand anyway), keep
+          // the password throttle's table from growing with names nobody tries any more, and apply
+          // the audit trail's retention.
+          async start() {
+            void state.snapshot().catch(() => undefined);
+            const housekeeping = async () => {
+              await deps.throttle.forgetStale();
+              await audit.prune();
+            };
+            const run = () => void housekeeping().catch(err => ctx.logger.warn({ err }, 'auth housekeeping failed; retried in 10 minutes'));
+            run();
+            housekeepingTimer = setInterval(run, 10 * 60_000).unref();
+          },
+          stop() {
+            clearInterval(housekeepingTimer);
+            state.stop();
+            void audit.flush();
+          },
         },
-        stop() { clearInterval(housekeepingTimer); state.stop(); void audit.flush(); },
-      }],
+      ],
     };
   },
 };

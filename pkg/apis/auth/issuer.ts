@@ -36,7 +36,14 @@ export interface IssuerDeps {
 
 /** An OAuth 2.0 error answer (RFC 6749 5.2). */
 class OAuthError extends Error {
-  constructor(readonly status: number, readonly error: string, readonly description: string, readonly retryAfter?: number) { super(description); }
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly description: string,
+    readonly retryAfter?: number,
+  ) {
+    super(description);
+  }
 }
 
 function sendJSON(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -46,7 +53,10 @@ function sendJSON(res: ServerResponse, status: number, body: unknown, headers: R
 }
 
 async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
-  const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  const type = String(req.headers['content-type'] ?? '')
+    .split(';')[0]
+    .trim()
+    .toLowerCase();
   if (type !== 'application/x-www-form-urlencoded') throw new OAuthError(400, 'invalid_request', 'the token request must be application/x-www-form-urlencoded');
   const chunks: Buffer[] = [];
   let size = 0;
@@ -106,16 +116,21 @@ export function issuerRoutes(deps: IssuerDeps): Route[] {
     if (grant === 'password') {
       const username = form.get('username') ?? '';
       const tenant = form.get('tenant_id') || 'default';
-      if (!username || username.length > maxLoginNameLength || tenant.length > maxLoginNameLength) throw new OAuthError(400, 'invalid_grant', 'invalid username or password');
+      if (!username || username.length > maxLoginNameLength || tenant.length > maxLoginNameLength)
+        throw new OAuthError(400, 'invalid_grant', 'invalid username or password');
       const check = await checkPassword(deps.state, deps.throttle, {
-        tenant, username, password: decodePassword(form.get('password') ?? ''), source: req.socket.remoteAddress ?? '',
+        tenant,
+        username,
+        password: decodePassword(form.get('password') ?? ''),
+        source: req.socket.remoteAddress ?? '',
       });
       if (check.retryAfter) throw new OAuthError(429, 'slow_down', 'too many wrong passwords; try again later', check.retryAfter);
       if (!check.user) throw new OAuthError(400, 'invalid_grant', 'invalid username or password');
       return { username: check.user.username, uid: check.user.uid, groups: check.user.groups, extra: { [tenantIDKey]: [tenant] } };
     }
     if (grant === tokenExchange) {
-      if ((form.get('subject_token_type') ?? accessTokenType) !== accessTokenType) throw new OAuthError(400, 'invalid_request', `subject_token_type must be ${accessTokenType}`);
+      if ((form.get('subject_token_type') ?? accessTokenType) !== accessTokenType)
+        throw new OAuthError(400, 'invalid_request', `subject_token_type must be ${accessTokenType}`);
       const user = await deps.apiKeys.verify(form.get('subject_token') ?? '');
       if (!user) throw new OAuthError(400, 'invalid_grant', 'the subject token is not a valid API key');
       return user;
@@ -134,36 +149,48 @@ export function issuerRoutes(deps: IssuerDeps): Route[] {
     const now = Math.floor(Date.now() / 1000);
     const idToken = await new SignJWT({ name: user.username, groups: user.groups, tenant_id: tenant })
       .setProtectedHeader({ alg: signingAlgorithm, kid, typ: 'JWT' })
-      .setIssuer(issuer()).setAudience(client.spec?.id || client.metadata.name!)
+      .setIssuer(issuer())
+      .setAudience(client.spec?.id || client.metadata.name!)
       .setSubject(`${tenant}:${user.uid ?? user.username}`)
-      .setIssuedAt(now).setExpirationTime(now + idTokenLifetimeSeconds)
+      .setIssuedAt(now)
+      .setExpirationTime(now + idTokenLifetimeSeconds)
       .sign(privateKey);
     sendJSON(r.res, 200, {
-      access_token: idToken, id_token: idToken, token_type: 'Bearer', expires_in: idTokenLifetimeSeconds,
+      access_token: idToken,
+      id_token: idToken,
+      token_type: 'Bearer',
+      expires_in: idTokenLifetimeSeconds,
       ...(form.get('grant_type') === tokenExchange ? { issued_token_type: 'urn:ietf:params:oauth:token-type:id_token' } : {}),
     });
   }
 
-  return [{
-    prefix: issuerPath,
-    async handle(r) {
-      const sub = r.url.pathname.slice(issuerPath.length).replace(/\/+$/, '');
-      try {
-        if (sub === '/.well-known/openid-configuration' && r.req.method === 'GET') return sendJSON(r.res, 200, discovery(), { 'Cache-Control': 'public, max-age=300' });
-        if (sub === '/keys' && r.req.method === 'GET') {
-          await deps.keys.current();
-          return sendJSON(r.res, 200, await deps.keys.jwks(await deps.state.snapshot()), { 'Cache-Control': 'public, max-age=60' });
+  return [
+    {
+      prefix: issuerPath,
+      async handle(r) {
+        const sub = r.url.pathname.slice(issuerPath.length).replace(/\/+$/, '');
+        try {
+          if (sub === '/.well-known/openid-configuration' && r.req.method === 'GET')
+            return sendJSON(r.res, 200, discovery(), { 'Cache-Control': 'public, max-age=300' });
+          if (sub === '/keys' && r.req.method === 'GET') {
+            await deps.keys.current();
+            return sendJSON(r.res, 200, await deps.keys.jwks(await deps.state.snapshot()), { 'Cache-Control': 'public, max-age=60' });
+          }
+          if (sub === '/token') return await token(r);
+          sendJSON(r.res, 404, { error: 'not_found' });
+        } catch (err) {
+          if (err instanceof OAuthError) {
+            return sendJSON(
+              r.res,
+              err.status,
+              { error: err.error, error_description: err.description },
+              err.retryAfter ? { 'Retry-After': String(err.retryAfter) } : err.status === 401 ? { 'WWW-Authenticate': 'Basic realm="tke-apiserver"' } : {},
+            );
+          }
+          // Anything else (an unreachable directory: a Status 503) is answered as the server answers it.
+          throw err;
         }
-        if (sub === '/token') return await token(r);
-        sendJSON(r.res, 404, { error: 'not_found' });
-      } catch (err) {
-        if (err instanceof OAuthError) {
-          return sendJSON(r.res, err.status, { error: err.error, error_description: err.description },
-            err.retryAfter ? { 'Retry-After': String(err.retryAfter) } : err.status === 401 ? { 'WWW-Authenticate': 'Basic realm="tke-apiserver"' } : {});
-        }
-        // Anything else (an unreachable directory: a Status 503) is answered as the server answers it.
-        throw err;
-      }
+      },
     },
-  }];
+  ];
 }

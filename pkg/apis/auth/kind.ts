@@ -79,20 +79,40 @@ export function authKind<S extends TSchema>(deps: AuthDeps, o: KindOptions<S>): 
   const s: Strategy<ObjectOf<S>> = { ...o.strategy };
   if (o.tenanted) {
     const own = s.defaults;
-    s.defaults = obj => { defaultTenant(obj); own?.(obj); };
+    s.defaults = obj => {
+      defaultTenant(obj);
+      own?.(obj);
+    };
     s.fieldSelectors = { ...tenantFieldSelectors(), ...s.fieldSelectors };
   }
   if (o.namePrefix) tenantPartition(s, o.namePrefix, o.kind);
   if (o.inSnapshot) {
     const bw = s.beforeWrite;
     const bd = s.beforeDelete;
-    s.beforeWrite = async (obj, old, ctx) => { await bw?.(obj, old, ctx); deps.state.invalidate(); };
-    s.beforeDelete = async (obj, ctx) => { await bd?.(obj, ctx); deps.state.invalidate(); };
+    s.beforeWrite = async (obj, old, ctx) => {
+      await bw?.(obj, old, ctx);
+      deps.state.invalidate();
+    };
+    s.beforeDelete = async (obj, ctx) => {
+      await bd?.(obj, ctx);
+      deps.state.invalidate();
+    };
   }
   return {
-    group: authGroupName, version, kind: o.kind, listKind: `${o.kind}List`, resource: o.resource,
-    singular: o.singular ?? o.kind.toLowerCase(), namespaced: false, shortNames: o.shortNames ?? [], categories: o.categories ?? [],
-    schema: o.schema, subresources: { status: o.status, statusField: o.statusField, finalize: o.finalize ? specFinalizers : undefined, custom: o.custom }, verbs: o.verbs, strategy: s, handlers: o.handlers,
+    group: authGroupName,
+    version,
+    kind: o.kind,
+    listKind: `${o.kind}List`,
+    resource: o.resource,
+    singular: o.singular ?? o.kind.toLowerCase(),
+    namespaced: false,
+    shortNames: o.shortNames ?? [],
+    categories: o.categories ?? [],
+    schema: o.schema,
+    subresources: { status: o.status, statusField: o.statusField, finalize: o.finalize ? specFinalizers : undefined, custom: o.custom },
+    verbs: o.verbs,
+    strategy: s,
+    handlers: o.handlers,
     secretFields: o.secretFields,
   };
 }
@@ -130,8 +150,13 @@ export function tenantPartition<T extends KubeObject>(s: Strategy<T>, prefix: st
       return;
     }
     if (!master && !name.startsWith(partition)) {
-      throw errors.invalid(authGroupName, kind, name, [field.invalid('metadata.name', name,
-        `names chosen by users of tenant "${tenant}" must begin with "${partition}" (or leave the name out and it is generated)`)]);
+      throw errors.invalid(authGroupName, kind, name, [
+        field.invalid(
+          'metadata.name',
+          name,
+          `names chosen by users of tenant "${tenant}" must begin with "${partition}" (or leave the name out and it is generated)`,
+        ),
+      ]);
     }
   };
   const bw = s.beforeWrite;
@@ -143,8 +168,13 @@ export function tenantPartition<T extends KubeObject>(s: Strategy<T>, prefix: st
     const idps = await ctx.tx.list({ group: authGroupName, resource: 'identityproviders' });
     const owner = idps.find(i => i.metadata.name !== tenant && obj.metadata.name!.startsWith(partitionOf(prefix, i.metadata.name!)));
     if (owner) {
-      throw errors.invalid(authGroupName, kind, obj.metadata.name!, [field.invalid('metadata.name', obj.metadata.name,
-        `"${partitionOf(prefix, owner.metadata.name!)}" names belong to tenant "${owner.metadata.name}", not to tenant "${tenant}"`)]);
+      throw errors.invalid(authGroupName, kind, obj.metadata.name!, [
+        field.invalid(
+          'metadata.name',
+          obj.metadata.name,
+          `"${partitionOf(prefix, owner.metadata.name!)}" names belong to tenant "${owner.metadata.name}", not to tenant "${tenant}"`,
+        ),
+      ]);
     }
   };
 }

@@ -8,7 +8,15 @@ import { groupRoles, policiesReaching, subjectView } from './views.ts';
 
 export function localGroups(deps: AuthDeps): ResourceDefinition<typeof v1.LocalGroup> {
   return authKind(deps, {
-    kind: 'LocalGroup', resource: 'localgroups', schema: v1.LocalGroup, shortNames: ['lg'], status: true, inSnapshot: true, tenanted: true, namePrefix: 'grp-', finalize: true,
+    kind: 'LocalGroup',
+    resource: 'localgroups',
+    schema: v1.LocalGroup,
+    shortNames: ['lg'],
+    status: true,
+    inSnapshot: true,
+    tenanted: true,
+    namePrefix: 'grp-',
+    finalize: true,
     strategy: {
       prepareForCreate(obj, ctx) {
         if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'grp-';
@@ -25,7 +33,9 @@ export function localGroups(deps: AuthDeps): ResourceDefinition<typeof v1.LocalG
     },
     custom: {
       ...bindingSubresources(deps, 'localgroups', 'LocalGroup'),
-      policies: subjectView(deps, 'localgroups', 'PolicyList', (snap, tenant, g) => listOf('Policy', policiesReaching(snap, tenant, { name: '\u0000', id: '\u0000', groups: [g.metadata.name!] }))),
+      policies: subjectView(deps, 'localgroups', 'PolicyList', (snap, tenant, g) =>
+        listOf('Policy', policiesReaching(snap, tenant, { name: '\u0000', id: '\u0000', groups: [g.metadata.name!] })),
+      ),
       roles: subjectView(deps, 'localgroups', 'RoleList', (snap, tenant, g, r) => listOf('Role', groupRoles(snap, tenant, g.metadata.name!, projectHeader(r)))),
     },
   });

@@ -16,8 +16,16 @@ import { groupObject, policiesReaching, rolesReaching, subjectView } from './vie
 
 export function localIdentities(deps: AuthDeps): ResourceDefinition<typeof v1.LocalIdentity> {
   return authKind(deps, {
-    kind: 'LocalIdentity', resource: 'localidentities', singular: 'localidentity', schema: v1.LocalIdentity, shortNames: ['li'],
-    status: true, inSnapshot: true, tenanted: true, namePrefix: 'usr-', finalize: true,
+    kind: 'LocalIdentity',
+    resource: 'localidentities',
+    singular: 'localidentity',
+    schema: v1.LocalIdentity,
+    shortNames: ['li'],
+    status: true,
+    inSnapshot: true,
+    tenanted: true,
+    namePrefix: 'usr-',
+    finalize: true,
     strategy: {
       prepareForCreate(obj) {
         if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'usr-';
@@ -26,7 +34,8 @@ export function localIdentities(deps: AuthDeps): ResourceDefinition<typeof v1.Lo
         // The password changes only through localidentities/password; a PUT keeps the stored hash.
         const spec = ensureSpec(obj);
         if (ctx.subresource === 'password') return;
-        if (old.spec?.hashedPassword === undefined) delete spec.hashedPassword; else spec.hashedPassword = old.spec.hashedPassword;
+        if (old.spec?.hashedPassword === undefined) delete spec.hashedPassword;
+        else spec.hashedPassword = old.spec.hashedPassword;
       },
       validate(obj) {
         const out: FieldError[] = [];
@@ -36,7 +45,8 @@ export function localIdentities(deps: AuthDeps): ResourceDefinition<typeof v1.Lo
         // Before the schema is checked (as here) groups and password may be anything a client sent.
         const groups: unknown[] = Array.isArray(obj.spec?.groups) ? obj.spec.groups : [];
         groups.forEach((g, i) => {
-          if (typeof g === 'string' && isReservedName(g)) out.push(field.forbidden(`spec.groups[${i}]`, `"system:" groups are Kubernetes' own and cannot be given to a tenant's user`));
+          if (typeof g === 'string' && isReservedName(g))
+            out.push(field.forbidden(`spec.groups[${i}]`, `"system:" groups are Kubernetes' own and cannot be given to a tenant's user`));
         });
         const pw = obj.spec?.hashedPassword;
         if (typeof pw === 'string' && !isHashed(pw)) {
@@ -61,7 +71,9 @@ export function localIdentities(deps: AuthDeps): ResourceDefinition<typeof v1.Lo
         obj.status.lastUpdateTime = timestamp();
         await bindExtraPolicies(deps, obj, old, ctx);
       },
-      decorate(obj) { if (obj.spec) delete obj.spec.hashedPassword; },
+      decorate(obj) {
+        if (obj.spec) delete obj.spec.hashedPassword;
+      },
       columns: [
         { name: 'Username', type: 'string', format: '', description: 'The account of the user.', priority: 0 },
         { name: 'Display Name', type: 'string', format: '', description: 'The name shown to people.', priority: 0 },
@@ -71,37 +83,55 @@ export function localIdentities(deps: AuthDeps): ResourceDefinition<typeof v1.Lo
     },
     custom: {
       password: {
-        verbs: ['create'], kind: 'LocalIdentity',
-        handle: async (r) => {
+        verbs: ['create'],
+        kind: 'LocalIdentity',
+        handle: async r => {
           const req = (r.body ?? {}) as v1.PasswordReq;
           const next = decodePassword(String(req.hashedPassword ?? ''));
           const why = validatePassword(next);
-          if (why) throw errors.invalid(authGroupName, 'LocalIdentity', r.parentName, [{ field: 'hashedPassword', reason: 'FieldValueInvalid', message: `Invalid value: password ${why}` }]);
+          if (why)
+            throw errors.invalid(authGroupName, 'LocalIdentity', r.parentName, [
+              { field: 'hashedPassword', reason: 'FieldValueInvalid', message: `Invalid value: password ${why}` },
+            ]);
           const snap = await deps.state.snapshot();
           const li = asStored('localidentities', r.parent!);
           const tenant = tenantOf(li);
           const privileged = isMaster(r.ctx.user) || (tenantOfUser(r.ctx.user) === tenant && isTenantAdmin(snap, tenant, r.ctx.user.username));
           if (!privileged) {
             const check = await checkPassword(deps.state, deps.throttle, {
-              tenant, username: li.spec?.username ?? '', password: decodePassword(String(req.originalPassword ?? '')), source: r.ctx.source ?? '', dryRun: r.ctx.dryRun,
+              tenant,
+              username: li.spec?.username ?? '',
+              password: decodePassword(String(req.originalPassword ?? '')),
+              source: r.ctx.source ?? '',
+              dryRun: r.ctx.dryRun,
             });
             if (check.retryAfter) throw errors.tooManyRequests('too many wrong passwords; try again later', check.retryAfter);
             if (!check.user) throw errors.badRequest('the original password is wrong');
           }
           const hashed = await hashPassword(next);
-          return writeThrough(deps, 'localidentities', r.parentName, r, 'password', o => { ensureSpec(o).hashedPassword = hashed; });
+          return writeThrough(deps, 'localidentities', r.parentName, r, 'password', o => {
+            ensureSpec(o).hashedPassword = hashed;
+          });
         },
       },
-      policies: subjectView(deps, 'localidentities', 'PolicyList', (snap, tenant, li) => listOf('Policy', policiesReaching(snap, tenant, { name: li.spec?.username ?? '', id: li.metadata.name!, groups: li.spec?.groups ?? [] }))),
-      roles: subjectView(deps, 'localidentities', 'RoleList', (snap, tenant, li) => listOf('Role', rolesReaching(snap, tenant, { name: li.spec?.username ?? '', id: li.metadata.name! }))),
+      policies: subjectView(deps, 'localidentities', 'PolicyList', (snap, tenant, li) =>
+        listOf('Policy', policiesReaching(snap, tenant, { name: li.spec?.username ?? '', id: li.metadata.name!, groups: li.spec?.groups ?? [] })),
+      ),
+      roles: subjectView(deps, 'localidentities', 'RoleList', (snap, tenant, li) =>
+        listOf('Role', rolesReaching(snap, tenant, { name: li.spec?.username ?? '', id: li.metadata.name! })),
+      ),
       // The groups the identity is a member of (TKE answers a GroupList here).
       groups: {
-        verbs: ['get'], kind: 'GroupList',
-        handle: async (r) => {
+        verbs: ['get'],
+        kind: 'GroupList',
+        handle: async r => {
           const li = asStored('localidentities', r.parent!);
           const tenant = tenantOf(li);
           const all = await listGroups(await deps.state.snapshot(), tenant);
-          return listOf('Group', all.filter(g => g.members.some(m => m.id === li.metadata.name || m.name === li.spec?.username)).map(g => groupObject(tenant, g)));
+          return listOf(
+            'Group',
+            all.filter(g => g.members.some(m => m.id === li.metadata.name || m.name === li.spec?.username)).map(g => groupObject(tenant, g)),
+          );
         },
       },
     },
@@ -117,19 +147,37 @@ export function localIdentities(deps: AuthDeps): ResourceDefinition<typeof v1.Lo
 export async function bindExtraPolicies(deps: AuthDeps, obj: StoredLocalIdentity, old: StoredLocalIdentity | undefined, ctx: WriteContext): Promise<void> {
   const extra = obj.spec?.extra;
   if (extra?.policies === undefined) return;
-  const wanted = [...new Set(extra.policies.split(',').map(p => p.trim()).filter(p => p.startsWith('pol-')))];
+  const wanted = [
+    ...new Set(
+      extra.policies
+        .split(',')
+        .map(p => p.trim())
+        .filter(p => p.startsWith('pol-')),
+    ),
+  ];
   delete extra.policies;
   const tenant = tenantOf(obj);
   const subject: SubjectRef = { id: obj.metadata.name!, name: obj.spec?.username ?? '' };
-  const held = old ? (await listStored(ctx.tx, 'policies', p => tenantOf(p) === tenant && (p.status?.users ?? []).some(u => sameSubject(u, subject)))).map(p => p.metadata.name!) : [];
-  const changes = [...wanted.filter(p => !held.includes(p)).map(p => [p, true] as const), ...held.filter(p => !wanted.includes(p)).map(p => [p, false] as const)];
+  const held = old
+    ? (await listStored(ctx.tx, 'policies', p => tenantOf(p) === tenant && (p.status?.users ?? []).some(u => sameSubject(u, subject)))).map(
+        p => p.metadata.name!,
+      )
+    : [];
+  const changes = [
+    ...wanted.filter(p => !held.includes(p)).map(p => [p, true] as const),
+    ...held.filter(p => !wanted.includes(p)).map(p => [p, false] as const),
+  ];
   for (const [name, add] of changes) {
     if (!(await deps.allowed(ctx.user, { verb: 'create', apiGroup: authGroupName, resource: 'policies', subresource: add ? 'binding' : 'unbinding', name }))) {
       throw forbidden('policies', name, `spec.extra.policies: user "${ctx.user.username}" may not ${add ? 'bind' : 'unbind'} policy ${name}`);
     }
     const policy = await readStored(ctx.tx, 'policies', name, { forUpdate: true });
-    if (!policy || tenantOf(policy) !== tenant) throw errors.invalid(authGroupName, 'LocalIdentity', obj.metadata.name!, [field.invalid('spec.extra.policies', name, 'no such policy in the tenant')]);
-    if (policy.spec?.scope === 'project') throw errors.invalid(authGroupName, 'LocalIdentity', obj.metadata.name!, [field.invalid('spec.extra.policies', name, 'a project policy is granted inside a project, not to a user')]);
+    if (!policy || tenantOf(policy) !== tenant)
+      throw errors.invalid(authGroupName, 'LocalIdentity', obj.metadata.name!, [field.invalid('spec.extra.policies', name, 'no such policy in the tenant')]);
+    if (policy.spec?.scope === 'project')
+      throw errors.invalid(authGroupName, 'LocalIdentity', obj.metadata.name!, [
+        field.invalid('spec.extra.policies', name, 'a project policy is granted inside a project, not to a user'),
+      ]);
     const users = add ? merge(policy.status?.users, [subject]) : remove(policy.status?.users, [subject]);
     await ctx.tx.update(key('policies', name), { ...policy, status: { ...policy.status, users } }, policy.metadata.resourceVersion);
   }

@@ -28,8 +28,11 @@ export async function verifyPassword(password: string, stored: string | undefine
   }
   const [, n, r, p, salt, hash] = parts;
   const want = Buffer.from(hash, 'base64');
-  const got = await new Promise<Buffer>((ok, fail) => scryptCb(password, Buffer.from(salt, 'base64'), want.length,
-    { N: Number(n), r: Number(r), p: Number(p), maxmem: scryptParams.maxmem }, (err, key) => (err ? fail(err) : ok(key))));
+  const got = await new Promise<Buffer>((ok, fail) =>
+    scryptCb(password, Buffer.from(salt, 'base64'), want.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: scryptParams.maxmem }, (err, key) =>
+      err ? fail(err) : ok(key),
+    ),
+  );
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
@@ -103,7 +106,10 @@ export class PasswordThrottle {
   private readonly familiar: number;
   private readonly now: () => number;
 
-  constructor(private readonly pool: pg.Pool, opts: ThrottleOptions = {}) {
+  constructor(
+    private readonly pool: pg.Pool,
+    opts: ThrottleOptions = {},
+  ) {
     this.free = opts.freeFailures ?? 5;
     this.accountFree = opts.accountFreeFailures ?? 50;
     this.base = opts.baseDelayMs ?? 1000;
@@ -122,14 +128,20 @@ export class PasswordThrottle {
     const wait = await this.reserve(tenant, username, source, this.free, now);
     if (wait > 0) return wait;
     const seen = await this.pool.query<{ last_success_ms: string }>(
-      'SELECT last_success_ms FROM auth_login_failures WHERE tenant_id = $1 AND username = $2 AND source = $3', [tenant, username, source]);
+      'SELECT last_success_ms FROM auth_login_failures WHERE tenant_id = $1 AND username = $2 AND source = $3',
+      [tenant, username, source],
+    );
     const lastSuccess = Number(seen.rows[0]?.last_success_ms ?? 0);
     if (lastSuccess > 0 && lastSuccess >= now - this.familiar) return 0;
     return this.reserve(tenant, username, anySource, this.accountFree, now);
   }
 
   private async reserve(tenant: string, username: string, source: string, free: number, now: number): Promise<number> {
-    await this.pool.query('INSERT INTO auth_login_failures (tenant_id, username, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [tenant, username, source]);
+    await this.pool.query('INSERT INTO auth_login_failures (tenant_id, username, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
+      tenant,
+      username,
+      source,
+    ]);
     // The row lock serializes concurrent attempts, and PostgreSQL re-checks the WHERE clause
     // against the row a concurrent attempt just locked: only one can take the last free try.
     const counted = await this.pool.query(
@@ -140,10 +152,13 @@ export class PasswordThrottle {
            ELSE 0 END,
          updated_ms = $4
        WHERE tenant_id = $1 AND username = $2 AND source = $3 AND locked_until_ms <= $4`,
-      [tenant, username, source, now, free, this.base, this.max, this.window]);
+      [tenant, username, source, now, free, this.base, this.max, this.window],
+    );
     if (counted.rowCount) return 0;
     const locked = await this.pool.query<{ locked_until_ms: string }>(
-      'SELECT locked_until_ms FROM auth_login_failures WHERE tenant_id = $1 AND username = $2 AND source = $3', [tenant, username, source]);
+      'SELECT locked_until_ms FROM auth_login_failures WHERE tenant_id = $1 AND username = $2 AND source = $3',
+      [tenant, username, source],
+    );
     const wait = Number(locked.rows[0]?.locked_until_ms ?? 0) - now;
     return wait > 0 ? Math.ceil(wait / 1000) : 1;
   }
@@ -152,20 +167,27 @@ export class PasswordThrottle {
   async success(tenant: string, username: string, source: string): Promise<void> {
     await this.pool.query(
       `UPDATE auth_login_failures SET failures = 0, locked_until_ms = 0, updated_ms = $4, last_success_ms = $4
-       WHERE tenant_id = $1 AND username = $2 AND source = $3`, [tenant, username, source, this.now()]);
+       WHERE tenant_id = $1 AND username = $2 AND source = $3`,
+      [tenant, username, source, this.now()],
+    );
   }
 
   /** The attempt could not be checked (the directory was down): it does not count against the source. */
   async release(tenant: string, username: string, source: string): Promise<void> {
-    await this.pool.query(
-      'UPDATE auth_login_failures SET failures = greatest(failures - 1, 0) WHERE tenant_id = $1 AND username = $2 AND source = $3',
-      [tenant, username, source]);
+    await this.pool.query('UPDATE auth_login_failures SET failures = greatest(failures - 1, 0) WHERE tenant_id = $1 AND username = $2 AND source = $3', [
+      tenant,
+      username,
+      source,
+    ]);
   }
 
   /** Drops counts nobody has added to within the window, that lock nothing and that make no source familiar. */
   async forgetStale(): Promise<void> {
     const now = this.now();
-    await this.pool.query('DELETE FROM auth_login_failures WHERE updated_ms < $1 AND locked_until_ms < $2 AND (last_success_ms = 0 OR last_success_ms < $3)',
-      [now - this.window, now, now - this.familiar]);
+    await this.pool.query('DELETE FROM auth_login_failures WHERE updated_ms < $1 AND locked_until_ms < $2 AND (last_success_ms = 0 OR last_success_ms < $3)', [
+      now - this.window,
+      now,
+      now - this.familiar,
+    ]);
   }
 }

@@ -13,7 +13,16 @@ import { bindInProject, businessProject } from './projectbindings.ts';
 
 export function policies(deps: AuthDeps): ResourceDefinition<typeof v1.Policy> {
   return authKind(deps, {
-    kind: 'Policy', resource: 'policies', singular: 'policy', schema: v1.Policy, shortNames: ['pol'], status: true, inSnapshot: true, tenanted: true, namePrefix: 'pol-', finalize: true,
+    kind: 'Policy',
+    resource: 'policies',
+    singular: 'policy',
+    schema: v1.Policy,
+    shortNames: ['pol'],
+    status: true,
+    inSnapshot: true,
+    tenanted: true,
+    namePrefix: 'pol-',
+    finalize: true,
     strategy: {
       prepareForCreate(obj, ctx) {
         if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'pol-';
@@ -21,7 +30,10 @@ export function policies(deps: AuthDeps): ResourceDefinition<typeof v1.Policy> {
         const spec = ensureSpec(obj);
         if (!spec.username) spec.username = ctx.user.username;
       },
-      defaults(obj) { const spec = ensureSpec(obj); if (!spec.scope) spec.scope = 'platform'; },
+      defaults(obj) {
+        const spec = ensureSpec(obj);
+        if (!spec.scope) spec.scope = 'platform';
+      },
       validate(obj) {
         // Before the schema is checked (as here) a statement may still be missing or null.
         const s = obj.spec?.statement;
@@ -45,9 +57,14 @@ export function policies(deps: AuthDeps): ResourceDefinition<typeof v1.Policy> {
       projectunbinding: policyProjectBinding(deps, false),
       projectusers: policyProjectMembers(deps, 'users'),
       projectgroups: policyProjectMembers(deps, 'groups'),
-      roles: subjectView(deps, 'policies', 'RoleList', (snap, tenant, pol, r) => listOf('Role', [...snap.objects.roles.values()]
-        .filter(ro => tenantOf(ro) === tenant && (ro.spec?.policies ?? []).includes(pol.metadata.name!) && (ro.spec?.projectID ?? '') === projectHeader(r))
-        .map(ro => typed('Role', ro)))),
+      roles: subjectView(deps, 'policies', 'RoleList', (snap, tenant, pol, r) =>
+        listOf(
+          'Role',
+          [...snap.objects.roles.values()]
+            .filter(ro => tenantOf(ro) === tenant && (ro.spec?.policies ?? []).includes(pol.metadata.name!) && (ro.spec?.projectID ?? '') === projectHeader(r))
+            .map(ro => typed('Role', ro)),
+        ),
+      ),
     },
   });
 }
@@ -65,8 +82,9 @@ export async function policyProject(deps: AuthDeps, r: SubresourceRequest): Prom
 /** policies/projectbinding and projectunbinding: TKE's Binding body; returns the ProjectPolicyBinding. */
 export function policyProjectBinding(deps: AuthDeps, add: boolean): CustomSubresource {
   return {
-    verbs: ['create'], kind: 'ProjectPolicyBinding',
-    handle: async (r) => {
+    verbs: ['create'],
+    kind: 'ProjectPolicyBinding',
+    handle: async r => {
       const { users, groups } = bindingBody(r.body);
       const { project, tenant } = await policyProject(deps, r);
       const [out] = await bindInProject(deps, r, project, tenant, [r.parentName], users, groups, add, true);
@@ -79,8 +97,9 @@ export function policyProjectBinding(deps: AuthDeps, add: boolean): CustomSubres
 export function policyProjectMembers(deps: AuthDeps, which: 'users' | 'groups'): CustomSubresource {
   const kind = which === 'users' ? 'User' : 'Group';
   return {
-    verbs: ['get'], kind: `${kind}List`,
-    handle: async (r) => {
+    verbs: ['get'],
+    kind: `${kind}List`,
+    handle: async r => {
       const { project, tenant } = await policyProject(deps, r);
       const b = asStored('projectpolicybindings', await deps.store('projectpolicybindings').get({ ...r.ctx, subresource: '' }, `${project}-${r.parentName}`));
       return subjectObjects(await deps.state.snapshot(), tenant, which, b.spec?.[which] ?? []);

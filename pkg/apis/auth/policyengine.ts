@@ -103,20 +103,36 @@ export function tkeAttributes(r: RequestAttributes): TKEAttributes {
   let verb = r.verb;
   let kindPart = single;
   switch (verb) {
-    case 'list': kindPart = name ? single : type; break;
-    case 'watch': kindPart = name ? single : type; break;
-    case 'get':
-      if (!name) { verb = 'list'; kindPart = type; } else if (sub && !specialSubresources.has(sub)) { verb = 'list'; kindPart = single; }
+    case 'list':
+      kindPart = name ? single : type;
       break;
-    case 'patch': verb = 'update'; break;
-    case 'deletecollection': verb = 'delete'; break;
+    case 'watch':
+      kindPart = name ? single : type;
+      break;
+    case 'get':
+      if (!name) {
+        verb = 'list';
+        kindPart = type;
+      } else if (sub && !specialSubresources.has(sub)) {
+        verb = 'list';
+        kindPart = single;
+      }
+      break;
+    case 'patch':
+      verb = 'update';
+      break;
+    case 'deletecollection':
+      verb = 'delete';
+      break;
   }
   const action = `${verb}${upperFirst(kindPart)}${upperFirst(sub)}`;
   let resource = `${single}:${name || '*'}`;
   let project = '';
   if (r.namespace) {
-    if (r.apiGroup === businessGroup) { resource = `project:${r.namespace}/${resource}`; project = r.namespace; }
-    else if (r.apiGroup === registryGroup) resource = `registrynamespace:${r.namespace}/${resource}`;
+    if (r.apiGroup === businessGroup) {
+      resource = `project:${r.namespace}/${resource}`;
+      project = r.namespace;
+    } else if (r.apiGroup === registryGroup) resource = `registrynamespace:${r.namespace}/${resource}`;
     else if (single !== 'namespace') resource = `namespace:${r.namespace}/${resource}`;
   } else if (r.resource === 'projects' && name && (r.apiGroup === businessGroup || r.apiGroup === authGroup)) {
     // A project itself (business object, or its access-control view and binding subresources).
@@ -131,12 +147,30 @@ export function upperFirst(s: string): string {
 }
 
 const irregular: Record<string, string> = {
-  policies: 'policy', categories: 'category', localidentities: 'localidentity', identityproviders: 'identityprovider',
-  registries: 'registry', repositories: 'repository', addresses: 'address', ingresses: 'ingress', statuses: 'status',
-  status: 'status', componentstatuses: 'componentstatus', priorityclasses: 'priorityclass', storageclasses: 'storageclass',
-  runtimeclasses: 'runtimeclass', ingressclasses: 'ingressclass', galaxies: 'galaxy', prometheuses: 'prometheus',
-  endpoints: 'endpoints', alarmpolicies: 'alarmpolicy', networkpolicies: 'networkpolicy', podsecuritypolicies: 'podsecuritypolicy',
-  nsemigrations: 'nsemigration', tokenreviews: 'tokenreview', subjectaccessreviews: 'subjectaccessreview',
+  policies: 'policy',
+  categories: 'category',
+  localidentities: 'localidentity',
+  identityproviders: 'identityprovider',
+  registries: 'registry',
+  repositories: 'repository',
+  addresses: 'address',
+  ingresses: 'ingress',
+  statuses: 'status',
+  status: 'status',
+  componentstatuses: 'componentstatus',
+  priorityclasses: 'priorityclass',
+  storageclasses: 'storageclass',
+  runtimeclasses: 'runtimeclass',
+  ingressclasses: 'ingressclass',
+  galaxies: 'galaxy',
+  prometheuses: 'prometheus',
+  endpoints: 'endpoints',
+  alarmpolicies: 'alarmpolicy',
+  networkpolicies: 'networkpolicy',
+  podsecuritypolicies: 'podsecuritypolicy',
+  nsemigrations: 'nsemigration',
+  tokenreviews: 'tokenreview',
+  subjectaccessreviews: 'subjectaccessreview',
 };
 
 /** English plural -> singular for Kubernetes resource names (inflect.Singularize for the cases that occur). */

@@ -7,9 +7,19 @@ import { authGroupName, serverObject } from './state.ts';
 
 interface PredefinedPolicy {
   metadata: { name?: string };
-  spec: { displayName: string; category: string; type: string; scope: string; description: string; statement: { actions: string[]; resources: string[]; effect: string } };
+  spec: {
+    displayName: string;
+    category: string;
+    type: string;
+    scope: string;
+    description: string;
+    statement: { actions: string[]; resources: string[]; effect: string };
+  };
 }
-interface PredefinedCategory { metadata: { name: string }; Spec: Record<string, unknown> }
+interface PredefinedCategory {
+  metadata: { name: string };
+  Spec: Record<string, unknown>;
+}
 
 const load = <T>(file: string): T => JSON.parse(readFileSync(new URL(`./predefined/${file}`, import.meta.url), 'utf8')) as T;
 const policies = load<PredefinedPolicy[]>('policy.json');
@@ -39,8 +49,13 @@ export function predefinedPolicies(tenant: string): KubeObject[] {
     const actions = p.spec.displayName === 'ProjectMember' ? [...p.spec.statement.actions, ...projectMemberExtraActions] : p.spec.statement.actions;
     return serverObject('Policy', policyName(p, tenant), {
       spec: {
-        displayName: p.spec.displayName, tenantID: tenant, category: p.spec.category, type: 'default',
-        scope: p.spec.scope || 'platform', username: '', description: p.spec.description,
+        displayName: p.spec.displayName,
+        tenantID: tenant,
+        category: p.spec.category,
+        type: 'default',
+        scope: p.spec.scope || 'platform',
+        username: '',
+        description: p.spec.description,
         statement: { actions, resources: p.spec.statement.resources, effect: p.spec.statement.effect },
       },
       status: { phase: 'Active', users: [], groups: [] },

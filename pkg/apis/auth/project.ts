@@ -10,7 +10,11 @@ import type { StoredPolicy } from './stored.ts';
 
 export function projects(deps: AuthDeps): ResourceDefinition<typeof v1.AuthProject> {
   return authKind(deps, {
-    kind: 'Project', resource: 'projects', schema: v1.AuthProject, verbs: ['get', 'list'], strategy: authProjectColumns,
+    kind: 'Project',
+    resource: 'projects',
+    schema: v1.AuthProject,
+    verbs: ['get', 'list'],
+    strategy: authProjectColumns,
     handlers: {
       get: (ctx, name) => projectView(deps, ctx, name),
       async list(ctx) {
@@ -24,12 +28,20 @@ export function projects(deps: AuthDeps): ResourceDefinition<typeof v1.AuthProje
       users: projectMembers(deps, 'users'),
       groups: projectMembers(deps, 'groups'),
       policies: {
-        verbs: ['get'], kind: 'PolicyList', parentless: true,
-        handle: async (r) => {
+        verbs: ['get'],
+        kind: 'PolicyList',
+        parentless: true,
+        handle: async r => {
           const project = await businessProject(deps, r.ctx, r.parentName);
           const snap = await deps.state.snapshot();
           const names = new Set((await bindingsOf(deps, project)).map(b => b.spec?.policyID ?? ''));
-          return listOf('Policy', [...names].map(n => snap.objects.policies.get(n)).filter((p): p is StoredPolicy => !!p).map(p => typed('Policy', p)));
+          return listOf(
+            'Policy',
+            [...names]
+              .map(n => snap.objects.policies.get(n))
+              .filter((p): p is StoredPolicy => !!p)
+              .map(p => typed('Policy', p)),
+          );
         },
       },
     },

@@ -21,8 +21,11 @@ export async function businessProject(deps: AuthDeps, ctx: RequestContext, name:
 /** The project policy bindings of a project (its tenant's), with `written` (e.g. a dry run's results) in place of the stored ones. */
 export async function bindingsOf(deps: AuthDeps, project: KubeObject, written: StoredProjectPolicyBinding[] = []): Promise<StoredProjectPolicyBinding[]> {
   const snap = await deps.state.snapshot();
-  const byName = new Map([...snap.objects.projectpolicybindings.values()]
-    .filter(b => b.spec?.projectID === project.metadata.name && tenantOf(b) === tenantOf(project)).map(b => [b.metadata.name!, b]));
+  const byName = new Map(
+    [...snap.objects.projectpolicybindings.values()]
+      .filter(b => b.spec?.projectID === project.metadata.name && tenantOf(b) === tenantOf(project))
+      .map(b => [b.metadata.name!, b]),
+  );
   for (const w of written) byName.set(w.metadata.name!, w);
   return [...byName.values()];
 }
@@ -36,7 +39,12 @@ export async function projectView(deps: AuthDeps, ctx: RequestContext, name: str
     for (const s of b.spec?.users ?? []) members[s.id || s.name || ''] = s.name || s.id || '';
     for (const s of b.spec?.groups ?? []) groupsOf[s.id || s.name || ''] = s.name || s.id || '';
   }
-  return typed('Project', { metadata: { name, creationTimestamp: project.metadata.creationTimestamp }, tenantID: tenantOf(project), members, groups: groupsOf });
+  return typed('Project', {
+    metadata: { name, creationTimestamp: project.metadata.creationTimestamp },
+    tenantID: tenantOf(project),
+    members,
+    groups: groupsOf,
+  });
 }
 
 /** Policies granted inside a project must exist in the tenant and be project policies; checked before anything is written. */
@@ -49,21 +57,39 @@ export async function checkProjectPolicies(deps: AuthDeps, tenant: string, names
  * ProjectPolicyName), through the projectpolicybindings store as the caller. A missing binding
  * is created when adding; when removing it is skipped, or NotFound with `missingIsError`.
  */
-export async function bindInProject(deps: AuthDeps, r: SubresourceRequest, project: string, tenant: string, policies: string[],
-  users: SubjectRef[], groups: SubjectRef[], add: boolean, missingIsError = false): Promise<StoredProjectPolicyBinding[]> {
+export async function bindInProject(
+  deps: AuthDeps,
+  r: SubresourceRequest,
+  project: string,
+  tenant: string,
+  policies: string[],
+  users: SubjectRef[],
+  groups: SubjectRef[],
+  add: boolean,
+  missingIsError = false,
+): Promise<StoredProjectPolicyBinding[]> {
   const store = deps.store('projectpolicybindings');
   const ctx: RequestContext = { ...r.ctx, subresource: '' };
   const out: StoredProjectPolicyBinding[] = [];
   for (const policy of policies) {
     const name = `${project}-${policy}`;
-    const exists = await store.get(ctx, name).then(() => true, (err: unknown) => { if (isNotFound(err)) return false; throw err; });
+    const exists = await store.get(ctx, name).then(
+      () => true,
+      (err: unknown) => {
+        if (isNotFound(err)) return false;
+        throw err;
+      },
+    );
     if (!exists) {
       if (!add) {
         if (missingIsError) throw errors.notFound({ group: authGroupName, resource: 'projectpolicybindings' }, name);
         continue;
       }
       try {
-        const body = { metadata: { name }, spec: { tenantID: tenant, projectID: project, policyID: policy, users: merge([], users), groups: merge([], groups) } };
+        const body = {
+          metadata: { name },
+          spec: { tenantID: tenant, projectID: project, policyID: policy, users: merge([], users), groups: merge([], groups) },
+        };
         out.push(asStored('projectpolicybindings', (await store.create(ctx, body, r.writeOptions)).object));
         continue;
       } catch (err) {
@@ -71,11 +97,13 @@ export async function bindInProject(deps: AuthDeps, r: SubresourceRequest, proje
         if (!(err instanceof StatusError && err.reason === 'AlreadyExists')) throw err;
       }
     }
-    out.push(await writeThrough(deps, 'projectpolicybindings', name, r, '', o => {
-      const spec = ensureSpec(o);
-      spec.users = add ? merge(spec.users, users) : remove(spec.users, users);
-      spec.groups = add ? merge(spec.groups, groups) : remove(spec.groups, groups);
-    }));
+    out.push(
+      await writeThrough(deps, 'projectpolicybindings', name, r, '', o => {
+        const spec = ensureSpec(o);
+        spec.users = add ? merge(spec.users, users) : remove(spec.users, users);
+        spec.groups = add ? merge(spec.groups, groups) : remove(spec.groups, groups);
+      }),
+    );
   }
   return out;
 }
@@ -92,7 +120,9 @@ export function projectRequest(r: SubresourceRequest): { policies: string[]; use
 // answer the ProjectPolicyBindingList of the bindings written.
 export function projectBinding(deps: AuthDeps, add: boolean): CustomSubresource {
   return {
-    verbs: ['create'], kind: 'ProjectPolicyBindingList', parentless: true,
+    verbs: ['create'],
+    kind: 'ProjectPolicyBindingList',
+    parentless: true,
     handle: async (r: SubresourceRequest) => {
       const project = await businessProject(deps, r.ctx, r.parentName);
       const req = projectRequest(r);
@@ -124,8 +154,10 @@ export function policiesOfSubject(bindings: StoredProjectPolicyBinding[], which:
 export function projectMembers(deps: AuthDeps, which: 'users' | 'groups'): CustomSubresource {
   const kind = which === 'users' ? 'User' : 'Group';
   return {
-    verbs: ['get', 'create'], kind: `${kind}List`, parentless: true,
-    handle: async (r) => {
+    verbs: ['get', 'create'],
+    kind: `${kind}List`,
+    parentless: true,
+    handle: async r => {
       const project = await businessProject(deps, r.ctx, r.parentName);
       const tenant = tenantOf(project);
       if (r.verb === 'get') {
@@ -133,11 +165,14 @@ export function projectMembers(deps: AuthDeps, which: 'users' | 'groups'): Custo
         const bindings = await bindingsOf(deps, project);
         const seen = new Map<string, string>();
         for (const b of bindings) for (const s of b.spec?.[which] ?? []) seen.set(s.id || s.name || '', s.name || s.id || '');
-        return listOf(kind, [...seen].map(([id, name]) => {
-          const extra = { policies: JSON.stringify(policiesOfSubject(bindings, which, id, snap)) };
-          const spec = which === 'users' ? { id, name, tenantID: tenant, extra } : { id, displayName: name, tenantID: tenant, extra };
-          return typed(kind, { metadata: { name: id }, spec });
-        }));
+        return listOf(
+          kind,
+          [...seen].map(([id, name]) => {
+            const extra = { policies: JSON.stringify(policiesOfSubject(bindings, which, id, snap)) };
+            const spec = which === 'users' ? { id, name, tenantID: tenant, extra } : { id, displayName: name, tenantID: tenant, extra };
+            return typed(kind, { metadata: { name: id }, spec });
+          }),
+        );
       }
       const req = projectRequest(r);
       const subjects = req[which];
@@ -150,7 +185,8 @@ export function projectMembers(deps: AuthDeps, which: 'users' | 'groups'): Custo
       for (const s of subjects) {
         const id = s.id || s.name || '';
         const stale = Object.keys(policiesOfSubject(bindings, which, id, await deps.state.snapshot())).filter(p => !req.policies.includes(p));
-        if (stale.length) written.push(...await bindInProject(deps, r, r.parentName, tenant, stale, which === 'users' ? [s] : [], which === 'groups' ? [s] : [], false));
+        if (stale.length)
+          written.push(...(await bindInProject(deps, r, r.parentName, tenant, stale, which === 'users' ? [s] : [], which === 'groups' ? [s] : [], false)));
       }
       return listOf('ProjectPolicyBinding', written);
     },

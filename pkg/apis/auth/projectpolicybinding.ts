@@ -11,8 +11,14 @@ import { checkPolicies } from './bindings.ts';
 
 export function projectPolicyBindings(deps: AuthDeps): ResourceDefinition<typeof v1.ProjectPolicyBinding> {
   return authKind(deps, {
-    kind: 'ProjectPolicyBinding', resource: 'projectpolicybindings', schema: v1.ProjectPolicyBinding, inSnapshot: true, tenanted: true, finalize: true,
-    status: true, statusField: 'Status',
+    kind: 'ProjectPolicyBinding',
+    resource: 'projectpolicybindings',
+    schema: v1.ProjectPolicyBinding,
+    inSnapshot: true,
+    tenanted: true,
+    finalize: true,
+    status: true,
+    statusField: 'Status',
     strategy: {
       prepareForCreate(obj) {
         // Always <project>-<policy>, whatever the client asked (as TKE's strategy does): the policy
@@ -20,9 +26,13 @@ export function projectPolicyBindings(deps: AuthDeps): ResourceDefinition<typeof
         if (obj.spec?.projectID && obj.spec.policyID) obj.metadata.name = `${obj.spec.projectID}-${obj.spec.policyID}`;
         obj.Status = { phase: 'Active' };
       },
-      async beforeWrite(obj, _old, ctx) { await checkPolicies(ctx.tx, tenantOf(obj), [obj.spec?.policyID ?? ''], 'project'); },
+      async beforeWrite(obj, _old, ctx) {
+        await checkPolicies(ctx.tx, tenantOf(obj), [obj.spec?.policyID ?? ''], 'project');
+      },
       validateUpdate(obj, old) {
-        return obj.spec?.projectID !== old.spec?.projectID || obj.spec?.policyID !== old.spec?.policyID ? [field.forbidden('spec', 'projectID and policyID may not be changed')] : [];
+        return obj.spec?.projectID !== old.spec?.projectID || obj.spec?.policyID !== old.spec?.policyID
+          ? [field.forbidden('spec', 'projectID and policyID may not be changed')]
+          : [];
       },
       fieldSelectors: fieldsAt('spec.projectID', 'spec.policyID'),
       ...projectPolicyBindingColumns,

@@ -10,7 +10,15 @@ import type { StoredPolicy } from './stored.ts';
 
 export function roles(deps: AuthDeps): ResourceDefinition<typeof v1.Role> {
   return authKind(deps, {
-    kind: 'Role', resource: 'roles', schema: v1.Role, shortNames: ['rol'], status: true, inSnapshot: true, tenanted: true, namePrefix: 'rol-', finalize: true,
+    kind: 'Role',
+    resource: 'roles',
+    schema: v1.Role,
+    shortNames: ['rol'],
+    status: true,
+    inSnapshot: true,
+    tenanted: true,
+    namePrefix: 'rol-',
+    finalize: true,
     strategy: {
       prepareForCreate(obj, ctx) {
         if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'rol-';
@@ -18,7 +26,9 @@ export function roles(deps: AuthDeps): ResourceDefinition<typeof v1.Role> {
         obj.spec ??= {};
         if (!obj.spec.username) obj.spec.username = ctx.user.username;
       },
-      async beforeWrite(obj, _old, ctx) { await checkPolicies(ctx.tx, tenantOf(obj), obj.spec?.policies ?? [], obj.spec?.projectID ? 'project' : undefined); },
+      async beforeWrite(obj, _old, ctx) {
+        await checkPolicies(ctx.tx, tenantOf(obj), obj.spec?.policies ?? [], obj.spec?.projectID ? 'project' : undefined);
+      },
       columns: [{ name: 'Display Name', type: 'string', format: '', description: 'The name shown to people.', priority: 0 }],
       row: o => [o.spec?.displayName ?? ''],
     },
@@ -26,15 +36,24 @@ export function roles(deps: AuthDeps): ResourceDefinition<typeof v1.Role> {
       ...bindingSubresources(deps, 'roles', 'Role'),
       policybinding: rolePolicies(deps, true),
       policyunbinding: rolePolicies(deps, false),
-      policies: subjectView(deps, 'roles', 'PolicyList', (snap, _tenant, role) => listOf('Policy', (role.spec?.policies ?? []).map(n => snap.objects.policies.get(n)).filter((p): p is StoredPolicy => !!p).map(p => typed('Policy', p)))),
+      policies: subjectView(deps, 'roles', 'PolicyList', (snap, _tenant, role) =>
+        listOf(
+          'Policy',
+          (role.spec?.policies ?? [])
+            .map(n => snap.objects.policies.get(n))
+            .filter((p): p is StoredPolicy => !!p)
+            .map(p => typed('Policy', p)),
+        ),
+      ),
     },
   });
 }
 
 export function rolePolicies(deps: AuthDeps, add: boolean): CustomSubresource {
   return {
-    verbs: ['create'], kind: 'Role',
-    handle: async (r) => {
+    verbs: ['create'],
+    kind: 'Role',
+    handle: async r => {
       const want = ((r.body as { policies?: unknown } | undefined)?.policies as string[] | undefined) ?? [];
       if (!Array.isArray(want) || !want.length) throw errors.badRequest('policies is required');
       // The roles strategy checks, in the write's transaction, that every policy exists in the tenant.

@@ -15,12 +15,18 @@ import { requestTenant } from './views.ts';
 
 export function rules(deps: AuthDeps): ResourceDefinition<typeof v1.Rule> {
   return authKind(deps, {
-    kind: 'Rule', resource: 'rules', schema: v1.Rule, verbs: ['get', 'list'], strategy: ruleColumns,
+    kind: 'Rule',
+    resource: 'rules',
+    schema: v1.Rule,
+    verbs: ['get', 'list'],
+    strategy: ruleColumns,
     handlers: {
       async list(ctx, q) {
         const snap = await deps.state.snapshot();
         const tenants = isMaster(ctx.user)
-          ? (/(?:^|,)spec\.tenantID=([^,]+)/.exec(q.fieldSelector ?? '')?.[1] ? [requestTenant(ctx, q.fieldSelector)] : [...snap.objects.identityproviders.keys()])
+          ? /(?:^|,)spec\.tenantID=([^,]+)/.exec(q.fieldSelector ?? '')?.[1]
+            ? [requestTenant(ctx, q.fieldSelector)]
+            : [...snap.objects.identityproviders.keys()]
           : [tenantOfUser(ctx.user)];
         return { items: (await Promise.all(tenants.map(t => casbinRules(snap, t)))).flat() };
       },
@@ -43,7 +49,10 @@ export async function casbinRules(snap: Snapshot, tenant: string): Promise<KubeO
   const lines: string[][] = [];
   // A rule is as old as the object it is computed from (policy, role, group or binding).
   const since: Array<string | undefined> = [];
-  const add = (from: KubeObject, line: string[]) => { lines.push(line); since.push(from.metadata.creationTimestamp); };
+  const add = (from: KubeObject, line: string[]) => {
+    lines.push(line);
+    since.push(from.metadata.creationTimestamp);
+  };
   const userKey = (s: SubjectRef) => `${tenant}##user##${s.name || s.id}`;
   const groupKey = (s: SubjectRef) => `${tenant}##group##${s.id || s.name}`;
   const subjects = (o: { users?: SubjectRef[]; groups?: SubjectRef[] } | undefined) => [...(o?.users ?? []).map(userKey), ...(o?.groups ?? []).map(groupKey)];
@@ -72,18 +81,26 @@ export async function casbinRules(snap: Snapshot, tenant: string): Promise<KubeO
     // A custom binding narrows its policy to its own resources: a rule subject of its own.
     const p = snap.objects.policies.get(b.spec?.policyID ?? '');
     const st = p?.spec?.statement;
-    const resources = b.spec?.resources?.length ? b.spec.resources : st?.resources ?? [];
+    const resources = b.spec?.resources?.length ? b.spec.resources : (st?.resources ?? []);
     for (const res of resources) for (const act of st?.actions ?? []) add(b, ['p', b.metadata.name!, '*', res, act, st?.effect ?? 'allow']);
     for (const sub of subjects(b.spec)) add(b, ['g', sub, b.metadata.name!, '*']);
   }
   const seen = new Set<string>();
   const out: KubeObject[] = [];
   for (const [i, l] of lines.entries()) {
-    const id = createHash('sha256').update(`${tenant}\u0000${l.join('\u0000')}`).digest('hex').slice(0, 20);
+    const id = createHash('sha256')
+      .update(`${tenant}\u0000${l.join('\u0000')}`)
+      .digest('hex')
+      .slice(0, 20);
     if (seen.has(id)) continue;
     seen.add(id);
     const [ptype, v0 = '', v1 = '', v2 = '', v3 = '', v4 = '', v5 = '', v6 = ''] = l;
-    out.push(typed('Rule', { metadata: { name: `rule-${id}`, creationTimestamp: since[i], labels: { 'auth.tkestack.io/tenant': tenant } }, spec: { ptype, v0, v1, v2, v3, v4, v5, v6 } }));
+    out.push(
+      typed('Rule', {
+        metadata: { name: `rule-${id}`, creationTimestamp: since[i], labels: { 'auth.tkestack.io/tenant': tenant } },
+        spec: { ptype, v0, v1, v2, v3, v4, v5, v6 },
+      }),
+    );
   }
   return out;
 }

@@ -12,17 +12,27 @@ export const signingAlgorithm = 'RS256';
 type PrivateKey = Awaited<ReturnType<typeof importPKCS8>>;
 type PublicKey = Awaited<ReturnType<typeof importSPKI>>;
 
-export interface KeyPair { kid: string; privateKey: PrivateKey; publicKey: PublicKey }
+export interface KeyPair {
+  kid: string;
+  privateKey: PrivateKey;
+  publicKey: PublicKey;
+}
 
 export class SigningKeys {
   private keys: Promise<KeyPair> | undefined;
   private readonly publicKeys = new Map<string, { pem: string; key: Promise<PublicKey> }>();
 
-  constructor(private readonly storage: Store, private readonly state: AuthState) {}
+  constructor(
+    private readonly storage: Store,
+    private readonly state: AuthState,
+  ) {}
 
   /** The key that signs, made at first use; replicas racing to make it end up with the same one. */
   current(): Promise<KeyPair> {
-    this.keys ??= this.loadOrCreate().catch(err => { this.keys = undefined; throw err; });
+    this.keys ??= this.loadOrCreate().catch(err => {
+      this.keys = undefined;
+      throw err;
+    });
     return this.keys;
   }
 
@@ -47,8 +57,12 @@ export class SigningKeys {
     // Nobody may update this object, so the server re-seals it itself after a key rotation.
     if ((obj as { [staleStoredForm]?: boolean })[staleStoredForm]) {
       const current = obj;
-      obj = await this.storage.transact(tx => tx.update(objectKey, current, current.metadata.resourceVersion))
-        .then(o => asStored('apisigningkeys', o), () => current);
+      obj = await this.storage
+        .transact(tx => tx.update(objectKey, current, current.metadata.resourceVersion))
+        .then(
+          o => asStored('apisigningkeys', o),
+          () => current,
+        );
     }
     const pem = (v: string | undefined) => Buffer.from(v ?? '', 'base64').toString('utf8');
     const kid = `${obj.metadata.name}.${obj.metadata.uid}`;

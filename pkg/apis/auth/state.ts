@@ -14,7 +14,8 @@ export const authGroupName = 'auth.tkestack.io';
 /** A stored object written by the server itself (not through a REST store). */
 export function serverObject(kind: string, name: string, fields: Record<string, unknown>): KubeObject {
   return {
-    apiVersion: `${authGroupName}/v1`, kind,
+    apiVersion: `${authGroupName}/v1`,
+    kind,
     metadata: { name, uid: randomUUID(), creationTimestamp: timestamp(), generation: 1 },
     ...fields,
   };
@@ -22,10 +23,18 @@ export function serverObject(kind: string, name: string, fields: Record<string, 
 
 /** The kinds the snapshot holds, by resource name. */
 export const snapshotResources = [
-  'identityproviders', 'policies', 'roles', 'localgroups', 'projectpolicybindings',
-  'custompolicybindings', 'apikeys', 'localidentities', 'apisigningkeys', 'clients',
+  'identityproviders',
+  'policies',
+  'roles',
+  'localgroups',
+  'projectpolicybindings',
+  'custompolicybindings',
+  'apikeys',
+  'localidentities',
+  'apisigningkeys',
+  'clients',
 ] as const;
-export type SnapshotResource = typeof snapshotResources[number];
+export type SnapshotResource = (typeof snapshotResources)[number];
 
 /** The snapshot's objects of each kind, by name. */
 export type SnapshotObjects = { [R in SnapshotResource]: Map<string, StoredObjects[R]> };
@@ -57,7 +66,10 @@ export class AuthState {
   private watchers: Watcher[] = [];
   private stopped = false;
 
-  constructor(private readonly storage: Store, private readonly log: (msg: string, fields?: object) => void = () => {}) {}
+  constructor(
+    private readonly storage: Store,
+    private readonly log: (msg: string, fields?: object) => void = () => {},
+  ) {}
 
   /** Marks the snapshot stale now and for a moment after (a write of this process is about to commit). */
   invalidate(): void {
@@ -76,12 +88,27 @@ export class AuthState {
     for (;;) {
       const b = this.building;
       if (b && b.seq > arrived) return b.promise;
-      if (b) { await b.promise.catch(() => undefined); continue; }
+      if (b) {
+        await b.promise.catch(() => undefined);
+        continue;
+      }
       if (this.current && this.currentSeq > arrived && !this.dirty) return this.current;
       const seq = ++this.seq;
       this.dirty = false;
-      const promise = this.build().then(snap => { this.currentSeq = seq; return snap; }, err => { this.dirty = true; throw err; })
-        .finally(() => { if (this.building?.seq === seq) this.building = undefined; });
+      const promise = this.build()
+        .then(
+          snap => {
+            this.currentSeq = seq;
+            return snap;
+          },
+          err => {
+            this.dirty = true;
+            throw err;
+          },
+        )
+        .finally(() => {
+          if (this.building?.seq === seq) this.building = undefined;
+        });
       this.building = { seq, promise };
       return promise;
     }
@@ -105,16 +132,21 @@ export class AuthState {
 
   private watch(fromRV: bigint): void {
     for (const resource of snapshotResources) {
-      const w = this.storage.watch({ group: authGroupName, resource }, {
-        fromRV,
-        onEvent: () => { this.dirty = true; },
-        onError: (err) => {
-          // The feed cannot continue (compaction, connection loss): rebuild and watch anew.
-          this.log('auth snapshot watch ended; rebuilding', { resource, error: err.message });
-          this.dirty = true;
-          this.stopWatches();
+      const w = this.storage.watch(
+        { group: authGroupName, resource },
+        {
+          fromRV,
+          onEvent: () => {
+            this.dirty = true;
+          },
+          onError: err => {
+            // The feed cannot continue (compaction, connection loss): rebuild and watch anew.
+            this.log('auth snapshot watch ended; rebuilding', { resource, error: err.message });
+            this.dirty = true;
+            this.stopWatches();
+          },
         },
-      });
+      );
       this.watchers.push(w);
     }
   }

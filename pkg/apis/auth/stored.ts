@@ -50,13 +50,22 @@ interface Reader {
   get(key: ObjectKey, opts?: { forUpdate?: boolean }): Promise<KubeObject | undefined>;
 }
 
-export async function readStored<R extends StoredResource>(from: Reader, resource: R, name: string, opts?: { forUpdate?: boolean }): Promise<StoredObjects[R] | undefined> {
+export async function readStored<R extends StoredResource>(
+  from: Reader,
+  resource: R,
+  name: string,
+  opts?: { forUpdate?: boolean },
+): Promise<StoredObjects[R] | undefined> {
   const obj = await from.get(key(resource, name), opts);
   return obj && asStored(resource, obj);
 }
 
 /** The objects of `resource` in `tx` that `filter` keeps (all without one). */
-export async function listStored<R extends StoredResource>(tx: Transaction, resource: R, filter?: (obj: StoredObjects[R]) => boolean): Promise<Array<StoredObjects[R]>> {
+export async function listStored<R extends StoredResource>(
+  tx: Transaction,
+  resource: R,
+  filter?: (obj: StoredObjects[R]) => boolean,
+): Promise<Array<StoredObjects[R]>> {
   const all = await tx.list({ group: authGroupName, resource }, filter ? { filter: o => filter(asStored(resource, o)) } : undefined);
   return all.map(o => asStored(resource, o));
 }

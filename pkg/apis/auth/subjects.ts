@@ -11,7 +11,10 @@ export const tenantIDKey = 'tenantid';
 export const mastersGroup = 'system:masters';
 const tenantGroupPrefix = 'tenant:';
 
-export interface SubjectRef { id?: string; name?: string }
+export interface SubjectRef {
+  id?: string;
+  name?: string;
+}
 
 /**
  * kube-apiserver's reserved prefix. `system:` users and groups (above all system:masters) come only
@@ -76,7 +79,6 @@ export function effectiveGroups(snap: Snapshot, tenant: string, user: UserInfo):
   }
   return out;
 }
-
 
 /** Every statement that reaches the caller inside its tenant. */
 export function grantsFor(snap: Snapshot, tenant: string, user: UserInfo): Grant[] {

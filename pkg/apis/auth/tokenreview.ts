@@ -15,12 +15,24 @@ export function echoVersion(body: KubeObject, group: string): string {
   return v === `${group}/v1beta1` ? v : `${group}/v1`;
 }
 
-interface TokenReviewBody { spec?: { token?: string; audiences?: string[] } }
+interface TokenReviewBody {
+  spec?: { token?: string; audiences?: string[] };
+}
 
 export const tokenReviews = (authenticators: TokenAuthenticator[]): ResourceDefinition<typeof TokenReview> => ({
-  group: 'authentication.k8s.io', version: 'v1', kind: 'TokenReview', listKind: 'TokenReviewList', resource: 'tokenreviews',
-  singular: 'tokenreview', namespaced: false, shortNames: [], categories: [], schema: TokenReview, subresources: {},
-  verbs: ['create'], strategy: {},
+  group: 'authentication.k8s.io',
+  version: 'v1',
+  kind: 'TokenReview',
+  listKind: 'TokenReviewList',
+  resource: 'tokenreviews',
+  singular: 'tokenreview',
+  namespaced: false,
+  shortNames: [],
+  categories: [],
+  schema: TokenReview,
+  subresources: {},
+  verbs: ['create'],
+  strategy: {},
   handlers: {
     async create(ctx, body) {
       const spec = (body as TokenReviewBody).spec ?? {};
@@ -33,10 +45,20 @@ export const tokenReviews = (authenticators: TokenAuthenticator[]): ResourceDefi
       // A tenant's caller learns about its own tenant's credentials only.
       if (user && !withinCallerTenant(ctx.user, user)) user = undefined;
       const status = user
-        ? { authenticated: true, user: { username: user.username, uid: user.uid ?? '', groups: user.groups, extra: user.extra ?? {} }, ...(spec.audiences ? { audiences: spec.audiences } : {}) }
+        ? {
+            authenticated: true,
+            user: { username: user.username, uid: user.uid ?? '', groups: user.groups, extra: user.extra ?? {} },
+            ...(spec.audiences ? { audiences: spec.audiences } : {}),
+          }
         : { authenticated: false, error: 'invalid or revoked token' };
       // The token is a credential: it is not echoed back.
-      return { apiVersion: echoVersion(body, 'authentication.k8s.io'), kind: 'TokenReview', metadata: { creationTimestamp: null } as unknown as KubeObject['metadata'], spec: { audiences: spec.audiences }, status };
+      return {
+        apiVersion: echoVersion(body, 'authentication.k8s.io'),
+        kind: 'TokenReview',
+        metadata: { creationTimestamp: null } as unknown as KubeObject['metadata'],
+        spec: { audiences: spec.audiences },
+        status,
+      };
     },
   },
 });

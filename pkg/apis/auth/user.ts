@@ -15,7 +15,12 @@ import { findUser, policiesReaching, requestTenant, rolesReaching, userObject } 
 
 export function users(deps: AuthDeps): ResourceDefinition<typeof v1.User> {
   return authKind(deps, {
-    kind: 'User', resource: 'users', schema: v1.User, verbs: ['get', 'list'], categories: ['tke'], strategy: userColumns,
+    kind: 'User',
+    resource: 'users',
+    schema: v1.User,
+    verbs: ['get', 'list'],
+    categories: ['tke'],
+    strategy: userColumns,
     handlers: {
       async list(ctx, q) {
         const tenant = requestTenant(ctx, q.fieldSelector);
@@ -48,7 +53,13 @@ export function users(deps: AuthDeps): ResourceDefinition<typeof v1.User> {
             managed[prj].push(pol);
           }
         }
-        return { apiVersion: `${authGroupName}/${version}`, kind: 'ProjectBelongs', tenantID: tenant, managedProjects: managed, memberdProjects: memberd } as unknown as KubeObject;
+        return {
+          apiVersion: `${authGroupName}/${version}`,
+          kind: 'ProjectBelongs',
+          tenantID: tenant,
+          managedProjects: managed,
+          memberdProjects: memberd,
+        } as unknown as KubeObject;
       }),
     },
   });
@@ -56,8 +67,10 @@ export function users(deps: AuthDeps): ResourceDefinition<typeof v1.User> {
 
 export function userView(deps: AuthDeps, kind: string, build: (snap: Snapshot, tenant: string, u: DirectoryUser) => KubeObject): CustomSubresource {
   return {
-    verbs: ['get'], kind, parentless: true,
-    handle: async (r) => {
+    verbs: ['get'],
+    kind,
+    parentless: true,
+    handle: async r => {
       const snap = await deps.state.snapshot();
       const tenant = tenantOfUser(r.ctx.user);
       const u = await findUser(snap, tenant, r.parentName);

@@ -28,7 +28,8 @@ const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 function parseValidDays(raw: string | null): number {
   if (raw === null || raw === '') return defaultValidDays;
   const days = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!(days >= 1 && days <= maxValidDays)) throw errors.badRequest(`validDays: Invalid value: ${JSON.stringify(raw)}: must be a whole number of days from 1 to ${maxValidDays}`);
+  if (!(days >= 1 && days <= maxValidDays))
+    throw errors.badRequest(`validDays: Invalid value: ${JSON.stringify(raw)}: must be a whole number of days from 1 to ${maxValidDays}`);
   return days;
 }
 
@@ -56,7 +57,9 @@ async function clusterCA(storage: Store, clusterName: string, cluster: StoredClu
   const certPEM = fromBase64(credential?.caCert);
   const keyPEM = fromBase64(credential?.caKey);
   if (!certPEM || !keyPEM) {
-    throw refuse(`its cluster credential "${credentialName}" has no ${!certPEM ? 'caCert' : 'caKey'}: this server can only issue certificates the cluster's kube-apiserver accepts with the CA key of the cluster (set caCert and caKey in the credential)`);
+    throw refuse(
+      `its cluster credential "${credentialName}" has no ${!certPEM ? 'caCert' : 'caKey'}: this server can only issue certificates the cluster's kube-apiserver accepts with the CA key of the cluster (set caCert and caKey in the credential)`,
+    );
   }
   try {
     const publicOfKey = createPublicKey(createPrivateKey(keyPEM)).export({ type: 'spki', format: 'der' });
@@ -77,7 +80,9 @@ function inNamespace(kubeconfig: string, namespace: string): string {
 }
 
 /** What a namespace certificate is made with: the store its cluster and credential are read from. */
-export interface CertificateDeps { storage: Store }
+export interface CertificateDeps {
+  storage: Store;
+}
 
 export const namespaceCertificate = ({ storage }: CertificateDeps): CustomSubresource => ({
   verbs: ['get'],
@@ -94,7 +99,10 @@ export const namespaceCertificate = ({ storage }: CertificateDeps): CustomSubres
     const issued = await issueClientCertificate(ca, {
       commonName: ctx.user.username,
       organizations: [
-        `cluster:${clusterName}`, `project:${project}`, `namespace:${kubernetesNamespace}`, `tenant:${tenantOf(ns)}`,
+        `cluster:${clusterName}`,
+        `project:${project}`,
+        `namespace:${kubernetesNamespace}`,
+        `tenant:${tenantOf(ns)}`,
         certificateGroup(project, ns.metadata.name!),
       ],
       validDays,
@@ -108,8 +116,17 @@ export const namespaceCertificate = ({ storage }: CertificateDeps): CustomSubres
     if (apiServer) {
       const context = `${clusterName}-${kubernetesNamespace}`;
       const kubeconfig = inNamespace(
-        kubeconfigYAML({ server: apiServer, caPEM: ca.certPEM, clientCertPEM: issued.certPEM, clientKeyPEM: issued.keyPEM, user: ctx.user.username, cluster: clusterName, context }),
-        kubernetesNamespace);
+        kubeconfigYAML({
+          server: apiServer,
+          caPEM: ca.certPEM,
+          clientCertPEM: issued.certPEM,
+          clientKeyPEM: issued.keyPEM,
+          user: ctx.user.username,
+          cluster: clusterName,
+          context,
+        }),
+        kubernetesNamespace,
+      );
       out.metadata.annotations = { ...(out.metadata.annotations ?? {}), [kubeconfigAnnotation]: kubeconfig };
     }
     return out;

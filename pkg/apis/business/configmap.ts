@@ -3,5 +3,9 @@ import { ConfigMap, ConfigMapList } from '../../../api/business/v1/configmap.ts'
 import { configMapKind } from '../tke/configmap.ts';
 
 export const configMaps = configMapKind({
-  group: 'business.tkestack.io', schema: ConfigMap, listSchema: ConfigMapList, shortNames: [], allowUnconditionalUpdate: true,
+  group: 'business.tkestack.io',
+  schema: ConfigMap,
+  listSchema: ConfigMapList,
+  shortNames: [],
+  allowUnconditionalUpdate: true,
 });

@@ -23,16 +23,48 @@ export const businessGroup: APIGroupInstaller = {
     const allocations = new ProjectAllocations();
     return {
       resources: [
-        projects(allocations), namespaces(allocations, { storage: ctx.storage }), platforms, portal(ctx.storage),
-        imageNamespaces, chartGroups, nsEmigrations(allocations), configMaps,
+        projects(allocations),
+        namespaces(allocations, { storage: ctx.storage }),
+        platforms,
+        portal(ctx.storage),
+        imageNamespaces,
+        chartGroups,
+        nsEmigrations(allocations),
+        configMaps,
       ],
       controllers() {
         const store = (resource: string) => ctx.store(group, resource);
         return [
-          projectController(ctx.storage, store, eventsAbout(ctx.eventRecorder, { apiVersion: 'business.tkestack.io/v1', kind: 'Project' }, 'project-controller'), ctx.logger),
-          namespaceController({ storage: ctx.storage, store: store('namespaces'), logger: ctx.logger, healthCheckPeriodMs: ctx.clusterHealthCheckPeriodSeconds * 1000 }),
-          lifecycleController(ctx.storage, { store: store('imagenamespaces'), finalizer: BusinessFinalizer.ImageNamespace, counterpart: imageNamespaceCounterpart(ctx.store('registry.tkestack.io', 'namespaces')) }, ctx.logger),
-          lifecycleController(ctx.storage, { store: store('chartgroups'), finalizer: BusinessFinalizer.ChartGroup, counterpart: chartGroupCounterpart(ctx.store('registry.tkestack.io', 'chartgroups')) }, ctx.logger),
+          projectController(
+            ctx.storage,
+            store,
+            eventsAbout(ctx.eventRecorder, { apiVersion: 'business.tkestack.io/v1', kind: 'Project' }, 'project-controller'),
+            ctx.logger,
+          ),
+          namespaceController({
+            storage: ctx.storage,
+            store: store('namespaces'),
+            logger: ctx.logger,
+            healthCheckPeriodMs: ctx.clusterHealthCheckPeriodSeconds * 1000,
+          }),
+          lifecycleController(
+            ctx.storage,
+            {
+              store: store('imagenamespaces'),
+              finalizer: BusinessFinalizer.ImageNamespace,
+              counterpart: imageNamespaceCounterpart(ctx.store('registry.tkestack.io', 'namespaces')),
+            },
+            ctx.logger,
+          ),
+          lifecycleController(
+            ctx.storage,
+            {
+              store: store('chartgroups'),
+              finalizer: BusinessFinalizer.ChartGroup,
+              counterpart: chartGroupCounterpart(ctx.store('registry.tkestack.io', 'chartgroups')),
+            },
+            ctx.logger,
+          ),
         ];
       },
     };

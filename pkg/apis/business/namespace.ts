@@ -38,7 +38,8 @@ function keepServerAnnotation(obj: KubeObject, old: KubeObject | undefined): voi
   delete annotations[emigratedFromAnnotation];
   const stored = old?.metadata.annotations?.[emigratedFromAnnotation];
   if (stored !== undefined) annotations[emigratedFromAnnotation] = stored;
-  if (Object.keys(annotations).length) obj.metadata.annotations = annotations; else delete obj.metadata.annotations;
+  if (Object.keys(annotations).length) obj.metadata.annotations = annotations;
+  else delete obj.metadata.annotations;
 }
 
 /** Serializes the claims on one Kubernetes namespace of one cluster, across all projects. */
@@ -49,7 +50,14 @@ function validateNamespace(obj: StoredNamespace): FieldError[] {
   if (!obj.spec?.clusterName) problems.push(field.required('spec.clusterName', 'Required value: must specify cluster name'));
   const ns = obj.spec?.namespace;
   if (!ns) problems.push(field.required('spec.namespace', 'Required value: must specify namespace name'));
-  else if (!dnsLabel.test(ns) || ns.length > 63) problems.push(field.invalid('spec.namespace', ns, 'a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \'-\', and must start and end with an alphanumeric character'));
+  else if (!dnsLabel.test(ns) || ns.length > 63)
+    problems.push(
+      field.invalid(
+        'spec.namespace',
+        ns,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+      ),
+    );
   else if (reservedNamespaces.has(ns)) problems.push(field.invalid('spec.namespace', ns, `cannot allocate the cluster's \`${ns}\` namespace in the project`));
   problems.push(...validateResourceList(obj.spec?.hard, 'spec.hard'));
   return problems;
@@ -61,7 +69,13 @@ function validateNamespace(obj: StoredNamespace): FieldError[] {
  * Kubernetes namespace is not claimed by any other business namespace in that cluster, and the
  * hard limits fit in what the project has left there.
  */
-export async function admitNamespaceInProject(obj: StoredNamespace, old: StoredNamespace | undefined, tx: WriteContext['tx'], allocations: ProjectAllocations, extraLocks: string[] = []): Promise<void> {
+export async function admitNamespaceInProject(
+  obj: StoredNamespace,
+  old: StoredNamespace | undefined,
+  tx: WriteContext['tx'],
+  allocations: ProjectAllocations,
+  extraLocks: string[] = [],
+): Promise<void> {
   const project = obj.metadata.namespace!;
   const self = obj.metadata.name!;
   const cluster = obj.spec?.clusterName ?? '';
@@ -87,16 +101,28 @@ export async function admitNamespaceInProject(obj: StoredNamespace, old: StoredN
     });
     if (claimed.length) {
       const holder = claimed[0];
-      throw errors.invalid(gr.group, 'Namespace', self, [field.duplicate('spec.namespace', k8sNamespace)].map(e => ({
-        ...e, message: `${e.message}: namespace "${k8sNamespace}" of cluster "${cluster}" already belongs to ${holder.metadata.namespace}/${holder.metadata.name}`,
-      })));
+      throw errors.invalid(
+        gr.group,
+        'Namespace',
+        self,
+        [field.duplicate('spec.namespace', k8sNamespace)].map(e => ({
+          ...e,
+          message: `${e.message}: namespace "${k8sNamespace}" of cluster "${cluster}" already belongs to ${holder.metadata.namespace}/${holder.metadata.name}`,
+        })),
+      );
     }
   }
   const limited = Object.keys(limitsIn(projectObj, cluster) ?? {}).length > 0;
   // Nothing to add up in a cluster the project does not limit (the lock above still orders this
   // write against a concurrent change of the project's limits).
   const handedOut = limited ? await allocations.read(tx, project) : [];
-  checkAllocationFits(projectObj, handedOut, { holder: `namespace "${project}/${self}"`, id: allocationId.namespace(project, self), cluster, hard: obj.spec?.hard ?? {} }, subject, 'spec.hard');
+  checkAllocationFits(
+    projectObj,
+    handedOut,
+    { holder: `namespace "${project}/${self}"`, id: allocationId.namespace(project, self), cluster, hard: obj.spec?.hard ?? {} },
+    subject,
+    'spec.hard',
+  );
 }
 
 async function admitNamespace(obj: StoredNamespace, old: StoredNamespace | undefined, ctx: WriteContext, allocations: ProjectAllocations): Promise<void> {
@@ -106,9 +132,15 @@ async function admitNamespace(obj: StoredNamespace, old: StoredNamespace | undef
 }
 
 export const namespaces = (allocations: ProjectAllocations, certificates: CertificateDeps): OpenAPIResource<typeof Namespace> => ({
-  group: 'business.tkestack.io', version: 'v1', kind: 'Namespace', listKind: 'NamespaceList',
-  resource: 'namespaces', singular: 'namespace', namespaced: true,
-  shortNames: ['ns'], categories: ['tke', 'all'],
+  group: 'business.tkestack.io',
+  version: 'v1',
+  kind: 'Namespace',
+  listKind: 'NamespaceList',
+  resource: 'namespaces',
+  singular: 'namespace',
+  namespaced: true,
+  shortNames: ['ns'],
+  categories: ['tke', 'all'],
   schema: Namespace,
   listSchema: NamespaceList,
   subresources: { status: true, finalize: specFinalizers, custom: { certificate: namespaceCertificate(certificates) } },
@@ -118,7 +150,8 @@ export const namespaces = (allocations: ProjectAllocations, certificates: Certif
       if (!obj.metadata.name && !obj.metadata.generateName) {
         const cluster = obj.spec?.clusterName;
         const ns = obj.spec?.namespace;
-        if (cluster && ns) obj.metadata.name = `${cluster}-${ns}`; else obj.metadata.generateName = 'ns-';
+        if (cluster && ns) obj.metadata.name = `${cluster}-${ns}`;
+        else obj.metadata.generateName = 'ns-';
       }
       delete obj.status;
       keepServerAnnotation(obj, undefined);
@@ -136,14 +169,24 @@ export const namespaces = (allocations: ProjectAllocations, certificates: Certif
     beforeWrite: (obj, old, ctx) => admitNamespace(obj, old, ctx, allocations),
     columns: [
       { name: 'Cluster', type: 'string', format: '', description: 'The cluster the namespace is in.', priority: 0 },
-      { name: 'Kubernetes Namespace', type: 'string', format: '', description: 'The Kubernetes namespace this object stands for (the NAMESPACE column of -A is the project).', priority: 0 },
+      {
+        name: 'Kubernetes Namespace',
+        type: 'string',
+        format: '',
+        description: 'The Kubernetes namespace this object stands for (the NAMESPACE column of -A is the project).',
+        priority: 0,
+      },
       { name: 'Phase', type: 'string', format: '', description: 'The lifecycle phase of the namespace.', priority: 0 },
       { name: 'Hard', type: 'string', format: '', description: 'The quota granted to the namespace.', priority: 1 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the namespace belongs to.', priority: 1 },
     ],
-    row: (obj) => [
-      obj.spec?.clusterName ?? '', obj.spec?.namespace ?? '', obj.status?.phase ?? '',
-      Object.entries(obj.spec?.hard ?? {}).map(([r, v]) => `${r}=${v}`).join(','),
+    row: obj => [
+      obj.spec?.clusterName ?? '',
+      obj.spec?.namespace ?? '',
+      obj.status?.phase ?? '',
+      Object.entries(obj.spec?.hard ?? {})
+        .map(([r, v]) => `${r}=${v}`)
+        .join(','),
       obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {

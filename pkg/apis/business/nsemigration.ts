@@ -27,7 +27,8 @@ function validateEmigration(obj: StoredNsEmigration): FieldError[] {
   const problems: FieldError[] = [];
   if (!obj.spec?.namespace) problems.push(field.required('spec.namespace', 'Required value: must specify the namespace to move'));
   if (!obj.spec?.destination) problems.push(field.required('spec.destination', 'Required value: must specify the destination project'));
-  else if (obj.spec.destination === obj.metadata.namespace) problems.push(field.invalid('spec.destination', obj.spec.destination, 'must differ from the project the namespace is in'));
+  else if (obj.spec.destination === obj.metadata.namespace)
+    problems.push(field.invalid('spec.destination', obj.spec.destination, 'must differ from the project the namespace is in'));
   return problems;
 }
 
@@ -39,7 +40,8 @@ async function emigrate(obj: StoredNsEmigration, old: StoredNsEmigration | undef
   const name = obj.spec!.namespace!;
   const moving = await readNamespace(ctx.tx, source, name);
   const fail = (problem: FieldError) => errors.invalid(gr.group, 'NsEmigration', obj.metadata.name!, [problem]);
-  if (!moving || tenantOf(moving) !== tenantOf(obj)) throw fail({ field: 'spec.namespace', reason: 'FieldValueNotFound', message: `Not found: "${source}/${name}"` });
+  if (!moving || tenantOf(moving) !== tenantOf(obj))
+    throw fail({ field: 'spec.namespace', reason: 'FieldValueNotFound', message: `Not found: "${source}/${name}"` });
   if (isDeleting(moving)) throw errors.conflict(gr, obj.metadata.name!, `namespace "${source}/${name}" is being deleted`);
   // All locks in one sorted pass before the first write (see lockAll); the admission below takes them again, re-entrantly.
   await lockAll(ctx.tx, [quotaLockName(source), quotaLockName(destination), claimLockName(moving.spec?.clusterName ?? '', moving.spec?.namespace ?? '')]);
@@ -48,7 +50,11 @@ async function emigrate(obj: StoredNsEmigration, old: StoredNsEmigration | undef
   const moved: StoredNamespace = {
     ...structuredClone(moving),
     metadata: {
-      name, namespace: destination, uid: randomUUID(), creationTimestamp: now, generation: 1,
+      name,
+      namespace: destination,
+      uid: randomUUID(),
+      creationTimestamp: now,
+      generation: 1,
       ...(moving.metadata.labels ? { labels: moving.metadata.labels } : {}),
       annotations: { ...(moving.metadata.annotations ?? {}), [emigratedFromAnnotation]: source },
     },
@@ -57,13 +63,23 @@ async function emigrate(obj: StoredNsEmigration, old: StoredNsEmigration | undef
   await admitNamespaceInProject(moved, undefined, ctx.tx, allocations);
   await ctx.tx.create(keys.namespace(destination, name), moved);
   obj.spec!.nsShowName = moving.spec?.namespace ?? '';
-  obj.status = { phase: NsEmigrationPhase.Finished, lastTransitionTime: now, message: `namespace ${name} moved from project ${source} to project ${destination}` };
+  obj.status = {
+    phase: NsEmigrationPhase.Finished,
+    lastTransitionTime: now,
+    message: `namespace ${name} moved from project ${source} to project ${destination}`,
+  };
 }
 
 export const nsEmigrations = (allocations: ProjectAllocations): OpenAPIResource<typeof NsEmigration> => ({
-  group: 'business.tkestack.io', version: 'v1', kind: 'NsEmigration', listKind: 'NsEmigrationList',
-  resource: 'nsemigrations', singular: 'nsemigration', namespaced: true,
-  shortNames: [], categories: [],
+  group: 'business.tkestack.io',
+  version: 'v1',
+  kind: 'NsEmigration',
+  listKind: 'NsEmigrationList',
+  resource: 'nsemigrations',
+  singular: 'nsemigration',
+  namespaced: true,
+  shortNames: [],
+  categories: [],
   schema: NsEmigration,
   listSchema: NsEmigrationList,
   subresources: {},
@@ -75,7 +91,8 @@ export const nsEmigrations = (allocations: ProjectAllocations): OpenAPIResource<
     prepareForUpdate(obj, old) {
       // A finished move is history: only its metadata may change.
       obj.spec = structuredClone(old.spec);
-      if (old.status === undefined) delete obj.status; else obj.status = structuredClone(old.status);
+      if (old.status === undefined) delete obj.status;
+      else obj.status = structuredClone(old.status);
     },
     defaults: defaultTenant,
     validate: validateEmigration,
@@ -86,7 +103,7 @@ export const nsEmigrations = (allocations: ProjectAllocations): OpenAPIResource<
       { name: 'Destination', type: 'string', format: '', description: 'The project it moved to.', priority: 0 },
       { name: 'Phase', type: 'string', format: '', description: 'The phase of the move.', priority: 0 },
     ],
-    row: (obj) => [obj.spec?.namespace ?? '', obj.spec?.destination ?? '', obj.status?.phase ?? ''],
+    row: obj => [obj.spec?.namespace ?? '', obj.spec?.destination ?? '', obj.status?.phase ?? ''],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'spec.destination', 'status.phase'),
     },

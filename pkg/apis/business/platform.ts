@@ -6,9 +6,15 @@ import { defaultTenant } from '../tke/tenant.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 
 export const platforms: OpenAPIResource<typeof Platform> = {
-  group: 'business.tkestack.io', version: 'v1', kind: 'Platform', listKind: 'PlatformList',
-  resource: 'platforms', singular: 'platform', namespaced: false,
-  shortNames: [], categories: [],
+  group: 'business.tkestack.io',
+  version: 'v1',
+  kind: 'Platform',
+  listKind: 'PlatformList',
+  resource: 'platforms',
+  singular: 'platform',
+  namespaced: false,
+  shortNames: [],
+  categories: [],
   schema: Platform,
   listSchema: PlatformList,
   subresources: {},
@@ -19,7 +25,7 @@ export const platforms: OpenAPIResource<typeof Platform> = {
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the platform belongs to.', priority: 0 },
       { name: 'Administrators', type: 'string', format: '', description: 'Usernames of the platform administrators.', priority: 0 },
     ],
-    row: (obj) => [obj.spec?.tenantID ?? '', (obj.spec?.administrators ?? []).join(',')],
+    row: obj => [obj.spec?.tenantID ?? '', (obj.spec?.administrators ?? []).join(',')],
     fieldSelectors: fieldsAt('spec.tenantID'),
   },
 };

@@ -20,7 +20,9 @@ async function portalFor(storage: Store, ctx: RequestContext): Promise<ObjectOf<
   // A tenant's identity provider is named after the tenant.
   const idp = await readStored(storage, 'identityproviders', tenant);
   const administrator = isMaster(ctx.user) || (idp?.spec?.administrators ?? []).includes(username);
-  const projectList = await storage.list(keys.allProjects(), { filter: o => visible(o) && (administrator || (asProject(o).spec?.members ?? []).includes(username)) });
+  const projectList = await storage.list(keys.allProjects(), {
+    filter: o => visible(o) && (administrator || (asProject(o).spec?.members ?? []).includes(username)),
+  });
   const projects: Record<string, string> = {};
   const extension: Record<string, { phase: string; parent: string }> = {};
   for (const p of projectList.items.map(asProject)) {
@@ -33,9 +35,15 @@ async function portalFor(storage: Store, ctx: RequestContext): Promise<ObjectOf<
 }
 
 export const portal = (storage: Store): OpenAPIResource<typeof Portal> => ({
-  group, version: 'v1', kind: 'Portal', listKind: 'Portal',
-  resource: 'portal', singular: 'portal', namespaced: false,
-  shortNames: ['pt'], categories: [],
+  group,
+  version: 'v1',
+  kind: 'Portal',
+  listKind: 'Portal',
+  resource: 'portal',
+  singular: 'portal',
+  namespaced: false,
+  shortNames: ['pt'],
+  categories: [],
   schema: Portal,
   listSchema: Portal,
   subresources: {},
@@ -47,6 +55,6 @@ export const portal = (storage: Store): OpenAPIResource<typeof Portal> => ({
       { name: 'Projects', type: 'string', format: '', description: 'The projects the caller is a member of.', priority: 0 },
     ],
     omitAge: true,
-    row: (obj) => [obj.administrator, Object.keys(obj.projects ?? {}).join(',')],
+    row: obj => [obj.administrator, Object.keys(obj.projects ?? {}).join(',')],
   },
 });

@@ -12,9 +12,7 @@ import { describeQuotaUse, summarizeQuotaUse, usedByCluster, type Allocation } f
 import { requireUnchanged, withPhase } from '../tke/kinds.ts';
 import { timestamp } from '../../rest/store.ts';
 import { asProject, isDeleting, keys, projectContentResources, readProject, type StoredProject } from './stored.ts';
-import {
-  allocationId, checkAllocationFits, checkLimitsCoverAllocations, lockAll, quotaLockName, type ProjectAllocations, type Subject,
-} from './quota.ts';
+import { allocationId, checkAllocationFits, checkLimitsCoverAllocations, lockAll, quotaLockName, type ProjectAllocations, type Subject } from './quota.ts';
 import { validateResourceList } from './resourcenames.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { fieldsAt } from '../../rest/selectors.ts';
@@ -55,7 +53,8 @@ async function admitProject(obj: StoredProject, old: StoredProject | undefined, 
   for (const cluster of Object.keys(clusters)) {
     if (Object.hasOwn(oldClusters, cluster)) continue;
     const c = await readCluster(ctx.tx, cluster);
-    if (!c || tenantOf(c) !== tenantOf(obj)) missing.push({ field: `spec.clusters[${cluster}]`, reason: 'FieldValueNotFound', message: `Not found: "${cluster}"` });
+    if (!c || tenantOf(c) !== tenantOf(obj))
+      missing.push({ field: `spec.clusters[${cluster}]`, reason: 'FieldValueNotFound', message: `Not found: "${cluster}"` });
   }
   if (missing.length) throw errors.invalid(gr.group, 'Project', self, missing);
 
@@ -64,7 +63,13 @@ async function admitProject(obj: StoredProject, old: StoredProject | undefined, 
     await rejectCycle(obj, parent, ctx);
     const handedOut = await allocations.read(ctx.tx, parent);
     for (const [cluster, c] of Object.entries(clusters)) {
-      checkAllocationFits(parentObj, handedOut, { holder: `project "${self}"`, id: allocationId.project(self), cluster, hard: c.hard ?? {} }, subject, `spec.clusters[${cluster}].hard`);
+      checkAllocationFits(
+        parentObj,
+        handedOut,
+        { holder: `project "${self}"`, id: allocationId.project(self), cluster, hard: c.hard ?? {} },
+        subject,
+        `spec.clusters[${cluster}].hard`,
+      );
     }
   }
   if (old) checkLimitsCoverAllocations(obj, await allocations.read(ctx.tx, self), subject);
@@ -73,7 +78,9 @@ async function admitProject(obj: StoredProject, old: StoredProject | undefined, 
 async function readParent(obj: StoredProject, parent: string, ctx: WriteContext): Promise<StoredProject> {
   const parentObj = await readProject(ctx.tx, parent);
   if (!parentObj || tenantOf(parentObj) !== tenantOf(obj)) {
-    throw errors.invalid(gr.group, 'Project', obj.metadata.name!, [{ field: 'spec.parentProjectName', reason: 'FieldValueNotFound', message: `Not found: "${parent}"` }]);
+    throw errors.invalid(gr.group, 'Project', obj.metadata.name!, [
+      { field: 'spec.parentProjectName', reason: 'FieldValueNotFound', message: `Not found: "${parent}"` },
+    ]);
   }
   if (isDeleting(parentObj)) {
     throw errors.forbidden(gr, obj.metadata.name!, `parent project "${parent}" is being terminated`);
@@ -86,10 +93,12 @@ async function rejectCycle(obj: StoredProject, parent: string, ctx: WriteContext
   const self = obj.metadata.name!;
   const chain = [self];
   const seen = new Set<string>([self]);
-  for (let name = parent; name;) {
+  for (let name = parent; name; ) {
     chain.push(name);
     if (seen.has(name)) {
-      throw errors.invalid(gr.group, 'Project', self, [field.invalid('spec.parentProjectName', parent, `ancestor projects formed a circle: ${chain.join(' -> ')}`)]);
+      throw errors.invalid(gr.group, 'Project', self, [
+        field.invalid('spec.parentProjectName', parent, `ancestor projects formed a circle: ${chain.join(' -> ')}`),
+      ]);
     }
     seen.add(name);
     const ancestor = await readProject(ctx.tx, name);
@@ -104,7 +113,10 @@ async function rejectCycle(obj: StoredProject, parent: string, ctx: WriteContext
 async function beforeProjectRemoved(obj: StoredProject, ctx: WriteContext): Promise<void> {
   const self = obj.metadata.name!;
   await lockAll(ctx.tx, [quotaLockName(self)]);
-  const children = await ctx.tx.list(keys.allProjects(), { fields: { 'spec.parentProjectName': self }, filter: o => asProject(o).spec?.parentProjectName === self });
+  const children = await ctx.tx.list(keys.allProjects(), {
+    fields: { 'spec.parentProjectName': self },
+    filter: o => asProject(o).spec?.parentProjectName === self,
+  });
   const left = children.map(c => `project "${c.metadata.name}"`);
   for (const resource of projectContentResources) {
     for (const o of await ctx.tx.list(keys.inProject(resource, self))) left.push(`${resource} "${self}/${o.metadata.name}"`);
@@ -119,7 +131,13 @@ async function beforeProjectRemoved(obj: StoredProject, ctx: WriteContext): Prom
  * created (nothing yet, so no second write is needed to make it Active) and kept by the project
  * controller as children and namespaces come and go.
  */
-export function activeProjectStatus(project: StoredProject, allocations: Allocation[], children: string[], namespaces: string[], now: string): Record<string, unknown> {
+export function activeProjectStatus(
+  project: StoredProject,
+  allocations: Allocation[],
+  children: string[],
+  namespaces: string[],
+  now: string,
+): Record<string, unknown> {
   const status = withPhase(project.status, 'Active', now, {
     clusters: usedByCluster(project, allocations),
     calculatedChildProjects: [...children].sort(),
@@ -135,9 +153,15 @@ export function activeProjectStatus(project: StoredProject, allocations: Allocat
 }
 
 export const projects = (allocations: ProjectAllocations): OpenAPIResource<typeof Project> => ({
-  group: 'business.tkestack.io', version: 'v1', kind: 'Project', listKind: 'ProjectList',
-  resource: 'projects', singular: 'project', namespaced: false,
-  shortNames: ['prj'], categories: ['tke', 'all'],
+  group: 'business.tkestack.io',
+  version: 'v1',
+  kind: 'Project',
+  listKind: 'ProjectList',
+  resource: 'projects',
+  singular: 'project',
+  namespaced: false,
+  shortNames: ['prj'],
+  categories: ['tke', 'all'],
   schema: Project,
   listSchema: ProjectList,
   subresources: { status: true, finalize: specFinalizers },
@@ -164,13 +188,20 @@ export const projects = (allocations: ProjectAllocations): OpenAPIResource<typeo
     columns: [
       { name: 'Display Name', type: 'string', format: '', description: 'The name shown to people.', priority: 0 },
       { name: 'Clusters', type: 'string', format: '', description: 'Clusters the project may use.', priority: 0 },
-      { name: 'Quota', type: 'string', format: '', description: 'Per cluster and resource: used / hard limit, where used is what child projects were granted plus what the member cluster measured in the namespaces (their grant until measured); the first cluster\'s when there are many, -o yaml has all.', priority: 0 },
+      {
+        name: 'Quota',
+        type: 'string',
+        format: '',
+        description:
+          "Per cluster and resource: used / hard limit, where used is what child projects were granted plus what the member cluster measured in the namespaces (their grant until measured); the first cluster's when there are many, -o yaml has all.",
+        priority: 0,
+      },
       { name: 'Phase', type: 'string', format: '', description: 'The lifecycle phase of the project.', priority: 0 },
       { name: 'Parent', type: 'string', format: '', description: 'The superior project.', priority: 1 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the project belongs to.', priority: 1 },
       { name: 'Members', type: 'string', format: '', description: 'Users who are members of the project.', priority: 1 },
     ],
-    row: (obj) => [
+    row: obj => [
       obj.spec?.displayName ?? '',
       Object.keys(obj.spec?.clusters ?? {}).join(','),
       summarizeQuotaUse(describeQuotaUse(obj)),

@@ -16,7 +16,10 @@ const decimalSuffixByExponent = new Map(Object.entries(decimalSuffixes).map(([s,
 const grammar = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:([KMGTPE]i)|([numkMGTPE])|[eE]([+-]?\d+))?$/;
 
 export class QuantityError extends Error {
-  constructor(readonly input: unknown, reason: string) {
+  constructor(
+    readonly input: unknown,
+    reason: string,
+  ) {
     super(`quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'${reason ? `: ${reason}` : ''}`);
     this.name = 'QuantityError';
   }
@@ -58,7 +61,7 @@ export class Quantity {
     let format: QuantityFormat = 'DecimalSI';
     if (binary) {
       format = 'BinarySI';
-      digits *= 1024n ** BigInt(binarySuffixes.indexOf(binary as typeof binarySuffixes[number]));
+      digits *= 1024n ** BigInt(binarySuffixes.indexOf(binary as (typeof binarySuffixes)[number]));
     } else if (decimal) {
       power10 += decimalSuffixes[decimal];
     } else if (exponent !== undefined) {
@@ -81,7 +84,12 @@ export class Quantity {
   /** True when `input` parses. */
   static isValid(input: unknown): boolean {
     if (typeof input !== 'string' && typeof input !== 'number') return false;
-    try { Quantity.parse(input); return true; } catch { return false; }
+    try {
+      Quantity.parse(input);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Like Quantity.Add: the sum keeps this quantity's format, unless this one is zero. */
@@ -97,10 +105,16 @@ export class Quantity {
     return this.nano < other.nano ? -1 : this.nano > other.nano ? 1 : 0;
   }
 
-  isZero(): boolean { return this.nano === 0n; }
-  isNegative(): boolean { return this.nano < 0n; }
+  isZero(): boolean {
+    return this.nano === 0n;
+  }
+  isNegative(): boolean {
+    return this.nano < 0n;
+  }
   /** Whether the value is a whole number (as MilliValue() % 1000 == 0 checks in Go). */
-  isInteger(): boolean { return this.nano % NANO_PER_UNIT === 0n; }
+  isInteger(): boolean {
+    return this.nano % NANO_PER_UNIT === 0n;
+  }
 
   /** The canonical form Kubernetes writes: 300m, 2Gi, 1500m, 1e3, 1536Ki, 1k. */
   toString(): string {
@@ -112,14 +126,20 @@ export class Quantity {
     if (this.format === 'BinarySI' && abs % NANO_PER_UNIT === 0n && abs >= 1024n * NANO_PER_UNIT) {
       let units = abs / NANO_PER_UNIT;
       let power = 0;
-      while (power < binarySuffixes.length - 1 && units % 1024n === 0n) { units /= 1024n; power++; }
+      while (power < binarySuffixes.length - 1 && units % 1024n === 0n) {
+        units /= 1024n;
+        power++;
+      }
       return `${sign}${units}${binarySuffixes[power]}`;
     }
     // The largest exponent (a multiple of 3) that leaves a whole mantissa.
     const maxExponent = this.format === 'DecimalExponent' ? Infinity : 18;
     let exponent = -9;
     let mantissa = abs;
-    while (exponent + 3 <= maxExponent && mantissa % 1000n === 0n) { mantissa /= 1000n; exponent += 3; }
+    while (exponent + 3 <= maxExponent && mantissa % 1000n === 0n) {
+      mantissa /= 1000n;
+      exponent += 3;
+    }
     if (this.format === 'DecimalExponent') return `${sign}${mantissa}${exponent === 0 ? '' : `e${exponent}`}`;
     return `${sign}${mantissa}${decimalSuffixByExponent.get(exponent)}`;
   }
@@ -139,7 +159,11 @@ export function sumQuantities(values: Iterable<Quantity>): Quantity {
 /** The canonical spelling of a wire quantity, or the input unchanged when it does not parse. */
 export function canonicalQuantity(input: unknown): unknown {
   if (typeof input !== 'string' && typeof input !== 'number') return input;
-  try { return Quantity.parse(input).toString(); } catch { return input; }
+  try {
+    return Quantity.parse(input).toString();
+  } catch {
+    return input;
+  }
 }
 
 /** Rewrites every parseable quantity in place in the canonical form Kubernetes would return. */

@@ -51,8 +51,10 @@ export function allocationsFrom(project: string, children: StoredProject[], name
   for (const ns of namespaces) {
     if (ns.metadata.namespace !== project) continue;
     out.push({
-      holder: `namespace "${project}/${ns.metadata.name}"`, id: allocationId.namespace(project, ns.metadata.name!),
-      cluster: ns.spec?.clusterName ?? '', hard: ns.spec?.hard ?? {},
+      holder: `namespace "${project}/${ns.metadata.name}"`,
+      id: allocationId.namespace(project, ns.metadata.name!),
+      cluster: ns.spec?.clusterName ?? '',
+      hard: ns.spec?.hard ?? {},
     });
   }
   return out;
@@ -67,10 +69,16 @@ export class ProjectAllocations {
 
   /** Everything `project` has handed out. Call with its lock held. */
   async read(tx: Transaction, project: string): Promise<Allocation[]> {
-    const children = await this.cache.read(tx, `children/${project}`, keys.allProjects(),
-      { fields: { 'spec.parentProjectName': project }, pick: childFields }, child => allocationsFrom(project, [asProject(child)], []));
-    const namespaces = await this.cache.read(tx, `namespaces/${project}`, keys.namespaces(project),
-      { pick: namespaceFields }, ns => allocationsFrom(project, [], [asNamespace(ns)]));
+    const children = await this.cache.read(
+      tx,
+      `children/${project}`,
+      keys.allProjects(),
+      { fields: { 'spec.parentProjectName': project }, pick: childFields },
+      child => allocationsFrom(project, [asProject(child)], []),
+    );
+    const namespaces = await this.cache.read(tx, `namespaces/${project}`, keys.namespaces(project), { pick: namespaceFields }, ns =>
+      allocationsFrom(project, [], [asNamespace(ns)]),
+    );
     return [...children, ...namespaces];
   }
 }
@@ -79,7 +87,10 @@ export class ProjectAllocations {
 const childFields = ['metadata.name', 'metadata.resourceVersion', 'spec.parentProjectName', 'spec.clusters'];
 const namespaceFields = ['metadata.name', 'metadata.namespace', 'metadata.resourceVersion', 'spec.clusterName', 'spec.hard'];
 
-interface CachedSet { revision: bigint; byName: Map<string, Allocation[]> }
+interface CachedSet {
+  revision: bigint;
+  byName: Map<string, Allocation[]>;
+}
 
 /**
  * The allocations of the object sets quota checks add up (a project's namespaces, its child
@@ -94,8 +105,13 @@ class AllocationCache {
 
   constructor(private readonly maxSets: number) {}
 
-  async read(tx: Transaction, id: string, prefix: KeyPrefix, opts: { fields?: FieldEquals; pick: string[] },
-    allocationsOf: (obj: KubeObject) => Allocation[]): Promise<Allocation[]> {
+  async read(
+    tx: Transaction,
+    id: string,
+    prefix: KeyPrefix,
+    opts: { fields?: FieldEquals; pick: string[] },
+    allocationsOf: (obj: KubeObject) => Allocation[],
+  ): Promise<Allocation[]> {
     const cached = this.sets.get(id);
     if (cached && !tx.hasWritten) {
       const { count, changed } = await tx.listChanged(prefix, cached.revision, opts);
@@ -159,7 +175,12 @@ export function totalsOf(allocations: Allocation[]): ClusterTotals {
   return totals;
 }
 
-interface Excess { resource: string; requested: Quantity; used: Quantity; limit: Quantity }
+interface Excess {
+  resource: string;
+  requested: Quantity;
+  used: Quantity;
+  limit: Quantity;
+}
 
 function describeExcess(list: Excess[]): string {
   const join = (pick: (e: Excess) => Quantity) => list.map(e => `${e.resource}=${pick(e)}`).join(',');
@@ -181,7 +202,7 @@ function invalid(subject: Subject, problems: FieldError[]): StatusError {
 /** The hard limits `project` sets in `cluster` (empty when it sets none); undefined when the cluster is not one of its. */
 export function limitsIn(project: StoredProject, cluster: string): ResourceList | undefined {
   const clusters = project.spec?.clusters ?? {};
-  return Object.hasOwn(clusters, cluster) ? clusters[cluster].hard ?? {} : undefined;
+  return Object.hasOwn(clusters, cluster) ? (clusters[cluster].hard ?? {}) : undefined;
 }
 
 /**
@@ -194,11 +215,22 @@ export function checkAllocationFits(owner: StoredProject, others: Allocation[], 
   const ownerName = owner.metadata.name!;
   const limits = limitsIn(owner, request.cluster);
   if (!limits) {
-    throw invalid(subject, [field.invalid(fieldPath, request.cluster, `project "${ownerName}" has no quota in cluster "${request.cluster}" (it may only use the clusters of project "${ownerName}")`)]);
+    throw invalid(subject, [
+      field.invalid(
+        fieldPath,
+        request.cluster,
+        `project "${ownerName}" has no quota in cluster "${request.cluster}" (it may only use the clusters of project "${ownerName}")`,
+      ),
+    ]);
   }
   const unset = Object.keys(limits).filter(r => !(r in request.hard));
   if (unset.length) {
-    throw invalid(subject, unset.map(r => field.required(`${fieldPath}[${r}]`, `Required value: must set quota '${r}', for project "${ownerName}" limits it in cluster "${request.cluster}"`)));
+    throw invalid(
+      subject,
+      unset.map(r =>
+        field.required(`${fieldPath}[${r}]`, `Required value: must set quota '${r}', for project "${ownerName}" limits it in cluster "${request.cluster}"`),
+      ),
+    );
   }
   const used = totalsOf(others.filter(a => a.id !== request.id && a.cluster === request.cluster)).get(request.cluster) ?? new Map<string, Quantity>();
   const excess: Excess[] = [];
@@ -227,7 +259,8 @@ export function checkLimitsCoverAllocations(project: StoredProject, allocations:
       continue;
     }
     for (const r of Object.keys(limits)) {
-      if (!(r in a.hard)) problems.push(field.invalid(`spec.clusters[${a.cluster}].hard[${r}]`, r, `please at first set quota '${r}' of cluster "${a.cluster}" for ${a.holder}`));
+      if (!(r in a.hard))
+        problems.push(field.invalid(`spec.clusters[${a.cluster}].hard[${r}]`, r, `please at first set quota '${r}' of cluster "${a.cluster}" for ${a.holder}`));
     }
   }
   if (problems.length) throw invalid(subject, problems);
@@ -242,7 +275,11 @@ export function checkLimitsCoverAllocations(project: StoredProject, allocations:
       if (allocated.cmp(limit) > 0) excess.push({ resource, requested: limit, used: allocated, limit });
     }
     if (excess.length) {
-      throw errors.forbidden(subject.gr, subject.name, `the quota of cluster "${cluster}" may not be lower than what is already allocated, ${describeExcess(excess)}`);
+      throw errors.forbidden(
+        subject.gr,
+        subject.name,
+        `the quota of cluster "${cluster}" may not be lower than what is already allocated, ${describeExcess(excess)}`,
+      );
     }
   }
 }

@@ -21,7 +21,7 @@ export const keys = {
 
 /** Kinds that live in a project's namespace and go when the project goes. */
 export const projectContentResources = ['namespaces', 'imagenamespaces', 'chartgroups', 'nsemigrations'] as const;
-export type ProjectContentResource = typeof projectContentResources[number];
+export type ProjectContentResource = (typeof projectContentResources)[number];
 
 export type StoredProject = ObjectOf<typeof Project>;
 export type StoredNamespace = ObjectOf<typeof Namespace>;

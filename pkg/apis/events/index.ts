@@ -62,8 +62,18 @@ function describeObject(e: StoredEvent): string {
 }
 
 export const coreEvents: OpenAPIResource<typeof CoreEvent> = {
-  group: '', version: 'v1', kind: 'Event', listKind: 'EventList', resource: 'events', singular: 'event',
-  namespaced: true, shortNames: ['ev'], categories: [], schema: CoreEvent, listSchema: CoreEventList, subresources: {},
+  group: '',
+  version: 'v1',
+  kind: 'Event',
+  listKind: 'EventList',
+  resource: 'events',
+  singular: 'event',
+  namespaced: true,
+  shortNames: ['ev'],
+  categories: [],
+  schema: CoreEvent,
+  listSchema: CoreEventList,
+  subresources: {},
   strategy: {
     defaults(e) {
       defaultTopLevelTenant(e);
@@ -85,8 +95,16 @@ export const coreEvents: OpenAPIResource<typeof CoreEvent> = {
     ],
     row(e) {
       const source = e.source?.component ?? e.reportingComponent ?? '';
-      return [age(lastSeen(e)), e.type ?? '', e.reason ?? '', describeObject(e), e.message ?? '',
-        e.source?.host ? `${source}, ${e.source.host}` : source, age(e.firstTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp), e.series?.count ?? e.count ?? 1];
+      return [
+        age(lastSeen(e)),
+        e.type ?? '',
+        e.reason ?? '',
+        describeObject(e),
+        e.message ?? '',
+        e.source?.host ? `${source}, ${e.source.host}` : source,
+        age(e.firstTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp),
+        e.series?.count ?? e.count ?? 1,
+      ];
     },
     fieldSelectors: {
       ...fieldsAt(...involvedFields.map(f => `involvedObject.${f}`), 'reason', 'type', 'reportingComponent', 'source.component', 'tenantID'),
@@ -101,12 +119,18 @@ export function toEventsV1(obj: KubeObject): KubeObject {
   const e = asEvent(obj);
   const count = e.series?.count ?? e.count ?? 1;
   return {
-    apiVersion: `${eventsGroupName}/v1`, kind: 'Event', metadata: e.metadata,
+    apiVersion: `${eventsGroupName}/v1`,
+    kind: 'Event',
+    metadata: e.metadata,
     eventTime: e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp,
     ...(count > 1 ? { series: { count, lastObservedTime: lastSeen(e) } } : {}),
     reportingController: e.reportingComponent ?? e.source?.component ?? '',
     reportingInstance: e.reportingInstance ?? e.source?.host ?? '',
-    action: e.action ?? '', reason: e.reason ?? '', regarding: e.involvedObject, note: e.message ?? '', type: e.type ?? '',
+    action: e.action ?? '',
+    reason: e.reason ?? '',
+    regarding: e.involvedObject,
+    note: e.message ?? '',
+    type: e.type ?? '',
     ...(e.related ? { related: e.related } : {}),
     ...(e.source ? { deprecatedSource: e.source } : {}),
     ...(e.firstTimestamp ? { deprecatedFirstTimestamp: e.firstTimestamp } : {}),
@@ -123,16 +147,32 @@ function coreFieldSelector(selector: string | undefined): string | undefined {
 
 function eventsV1(coreStore: () => RegistryStore): OpenAPIResource<typeof Event> {
   return {
-    group: eventsGroupName, version: 'v1', kind: 'Event', listKind: 'EventList', resource: 'events', singular: 'event',
-    namespaced: true, shortNames: [], categories: [], schema: Event, listSchema: EventList, subresources: {}, verbs: ['get', 'list'],
+    group: eventsGroupName,
+    version: 'v1',
+    kind: 'Event',
+    listKind: 'EventList',
+    resource: 'events',
+    singular: 'event',
+    namespaced: true,
+    shortNames: [],
+    categories: [],
+    schema: Event,
+    listSchema: EventList,
+    subresources: {},
+    verbs: ['get', 'list'],
     strategy: {
       omitAge: true,
       columns: coreEvents.strategy.columns,
-      row: e => coreEvents.strategy.row!({
-        ...e, involvedObject: e.regarding ?? {}, message: e.note, count: e.series?.count ?? e.deprecatedCount,
-        source: e.deprecatedSource ?? { component: e.reportingController }, firstTimestamp: e.deprecatedFirstTimestamp ?? e.eventTime,
-        lastTimestamp: e.series?.lastObservedTime ?? e.deprecatedLastTimestamp,
-      }),
+      row: e =>
+        coreEvents.strategy.row!({
+          ...e,
+          involvedObject: e.regarding ?? {},
+          message: e.note,
+          count: e.series?.count ?? e.deprecatedCount,
+          source: e.deprecatedSource ?? { component: e.reportingController },
+          firstTimestamp: e.deprecatedFirstTimestamp ?? e.eventTime,
+          lastTimestamp: e.series?.lastObservedTime ?? e.deprecatedLastTimestamp,
+        }),
     },
     handlers: {
       async get(ctx: RequestContext, name: string) {
@@ -173,17 +213,24 @@ export const eventsGroup: APIGroupInstaller = {
     const log = ctx.logger.child({ controller: 'event-ttl' });
     return {
       resources: [coreEvents, eventsV1(() => ctx.store('', 'events'))],
-      controllers: () => [{
-        name: 'event-ttl',
-        async start() {
-          const sweep = () => void sweepExpiredEvents(ctx.storage, ctx.eventTTLSeconds)
-            .then(n => { if (n) log.debug({ removed: n }, 'removed expired events'); })
-            .catch(err => log.warn({ err }, 'removing expired events failed; tried again later'));
-          timer = setInterval(sweep, periodMs).unref();
-          sweep();
+      controllers: () => [
+        {
+          name: 'event-ttl',
+          async start() {
+            const sweep = () =>
+              void sweepExpiredEvents(ctx.storage, ctx.eventTTLSeconds)
+                .then(n => {
+                  if (n) log.debug({ removed: n }, 'removed expired events');
+                })
+                .catch(err => log.warn({ err }, 'removing expired events failed; tried again later'));
+            timer = setInterval(sweep, periodMs).unref();
+            sweep();
+          },
+          stop() {
+            clearInterval(timer);
+          },
         },
-        stop() { clearInterval(timer); },
-      }],
+      ],
     };
   },
 };

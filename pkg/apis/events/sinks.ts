@@ -21,7 +21,8 @@ export function localEventSink(events: () => RegistryStore): EventSink {
       return (await events().create(asRecorder(event.metadata.namespace!), event, { fieldManager: event.reportingComponent })).object as CoreEvent;
     },
     async update(event) {
-      return (await events().update(asRecorder(event.metadata.namespace!), event.metadata.name!, event, { fieldManager: event.reportingComponent })).object as CoreEvent;
+      return (await events().update(asRecorder(event.metadata.namespace!), event.metadata.name!, event, { fieldManager: event.reportingComponent }))
+        .object as CoreEvent;
     },
     isNotFound: err => err instanceof StatusError && err.status.code === 404,
   };
@@ -49,7 +50,11 @@ export function kubeEventSink(kubeconfigPath: string, timeoutMs = 10_000): Event
         res.on('end', () => {
           const answer = Buffer.concat(chunks).toString('utf8');
           if (res.statusCode === 200 || res.statusCode === 201) {
-            try { resolve(JSON.parse(answer) as CoreEvent); } catch { reject(new Error(`${method} ${url.pathname}: the answer is not JSON`)); }
+            try {
+              resolve(JSON.parse(answer) as CoreEvent);
+            } catch {
+              reject(new Error(`${method} ${url.pathname}: the answer is not JSON`));
+            }
             return;
           }
           reject(Object.assign(new Error(`${method} ${url.pathname}: HTTP ${res.statusCode}: ${answer.slice(0, 300)}`), { code: res.statusCode }));

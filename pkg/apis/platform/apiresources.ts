@@ -11,11 +11,21 @@ import { memberConnectSubresources, memberJSON, memberTarget, type MemberTarget 
 import { asCluster } from './stored.ts';
 
 interface DiscoveredResource {
-  name: string; singularName?: string; namespaced?: boolean; group?: string; version?: string;
-  kind: string; verbs?: string[]; shortNames?: string[]; categories?: string[];
+  name: string;
+  singularName?: string;
+  namespaced?: boolean;
+  group?: string;
+  version?: string;
+  kind: string;
+  verbs?: string[];
+  shortNames?: string[];
+  categories?: string[];
 }
 
-export interface APIResourceGroup { groupVersion: string; resources: DiscoveredResource[] }
+export interface APIResourceGroup {
+  groupVersion: string;
+  resources: DiscoveredResource[];
+}
 
 /** The member's resources of every preferred group version; failed group versions are listed apart. */
 export async function memberAPIResources(target: MemberTarget): Promise<{ lists: APIResourceGroup[]; failed: string[] }> {
@@ -29,24 +39,33 @@ export async function memberAPIResources(target: MemberTarget): Promise<{ lists:
   const groupVersions: string[] = [
     ...((core.versions ?? []) as string[]).slice(0, 1),
     ...((groups.groups ?? []) as Array<{ preferredVersion?: { groupVersion?: string }; versions?: Array<{ groupVersion: string }> }>)
-      .map(g => g.preferredVersion?.groupVersion ?? g.versions?.[0]?.groupVersion ?? '').filter(Boolean),
+      .map(g => g.preferredVersion?.groupVersion ?? g.versions?.[0]?.groupVersion ?? '')
+      .filter(Boolean),
   ];
   const failed: string[] = [];
-  const lists = await Promise.all(groupVersions.map(async gv => {
-    try {
-      const list = await fetch(gv.includes('/') ? `/apis/${gv}` : `/api/${gv}`);
-      const [group, version] = gv.includes('/') ? gv.split('/') : ['', gv];
-      const resources = ((list.resources ?? []) as DiscoveredResource[]).map(r => ({
-        name: r.name, singularName: r.singularName ?? '', namespaced: Boolean(r.namespaced),
-        group: r.group || group, version: r.version || version, kind: r.kind,
-        verbs: r.verbs ?? [], shortNames: r.shortNames ?? [], categories: r.categories ?? [],
-      }));
-      return { groupVersion: gv, resources };
-    } catch (err) {
-      failed.push(`${gv}: ${(err as Error).message}`);
-      return { groupVersion: gv, resources: [] };
-    }
-  }));
+  const lists = await Promise.all(
+    groupVersions.map(async gv => {
+      try {
+        const list = await fetch(gv.includes('/') ? `/apis/${gv}` : `/api/${gv}`);
+        const [group, version] = gv.includes('/') ? gv.split('/') : ['', gv];
+        const resources = ((list.resources ?? []) as DiscoveredResource[]).map(r => ({
+          name: r.name,
+          singularName: r.singularName ?? '',
+          namespaced: Boolean(r.namespaced),
+          group: r.group || group,
+          version: r.version || version,
+          kind: r.kind,
+          verbs: r.verbs ?? [],
+          shortNames: r.shortNames ?? [],
+          categories: r.categories ?? [],
+        }));
+        return { groupVersion: gv, resources };
+      } catch (err) {
+        failed.push(`${gv}: ${(err as Error).message}`);
+        return { groupVersion: gv, resources: [] };
+      }
+    }),
+  );
   return { lists: lists.filter(l => l.resources.length > 0), failed };
 }
 
@@ -60,10 +79,14 @@ export const clusterAPIResources = (storage: Store): CustomSubresource => ({
     try {
       discovered = await memberAPIResources(await memberTarget(storage, asCluster(parent), ctx.user));
     } catch (err) {
-      throw (err as { status?: unknown }).status ? err : errors.unavailable(`the member cluster "${parentName}" did not describe its API: ${(err as Error).message}`);
+      throw (err as { status?: unknown }).status
+        ? err
+        : errors.unavailable(`the member cluster "${parentName}" did not describe its API: ${(err as Error).message}`);
     }
     return {
-      apiVersion: `${platformGroupName}/v1`, kind: 'ClusterGroupAPIResourceItemsList', metadata: {},
+      apiVersion: `${platformGroupName}/v1`,
+      kind: 'ClusterGroupAPIResourceItemsList',
+      metadata: {},
       items: discovered.lists.map(l => ({ groupVersion: l.groupVersion, resources: l.resources })),
       failedGroupError: discovered.failed.join('; '),
     };
@@ -74,6 +97,9 @@ export const clusterAPIResources = (storage: Store): CustomSubresource => ({
 export function withMemberSubresources(clusters: ResourceDefinition<typeof Cluster>, storage: Store): ResourceDefinition<typeof Cluster> {
   return {
     ...clusters,
-    subresources: { ...clusters.subresources, custom: { ...clusters.subresources.custom, apiresources: clusterAPIResources(storage), ...memberConnectSubresources } },
+    subresources: {
+      ...clusters.subresources,
+      custom: { ...clusters.subresources.custom, apiresources: clusterAPIResources(storage), ...memberConnectSubresources },
+    },
   };
 }

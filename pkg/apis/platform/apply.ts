@@ -20,8 +20,16 @@ interface Planned {
   create: boolean;
 }
 
-const status = (code: number, reason: string, message: string, details?: Record<string, unknown>) =>
-  ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: code < 300 ? 'Success' : 'Failure', code, ...(reason ? { reason } : {}), message, ...(details ? { details } : {}) });
+const status = (code: number, reason: string, message: string, details?: Record<string, unknown>) => ({
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: code < 300 ? 'Success' : 'Failure',
+  code,
+  ...(reason ? { reason } : {}),
+  message,
+  ...(details ? { details } : {}),
+});
 
 async function readManifest(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -44,7 +52,8 @@ export function manifestObjects(text: string): KubeObject[] {
     if (typeof value !== 'object' || Array.isArray(value)) throw errors.badRequest('error parsing: a document is not an object');
     const obj = value as KubeObject;
     if (typeof obj.kind !== 'string' || !obj.kind) throw errors.badRequest(`Object 'Kind' is missing in '${JSON.stringify(obj).slice(0, 200)}'`);
-    if (typeof obj.apiVersion !== 'string' || !obj.apiVersion) throw errors.badRequest(`Object 'apiVersion' is missing in '${JSON.stringify(obj).slice(0, 200)}'`);
+    if (typeof obj.apiVersion !== 'string' || !obj.apiVersion)
+      throw errors.badRequest(`Object 'apiVersion' is missing in '${JSON.stringify(obj).slice(0, 200)}'`);
     obj.metadata ??= {};
     out.push(obj);
   }
@@ -62,7 +71,9 @@ async function collectionOf(client: MemberClient, discovered: Map<string, any>, 
     list = r.body;
     discovered.set(gv, list);
   }
-  const resource = ((list.resources ?? []) as Array<{ name: string; kind: string; namespaced: boolean }>).find(r => r.kind === obj.kind && !r.name.includes('/'));
+  const resource = ((list.resources ?? []) as Array<{ name: string; kind: string; namespaced: boolean }>).find(
+    r => r.kind === obj.kind && !r.name.includes('/'),
+  );
   if (!resource) throw new StatusError(400, 'BadRequest', `the member cluster serves no kind ${obj.kind} in ${gv}`);
   const namespace = resource.namespaced ? obj.metadata.namespace || 'default' : '';
   if (resource.namespaced) obj.metadata.namespace = namespace;
@@ -100,9 +111,7 @@ export async function applyManifests(client: MemberClient, req: IncomingMessage,
   }
   const messages: string[] = [];
   for (const p of plan) {
-    const r = p.create
-      ? await client.json('POST', p.collection, p.obj)
-      : await client.json('PUT', `${p.collection}/${encodeURIComponent(p.name)}`, p.obj);
+    const r = p.create ? await client.json('POST', p.collection, p.obj) : await client.json('PUT', `${p.collection}/${encodeURIComponent(p.name)}`, p.obj);
     if (r.status >= 300) return { status: r.status, body: r.body };
     messages.push(!p.create ? `${p.kind} ${p.name} configured` : p.name ? `${p.kind} ${p.name} created` : `${p.kind} generated`);
   }

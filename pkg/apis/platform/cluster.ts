@@ -57,16 +57,28 @@ function validateCluster(obj: StoredCluster): FieldError[] {
 }
 
 export const clusters: ResourceDefinition<typeof Cluster> = {
-  group: platformGroupName, version: 'v1', kind: 'Cluster', listKind: 'ClusterList',
-  resource: 'clusters', singular: 'cluster', namespaced: false,
-  shortNames: ['cls'], categories: ['tke', 'all'],
+  group: platformGroupName,
+  version: 'v1',
+  kind: 'Cluster',
+  listKind: 'ClusterList',
+  resource: 'clusters',
+  singular: 'cluster',
+  namespaced: false,
+  shortNames: ['cls'],
+  categories: ['tke', 'all'],
   schema: Cluster,
   subresources: { status: true, finalize: specFinalizers },
   // SSH credentials of the machines, and of the proxy in front of them.
-  secretFields: ['machines', 'scalingMachines'].flatMap(list => ['password', 'privateKey', 'passPhrase', 'proxy.password', 'proxy.privateKey', 'proxy.passPhrase']
-    .map(field => `spec.${list}[].${field}`)),
+  secretFields: ['machines', 'scalingMachines'].flatMap(list =>
+    ['password', 'privateKey', 'passPhrase', 'proxy.password', 'proxy.privateKey', 'proxy.passPhrase'].map(field => `spec.${list}[].${field}`),
+  ),
   // A machine's credentials written back masked are kept only for the same address.
-  secretTargets: Object.fromEntries(['machines', 'scalingMachines'].flatMap(list => [[`spec.${list}[]`, ['ip', 'port']], [`spec.${list}[].proxy`, ['ip', 'port']]])),
+  secretTargets: Object.fromEntries(
+    ['machines', 'scalingMachines'].flatMap(list => [
+      [`spec.${list}[]`, ['ip', 'port']],
+      [`spec.${list}[].proxy`, ['ip', 'port']],
+    ]),
+  ),
   strategy: {
     prepareForCreate(obj) {
       if (!obj.metadata.name && !obj.metadata.generateName) obj.metadata.generateName = 'cls-';
@@ -89,7 +101,8 @@ export const clusters: ResourceDefinition<typeof Cluster> = {
       const ref = credentialRefOf(obj);
       if (!ref || (old && credentialRefOf(old) === ref)) return;
       const credential = await readClusterCredential(ctx.tx, ref);
-      const refused = (why: string) => errors.invalid(platformGroupName, 'Cluster', obj.metadata.name!, [field.invalid('spec.clusterCredentialRef.name', ref, why)]);
+      const refused = (why: string) =>
+        errors.invalid(platformGroupName, 'Cluster', obj.metadata.name!, [field.invalid('spec.clusterCredentialRef.name', ref, why)]);
       if (!credential || tenantOf(credential) !== tenantOf(obj)) throw refused('no such cluster credential in the tenant');
       const owner = credential.clusterName ?? '';
       if (owner && owner !== obj.metadata.name) throw refused(`the credential belongs to cluster "${owner}"`);
@@ -97,16 +110,26 @@ export const clusters: ResourceDefinition<typeof Cluster> = {
     columns: [
       { name: 'Display Name', type: 'string', format: '', description: 'The name shown to people.', priority: 0 },
       { name: 'Type', type: 'string', format: '', description: 'Baremetal, Imported, ...', priority: 0 },
-      { name: 'Version', type: 'string', format: '', description: 'The Kubernetes version the cluster reports (the spec\'s until probed).', priority: 0 },
+      { name: 'Version', type: 'string', format: '', description: "The Kubernetes version the cluster reports (the spec's until probed).", priority: 0 },
       { name: 'Phase', type: 'string', format: '', description: 'The lifecycle phase of the cluster.', priority: 0 },
-      { name: 'Nodes', type: 'integer', format: '', description: 'The machines TKE installs the cluster on (spec.machines); blank for an imported cluster, whose nodes are its own.', priority: 0 },
+      {
+        name: 'Nodes',
+        type: 'integer',
+        format: '',
+        description: 'The machines TKE installs the cluster on (spec.machines); blank for an imported cluster, whose nodes are its own.',
+        priority: 0,
+      },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the cluster belongs to.', priority: 1 },
       { name: 'Message', type: 'string', format: '', description: 'Why the cluster is in its phase.', priority: 1 },
     ],
-    row: (obj) => [
-      obj.spec?.displayName ?? '', obj.spec?.type ?? '', obj.status?.version || obj.spec?.version || '', obj.status?.phase ?? '',
+    row: obj => [
+      obj.spec?.displayName ?? '',
+      obj.spec?.type ?? '',
+      obj.status?.version || obj.spec?.version || '',
+      obj.status?.phase ?? '',
       obj.spec?.type === ClusterType.Imported && !obj.spec?.machines?.length ? '' : (obj.spec?.machines ?? []).length,
-      obj.spec?.tenantID ?? '', obj.status?.message ?? '',
+      obj.spec?.tenantID ?? '',
+      obj.status?.message ?? '',
     ],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'spec.type', 'spec.version', 'status.version', 'status.phase'),

@@ -10,7 +10,7 @@ import { platformGroupName } from './names.ts';
 
 const addons: Array<[type: string, level: NonNullable<ClusterAddonType['level']>, latestVersion: string, description: string]> = [
   ['Helm', AddonLevel.Enhance, 'v2.10.0', 'Helm manages Kubernetes applications as charts.'],
-  ['PersistentEvent', AddonLevel.Enhance, 'v1.0.0', 'Keeps the cluster\'s events beyond their time to live, in Elasticsearch.'],
+  ['PersistentEvent', AddonLevel.Enhance, 'v1.0.0', "Keeps the cluster's events beyond their time to live, in Elasticsearch."],
   ['LogCollector', AddonLevel.Enhance, 'v1.1.0', 'Collects container and node logs and ships them to Elasticsearch or Kafka.'],
   ['TappController', AddonLevel.Enhance, 'v1.1.0', 'TApp: workloads with instance-level control.'],
   ['CSIOperator', AddonLevel.Basic, 'v1.0.0', 'Installs and runs CSI storage plugins.'],
@@ -26,17 +26,27 @@ const servedSince = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 function addonTypes(): Array<ObjectOf<typeof ClusterAddonType>> {
   return addons.map(([type, level, latestVersion, description]) => ({
-    apiVersion: `${platformGroupName}/v1`, kind: 'ClusterAddonType',
+    apiVersion: `${platformGroupName}/v1`,
+    kind: 'ClusterAddonType',
     metadata: { name: type.toLowerCase(), creationTimestamp: servedSince },
-    type, level, latestVersion, description,
+    type,
+    level,
+    latestVersion,
+    description,
     compatibleClusterType: Object.values(ClusterType),
   }));
 }
 
 export const clusterAddonTypes: OpenAPIResource<typeof ClusterAddonType> = {
-  group: platformGroupName, version: 'v1', kind: 'ClusterAddonType', listKind: 'ClusterAddonTypeList',
-  resource: 'clusteraddontypes', singular: 'clusteraddontype', namespaced: false,
-  shortNames: ['cat'], categories: [],
+  group: platformGroupName,
+  version: 'v1',
+  kind: 'ClusterAddonType',
+  listKind: 'ClusterAddonTypeList',
+  resource: 'clusteraddontypes',
+  singular: 'clusteraddontype',
+  namespaced: false,
+  shortNames: ['cat'],
+  categories: [],
   schema: ClusterAddonType,
   listSchema: ClusterAddonTypeList,
   subresources: {},
@@ -56,6 +66,6 @@ export const clusterAddonTypes: OpenAPIResource<typeof ClusterAddonType> = {
       { name: 'Latest Version', type: 'string', format: '', description: 'The version a new install gets.', priority: 0 },
     ],
     omitAge: true,
-    row: (obj) => [obj.type, obj.level, obj.latestVersion],
+    row: obj => [obj.type, obj.level, obj.latestVersion],
   },
 };

@@ -15,7 +15,15 @@ import { eventsAbout } from '../../controller/events.ts';
 import type { Controller } from '../../controller/informer.ts';
 import { timestamp } from '../../rest/store.ts';
 import type { GroupContext } from '../../server/group.ts';
-import { CacheIndex, controllerContext, deleteIgnoringNotFound, InformerController, removeSpecFinalizer, selfKey, writeStatus } from '../business/controllers/reconcile.ts';
+import {
+  CacheIndex,
+  controllerContext,
+  deleteIgnoringNotFound,
+  InformerController,
+  removeSpecFinalizer,
+  selfKey,
+  writeStatus,
+} from '../business/controllers/reconcile.ts';
 import { withCondition, withPhase } from '../tke/kinds.ts';
 import { ClusterType, credentialRefOf } from './cluster.ts';
 import { describeMemberCall, isMemberNotFound, kubeConfigFor, memberConnection, withMemberTimeout, type MemberFailureKind } from './member.ts';
@@ -30,7 +38,12 @@ export const markClusterUIDAnnotation = 'platform.tkestack.io/cluster-uid';
 const healthCheck = 'HealthCheck';
 
 class ProbeFailure extends Error {
-  constructor(readonly reason: string, message: string) { super(message); }
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** TKE's GetKubeVendor: the vendor as the member's gitVersion tells it. */
@@ -45,7 +58,11 @@ export function kubeVendorOf(gitVersion: string): string {
 }
 
 const probeReasons: Record<MemberFailureKind, string> = {
-  Timeout: 'Timeout', Unreachable: 'Unreachable', Unauthorized: 'Unauthorized', Forbidden: 'Forbidden', Error: 'HealthCheckFail',
+  Timeout: 'Timeout',
+  Unreachable: 'Unreachable',
+  Unauthorized: 'Unauthorized',
+  Forbidden: 'Forbidden',
+  Error: 'HealthCheckFail',
 };
 
 /** Why a probe failed, in the cluster's reason words. */
@@ -74,23 +91,31 @@ export function clusterController(ctx: GroupContext): Controller {
   const log = ctx.logger.child({ controller: 'clusters.platform.tkestack.io' });
   const recordEvent = eventsAbout(ctx.eventRecorder, { apiVersion: `${group}/v1`, kind: 'Cluster' }, 'cluster-controller');
 
-  const controller: InformerController = new InformerController(`clusters.${group}`, ctx.storage, async (key) => {
-    clearTimeout(timers.get(key));
-    timers.delete(key);
-    const cached = clusterCache.get(key);
-    if (!cached) return;
-    const cluster = asCluster(cached);
-    if (cluster.metadata.deletionTimestamp) return finalize(cluster);
-    if (cluster.spec?.type !== ClusterType.Imported) return;
-    try {
-      await probe(cluster);
-    } finally {
-      const jitter = 0.8 + Math.random() * 0.4;
-      timers.set(key, setTimeout(() => controller.enqueue(key), periodMs * jitter).unref());
-    }
-  }, { logger: ctx.logger });
-  clusterCache = controller.watch({ group, resource: 'clusters' },
-    (c, old) => (!old || !isDeepStrictEqual(reconcileInput(c), reconcileInput(old)) ? [selfKey(c)] : []), byCredential).cache;
+  const controller: InformerController = new InformerController(
+    `clusters.${group}`,
+    ctx.storage,
+    async key => {
+      clearTimeout(timers.get(key));
+      timers.delete(key);
+      const cached = clusterCache.get(key);
+      if (!cached) return;
+      const cluster = asCluster(cached);
+      if (cluster.metadata.deletionTimestamp) return finalize(cluster);
+      if (cluster.spec?.type !== ClusterType.Imported) return;
+      try {
+        await probe(cluster);
+      } finally {
+        const jitter = 0.8 + Math.random() * 0.4;
+        timers.set(key, setTimeout(() => controller.enqueue(key), periodMs * jitter).unref());
+      }
+    },
+    { logger: ctx.logger },
+  );
+  clusterCache = controller.watch(
+    { group, resource: 'clusters' },
+    (c, old) => (!old || !isDeepStrictEqual(reconcileInput(c), reconcileInput(old)) ? [selfKey(c)] : []),
+    byCredential,
+  ).cache;
   // A changed credential (a rotated token, a fixed CA) is tried at once.
   controller.watch({ group, resource: 'clustercredentials' }, cc => byCredential.get(cc.metadata.name!).map(selfKey));
 
@@ -120,11 +145,17 @@ export function clusterController(ctx: GroupContext): Controller {
       if (cluster.status?.phase !== ClusterPhase.Running) {
         log.info({ cluster: cluster.metadata.name, version: version.gitVersion }, 'cluster is running');
         const again = cluster.status?.phase === ClusterPhase.Failed;
-        recordEvent(cluster, 'Normal', again ? 'Recovered' : 'Running', `${again ? 'the cluster answers again' : 'the cluster answers'}: Kubernetes ${version.gitVersion}`);
+        recordEvent(
+          cluster,
+          'Normal',
+          again ? 'Recovered' : 'Running',
+          `${again ? 'the cluster answers again' : 'the cluster answers'}: Kubernetes ${version.gitVersion}`,
+        );
       }
     } catch (err) {
       const failure = describeProbeError(err);
-      if (cluster.status?.phase !== ClusterPhase.Failed) log.warn({ cluster: cluster.metadata.name, reason: failure.reason, message: failure.message }, 'cluster probe failed');
+      if (cluster.status?.phase !== ClusterPhase.Failed)
+        log.warn({ cluster: cluster.metadata.name, reason: failure.reason, message: failure.message }, 'cluster probe failed');
       // Every failed probe: repeats are counted on one Event (count, lastTimestamp), not added.
       recordEvent(cluster, 'Warning', failure.reason, `probe failed: ${failure.message}`);
       status = withPhase(cluster.status, ClusterPhase.Failed, now, {
@@ -144,14 +175,26 @@ export function clusterController(ctx: GroupContext): Controller {
       const mark = await withMemberTimeout(core.readNamespacedConfigMap({ name: markName, namespace: markNamespace }), 'GET the mark');
       const owner = mark.metadata?.annotations?.[markClusterUIDAnnotation];
       if (owner === uid) return;
-      throw new ProbeFailure('AlreadyImported', `can't import the same cluster twice: ${markNamespace}/${markName} marks it as imported already (delete that ConfigMap in the cluster to import it again)`);
+      throw new ProbeFailure(
+        'AlreadyImported',
+        `can't import the same cluster twice: ${markNamespace}/${markName} marks it as imported already (delete that ConfigMap in the cluster to import it again)`,
+      );
     } catch (err) {
       if (!isMemberNotFound(err)) throw err;
     }
-    await withMemberTimeout(core.createNamespacedConfigMap({
-      namespace: markNamespace,
-      body: { metadata: { name: markName, namespace: markNamespace, annotations: { [markClusterUIDAnnotation]: uid, 'platform.tkestack.io/cluster-name': cluster.metadata.name! } } },
-    }), 'create the mark');
+    await withMemberTimeout(
+      core.createNamespacedConfigMap({
+        namespace: markNamespace,
+        body: {
+          metadata: {
+            name: markName,
+            namespace: markNamespace,
+            annotations: { [markClusterUIDAnnotation]: uid, 'platform.tkestack.io/cluster-name': cluster.metadata.name! },
+          },
+        },
+      }),
+      'create the mark',
+    );
   }
 
   /** A credential made for an import belongs to the cluster that uses it first (TKE sets clusterName). */
@@ -184,7 +227,8 @@ export function clusterController(ctx: GroupContext): Controller {
       if (mark.metadata?.annotations?.[markClusterUIDAnnotation] !== cluster.metadata.uid) return;
       await withMemberTimeout(core.deleteNamespacedConfigMap({ name: markName, namespace: markNamespace }), 'delete the mark');
     } catch (err) {
-      if (!isMemberNotFound(err)) log.warn({ cluster: cluster.metadata.name, message: describeProbeError(err).message }, 'the mark could not be removed from the cluster');
+      if (!isMemberNotFound(err))
+        log.warn({ cluster: cluster.metadata.name, message: describeProbeError(err).message }, 'the mark could not be removed from the cluster');
     }
   }
 

@@ -20,15 +20,22 @@ function validateCredential(obj: StoredClusterCredential): FieldError[] {
   for (const pem of ['caCert', 'clientCert', 'etcdCACert', 'etcdAPIClientCert'] as const) {
     const v = obj[pem];
     // Validation runs beside the schema's check, which reports a value that is not a string; only a string is decoded.
-    if (typeof v === 'string' && v && !Buffer.from(v, 'base64').toString('latin1').includes('-----BEGIN CERTIFICATE-----')) errs.push(field.invalid(pem, '<bytes>', 'must be a PEM certificate, base64-encoded'));
+    if (typeof v === 'string' && v && !Buffer.from(v, 'base64').toString('latin1').includes('-----BEGIN CERTIFICATE-----'))
+      errs.push(field.invalid(pem, '<bytes>', 'must be a PEM certificate, base64-encoded'));
   }
   return errs;
 }
 
 export const clusterCredentials: OpenAPIResource<typeof ClusterCredential> = {
-  group: platformGroupName, version: 'v1', kind: 'ClusterCredential', listKind: 'ClusterCredentialList',
-  resource: 'clustercredentials', singular: 'clustercredential', namespaced: false,
-  shortNames: ['cc'], categories: [],
+  group: platformGroupName,
+  version: 'v1',
+  kind: 'ClusterCredential',
+  listKind: 'ClusterCredentialList',
+  resource: 'clustercredentials',
+  singular: 'clustercredential',
+  namespaced: false,
+  shortNames: ['cc'],
+  categories: [],
   schema: ClusterCredential,
   listSchema: ClusterCredentialList,
   subresources: {},
@@ -43,7 +50,8 @@ export const clusterCredentials: OpenAPIResource<typeof ClusterCredential> = {
     validateUpdate(obj, old) {
       const errs = validateCredential(obj);
       if (tenantOf(obj) !== tenantOf(old)) errs.push(field.invalid('tenantID', tenantOf(obj), 'disallowed change the tenant'));
-      if (old.clusterName && obj.clusterName !== old.clusterName) errs.push(field.invalid('clusterName', obj.clusterName ?? '', 'disallowed change the clusterName'));
+      if (old.clusterName && obj.clusterName !== old.clusterName)
+        errs.push(field.invalid('clusterName', obj.clusterName ?? '', 'disallowed change the clusterName'));
       return errs;
     },
     columns: [
@@ -51,7 +59,11 @@ export const clusterCredentials: OpenAPIResource<typeof ClusterCredential> = {
       { name: 'Auth', type: 'string', format: '', description: 'How it authenticates: token, client certificate.', priority: 0 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant it belongs to.', priority: 1 },
     ],
-    row: (obj) => [obj.clusterName ?? '', [obj.token ? 'token' : '', obj.clientCert ? 'client-certificate' : ''].filter(Boolean).join(',') || '<none>', tenantOf(obj)],
+    row: obj => [
+      obj.clusterName ?? '',
+      [obj.token ? 'token' : '', obj.clientCert ? 'client-certificate' : ''].filter(Boolean).join(',') || '<none>',
+      tenantOf(obj),
+    ],
     fieldSelectors: {
       tenantID: o => tenantOf(o),
       clusterName: o => o.clusterName ?? '',

@@ -19,7 +19,7 @@ async function resolveNode(client: MemberClient, ctx: GroupContext, name: string
   const direct = await client.json('GET', nodePath(name));
   if (direct.status !== 404) return direct;
   const machine = await readMachine(ctx.storage, name);
-  const ip = machine?.spec?.clusterName === client.cluster ? machine.spec.ip ?? '' : '';
+  const ip = machine?.spec?.clusterName === client.cluster ? (machine.spec.ip ?? '') : '';
   if (!ip) return direct;
   await client.authorize('GET', nodePath(ip));
   const byIP = await client.json('GET', nodePath(ip));
@@ -27,8 +27,7 @@ async function resolveNode(client: MemberClient, ctx: GroupContext, name: string
   await client.authorize('GET', '/api/v1/nodes');
   const nodes = await client.json('GET', '/api/v1/nodes');
   if (nodes.status !== 200) return nodes;
-  const node = ((nodes.body?.items ?? []) as KubeObject[])
-    .find(n => ((n.status?.addresses ?? []) as Array<{ address?: string }>).some(a => a.address === ip));
+  const node = ((nodes.body?.items ?? []) as KubeObject[]).find(n => ((n.status?.addresses ?? []) as Array<{ address?: string }>).some(a => a.address === ip));
   return node ? { status: 200, body: node } : direct;
 }
 

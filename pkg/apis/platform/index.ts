@@ -15,7 +15,7 @@ import { registries } from './registry.ts';
 
 export const platformGroup: APIGroupInstaller = {
   name: platformGroupName,
-  build: (ctx) => ({
+  build: ctx => ({
     resources: [withMemberSubresources(clusters, ctx.storage), clusterCredentials, machines, configMaps, registries, clusterAddonTypes],
     routes: memberRoutes(ctx),
     controllers: () => [clusterController(ctx), machineController(ctx)],

@@ -34,9 +34,15 @@ function validateMachine(obj: StoredMachine): FieldError[] {
 }
 
 export const machines: OpenAPIResource<typeof Machine> = {
-  group: platformGroupName, version: 'v1', kind: 'Machine', listKind: 'MachineList',
-  resource: 'machines', singular: 'machine', namespaced: false,
-  shortNames: ['mc'], categories: ['tke', 'all'],
+  group: platformGroupName,
+  version: 'v1',
+  kind: 'Machine',
+  listKind: 'MachineList',
+  resource: 'machines',
+  singular: 'machine',
+  namespaced: false,
+  shortNames: ['mc'],
+  categories: ['tke', 'all'],
   schema: Machine,
   listSchema: MachineList,
   subresources: { status: true, finalize: specFinalizers },
@@ -70,7 +76,12 @@ export const machines: OpenAPIResource<typeof Machine> = {
       const ip = obj.spec?.ip ?? '';
       const [taken] = (await ctx.tx.list(platformKeys.machines(), { filter: m => asMachine(m).spec?.ip === ip })).map(asMachine);
       if (taken) {
-        throw errors.invalid(platformGroupName, 'Machine', name, [{ ...field.duplicate('spec.ip', ip), message: `Duplicate value: ${JSON.stringify(ip)}: already a machine of cluster ${taken.spec?.clusterName ?? ''}` }]);
+        throw errors.invalid(platformGroupName, 'Machine', name, [
+          {
+            ...field.duplicate('spec.ip', ip),
+            message: `Duplicate value: ${JSON.stringify(ip)}: already a machine of cluster ${taken.spec?.clusterName ?? ''}`,
+          },
+        ]);
       }
     },
     columns: [
@@ -81,9 +92,13 @@ export const machines: OpenAPIResource<typeof Machine> = {
       { name: 'OS', type: 'string', format: '', description: 'The operating system it reported.', priority: 1 },
       { name: 'Message', type: 'string', format: '', description: 'Why the machine is in its phase.', priority: 1 },
     ],
-    row: (obj) => [
-      obj.spec?.ip ?? '', obj.spec?.clusterName ?? '', obj.status?.phase ?? '', obj.spec?.tenantID ?? '',
-      obj.status?.machineInfo?.osImage ?? '', obj.status?.message ?? '',
+    row: obj => [
+      obj.spec?.ip ?? '',
+      obj.spec?.clusterName ?? '',
+      obj.status?.phase ?? '',
+      obj.spec?.tenantID ?? '',
+      obj.status?.machineInfo?.osImage ?? '',
+      obj.status?.message ?? '',
     ],
     fieldSelectors: fieldsAt('spec.tenantID', 'spec.clusterName', 'spec.ip', 'status.phase'),
   },

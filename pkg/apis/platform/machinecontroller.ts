@@ -41,11 +41,19 @@ export function sshTargetOf(machine: StoredMachine): SSHTarget {
   const spec = machine.spec ?? {};
   const { proxy } = spec;
   return {
-    host: spec.ip ?? '', port: spec.port ?? 22, username: spec.username || 'root',
-    password: decode(spec.password), privateKey: decode(spec.privateKey), passphrase: decode(spec.passPhrase),
+    host: spec.ip ?? '',
+    port: spec.port ?? 22,
+    username: spec.username || 'root',
+    password: decode(spec.password),
+    privateKey: decode(spec.privateKey),
+    passphrase: decode(spec.passPhrase),
     proxy: proxy && {
-      host: proxy.ip ?? '', port: proxy.port ?? 22, username: proxy.username || 'root',
-      password: decode(proxy.password), privateKey: decode(proxy.privateKey), passphrase: decode(proxy.passPhrase),
+      host: proxy.ip ?? '',
+      port: proxy.port ?? 22,
+      username: proxy.username || 'root',
+      password: decode(proxy.password),
+      privateKey: decode(proxy.privateKey),
+      passphrase: decode(proxy.passPhrase),
     },
   };
 }
@@ -64,26 +72,45 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
   const retries = new Map<string, { timer?: NodeJS.Timeout; attempts: number }>();
   let cache: Map<string, KubeObject>;
 
-  const controller: InformerController = new InformerController(`machines.${group}`, ctx.storage, async (key) => {
-    clearTimeout(retries.get(key)?.timer);
-    const cached = cache.get(key);
-    if (!cached) { retries.delete(key); return; }
-    const machine = asMachine(cached);
-    if (machine.metadata.deletionTimestamp) { retries.delete(key); return finalize(machine); }
-    const retry = await run(machine);
-    if (!retry) { retries.delete(key); return; }
-    const attempts = (retries.get(key)?.attempts ?? 0) + 1;
-    const delay = Math.min(maxRetryMs, firstRetryMs * 2 ** (attempts - 1));
-    retries.set(key, { attempts, timer: setTimeout(() => controller.enqueue(key), delay).unref() });
-  }, { logger: ctx.logger });
-  cache = controller.watch({ group, resource: 'machines' },
-    (m, old) => (!old || !isDeepStrictEqual(reconcileInput(m), reconcileInput(old)) ? [selfKey(m)] : [])).cache;
+  const controller: InformerController = new InformerController(
+    `machines.${group}`,
+    ctx.storage,
+    async key => {
+      clearTimeout(retries.get(key)?.timer);
+      const cached = cache.get(key);
+      if (!cached) {
+        retries.delete(key);
+        return;
+      }
+      const machine = asMachine(cached);
+      if (machine.metadata.deletionTimestamp) {
+        retries.delete(key);
+        return finalize(machine);
+      }
+      const retry = await run(machine);
+      if (!retry) {
+        retries.delete(key);
+        return;
+      }
+      const attempts = (retries.get(key)?.attempts ?? 0) + 1;
+      const delay = Math.min(maxRetryMs, firstRetryMs * 2 ** (attempts - 1));
+      retries.set(key, { attempts, timer: setTimeout(() => controller.enqueue(key), delay).unref() });
+    },
+    { logger: ctx.logger },
+  );
+  cache = controller.watch({ group, resource: 'machines' }, (m, old) =>
+    !old || !isDeepStrictEqual(reconcileInput(m), reconcileInput(old)) ? [selfKey(m)] : [],
+  ).cache;
 
   /** Writes the status and returns the machine as it now is (spec as cached: unmasked). */
   async function save(machine: StoredMachine, status: Status): Promise<StoredMachine> {
     if (isDeepStrictEqual(machine.status ?? {}, status)) return machine;
-    const { object } = await machines.update(controllerContext('', 'status'), machine.metadata.name!,
-      { metadata: { name: machine.metadata.name, resourceVersion: machine.metadata.resourceVersion }, status }, {});
+    const { object } = await machines.update(
+      controllerContext('', 'status'),
+      machine.metadata.name!,
+      { metadata: { name: machine.metadata.name, resourceVersion: machine.metadata.resourceVersion }, status },
+      {},
+    );
     const saved = asMachine(object);
     return { ...machine, metadata: saved.metadata, status: saved.status };
   }
@@ -103,7 +130,8 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
       const now = timestamp();
       conditions = withCondition(conditions, { type: phase, status: 'False', reason, message }, now);
       conditions = recordChecks(conditions, outcome, now);
-      if (machine.status?.phase !== MachinePhase.Failed || machine.status?.reason !== reason) log.warn({ machine: name, phase, reason, message }, 'machine phase failed');
+      if (machine.status?.phase !== MachinePhase.Failed || machine.status?.reason !== reason)
+        log.warn({ machine: name, phase, reason, message }, 'machine phase failed');
       // Login refused, a preflight check failed, the cluster gone: each retry counts on one Event.
       recordEvent(machine, 'Warning', reason, `${phase} failed: ${message}`);
       machine = await save(machine, withOutcome({ ...status, phase: MachinePhase.Failed, reason, message, conditions }, outcome));
@@ -131,8 +159,14 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
         try {
           outcome = await phase.run(pc);
         } catch (err) {
-          if (err instanceof PhaseFailure) { await fail(phase.name, err.reason, err.message, err.outcome); return true; }
-          if (err instanceof SSHError) { await fail(phase.name, err.reason, err.message); return true; }
+          if (err instanceof PhaseFailure) {
+            await fail(phase.name, err.reason, err.message, err.outcome);
+            return true;
+          }
+          if (err instanceof SSHError) {
+            await fail(phase.name, err.reason, err.message);
+            return true;
+          }
           throw err;
         }
         const now = timestamp();
@@ -186,8 +220,13 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
     };
     const clusterName = machine.spec?.clusterName;
     return {
-      session, machine, cluster, provisioning,
-      peers: [...cache.values()].map(asMachine).filter(m => m.metadata.name !== machine.metadata.name && m.spec?.clusterName === clusterName && !m.metadata.deletionTimestamp),
+      session,
+      machine,
+      cluster,
+      provisioning,
+      peers: [...cache.values()]
+        .map(asMachine)
+        .filter(m => m.metadata.name !== machine.metadata.name && m.spec?.clusterName === clusterName && !m.metadata.deletionTimestamp),
       now: () => Date.now(),
       async privileged(script, timeoutMs) {
         asRoot ??= howToRunAsRoot();
@@ -223,12 +262,20 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
     let abandoned = false;
     const work = (async () => {
       const opened = await SSHSession.open(sshTargetOf(machine), cleanupTimeoutMs);
-      if (abandoned) { opened.close(); return; }
+      if (abandoned) {
+        opened.close();
+        return;
+      }
       session = opened;
-      const r = await opened.exec(`[ "$(id -u)" = 0 ] && sh -c ${quote(cleanupScript(provisioned))} || sudo -n sh -c ${quote(cleanupScript(provisioned))}`, cleanupTimeoutMs);
+      const r = await opened.exec(
+        `[ "$(id -u)" = 0 ] && sh -c ${quote(cleanupScript(provisioned))} || sudo -n sh -c ${quote(cleanupScript(provisioned))}`,
+        cleanupTimeoutMs,
+      );
       if (r.code !== 0) throw new Error(`cleanup exited ${r.code}`);
     })();
-    const timeout = new Promise<never>((_, fail) => { timer = setTimeout(() => fail(new Error(`no cleanup within ${cleanupTimeoutMs / 1000}s`)), cleanupTimeoutMs); });
+    const timeout = new Promise<never>((_, fail) => {
+      timer = setTimeout(() => fail(new Error(`no cleanup within ${cleanupTimeoutMs / 1000}s`)), cleanupTimeoutMs);
+    });
     try {
       await Promise.race([work, timeout]);
     } finally {
@@ -245,7 +292,11 @@ export function machineController(ctx: GroupContext, provisioning: ProvisioningO
 /** Each preflight check as its own condition `Preflight/<check>`. */
 function recordChecks(conditions: Conditions, outcome: PhaseOutcome | undefined, now: string): Conditions {
   for (const c of outcome?.checks ?? []) {
-    conditions = withCondition(conditions, { type: preflightCheckCondition(c.name), status: c.ok ? 'True' : 'False', reason: c.ok ? 'Passed' : 'CheckFailed', message: c.message }, now);
+    conditions = withCondition(
+      conditions,
+      { type: preflightCheckCondition(c.name), status: c.ok ? 'True' : 'False', reason: c.ok ? 'Passed' : 'CheckFailed', message: c.message },
+      now,
+    );
   }
   return conditions;
 }

@@ -16,7 +16,12 @@ import type { StoredCluster, StoredMachine } from './stored.ts';
 export class PhaseFailure extends Error {
   /** What the phase learned before it failed (a failed preflight still reports its checks). */
   outcome?: PhaseOutcome;
-  constructor(readonly reason: string, message: string) { super(message); }
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** One preflight check's outcome, recorded as its own condition `Preflight/<name>`. */
@@ -143,31 +148,61 @@ async function preflight(pc: PhaseContext): Promise<PhaseOutcome> {
   const check = (name: string, ok: boolean, good: string, bad: string) => checks.push({ name, ok, message: ok ? good : bad });
 
   const user = pc.machine.spec?.username || 'root';
-  check('IsPrivilegedUser', fact('privileged') === 'yes',
+  check(
+    'IsPrivilegedUser',
+    fact('privileged') === 'yes',
     fact('uid') === '0' ? `${user} is root` : `${user} may run commands as root through passwordless sudo`,
-    `${user} is not root and cannot run sudo without a password`);
+    `${user} is not root and cannot run sudo without a password`,
+  );
   check('CPUArch', int('longbit') === 64, `64-bit (${fact('arch')})`, `only 64-bit machines are supported, this one is ${fact('longbit') || 'unknown'}-bit`);
-  const [major = 0, minor = 0] = fact('kernel').split('.').map(n => Number.parseInt(n, 10));
+  const [major = 0, minor = 0] = fact('kernel')
+    .split('.')
+    .map(n => Number.parseInt(n, 10));
   const kernelOK = major > minKernel[0] || (major === minKernel[0] && minor >= minKernel[1]);
   check('KernelVersion', kernelOK, `kernel ${fact('kernel')}`, `kernel version ${fact('kernel') || 'unknown'} is lower than ${minKernel.join('.')}`);
-  check('NumCPU', int('ncpu') >= minCPUs, `${int('ncpu')} CPUs`, `the number of available CPUs ${fact('ncpu') || 'unknown'} is less than the required ${minCPUs}`);
+  check(
+    'NumCPU',
+    int('ncpu') >= minCPUs,
+    `${int('ncpu')} CPUs`,
+    `the number of available CPUs ${fact('ncpu') || 'unknown'} is less than the required ${minCPUs}`,
+  );
   const memMiB = Math.floor(int('memkb') / 1024);
-  check('Memory', memMiB >= minMemoryMiB, `${memMiB} MiB of memory`, `${Number.isNaN(memMiB) ? 'unknown' : memMiB} MiB of memory is less than the required ${minMemoryMiB} MiB`);
+  check(
+    'Memory',
+    memMiB >= minMemoryMiB,
+    `${memMiB} MiB of memory`,
+    `${Number.isNaN(memMiB) ? 'unknown' : memMiB} MiB of memory is less than the required ${minMemoryMiB} MiB`,
+  );
   if (fact('noss')) {
     check('PortsFree', false, '', '`ss` is not installed: the ports a node needs cannot be checked');
   } else {
     const listening = new Set((facts.get('listen') ?? []).map(a => Number(a.slice(a.lastIndexOf(':') + 1))));
     const busy = nodePorts.filter(p => listening.has(p));
-    check('PortsFree', busy.length === 0, `ports ${nodePorts.join(', ')} are free`, `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} in use`);
+    check(
+      'PortsFree',
+      busy.length === 0,
+      `ports ${nodePorts.join(', ')} are free`,
+      `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} in use`,
+    );
   }
   const hostname = fact('hostname');
   const twin = pc.peers.find(m => m.status?.addresses?.some(a => a.type === 'Hostname' && a.address === hostname));
-  check('HostnameUnique', !!hostname && !twin, `hostname ${hostname} is unique in the cluster`,
-    hostname ? `hostname ${hostname} is already the hostname of machine ${twin?.metadata.name} of this cluster` : 'the machine reports no hostname');
+  check(
+    'HostnameUnique',
+    !!hostname && !twin,
+    `hostname ${hostname} is unique in the cluster`,
+    hostname ? `hostname ${hostname} is already the hostname of machine ${twin?.metadata.name} of this cluster` : 'the machine reports no hostname',
+  );
   // The machine's clock was read between sending and receiving: compare with the midpoint.
   const skew = Math.abs(int('clock') - (sent + received) / 2000);
-  check('TimeSync', skew <= maxClockSkewSeconds, `clock within ${Math.ceil(skew)}s of the server's`,
-    Number.isNaN(skew) ? 'the machine did not report its clock' : `the machine's clock is ${Math.round(skew)}s away from the server's (at most ${maxClockSkewSeconds}s)`);
+  check(
+    'TimeSync',
+    skew <= maxClockSkewSeconds,
+    `clock within ${Math.ceil(skew)}s of the server's`,
+    Number.isNaN(skew)
+      ? 'the machine did not report its clock'
+      : `the machine's clock is ${Math.round(skew)}s away from the server's (at most ${maxClockSkewSeconds}s)`,
+  );
   check('Swap', int('swaps') === 0, 'swap is off', `swap is on (${fact('swaps')} device${fact('swaps') === '1' ? '' : 's'}); the kubelet needs it off`);
   check('IPForward', fact('ipforward') === '1', 'net.ipv4.ip_forward is 1', `net.ipv4.ip_forward is ${fact('ipforward') || 'unknown'}, not 1`);
   const missing = facts.get('missingtool') ?? [];
@@ -197,7 +232,14 @@ async function preflight(pc: PhaseContext): Promise<PhaseOutcome> {
 
 /** A provisioning phase: a script built from the options, run as root. */
 function provisioningPhase(name: string, script: (pc: PhaseContext) => string, timeoutMs = 300_000): Phase {
-  return { name, provisioning: true, run: async (pc) => { await mustRun(pc, name, script(pc), timeoutMs); return {}; } };
+  return {
+    name,
+    provisioning: true,
+    run: async pc => {
+      await mustRun(pc, name, script(pc), timeoutMs);
+      return {};
+    },
+  };
 }
 
 const gpuRequested = (pc: PhaseContext) => pc.machine.spec?.labels?.['nvidia-device-enable'] === 'enable';
@@ -205,7 +247,7 @@ const kubernetesVersion = (pc: PhaseContext) => pc.cluster.spec?.version ?? '';
 
 export const machinePhases: Phase[] = [
   // TKE copies its bundled binaries; here they come from the package repository the operator names.
-  provisioningPhase('EnsureCopyFiles', (pc) => {
+  provisioningPhase('EnsureCopyFiles', pc => {
     const repo = requireOption(pc, 'packageRepository', 'EnsureCopyFiles');
     return `set -e
 if command -v apt-get >/dev/null; then echo ${shellQuote(`deb [trusted=yes] ${repo} /`)} > /etc/apt/sources.list.d/tke.list && apt-get update -q
@@ -214,88 +256,132 @@ else echo 'neither apt-get nor yum' >&2; exit 1; fi`;
   }),
   // Hooks are files an operator supplies with TKE's installer; this server is given none.
   provisioningPhase('EnsurePreInstallHook', () => 'test ! -x /opt/tke/hooks/pre-install || /opt/tke/hooks/pre-install'),
-  provisioningPhase('EnsureClean', () => `command -v kubeadm >/dev/null && kubeadm reset -f || true
-rm -rf /etc/kubernetes/kubelet.conf /etc/kubernetes/pki /var/lib/kubelet/pki`),
-  provisioningPhase('EnsureRegistryHosts', (pc) => {
+  provisioningPhase(
+    'EnsureClean',
+    () => `command -v kubeadm >/dev/null && kubeadm reset -f || true
+rm -rf /etc/kubernetes/kubelet.conf /etc/kubernetes/pki /var/lib/kubelet/pki`,
+  ),
+  provisioningPhase('EnsureRegistryHosts', pc => {
     const { registryDomain, registryIP } = pc.provisioning;
     // Without a private registry, images come from public ones: there is no host entry to add.
     if (!registryDomain || !registryIP) return 'true';
     return `grep -q ${shellQuote(` ${registryDomain}$`)} /etc/hosts || echo ${shellQuote(`${registryIP} ${registryDomain}`)} >> /etc/hosts`;
   }),
-  provisioningPhase('EnsureInitAPIServerHost', (pc) => {
+  provisioningPhase('EnsureInitAPIServerHost', pc => {
     const host = requireOption(pc, 'apiServerEndpoint', 'EnsureInitAPIServerHost').replace(/:\d+$/, '');
-    return /^[\d.]+$/.test(host) ? 'true' : `grep -q ${shellQuote(` ${host}$`)} /etc/hosts || echo ${shellQuote(`${pc.machine.spec?.ip ?? ''} ${host}`)} >> /etc/hosts`;
+    return /^[\d.]+$/.test(host)
+      ? 'true'
+      : `grep -q ${shellQuote(` ${host}$`)} /etc/hosts || echo ${shellQuote(`${pc.machine.spec?.ip ?? ''} ${host}`)} >> /etc/hosts`;
   }),
-  provisioningPhase('EnsureKernelModule', () => `set -e
+  provisioningPhase(
+    'EnsureKernelModule',
+    () => `set -e
 for m in iptable_nat ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh br_netfilter; do modprobe "$m"; done
-printf '%s\\n' iptable_nat ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh br_netfilter > ${moduleFile}`),
+printf '%s\\n' iptable_nat ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh br_netfilter > ${moduleFile}`,
+  ),
   {
-    name: 'EnsureSysctl', provisioning: false,
+    name: 'EnsureSysctl',
+    provisioning: false,
     // Persisted in its own file and applied now. The bridge keys exist only once br_netfilter is
     // loaded (EnsureKernelModule, a provisioning phase), so they are set only where they exist.
-    run: async (pc) => {
-      await mustRun(pc, 'EnsureSysctl', `set -e
+    run: async pc => {
+      await mustRun(
+        pc,
+        'EnsureSysctl',
+        `set -e
 mkdir -p /etc/sysctl.d
 echo 'net.ipv4.ip_forward = 1' > ${sysctlFile}
 sysctl -w net.ipv4.ip_forward=1 >/dev/null
 if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
   printf 'net.bridge.bridge-nf-call-iptables = 1\\nnet.bridge.bridge-nf-call-ip6tables = 1\\n' >> ${sysctlFile}
   sysctl -w net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1 >/dev/null
-fi`);
+fi`,
+      );
       return { message: `net.ipv4.ip_forward = 1 (${sysctlFile})` };
     },
   },
   {
-    name: 'EnsureDisableSwap', provisioning: false,
-    run: async (pc) => {
-      await mustRun(pc, 'EnsureDisableSwap', `set -e
+    name: 'EnsureDisableSwap',
+    provisioning: false,
+    run: async pc => {
+      await mustRun(
+        pc,
+        'EnsureDisableSwap',
+        `set -e
 if [ "$(tail -n +2 /proc/swaps | wc -l)" -gt 0 ]; then swapoff -a; fi
-if [ -f /etc/fstab ] && grep -Eq '^[^#].*[[:space:]]swap[[:space:]]' /etc/fstab; then sed -ri 's/^([^#].*[[:space:]]swap[[:space:]].*)$/#\\1/' /etc/fstab; fi`);
+if [ -f /etc/fstab ] && grep -Eq '^[^#].*[[:space:]]swap[[:space:]]' /etc/fstab; then sed -ri 's/^([^#].*[[:space:]]swap[[:space:]].*)$/#\\1/' /etc/fstab; fi`,
+      );
       return { message: 'swap is off' };
     },
   },
   {
-    name: 'EnsureManifestDir', provisioning: false,
-    run: async (pc) => { await mustRun(pc, 'EnsureManifestDir', `mkdir -p ${manifestDir}`); return { message: manifestDir }; },
+    name: 'EnsureManifestDir',
+    provisioning: false,
+    run: async pc => {
+      await mustRun(pc, 'EnsureManifestDir', `mkdir -p ${manifestDir}`);
+      return { message: manifestDir };
+    },
   },
   { name: 'EnsurePreflight', provisioning: false, run: preflight },
   // TKE installs these only on machines labelled for GPUs; this server offers no GPU support, so
   // the phases check that none is asked for rather than install anything.
-  provisioningPhase('EnsureNvidiaDriver', (pc) => gpuRequested(pc) ? 'echo "GPU machines are not supported by this server" >&2; exit 1' : 'true'),
-  provisioningPhase('EnsureNvidiaContainerRuntime', (pc) => gpuRequested(pc) ? 'echo "GPU machines are not supported by this server" >&2; exit 1' : 'true'),
-  provisioningPhase('EnsureDocker', () => `set -e
+  provisioningPhase('EnsureNvidiaDriver', pc => (gpuRequested(pc) ? 'echo "GPU machines are not supported by this server" >&2; exit 1' : 'true')),
+  provisioningPhase('EnsureNvidiaContainerRuntime', pc => (gpuRequested(pc) ? 'echo "GPU machines are not supported by this server" >&2; exit 1' : 'true')),
+  provisioningPhase(
+    'EnsureDocker',
+    () => `set -e
 command -v containerd >/dev/null || { if command -v apt-get >/dev/null; then apt-get install -y -q containerd; else yum install -y containerd; fi; }
 mkdir -p /etc/containerd && { [ -s /etc/containerd/config.toml ] || containerd config default > /etc/containerd/config.toml; }
-systemctl enable --now containerd`),
-  provisioningPhase('EnsureKubelet', (pc) => `set -e
+systemctl enable --now containerd`,
+  ),
+  provisioningPhase(
+    'EnsureKubelet',
+    pc => `set -e
 v=${shellQuote(kubernetesVersion(pc))}
 if command -v apt-get >/dev/null; then apt-get install -y -q "kubelet\${v:+=$v*}"; else yum install -y "kubelet\${v:+-$v}"; fi
-systemctl enable kubelet`),
-  provisioningPhase('EnsureCNIPlugins', () => 'test -d /opt/cni/bin || { if command -v apt-get >/dev/null; then apt-get install -y -q kubernetes-cni; else yum install -y kubernetes-cni; fi; }'),
-  provisioningPhase('EnsureConntrackTools', () => 'command -v conntrack >/dev/null || { if command -v apt-get >/dev/null; then apt-get install -y -q conntrack; else yum install -y conntrack-tools; fi; }'),
-  provisioningPhase('EnsureKubeadm', (pc) => `set -e
+systemctl enable kubelet`,
+  ),
+  provisioningPhase(
+    'EnsureCNIPlugins',
+    () => 'test -d /opt/cni/bin || { if command -v apt-get >/dev/null; then apt-get install -y -q kubernetes-cni; else yum install -y kubernetes-cni; fi; }',
+  ),
+  provisioningPhase(
+    'EnsureConntrackTools',
+    () =>
+      'command -v conntrack >/dev/null || { if command -v apt-get >/dev/null; then apt-get install -y -q conntrack; else yum install -y conntrack-tools; fi; }',
+  ),
+  provisioningPhase(
+    'EnsureKubeadm',
+    pc => `set -e
 v=${shellQuote(kubernetesVersion(pc))}
-if command -v apt-get >/dev/null; then apt-get install -y -q "kubeadm\${v:+=$v*}"; else yum install -y "kubeadm\${v:+-$v}"; fi`),
-  provisioningPhase('EnsureJoinPhasePreflight', (pc) => {
+if command -v apt-get >/dev/null; then apt-get install -y -q "kubeadm\${v:+=$v*}"; else yum install -y "kubeadm\${v:+-$v}"; fi`,
+  ),
+  provisioningPhase('EnsureJoinPhasePreflight', pc => {
     const endpoint = requireOption(pc, 'apiServerEndpoint', 'EnsureJoinPhasePreflight');
     const token = requireOption(pc, 'joinToken', 'EnsureJoinPhasePreflight');
     const hash = requireOption(pc, 'caCertHash', 'EnsureJoinPhasePreflight');
     return `kubeadm join phase preflight ${shellQuote(endpoint)} --token ${shellQuote(token)} --discovery-token-ca-cert-hash ${shellQuote(hash)} --ignore-preflight-errors=all`;
   }),
-  provisioningPhase('EnsureJoinPhaseKubeletStart', (pc) => {
+  provisioningPhase('EnsureJoinPhaseKubeletStart', pc => {
     const endpoint = requireOption(pc, 'apiServerEndpoint', 'EnsureJoinPhaseKubeletStart');
     const token = requireOption(pc, 'joinToken', 'EnsureJoinPhaseKubeletStart');
     const hash = requireOption(pc, 'caCertHash', 'EnsureJoinPhaseKubeletStart');
     return `test -f /etc/kubernetes/kubelet.conf || kubeadm join phase kubelet-start ${shellQuote(endpoint)} --token ${shellQuote(token)} --discovery-token-ca-cert-hash ${shellQuote(hash)}`;
   }),
   provisioningPhase('EnsureKubeconfig', () => 'mkdir -p /root/.kube && cp /etc/kubernetes/kubelet.conf /root/.kube/config'),
-  provisioningPhase('EnsureMarkNode', (pc) => {
-    const labels = Object.entries(pc.machine.spec?.labels ?? {}).map(([k, v]) => shellQuote(`${k}=${v}`)).join(' ');
+  provisioningPhase('EnsureMarkNode', pc => {
+    const labels = Object.entries(pc.machine.spec?.labels ?? {})
+      .map(([k, v]) => shellQuote(`${k}=${v}`))
+      .join(' ');
     return labels ? `kubectl --kubeconfig /etc/kubernetes/kubelet.conf label node "$(hostname | tr A-Z a-z)" --overwrite ${labels}` : 'true';
   }),
-  provisioningPhase('EnsureNodeReady', () => `for i in $(seq 60); do
+  provisioningPhase(
+    'EnsureNodeReady',
+    () => `for i in $(seq 60); do
   kubectl --kubeconfig /etc/kubernetes/kubelet.conf get node "$(hostname | tr A-Z a-z)" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -q True && exit 0; sleep 5
-done; echo 'the node did not become Ready within 5 minutes' >&2; exit 1`, 330_000),
+done; echo 'the node did not become Ready within 5 minutes' >&2; exit 1`,
+    330_000,
+  ),
   provisioningPhase('EnsureDisableOffloading', () => 'command -v ethtool >/dev/null && ethtool --offload flannel.1 rx off tx off 2>/dev/null || true'),
   provisioningPhase('EnsurePostInstallHook', () => 'test ! -x /opt/tke/hooks/post-install || /opt/tke/hooks/post-install'),
 ];

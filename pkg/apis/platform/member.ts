@@ -31,11 +31,13 @@ export function memberConnection(cluster: StoredCluster, credential: StoredClust
     clientCert: bytesOf(credential.clientCert),
     clientKey: bytesOf(credential.clientKey),
     token: credential.token || undefined,
-    impersonate: credential.as ? {
-      user: credential.as,
-      groups: credential['as-groups'] ?? [],
-      extra: credential['as-user-extra'] ?? {},
-    } : undefined,
+    impersonate: credential.as
+      ? {
+          user: credential.as,
+          groups: credential['as-groups'] ?? [],
+          extra: credential['as-user-extra'] ?? {},
+        }
+      : undefined,
   };
 }
 
@@ -43,19 +45,24 @@ export function memberConnection(cluster: StoredCluster, credential: StoredClust
 export function kubeConfigFor(conn: MemberConnection): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{
-      name: conn.cluster, server: conn.server,
-      caData: conn.caCert?.toString('base64'),
-      // Without a CA, TKE connects without checking the server's certificate (rest.Config.Insecure).
-      skipTLSVerify: !conn.caCert,
-    }],
-    users: [{
-      name: 'tke',
-      token: conn.token,
-      certData: conn.clientCert?.toString('base64'),
-      keyData: conn.clientKey?.toString('base64'),
-      ...(conn.impersonate ? { impersonateUser: conn.impersonate.user } : {}),
-    }],
+    clusters: [
+      {
+        name: conn.cluster,
+        server: conn.server,
+        caData: conn.caCert?.toString('base64'),
+        // Without a CA, TKE connects without checking the server's certificate (rest.Config.Insecure).
+        skipTLSVerify: !conn.caCert,
+      },
+    ],
+    users: [
+      {
+        name: 'tke',
+        token: conn.token,
+        certData: conn.clientCert?.toString('base64'),
+        keyData: conn.clientKey?.toString('base64'),
+        ...(conn.impersonate ? { impersonateUser: conn.impersonate.user } : {}),
+      },
+    ],
     contexts: [{ name: 'tke', cluster: conn.cluster, user: 'tke' }],
     currentContext: 'tke',
   });
@@ -75,9 +82,12 @@ export function memberRequestOptions(conn: MemberConnection, timeoutMs = 30_000)
   return {
     url,
     options: {
-      ca: conn.caCert, cert: conn.clientCert, key: conn.clientKey,
+      ca: conn.caCert,
+      cert: conn.clientCert,
+      key: conn.clientKey,
       rejectUnauthorized: Boolean(conn.caCert),
-      headers, timeout: timeoutMs,
+      headers,
+      timeout: timeoutMs,
       // The member's address decides the TLS name, as client-go does; no SNI for an IP address.
       servername: /^[\d.]+$|:/.test(url.hostname) ? undefined : url.hostname,
     },
@@ -90,7 +100,12 @@ const memberCallTimeoutMs = 10_000;
 export type MemberFailureKind = 'Timeout' | 'Unreachable' | 'Unauthorized' | 'Forbidden' | 'Error';
 
 export class MemberCallError extends Error {
-  constructor(readonly kind: MemberFailureKind, message: string) { super(message); }
+  constructor(
+    readonly kind: MemberFailureKind,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** A member call that gives up after 10 s: client-node's requests have no deadline of their own. */
@@ -109,7 +124,11 @@ export function describeMemberCall(err: unknown): MemberCallError {
   if (typeof e.code === 'number') {
     const kind = e.code === 401 ? 'Unauthorized' : e.code === 403 ? 'Forbidden' : 'Error';
     let detail = '';
-    try { detail = JSON.parse(String(e.body)).message ?? ''; } catch { detail = ''; }
+    try {
+      detail = JSON.parse(String(e.body)).message ?? '';
+    } catch {
+      detail = '';
+    }
     return new MemberCallError(kind, `the cluster answered ${e.code}${detail ? `: ${detail}` : ''}`);
   }
   const cause = e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);

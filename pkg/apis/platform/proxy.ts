@@ -41,11 +41,29 @@ const longRunningSubresources = new Set(['log', 'exec', 'attach', 'portforward',
 // What of a client's request the member gets: how to read and write the body, nothing that says
 // who is asking (an allowlist, so a header invented tomorrow does not carry an identity through).
 const forwardedRequestHeaders = [
-  'accept', 'accept-encoding', 'content-type', 'content-length', 'content-encoding', 'user-agent',
-  'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since',
+  'accept',
+  'accept-encoding',
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'user-agent',
+  'if-match',
+  'if-none-match',
+  'if-modified-since',
+  'if-unmodified-since',
 ];
 // Hop-by-hop headers are about our connection with the member, not the client's with us.
-const droppedResponseHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'set-cookie']);
+const droppedResponseHeaders = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'set-cookie',
+]);
 
 /** A request into a member, as the authorizer is asked about it. */
 export type MemberAttributes = Omit<AuthorizationAttributes, 'user' | 'headers'>;
@@ -67,8 +85,15 @@ export function memberAttributes(method: string, path: string): MemberAttributes
 
 function attributesOf(info: RequestInfo): MemberAttributes {
   return {
-    verb: info.verb, isResourceRequest: info.isResourceRequest, path: info.path, apiGroup: info.apiGroup, apiVersion: info.apiVersion,
-    resource: info.resource, subresource: info.subresource, namespace: info.namespace, name: info.name,
+    verb: info.verb,
+    isResourceRequest: info.isResourceRequest,
+    path: info.path,
+    apiGroup: info.apiGroup,
+    apiVersion: info.apiVersion,
+    resource: info.resource,
+    subresource: info.subresource,
+    namespace: info.namespace,
+    name: info.name,
   };
 }
 
@@ -92,7 +117,12 @@ class MemberAccess {
   private readonly user: UserInfo;
   private cluster?: StoredCluster;
 
-  constructor(private readonly ctx: GroupContext, private readonly res: ServerResponse, user: UserInfo, readonly clusterName: string) {
+  constructor(
+    private readonly ctx: GroupContext,
+    private readonly res: ServerResponse,
+    user: UserInfo,
+    readonly clusterName: string,
+  ) {
     this.user = user;
   }
 
@@ -113,8 +143,12 @@ class MemberAccess {
         ? `User "${this.user.username}" cannot ${attrs.verb} resource "${attrs.resource}${attrs.subresource ? '/' + attrs.subresource : ''}" in API group "${attrs.apiGroup}"${attrs.namespace ? ` in the namespace "${attrs.namespace}"` : ''}${inMember ? ` in cluster "${this.clusterName}"` : ''}`
         : `User "${this.user.username}" cannot ${attrs.verb} path "${attrs.path}"${inMember ? ` in cluster "${this.clusterName}"` : ''}`;
       const gr = attrs.isResourceRequest ? { group: attrs.apiGroup, resource: attrs.resource } : { group: '', resource: '' };
-      throw new StatusError(403, 'Forbidden', `${attrs.isResourceRequest ? `${gr.resource}${gr.group ? '.' + gr.group : ''} ${attrs.name ? `"${attrs.name}" ` : ''}is forbidden: ` : 'forbidden: '}${what}${decision.reason ? `: ${decision.reason}` : ''}`,
-        { name: attrs.name, group: gr.group, kind: gr.resource });
+      throw new StatusError(
+        403,
+        'Forbidden',
+        `${attrs.isResourceRequest ? `${gr.resource}${gr.group ? '.' + gr.group : ''} ${attrs.name ? `"${attrs.name}" ` : ''}is forbidden: ` : 'forbidden: '}${what}${decision.reason ? `: ${decision.reason}` : ''}`,
+        { name: attrs.name, group: gr.group, kind: gr.resource },
+      );
     }
     const cluster = await this.loadCluster();
     // TKE's FilterCluster: a tenant's caller reaches its tenant's clusters only, whatever it may
@@ -170,8 +204,12 @@ function openMember(target: MemberTarget, method: string, path: string, headers:
   }
   const base = url.pathname.replace(/\/+$/, '');
   const upstream = https.request({
-    ...options, method, host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || 443,
-    path: `${base}${path}`, headers: { ...headers, ...identity },
+    ...options,
+    method,
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port || 443,
+    path: `${base}${path}`,
+    headers: { ...headers, ...identity },
   });
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     upstream.once('response', resolve);
@@ -182,10 +220,19 @@ function openMember(target: MemberTarget, method: string, path: string, headers:
 }
 
 /** A JSON request to the member; its answer whatever the status. */
-export async function memberJSON(target: MemberTarget, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any }> {
+export async function memberJSON(
+  target: MemberTarget,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<{ status: number; body: any }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const headers: Record<string, string> = { accept: 'application/json' };
-  if (payload) { headers['content-type'] = contentType; headers['content-length'] = String(payload.length); }
+  if (payload) {
+    headers['content-type'] = contentType;
+    headers['content-length'] = String(payload.length);
+  }
   const { upstream, response } = openMember(target, method, path, headers, false);
   upstream.end(payload);
   const answer = await response;
@@ -193,7 +240,11 @@ export async function memberJSON(target: MemberTarget, method: string, path: str
   for await (const c of answer) chunks.push(c as Buffer);
   const text = Buffer.concat(chunks).toString('utf8');
   let parsed: unknown = text;
-  try { parsed = text ? JSON.parse(text) : undefined; } catch { /* a member's answer that is not JSON is kept as text */ }
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* a member's answer that is not JSON is kept as text */
+  }
   return { status: answer.statusCode ?? 502, body: parsed };
 }
 
@@ -234,7 +285,10 @@ async function relay(access: MemberAccess, req: IncomingMessage, res: ServerResp
   await new Promise<void>(resolve => {
     answer.pipe(res);
     answer.once('end', resolve);
-    answer.once('error', () => { res.destroy(); resolve(); });
+    answer.once('error', () => {
+      res.destroy();
+      resolve();
+    });
     res.once('close', resolve);
   });
 }
@@ -258,39 +312,41 @@ async function authenticated(authenticate: () => Promise<UserInfo | undefined>):
 
 /** The routes of member access: the header form and the connect subresources of clusters. */
 export function memberRoutes(ctx: GroupContext): Route[] {
-  return [{
-    matches: (req, url) => connectPath.test(url.pathname) || (headerValue(req.headers[clusterNameHeader]) !== '' && isMemberPath(url.pathname)),
-    async handle({ req, res, url, authenticate }) {
-      const user = await authenticated(authenticate);
-      const method = req.method ?? 'GET';
-      const connect = url.pathname.match(connectPath);
-      if (!connect) {
-        const access = new MemberAccess(ctx, res, user, headerValue(req.headers[clusterNameHeader]));
-        const info = parseRequestInfo(method, url);
-        await access.authorize(attributesOf(info));
-        return relay(access, req, res, `${url.pathname}${url.search}`, info);
-      }
-      const [, rawName, subresource, suffix] = connect;
-      const access = new MemberAccess(ctx, res, user, decodeURIComponent(rawName));
-      const outer = parseRequestInfo(method, new URL(`/apis/${platformGroupName}/v1/clusters/${rawName}/${subresource}`, url));
-      // The connect subresource itself, as the pipeline would ask (TKE's createClusterApply, ...).
-      await access.authorize(attributesOf(outer), false);
-      if (subresource === 'proxy') {
-        const memberPath = proxiedPath(url, suffix);
-        const info = parseRequestInfo(method, new URL(memberPath, 'https://member'));
-        await access.authorize(attributesOf(info));
-        return relay(access, req, res, memberPath, info);
-      }
-      if (method !== 'POST') throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
-      if (subresource === 'apply') {
-        const { status, body } = await applyManifests(access.client(), req, { notUpdate: url.searchParams.get('notUpdate') === 'true' });
+  return [
+    {
+      matches: (req, url) => connectPath.test(url.pathname) || (headerValue(req.headers[clusterNameHeader]) !== '' && isMemberPath(url.pathname)),
+      async handle({ req, res, url, authenticate }) {
+        const user = await authenticated(authenticate);
+        const method = req.method ?? 'GET';
+        const connect = url.pathname.match(connectPath);
+        if (!connect) {
+          const access = new MemberAccess(ctx, res, user, headerValue(req.headers[clusterNameHeader]));
+          const info = parseRequestInfo(method, url);
+          await access.authorize(attributesOf(info));
+          return relay(access, req, res, `${url.pathname}${url.search}`, info);
+        }
+        const [, rawName, subresource, suffix] = connect;
+        const access = new MemberAccess(ctx, res, user, decodeURIComponent(rawName));
+        const outer = parseRequestInfo(method, new URL(`/apis/${platformGroupName}/v1/clusters/${rawName}/${subresource}`, url));
+        // The connect subresource itself, as the pipeline would ask (TKE's createClusterApply, ...).
+        await access.authorize(attributesOf(outer), false);
+        if (subresource === 'proxy') {
+          const memberPath = proxiedPath(url, suffix);
+          const info = parseRequestInfo(method, new URL(memberPath, 'https://member'));
+          await access.authorize(attributesOf(info));
+          return relay(access, req, res, memberPath, info);
+        }
+        if (method !== 'POST') throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
+        if (subresource === 'apply') {
+          const { status, body } = await applyManifests(access.client(), req, { notUpdate: url.searchParams.get('notUpdate') === 'true' });
+          return sendJSON(res, status, body);
+        }
+        const node = suffix ?? url.searchParams.get('path') ?? '';
+        const { status, body } = await drainNode(access.client(), ctx, node.replace(/^\/+|\/+$/g, ''));
         return sendJSON(res, status, body);
-      }
-      const node = suffix ?? url.searchParams.get('path') ?? '';
-      const { status, body } = await drainNode(access.client(), ctx, node.replace(/^\/+|\/+$/g, ''));
-      return sendJSON(res, status, body);
+      },
     },
-  }];
+  ];
 }
 
 function sendJSON(res: ServerResponse, status: number, body: unknown): void {
@@ -306,7 +362,8 @@ function sendJSON(res: ServerResponse, status: number, body: unknown): void {
  */
 function connectSubresource(kind: string, verbs: CustomSubresource['verbs']): CustomSubresource {
   return {
-    verbs, kind,
+    verbs,
+    kind,
     handle: () => Promise.reject(errors.internal('member access is not installed on this server')),
   };
 }

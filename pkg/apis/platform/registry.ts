@@ -15,14 +15,21 @@ function validateRegistry(obj: ObjectOf<typeof Registry>): FieldError[] {
   if (!displayName) errs.push(field.required('spec.displayName'));
   if (!url) errs.push(field.required('spec.url'));
   // Validation runs beside the schema's check, which reports a url that is not a string; only a string is parsed.
-  else if (typeof url === 'string' && !/^[A-Za-z0-9.\-[\]:]+(\/[A-Za-z0-9._\-/]*)?$/.test(url.replace(/^https?:\/\//, ''))) errs.push(field.invalid('spec.url', url, 'must be a registry host, optionally with a port and a path'));
+  else if (typeof url === 'string' && !/^[A-Za-z0-9.\-[\]:]+(\/[A-Za-z0-9._\-/]*)?$/.test(url.replace(/^https?:\/\//, '')))
+    errs.push(field.invalid('spec.url', url, 'must be a registry host, optionally with a port and a path'));
   return errs;
 }
 
 export const registries: OpenAPIResource<typeof Registry> = {
-  group: platformGroupName, version: 'v1', kind: 'Registry', listKind: 'RegistryList',
-  resource: 'registries', singular: 'registry', namespaced: false,
-  shortNames: [], categories: [],
+  group: platformGroupName,
+  version: 'v1',
+  kind: 'Registry',
+  listKind: 'RegistryList',
+  resource: 'registries',
+  singular: 'registry',
+  namespaced: false,
+  shortNames: [],
+  categories: [],
   schema: Registry,
   listSchema: RegistryList,
   subresources: {},
@@ -42,7 +49,7 @@ export const registries: OpenAPIResource<typeof Registry> = {
       { name: 'Cluster', type: 'string', format: '', description: 'The cluster it is for, if one.', priority: 1 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant it belongs to.', priority: 1 },
     ],
-    row: (obj) => [obj.spec?.displayName ?? '', obj.spec?.url ?? '', obj.spec?.clusterName ?? '', obj.spec?.tenantID ?? ''],
+    row: obj => [obj.spec?.displayName ?? '', obj.spec?.url ?? '', obj.spec?.clusterName ?? '', obj.spec?.tenantID ?? ''],
     fieldSelectors: fieldsAt('spec.tenantID', 'spec.clusterName', 'spec.url'),
   },
 };

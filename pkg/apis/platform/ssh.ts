@@ -22,15 +22,24 @@ export interface ExecResult {
 
 /** Why a session could not be opened, in words that name the machine and never a credential. */
 export class SSHError extends Error {
-  constructor(message: string, readonly reason: 'Unreachable' | 'AuthenticationFailed' | 'InvalidKey' | 'Timeout' | 'CommandFailed') { super(message); }
+  constructor(
+    message: string,
+    readonly reason: 'Unreachable' | 'AuthenticationFailed' | 'InvalidKey' | 'Timeout' | 'CommandFailed',
+  ) {
+    super(message);
+  }
 }
 
 const maxOutput = 1024 * 1024;
 
 function connectConfig(t: SSHTarget, timeoutMs: number): ConnectConfig {
   return {
-    host: t.host, port: t.port, username: t.username,
-    password: t.password, privateKey: t.privateKey, passphrase: t.passphrase,
+    host: t.host,
+    port: t.port,
+    username: t.username,
+    password: t.password,
+    privateKey: t.privateKey,
+    passphrase: t.passphrase,
     readyTimeout: timeoutMs,
     // TKE provisions machines it is told about by address and credential; there is no known_hosts
     // to check the host key against (as TKE's ssh package, it accepts the key it is shown).
@@ -46,7 +55,11 @@ function describeFailure(t: SSHTarget, err: Error & { level?: string }): SSHErro
 }
 
 export class SSHSession {
-  private constructor(private readonly client: Client, private readonly hops: Client[], readonly target: SSHTarget) {}
+  private constructor(
+    private readonly client: Client,
+    private readonly hops: Client[],
+    readonly target: SSHTarget,
+  ) {}
 
   /** Opens a session, through the proxy when there is one. */
   static async open(target: SSHTarget, timeoutMs = 15_000): Promise<SSHSession> {
@@ -56,7 +69,9 @@ export class SSHSession {
       if (target.proxy) {
         const jump = await connect({ ...connectConfig(target.proxy, timeoutMs) }, target.proxy);
         hops.push(jump);
-        sock = await new Promise((ok, fail) => jump.forwardOut('127.0.0.1', 0, target.host, target.port, (err, stream) => (err ? fail(describeFailure(target, err)) : ok(stream))));
+        sock = await new Promise((ok, fail) =>
+          jump.forwardOut('127.0.0.1', 0, target.host, target.port, (err, stream) => (err ? fail(describeFailure(target, err)) : ok(stream))),
+        );
       }
       const client = await connect({ ...connectConfig(target, timeoutMs), ...(sock ? { sock: sock as ConnectConfig['sock'] } : {}) }, target);
       return new SSHSession(client, hops, target);
@@ -69,14 +84,28 @@ export class SSHSession {
   /** Runs `command` (through `sh -c` on the machine); a non-zero exit is a result, not an error. */
   exec(command: string, timeoutMs = 60_000): Promise<ExecResult> {
     return new Promise((ok, fail) => {
-      const timer = setTimeout(() => fail(new SSHError(`ssh ${this.target.host}: "${firstWord(command)}" timed out after ${timeoutMs} ms`, 'Timeout')), timeoutMs);
+      const timer = setTimeout(
+        () => fail(new SSHError(`ssh ${this.target.host}: "${firstWord(command)}" timed out after ${timeoutMs} ms`, 'Timeout')),
+        timeoutMs,
+      );
       this.client.exec(command, (err, stream) => {
-        if (err) { clearTimeout(timer); fail(new SSHError(`ssh ${this.target.host}: cannot run "${firstWord(command)}": ${err.message}`, 'CommandFailed')); return; }
+        if (err) {
+          clearTimeout(timer);
+          fail(new SSHError(`ssh ${this.target.host}: cannot run "${firstWord(command)}": ${err.message}`, 'CommandFailed'));
+          return;
+        }
         let stdout = '';
         let stderr = '';
-        stream.on('data', (d: Buffer) => { if (stdout.length < maxOutput) stdout += d.toString('utf8'); });
-        stream.stderr.on('data', (d: Buffer) => { if (stderr.length < maxOutput) stderr += d.toString('utf8'); });
-        stream.on('close', (code: number | null) => { clearTimeout(timer); ok({ code: code ?? -1, stdout, stderr }); });
+        stream.on('data', (d: Buffer) => {
+          if (stdout.length < maxOutput) stdout += d.toString('utf8');
+        });
+        stream.stderr.on('data', (d: Buffer) => {
+          if (stderr.length < maxOutput) stderr += d.toString('utf8');
+        });
+        stream.on('close', (code: number | null) => {
+          clearTimeout(timer);
+          ok({ code: code ?? -1, stdout, stderr });
+        });
       });
     });
   }

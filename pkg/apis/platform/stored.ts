@@ -12,7 +12,9 @@ export type StoredCluster = ObjectOf<typeof Cluster>;
 export type StoredClusterCredential = ObjectOf<typeof ClusterCredential>;
 export type StoredMachine = ObjectOf<typeof Machine>;
 
-const keyOf = (resource: string) => (name: string): ObjectKey => ({ group: platformGroupName, resource, namespace: '', name });
+const keyOf =
+  (resource: string) =>
+  (name: string): ObjectKey => ({ group: platformGroupName, resource, namespace: '', name });
 
 export const platformKeys = {
   cluster: keyOf('clusters'),

@@ -12,9 +12,15 @@ import { fieldsAt } from '../../rest/selectors.ts';
 import { specFinalizers } from '../tke/finalizers.ts';
 
 export const charts: OpenAPIResource<typeof Chart> = {
-  group: registryGroup, version: 'v1', kind: 'Chart', listKind: 'ChartList',
-  resource: 'charts', singular: 'chart', namespaced: true,
-  shortNames: ['chart'], categories: ['all'],
+  group: registryGroup,
+  version: 'v1',
+  kind: 'Chart',
+  listKind: 'ChartList',
+  resource: 'charts',
+  singular: 'chart',
+  namespaced: true,
+  shortNames: ['chart'],
+  categories: ['all'],
   schema: Chart,
   listSchema: ChartList,
   subresources: { status: true, finalize: specFinalizers },
@@ -25,7 +31,7 @@ export const charts: OpenAPIResource<typeof Chart> = {
       obj.spec = { ...(obj.spec ?? {}), finalizers: [RegistryFinalizer.Chart] };
     },
     defaults: defaultTenant,
-    validate: (obj) => [...requireSpec(obj, 'name', 'chartGroupName'), ...requireVisibility(obj, [Visibility.User, Visibility.Project, Visibility.Public])],
+    validate: obj => [...requireSpec(obj, 'name', 'chartGroupName'), ...requireVisibility(obj, [Visibility.User, Visibility.Project, Visibility.Public])],
     validateUpdate: (obj, old) => requireUnchanged(obj, old, ['tenantID', 'name', 'chartGroupName']),
     allowUnconditionalUpdate: false,
     async beforeWrite(obj, old, ctx) {
@@ -33,7 +39,11 @@ export const charts: OpenAPIResource<typeof Chart> = {
       const chartGroupName = obj.spec?.chartGroupName ?? '';
       const group = await requireParent(obj, ctx, { resource: 'chartgroups', specField: 'chartGroupName', name: chartGroupName });
       if (group.metadata.deletionTimestamp) {
-        throw errors.forbidden({ group: registryGroup, resource: 'charts' }, obj.metadata.name!, `unable to create new content in chart group "${group.metadata.name}" because it is being terminated`);
+        throw errors.forbidden(
+          { group: registryGroup, resource: 'charts' },
+          obj.metadata.name!,
+          `unable to create new content in chart group "${group.metadata.name}" because it is being terminated`,
+        );
       }
       await requireUniqueName(obj, ctx, { chartGroupName });
     },
@@ -46,9 +56,14 @@ export const charts: OpenAPIResource<typeof Chart> = {
       { name: 'Pulls', type: 'integer', format: '', description: 'Number of pulls.', priority: 0 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the chart belongs to.', priority: 1 },
     ],
-    row: (obj) => [
-      obj.spec?.name ?? '', obj.spec?.chartGroupName ?? '', obj.spec?.visibility ?? '',
-      (obj.status?.versions ?? []).length, obj.status?.phase ?? '', obj.status?.pullCount ?? 0, obj.spec?.tenantID ?? '',
+    row: obj => [
+      obj.spec?.name ?? '',
+      obj.spec?.chartGroupName ?? '',
+      obj.spec?.visibility ?? '',
+      (obj.status?.versions ?? []).length,
+      obj.status?.phase ?? '',
+      obj.status?.pullCount ?? 0,
+      obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'spec.name', 'spec.chartGroupName'),

@@ -25,9 +25,15 @@ function validateChartGroup(obj: StoredChartGroup): FieldError[] {
 }
 
 export const chartGroups: OpenAPIResource<typeof ChartGroup> = {
-  group: registryGroup, version: 'v1', kind: 'ChartGroup', listKind: 'ChartGroupList',
-  resource: 'chartgroups', singular: 'chartgroup', namespaced: false,
-  shortNames: ['rcg'], categories: ['tke', 'all'],
+  group: registryGroup,
+  version: 'v1',
+  kind: 'ChartGroup',
+  listKind: 'ChartGroupList',
+  resource: 'chartgroups',
+  singular: 'chartgroup',
+  namespaced: false,
+  shortNames: ['rcg'],
+  categories: ['tke', 'all'],
   schema: ChartGroup,
   listSchema: ChartGroupList,
   subresources: { status: true, finalize: specFinalizers },
@@ -82,10 +88,16 @@ export const chartGroups: OpenAPIResource<typeof ChartGroup> = {
       { name: 'Creator', type: 'string', format: '', description: 'Who created the group.', priority: 1 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the chart group belongs to.', priority: 1 },
     ],
-    row: (obj) => [
-      obj.spec?.name ?? '', obj.spec?.displayName ?? '', obj.spec?.type ?? '', obj.spec?.visibility ?? '',
-      obj.status?.chartCount ?? 0, obj.status?.phase ?? '',
-      (obj.spec?.projects ?? []).join(','), obj.spec?.creator ?? '', obj.spec?.tenantID ?? '',
+    row: obj => [
+      obj.spec?.name ?? '',
+      obj.spec?.displayName ?? '',
+      obj.spec?.type ?? '',
+      obj.spec?.visibility ?? '',
+      obj.status?.chartCount ?? 0,
+      obj.status?.phase ?? '',
+      (obj.spec?.projects ?? []).join(','),
+      obj.spec?.creator ?? '',
+      obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'spec.name', 'spec.type', 'spec.visibility'),

@@ -18,14 +18,17 @@ import { withImageRegistry } from './distribution/index.ts';
 export const registryGroup: APIGroupInstaller = {
   name: group,
   migrations: chartRepoMigrations,
-  build: (ctx) => chartRepository(ctx).install(withImageRegistry(ctx, {
-    resources: [namespaces, repositories, chartGroups, charts, configMaps],
-    controllers() {
-      const store = (resource: string) => ctx.store(group, resource);
-      return [
-        lifecycleController(ctx.storage, { store: store('chartgroups'), finalizer: RegistryFinalizer.ChartGroup }, ctx.logger),
-        lifecycleController(ctx.storage, { store: store('charts'), finalizer: RegistryFinalizer.Chart }, ctx.logger),
-      ];
-    },
-  })),
+  build: ctx =>
+    chartRepository(ctx).install(
+      withImageRegistry(ctx, {
+        resources: [namespaces, repositories, chartGroups, charts, configMaps],
+        controllers() {
+          const store = (resource: string) => ctx.store(group, resource);
+          return [
+            lifecycleController(ctx.storage, { store: store('chartgroups'), finalizer: RegistryFinalizer.ChartGroup }, ctx.logger),
+            lifecycleController(ctx.storage, { store: store('charts'), finalizer: RegistryFinalizer.Chart }, ctx.logger),
+          ];
+        },
+      }),
+    ),
 };

@@ -9,9 +9,15 @@ import { requireUnchanged, verbsWithoutDeleteCollection } from '../tke/kinds.ts'
 import { fieldsAt } from '../../rest/selectors.ts';
 
 export const namespaces: OpenAPIResource<typeof Namespace> = {
-  group: registryGroup, version: 'v1', kind: 'Namespace', listKind: 'NamespaceList',
-  resource: 'namespaces', singular: 'namespace', namespaced: false,
-  shortNames: ['rns'], categories: ['tke', 'all'],
+  group: registryGroup,
+  version: 'v1',
+  kind: 'Namespace',
+  listKind: 'NamespaceList',
+  resource: 'namespaces',
+  singular: 'namespace',
+  namespaced: false,
+  shortNames: ['rns'],
+  categories: ['tke', 'all'],
   schema: Namespace,
   listSchema: NamespaceList,
   subresources: { status: true },
@@ -24,7 +30,7 @@ export const namespaces: OpenAPIResource<typeof Namespace> = {
       delete obj.status;
     },
     defaults: defaultTenant,
-    validate: (obj) => [...requireSpec(obj, 'name'), ...requireVisibility(obj, [Visibility.Private, Visibility.Public])],
+    validate: obj => [...requireSpec(obj, 'name'), ...requireVisibility(obj, [Visibility.Private, Visibility.Public])],
     validateUpdate: (obj, old) => requireUnchanged(obj, old, ['tenantID', 'name']),
     allowUnconditionalUpdate: false,
     async beforeWrite(obj, old, ctx) {
@@ -37,7 +43,7 @@ export const namespaces: OpenAPIResource<typeof Namespace> = {
       { name: 'Repos', type: 'integer', format: '', description: 'Number of repositories in the namespace.', priority: 0 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the namespace belongs to.', priority: 1 },
     ],
-    row: (obj) => [obj.spec?.name ?? '', obj.spec?.displayName ?? '', obj.spec?.visibility ?? '', obj.status?.repoCount ?? 0, obj.spec?.tenantID ?? ''],
+    row: obj => [obj.spec?.name ?? '', obj.spec?.displayName ?? '', obj.spec?.visibility ?? '', obj.status?.repoCount ?? 0, obj.spec?.tenantID ?? ''],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'spec.name'),
     },

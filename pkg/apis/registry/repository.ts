@@ -10,9 +10,15 @@ import { requireUnchanged } from '../tke/kinds.ts';
 import { fieldsAt } from '../../rest/selectors.ts';
 
 export const repositories: OpenAPIResource<typeof Repository> = {
-  group: registryGroup, version: 'v1', kind: 'Repository', listKind: 'RepositoryList',
-  resource: 'repositories', singular: 'repository', namespaced: true,
-  shortNames: ['repo'], categories: ['tke', 'all'],
+  group: registryGroup,
+  version: 'v1',
+  kind: 'Repository',
+  listKind: 'RepositoryList',
+  resource: 'repositories',
+  singular: 'repository',
+  namespaced: true,
+  shortNames: ['repo'],
+  categories: ['tke', 'all'],
   schema: Repository,
   listSchema: RepositoryList,
   subresources: { status: true },
@@ -22,7 +28,7 @@ export const repositories: OpenAPIResource<typeof Repository> = {
       delete obj.status;
     },
     defaults: defaultTenant,
-    validate: (obj) => [...requireSpec(obj, 'name', 'namespaceName'), ...requireVisibility(obj, [Visibility.Private, Visibility.Public])],
+    validate: obj => [...requireSpec(obj, 'name', 'namespaceName'), ...requireVisibility(obj, [Visibility.Private, Visibility.Public])],
     validateUpdate: (obj, old) => requireUnchanged(obj, old, ['tenantID', 'name', 'namespaceName']),
     allowUnconditionalUpdate: false,
     async beforeWrite(obj, old, ctx) {
@@ -39,9 +45,13 @@ export const repositories: OpenAPIResource<typeof Repository> = {
       { name: 'Pulls', type: 'integer', format: '', description: 'Number of pulls.', priority: 0 },
       { name: 'Tenant', type: 'string', format: '', description: 'The tenant the repository belongs to.', priority: 1 },
     ],
-    row: (obj) => [
-      obj.spec?.name ?? '', obj.spec?.namespaceName ?? '', obj.spec?.visibility ?? '',
-      (obj.status?.tags ?? []).map(t => t.name).join(','), obj.status?.pullCount ?? 0, obj.spec?.tenantID ?? '',
+    row: obj => [
+      obj.spec?.name ?? '',
+      obj.spec?.namespaceName ?? '',
+      obj.spec?.visibility ?? '',
+      (obj.status?.tags ?? []).map(t => t.name).join(','),
+      obj.status?.pullCount ?? 0,
+      obj.spec?.tenantID ?? '',
     ],
     fieldSelectors: {
       ...fieldsAt('spec.tenantID', 'spec.name', 'spec.namespaceName'),

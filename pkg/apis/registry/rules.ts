@@ -25,7 +25,13 @@ export function requireVisibility(obj: RegistryObject, allowed: readonly string[
 }
 
 /** The objects of `resource` (in `namespace`, or cluster-wide) with this tenant and spec fields. */
-export async function findBySpec(ctx: WriteContext, resource: string, namespace: string | undefined, tenant: string, spec: Record<string, string>): Promise<KubeObject[]> {
+export async function findBySpec(
+  ctx: WriteContext,
+  resource: string,
+  namespace: string | undefined,
+  tenant: string,
+  spec: Record<string, string>,
+): Promise<KubeObject[]> {
   const fields: Record<string, string> = {};
   for (const [k, v] of Object.entries(spec)) fields[`spec.${k}`] = v;
   return ctx.tx.list(prefix(resource, namespace), {
@@ -44,8 +50,9 @@ export async function requireUniqueName(obj: RegistryObject, ctx: WriteContext, 
   const tenant = tenantOf(obj);
   const name = obj.spec?.name ?? '';
   await ctx.tx.lock(`${registryGroup}/${resource}/${tenant}/${Object.values(scope).join('/')}/${name}`);
-  const same = (await findBySpec(ctx, resource, obj.metadata.namespace || undefined, tenant, { ...scope, name }))
-    .filter(o => o.metadata.name !== obj.metadata.name);
+  const same = (await findBySpec(ctx, resource, obj.metadata.namespace || undefined, tenant, { ...scope, name })).filter(
+    o => o.metadata.name !== obj.metadata.name,
+  );
   if (same.length) throw errors.invalid(registryGroup, kind, obj.metadata.name!, [field.duplicate('spec.name', name)]);
 }
 
@@ -59,10 +66,18 @@ export async function requireParent(obj: KubeObject, ctx: WriteContext, ref: { r
   const { resource: parentResource, specField, name: parentName } = ref;
   const [parent] = await findBySpec(ctx, parentResource, undefined, tenantOf(obj), { name: parentName });
   if (!parent) {
-    throw errors.invalid(registryGroup, kind, obj.metadata.name!, [{ field: `spec.${specField}`, reason: 'FieldValueNotFound', message: `Not found: ${JSON.stringify(parentName)}` }]);
+    throw errors.invalid(registryGroup, kind, obj.metadata.name!, [
+      { field: `spec.${specField}`, reason: 'FieldValueNotFound', message: `Not found: ${JSON.stringify(parentName)}` },
+    ]);
   }
   if (parent.metadata.name !== obj.metadata.namespace) {
-    throw errors.invalid(registryGroup, kind, obj.metadata.name!, [{ field: 'metadata.namespace', reason: 'FieldValueNotFound', message: `Not found: ${JSON.stringify(obj.metadata.namespace)}: ${parentResource} "${parentName}" is named "${parent.metadata.name}"` }]);
+    throw errors.invalid(registryGroup, kind, obj.metadata.name!, [
+      {
+        field: 'metadata.namespace',
+        reason: 'FieldValueNotFound',
+        message: `Not found: ${JSON.stringify(obj.metadata.namespace)}: ${parentResource} "${parentName}" is named "${parent.metadata.name}"`,
+      },
+    ]);
   }
   return parent;
 }

@@ -17,9 +17,13 @@ function validateConfigMap(obj: ObjectOf<ConfigMapSchema>): FieldError[] {
   const problems: FieldError[] = [];
   const data = obj.data ?? {};
   const binary = obj.binaryData ?? {};
-  for (const [where, map] of [['data', data], ['binaryData', binary]] as const) {
+  for (const [where, map] of [
+    ['data', data],
+    ['binaryData', binary],
+  ] as const) {
     for (const key of Object.keys(map)) {
-      if (!configKey.test(key) || key.length > 253) problems.push(field.invalid(`${where}[${key}]`, key, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"));
+      if (!configKey.test(key) || key.length > 253)
+        problems.push(field.invalid(`${where}[${key}]`, key, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"));
     }
   }
   for (const key of Object.keys(binary)) {
@@ -40,9 +44,15 @@ export interface ConfigMapKindOptions {
 
 export function configMapKind(o: ConfigMapKindOptions): OpenAPIResource<ConfigMapSchema> {
   return {
-    group: o.group, version: 'v1', kind: 'ConfigMap', listKind: 'ConfigMapList',
-    resource: 'configmaps', singular: 'configmap', namespaced: false,
-    shortNames: o.shortNames, categories: [],
+    group: o.group,
+    version: 'v1',
+    kind: 'ConfigMap',
+    listKind: 'ConfigMapList',
+    resource: 'configmaps',
+    singular: 'configmap',
+    namespaced: false,
+    shortNames: o.shortNames,
+    categories: [],
     schema: o.schema,
     listSchema: o.listSchema,
     subresources: {},
@@ -50,10 +60,8 @@ export function configMapKind(o: ConfigMapKindOptions): OpenAPIResource<ConfigMa
     strategy: {
       validate: validateConfigMap,
       allowUnconditionalUpdate: o.allowUnconditionalUpdate,
-      columns: [
-        { name: 'Data', type: 'integer', format: '', description: 'Number of entries in data and binaryData.', priority: 0 },
-      ],
-      row: (obj) => [Object.keys(obj.data ?? {}).length + Object.keys(obj.binaryData ?? {}).length],
+      columns: [{ name: 'Data', type: 'integer', format: '', description: 'Number of entries in data and binaryData.', priority: 0 }],
+      row: obj => [Object.keys(obj.data ?? {}).length + Object.keys(obj.binaryData ?? {}).length],
     },
   };
 }

@@ -15,7 +15,9 @@ export function specString(obj: KubeObject, name: string): string {
 /** Kubernetes' IsValidPortNum (1-65535); an optional port may be unset. */
 export function validatePort(path: string, port: unknown, optional = false): FieldError[] {
   if (optional && port === undefined) return [];
-  return Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535 ? [] : [field.invalid(path, port, 'must be between 1 and 65535, inclusive')];
+  return Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535
+    ? []
+    : [field.invalid(path, port, 'must be between 1 and 65535, inclusive')];
 }
 
 /** TKE's Validate*Update: these spec fields are fixed once the object exists ("disallowed change the ..."). */
@@ -26,7 +28,12 @@ export function requireUnchanged(obj: KubeObject, old: KubeObject, specFields: s
 }
 
 /** Sets status.phase, moving lastTransitionTime only when the phase really changes. */
-export function withPhase(status: Record<string, unknown> | undefined, phase: string, now: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function withPhase(
+  status: Record<string, unknown> | undefined,
+  phase: string,
+  now: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   const next: Record<string, unknown> = { ...(status ?? {}), ...extra, phase };
   if (status?.phase !== phase || !status?.lastTransitionTime) next.lastTransitionTime = now;
   return next;
@@ -48,6 +55,6 @@ export interface Condition {
  */
 export function withCondition<C extends Condition>(conditions: readonly C[], next: Omit<C, 'lastProbeTime' | 'lastTransitionTime'>, now: string): C[] {
   const old = conditions.find(c => c.type === next.type);
-  const condition = { ...next, lastProbeTime: now, lastTransitionTime: old && old.status === next.status ? old.lastTransitionTime ?? now : now } as C;
+  const condition = { ...next, lastProbeTime: now, lastTransitionTime: old && old.status === next.status ? (old.lastTransitionTime ?? now) : now } as C;
   return old ? conditions.map(c => (c.type === next.type ? condition : c)) : [...conditions, condition];
 }

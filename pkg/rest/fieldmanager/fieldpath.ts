@@ -21,8 +21,11 @@ export function goJSON(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(goJSON).join(',')}]`;
   if (isObject(v)) return sortedKeyJSON(Object.entries(v).filter(([, x]) => x !== undefined));
   return (JSON.stringify(v) ?? 'null')
-    .replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026')
-    .replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e')
+    .replace(/&/g, '\\u0026')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 export const pe = {
@@ -32,11 +35,7 @@ export const pe = {
   index: (i: number): string => `i:${i}`,
 };
 
-export type DecodedPE =
-  | { t: 0; name: string }
-  | { t: 1; fields: Array<[string, unknown]> }
-  | { t: 2; value: unknown }
-  | { t: 3; index: number };
+export type DecodedPE = { t: 0; name: string } | { t: 1; fields: Array<[string, unknown]> } | { t: 2; value: unknown } | { t: 3; index: number };
 
 /** Path elements recur across every object of a kind: each is parsed once. */
 const peCache = new LRUCache<string, DecodedPE>({ max: 10_000 });
@@ -48,20 +47,25 @@ export function decodePE(s: string): DecodedPE {
   const body = s.slice(2);
   let d: DecodedPE;
   switch (s[0]) {
-    case 'f': d = { t: 0, name: body }; break;
+    case 'f':
+      d = { t: 0, name: body };
+      break;
     case 'k': {
       const o: unknown = JSON.parse(body);
       if (!isObject(o)) throw new Error(`invalid key path element ${JSON.stringify(s)}`);
       d = { t: 1, fields: Object.entries(o).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) };
       break;
     }
-    case 'v': d = { t: 2, value: JSON.parse(body) as unknown }; break;
+    case 'v':
+      d = { t: 2, value: JSON.parse(body) as unknown };
+      break;
     case 'i': {
       if (!/^-?\d+$/.test(body)) throw new Error(`invalid index path element ${JSON.stringify(s)}`);
       d = { t: 3, index: Number(body) };
       break;
     }
-    default: throw new Error(`unknown path element type in ${JSON.stringify(s)}`);
+    default:
+      throw new Error(`unknown path element type in ${JSON.stringify(s)}`);
   }
   peCache.set(s, d);
   return d;
@@ -79,9 +83,12 @@ export function valueCompare(a: unknown, b: unknown): number {
   const rb = rank(b);
   if (ra !== rb) return ra - rb;
   switch (ra) {
-    case 0: return (a as number) - (b as number);
-    case 1: return strCompare(a as string, b as string);
-    case 2: return Number(a) - Number(b);
+    case 0:
+      return (a as number) - (b as number);
+    case 1:
+      return strCompare(a as string, b as string);
+    case 2:
+      return Number(a) - Number(b);
     case 3: {
       const la = a as unknown[];
       const lb = b as unknown[];
@@ -91,8 +98,10 @@ export function valueCompare(a: unknown, b: unknown): number {
       }
       return la.length - lb.length;
     }
-    case 4: return strCompare(goJSON(a), goJSON(b));
-    default: return 0;
+    case 4:
+      return strCompare(goJSON(a), goJSON(b));
+    default:
+      return 0;
   }
 }
 
@@ -102,7 +111,8 @@ export function comparePE(a: string, b: string): number {
   const db = decodePE(b);
   if (da.t !== db.t) return da.t - db.t;
   switch (da.t) {
-    case 0: return strCompare(da.name, (db as { name: string }).name);
+    case 0:
+      return strCompare(da.name, (db as { name: string }).name);
     case 1: {
       const fb = (db as { fields: Array<[string, unknown]> }).fields;
       for (let i = 0; ; i++) {
@@ -113,8 +123,10 @@ export function comparePE(a: string, b: string): number {
         if (c) return c;
       }
     }
-    case 2: return valueCompare(da.value, (db as { value: unknown }).value);
-    case 3: return da.index - (db as { index: number }).index;
+    case 2:
+      return valueCompare(da.value, (db as { value: unknown }).value);
+    case 3:
+      return da.index - (db as { index: number }).index;
   }
 }
 
@@ -131,21 +143,30 @@ export function valueToString(v: unknown): string {
   if (v === null || v === undefined) return 'null';
   if (typeof v === 'string') return JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(valueToString).join(',')}]`;
-  if (isObject(v)) return Object.entries(v).map(([k, x]) => `${k}=${valueToString(x)}`).join('');
+  if (isObject(v))
+    return Object.entries(v)
+      .map(([k, x]) => `${k}=${valueToString(x)}`)
+      .join('');
   return String(v);
 }
 
 /** A path the way Kubernetes prints it: `.spec.list[name="a"].value`, `.spec.set[="x"]`. */
 export function pathString(path: Path): string {
-  return path.map(s => {
-    const d = decodePE(s);
-    switch (d.t) {
-      case 0: return `.${d.name}`;
-      case 1: return `[${d.fields.map(([k, v]) => `${k}=${valueToString(v)}`).join(',')}]`;
-      case 2: return `[=${valueToString(d.value)}]`;
-      default: return `[${d.index}]`;
-    }
-  }).join('');
+  return path
+    .map(s => {
+      const d = decodePE(s);
+      switch (d.t) {
+        case 0:
+          return `.${d.name}`;
+        case 1:
+          return `[${d.fields.map(([k, v]) => `${k}=${valueToString(v)}`).join(',')}]`;
+        case 2:
+          return `[=${valueToString(d.value)}]`;
+        default:
+          return `[${d.index}]`;
+      }
+    })
+    .join('');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,7 +241,10 @@ export class FieldSet {
       const b = o.children.get(k);
       if (b) kids.push([k, a.intersection(b)]);
     }
-    return FieldSet.build([...this.members].filter(m => o.members.has(m)), kids);
+    return FieldSet.build(
+      [...this.members].filter(m => o.members.has(m)),
+      kids,
+    );
   }
 
   difference(o: FieldSet): FieldSet {
@@ -229,7 +253,10 @@ export class FieldSet {
       const b = o.children.get(k);
       kids.push([k, b ? a.difference(b) : a.clone()]);
     }
-    return FieldSet.build([...this.members].filter(m => !o.members.has(m)), kids);
+    return FieldSet.build(
+      [...this.members].filter(m => !o.members.has(m)),
+      kids,
+    );
   }
 
   /** Removes every path of `o` and everything below those paths. */
@@ -240,11 +267,17 @@ export class FieldSet {
       const b = o.children.get(k);
       kids.push([k, b ? a.recursiveDifference(b) : a.clone()]);
     }
-    return FieldSet.build([...this.members].filter(m => !o.members.has(m)), kids);
+    return FieldSet.build(
+      [...this.members].filter(m => !o.members.has(m)),
+      kids,
+    );
   }
 
   clone(): FieldSet {
-    return FieldSet.build(this.members, [...this.children].map(([k, c]) => [k, c.clone()] as [string, FieldSet]));
+    return FieldSet.build(
+      this.members,
+      [...this.children].map(([k, c]) => [k, c.clone()] as [string, FieldSet]),
+    );
   }
 
   equals(o: FieldSet): boolean {

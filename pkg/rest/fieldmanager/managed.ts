@@ -70,9 +70,16 @@ export function seconds(t: string | undefined): number {
 }
 
 export function encodeManaged(owners: Owner[]): ManagedFieldsEntry[] {
-  const sorted = owners.filter(o => !o.set.empty()).sort((p, q) =>
-    strCompare(p.operation, q.operation) || seconds(p.time) - seconds(q.time) ||
-    strCompare(p.manager, q.manager) || strCompare(p.apiVersion, q.apiVersion) || strCompare(p.subresource, q.subresource));
+  const sorted = owners
+    .filter(o => !o.set.empty())
+    .sort(
+      (p, q) =>
+        strCompare(p.operation, q.operation) ||
+        seconds(p.time) - seconds(q.time) ||
+        strCompare(p.manager, q.manager) ||
+        strCompare(p.apiVersion, q.apiVersion) ||
+        strCompare(p.subresource, q.subresource),
+    );
   return sorted.map(o => {
     const e: ManagedFieldsEntry = { manager: o.manager, operation: o.operation, apiVersion: o.apiVersion };
     if (o.time) e.time = o.time;
@@ -85,9 +92,13 @@ export function encodeManaged(owners: Owner[]): ManagedFieldsEntry[] {
 
 /** System metadata that nobody owns (Kubernetes' strip set). */
 export const STRIPPED = FieldSet.of([
-  ['f:apiVersion'], ['f:kind'], ['f:metadata'],
-  ...['name', 'namespace', 'creationTimestamp', 'selfLink', 'uid', 'clusterName', 'generation', 'managedFields', 'resourceVersion']
-    .map(f => ['f:metadata', pe.field(f)]),
+  ['f:apiVersion'],
+  ['f:kind'],
+  ['f:metadata'],
+  ...['name', 'namespace', 'creationTimestamp', 'selfLink', 'uid', 'clusterName', 'generation', 'managedFields', 'resourceVersion'].map(f => [
+    'f:metadata',
+    pe.field(f),
+  ]),
 ]);
 
 /** Folds the oldest Update entries into one `ancient-changes` entry per version. */

@@ -10,7 +10,12 @@ import { FieldSet, type Path, pathString, pe } from './fieldpath.ts';
 // Lists
 
 export class ShapeError extends Error {
-  constructor(readonly path: Path, message: string) { super(message); }
+  constructor(
+    readonly path: Path,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -33,7 +38,8 @@ export function itemElements(items: unknown[], info: ListInfo, elem: JsonSchema 
         let v = item[k];
         if (v === undefined && elemShape.kind === 'object') v = elemShape.properties[k]?.['default'];
         if (v === undefined) {
-          if (strict) throw new ShapeError(path, `associative list with keys has an element that omits key field ${JSON.stringify(k)} (and doesn't have default value)`);
+          if (strict)
+            throw new ShapeError(path, `associative list with keys has an element that omits key field ${JSON.stringify(k)} (and doesn't have default value)`);
           return undefined;
         }
         fields.push([k, v]);
@@ -41,7 +47,15 @@ export function itemElements(items: unknown[], info: ListInfo, elem: JsonSchema 
       element = pe.key(fields);
     } else {
       if (isObject(item) || Array.isArray(item) || item === null) {
-        if (strict) throw new ShapeError(path, isObject(item) ? "associative list without keys has an element that's a map type" : item === null ? "associative list without keys has an element that's an explicit null" : 'not supported: associative list with lists as elements');
+        if (strict)
+          throw new ShapeError(
+            path,
+            isObject(item)
+              ? "associative list without keys has an element that's a map type"
+              : item === null
+                ? "associative list without keys has an element that's an explicit null"
+                : 'not supported: associative list with lists as elements',
+          );
         return undefined;
       }
       element = pe.value(item);
@@ -112,7 +126,11 @@ export function collect(value: unknown, schema: JsonSchema | undefined, path: st
 // ---------------------------------------------------------------------------------------------
 // Comparison of two objects
 
-export interface Comparison { added: FieldSet; removed: FieldSet; modified: FieldSet }
+export interface Comparison {
+  added: FieldSet;
+  removed: FieldSet;
+  modified: FieldSet;
+}
 
 export function compareObjects(lhs: unknown, rhs: unknown, schema: JsonSchema | undefined): Comparison {
   const c: Comparison = { added: new FieldSet(), removed: new FieldSet(), modified: new FieldSet() };
@@ -172,9 +190,13 @@ export function compareNode(lhs: unknown, rhs: unknown, schema: JsonSchema | und
     const re = itemElements(r, info, elem, path, false);
     if (le && re) {
       const lm = new Map<string, unknown>();
-      le.forEach((e, i) => { if (!lm.has(e)) lm.set(e, l[i]); });
+      le.forEach((e, i) => {
+        if (!lm.has(e)) lm.set(e, l[i]);
+      });
       const rm = new Map<string, unknown>();
-      re.forEach((e, i) => { if (!rm.has(e)) rm.set(e, r[i]); });
+      re.forEach((e, i) => {
+        if (!rm.has(e)) rm.set(e, r[i]);
+      });
       for (const e of new Set([...le, ...re])) compareNode(lm.get(e), rm.get(e), elem, [...path, e], false, c);
       if (path.length) {
         if (lhs === undefined) c.added.insert(path);
@@ -239,7 +261,9 @@ export function mergeLists(lhs: unknown[], rhs: unknown[], shape: SchemaShape, p
     observedL.set(e, lhs[i]);
   });
   const observedR = new Map<string, unknown>();
-  re.forEach((e, i) => { observedR.set(e, rhs[i]); });
+  re.forEach((e, i) => {
+    observedR.set(e, rhs[i]);
+  });
   const liveItem = (e: string): unknown => (duplicated.has(e) ? undefined : observedL.get(e));
 
   const shared = re.filter(e => observedL.has(e));
@@ -301,8 +325,14 @@ export function removeField(obj: JSONObject, key: string, shape: SchemaShape): v
   // A required struct or list is left empty rather than absent, as a Go zero value would be.
   if (shape.kind === 'object' && shape.required.has(key)) {
     const s = embedded.shape(fieldSchema(shape, key));
-    if (s.kind === 'object') { obj[key] = {}; return; }
-    if (s.kind === 'array') { obj[key] = []; return; }
+    if (s.kind === 'object') {
+      obj[key] = {};
+      return;
+    }
+    if (s.kind === 'array') {
+      obj[key] = [];
+      return;
+    }
   }
   delete obj[key];
 }

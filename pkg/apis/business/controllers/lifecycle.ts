@@ -29,21 +29,26 @@ export interface Counterpart {
 export function lifecycleController(storage: Store, kind: LifecycleKind, logger?: Logger): InformerController {
   const { group, resource } = kind.store.def;
   let informer: ReturnType<InformerController['watch']> | undefined;
-  const controller = new InformerController(`${resource}.${group}-lifecycle`, storage, async (key) => {
-    const obj = informer!.cache.get(key);
-    if (!obj) return;
-    if (isDeleting(obj)) {
-      if (obj.status?.phase !== 'Terminating') return writeStatus(kind.store, obj, withPhase(obj.status, 'Terminating', timestamp()));
-      await kind.counterpart?.release(obj);
-      return removeSpecFinalizer(kind.store, obj, kind.finalizer);
-    }
-    const refused = await kind.counterpart?.ensure(obj);
-    if (refused) return writeStatus(kind.store, obj, withPhase(obj.status, 'Failed', timestamp(), { reason: 'Conflict', message: refused }));
-    const available = withPhase(obj.status, 'Available', timestamp());
-    delete available.reason;
-    delete available.message;
-    await writeStatus(kind.store, obj, available);
-  }, { logger });
+  const controller = new InformerController(
+    `${resource}.${group}-lifecycle`,
+    storage,
+    async key => {
+      const obj = informer!.cache.get(key);
+      if (!obj) return;
+      if (isDeleting(obj)) {
+        if (obj.status?.phase !== 'Terminating') return writeStatus(kind.store, obj, withPhase(obj.status, 'Terminating', timestamp()));
+        await kind.counterpart?.release(obj);
+        return removeSpecFinalizer(kind.store, obj, kind.finalizer);
+      }
+      const refused = await kind.counterpart?.ensure(obj);
+      if (refused) return writeStatus(kind.store, obj, withPhase(obj.status, 'Failed', timestamp(), { reason: 'Conflict', message: refused }));
+      const available = withPhase(obj.status, 'Available', timestamp());
+      delete available.reason;
+      delete available.message;
+      await writeStatus(kind.store, obj, available);
+    },
+    { logger },
+  );
   informer = controller.watch({ group, resource }, obj => [selfKey(obj)]);
   return controller;
 }

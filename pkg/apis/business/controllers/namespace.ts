@@ -72,27 +72,39 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
   let namespaces: Informer;
   let clusters: Informer;
 
-  const controller = new InformerController(`namespaces.${businessGroup}`, storage, async (key) => {
-    clearTimeout(timers.get(key));
-    timers.delete(key);
-    const cached = namespaces.cache.get(key);
-    if (!cached) return;
-    const ns = asNamespace(cached);
-    const checkAgain = await (isDeleting(ns) ? release(ns) : ensure(ns));
-    if (checkAgain) {
-      const jitter = 0.8 + Math.random() * 0.4;
-      timers.set(key, setTimeout(() => controller.enqueue(key), healthCheckPeriodMs * jitter).unref());
-    }
-  }, { logger: opts.logger });
+  const controller = new InformerController(
+    `namespaces.${businessGroup}`,
+    storage,
+    async key => {
+      clearTimeout(timers.get(key));
+      timers.delete(key);
+      const cached = namespaces.cache.get(key);
+      if (!cached) return;
+      const ns = asNamespace(cached);
+      const checkAgain = await (isDeleting(ns) ? release(ns) : ensure(ns));
+      if (checkAgain) {
+        const jitter = 0.8 + Math.random() * 0.4;
+        timers.set(key, setTimeout(() => controller.enqueue(key), healthCheckPeriodMs * jitter).unref());
+      }
+    },
+    { logger: opts.logger },
+  );
 
-  namespaces = controller.watch({ group: businessGroup, resource: 'namespaces' },
-    (ns, old) => (!old || !isDeepStrictEqual(namespaceInput(ns), namespaceInput(old)) ? [selfKey(ns)] : []), byCluster);
+  namespaces = controller.watch(
+    { group: businessGroup, resource: 'namespaces' },
+    (ns, old) => (!old || !isDeepStrictEqual(namespaceInput(ns), namespaceInput(old)) ? [selfKey(ns)] : []),
+    byCluster,
+  );
   const namespacesOf = (cluster: string) => byCluster.get(cluster).map(selfKey);
-  clusters = controller.watch({ group: platformGroupName, resource: 'clusters' },
-    (c, old) => (!old || !isDeepStrictEqual(clusterInput(asCluster(c)), clusterInput(asCluster(old))) ? namespacesOf(c.metadata.name!) : []), clustersByCredential);
+  clusters = controller.watch(
+    { group: platformGroupName, resource: 'clusters' },
+    (c, old) => (!old || !isDeepStrictEqual(clusterInput(asCluster(c)), clusterInput(asCluster(old))) ? namespacesOf(c.metadata.name!) : []),
+    clustersByCredential,
+  );
   // A credential added or fixed later is used at once.
-  controller.watch({ group: platformGroupName, resource: 'clustercredentials' },
-    cc => clustersByCredential.get(cc.metadata.name!).flatMap(c => namespacesOf(c.metadata.name!)));
+  controller.watch({ group: platformGroupName, resource: 'clustercredentials' }, cc =>
+    clustersByCredential.get(cc.metadata.name!).flatMap(c => namespacesOf(c.metadata.name!)),
+  );
 
   async function memberOf(clusterName: string): Promise<Member> {
     const cached = clusters.cache.get(clusterName);
@@ -101,7 +113,8 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
     const type = cluster.spec?.type ?? '';
     if (type !== ClusterType.Imported) {
       return {
-        phase: NamespacePhase.Pending, reason: 'ClusterNotManaged',
+        phase: NamespacePhase.Pending,
+        reason: 'ClusterNotManaged',
         message: `cluster "${clusterName}" is of type ${type || '(none)'}, which this server does not provision: the namespace is not created in any cluster; its quota stays reserved in the project`,
       };
     }
@@ -112,7 +125,11 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
       const why = cluster.status?.message ? `: ${cluster.status.message}` : '';
       return clusterPhase === ClusterPhase.Failed
         ? { phase: NamespacePhase.Failed, reason: 'ClusterNotRunning', message: `cluster "${clusterName}" is Failed${why}` }
-        : { phase: NamespacePhase.Pending, reason: 'ClusterNotRunning', message: `waiting for cluster "${clusterName}" to be Running (it is ${clusterPhase ?? 'new'})` };
+        : {
+            phase: NamespacePhase.Pending,
+            reason: 'ClusterNotRunning',
+            message: `waiting for cluster "${clusterName}" to be Running (it is ${clusterPhase ?? 'new'})`,
+          };
     }
     const credentialName = cluster.spec?.clusterCredentialRef?.name ?? '';
     const credential = credentialName ? await readClusterCredential(storage, credentialName) : undefined;
@@ -143,11 +160,15 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
       status = withPhase(ns.status, NamespacePhase.Available, now, { ...base, ...(used ? { used } : {}) });
       delete status.reason;
       delete status.message;
-      if (ns.status?.phase !== NamespacePhase.Available) log.info({ namespace: selfKey(ns), cluster: ns.spec?.clusterName ?? '' }, 'namespace is available in its cluster');
+      if (ns.status?.phase !== NamespacePhase.Available)
+        log.info({ namespace: selfKey(ns), cluster: ns.spec?.clusterName ?? '' }, 'namespace is available in its cluster');
     } catch (err) {
       const failure = describeMemberError(err);
       if (ns.status?.phase !== NamespacePhase.Failed || ns.status?.reason !== failure.reason) {
-        log.warn({ namespace: selfKey(ns), cluster: ns.spec?.clusterName ?? '', reason: failure.reason, message: failure.message }, 'namespace is not available in its cluster');
+        log.warn(
+          { namespace: selfKey(ns), cluster: ns.spec?.clusterName ?? '', reason: failure.reason, message: failure.message },
+          'namespace is not available in its cluster',
+        );
       }
       // The last measured use is kept: the workloads are presumably still there.
       status = withPhase(ns.status, NamespacePhase.Failed, now, { ...base, reason: failure.reason, message: failure.message });
@@ -167,13 +188,20 @@ export function namespaceController(opts: NamespaceControllerOptions): InformerC
     }
     const member = await memberOf(ns.spec?.clusterName ?? '');
     if (!('kc' in member) && member.reason === 'ClusterNotRunning') {
-      await writeStatus(store, ns, { ...ns.status, reason: member.reason, message: `the namespace is deleted in the cluster once it is Running again; ${member.message}` });
+      await writeStatus(store, ns, {
+        ...ns.status,
+        reason: member.reason,
+        message: `the namespace is deleted in the cluster once it is Running again; ${member.message}`,
+      });
       return true;
     }
     if ('kc' in member) {
       try {
         const done = await releaseInMember(member.kc, ns);
-        log.info({ namespace: selfKey(ns), cluster: ns.spec?.clusterName ?? '', kubernetesNamespace: ns.spec?.namespace ?? '', done }, 'released the namespace in its cluster');
+        log.info(
+          { namespace: selfKey(ns), cluster: ns.spec?.clusterName ?? '', kubernetesNamespace: ns.spec?.namespace ?? '', done },
+          'released the namespace in its cluster',
+        );
       } catch (err) {
         const failure = describeMemberError(err);
         await writeStatus(store, ns, { ...ns.status, reason: failure.reason, message: `deleting the namespace in the cluster: ${failure.message}` });

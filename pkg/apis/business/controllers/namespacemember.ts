@@ -25,11 +25,20 @@ export const certificateGroup = (project: string, name: string) => `business.tke
 
 /** A member's refusal or silence, with TKE's reason words, for status.reason/message. */
 export class MemberFailure extends Error {
-  constructor(readonly reason: string, message: string) { super(message); }
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const namespaceReasons: Record<MemberFailureKind, string> = {
-  Timeout: 'ConnectClusterError', Unreachable: 'ConnectClusterError', Unauthorized: 'ClusterRefused', Forbidden: 'ClusterRefused', Error: 'ClusterError',
+  Timeout: 'ConnectClusterError',
+  Unreachable: 'ConnectClusterError',
+  Unauthorized: 'ClusterRefused',
+  Forbidden: 'ClusterRefused',
+  Error: 'ClusterError',
 };
 
 /** Why a call to the member failed, in the namespace's reason words. */
@@ -54,7 +63,11 @@ function sameResourceList(a: Record<string, string | number>, b: Record<string, 
   const kb = Object.keys(b).sort();
   if (ka.join('\n') !== kb.join('\n')) return false;
   return ka.every(k => {
-    try { return Quantity.parse(a[k]).cmp(Quantity.parse(b[k])) === 0; } catch { return a[k] === b[k]; }
+    try {
+      return Quantity.parse(a[k]).cmp(Quantity.parse(b[k])) === 0;
+    } catch {
+      return a[k] === b[k];
+    }
   });
 }
 
@@ -80,7 +93,10 @@ export async function ensureInMember(kc: KubeConfig, ns: StoredNamespace, previo
   } else {
     const owner = existing.metadata?.labels?.[projectLabel];
     if (owner !== undefined && owner !== project && !(previousProject && owner === previousProject)) {
-      throw new MemberFailure('ConflictProject', `namespace "${name}" in the cluster already belongs to another project (${owner}) and cannot be attributed to project ${project}`);
+      throw new MemberFailure(
+        'ConflictProject',
+        `namespace "${name}" in the cluster already belongs to another project (${owner}) and cannot be attributed to project ${project}`,
+      );
     }
     if (existing.status?.phase === 'Terminating') {
       throw new MemberFailure('NamespaceNotActive', `namespace "${name}" in the cluster is being deleted; it is created again once it is gone`);
@@ -101,16 +117,28 @@ async function ensureQuota(core: CoreV1Api, ns: StoredNamespace): Promise<Record
   const hard = Object.fromEntries(Object.entries(ns.spec?.hard ?? {}).map(([r, v]) => [r, String(v)]));
   const quota = await readOrUndefined(core.readNamespacedResourceQuota({ name, namespace: name }), `GET resourcequota ${name}/${name}`);
   if (!quota) {
-    await withMemberTimeout(core.createNamespacedResourceQuota({ namespace: name, body: { metadata: { name, namespace: name }, spec: { hard } } }), `create resourcequota ${name}/${name}`);
+    await withMemberTimeout(
+      core.createNamespacedResourceQuota({ namespace: name, body: { metadata: { name, namespace: name }, spec: { hard } } }),
+      `create resourcequota ${name}/${name}`,
+    );
     return undefined;
   }
   if (!sameResourceList(quota.spec?.hard ?? {}, hard)) {
-    await withMemberTimeout(core.replaceNamespacedResourceQuota({ name, namespace: name, body: { ...quota, spec: { ...quota.spec, hard } } }), `update resourcequota ${name}/${name}`);
+    await withMemberTimeout(
+      core.replaceNamespacedResourceQuota({ name, namespace: name, body: { ...quota, spec: { ...quota.spec, hard } } }),
+      `update resourcequota ${name}/${name}`,
+    );
     // What was measured was measured against the old limits; the next check reads the new status.
   }
   const used = quota.status?.used;
   // Until the member's quota controller has counted every limited resource, nothing is known yet.
-  return used && Object.keys(hard).every(r => r in used) ? Object.fromEntries(Object.keys(used).sort().map(r => [r, String(used[r])])) : undefined;
+  return used && Object.keys(hard).every(r => r in used)
+    ? Object.fromEntries(
+        Object.keys(used)
+          .sort()
+          .map(r => [r, String(used[r])]),
+      )
+    : undefined;
 }
 
 async function ensureCertificateBinding(kc: KubeConfig, ns: StoredNamespace): Promise<void> {
@@ -118,19 +146,34 @@ async function ensureCertificateBinding(kc: KubeConfig, ns: StoredNamespace): Pr
   const namespace = ns.spec?.namespace ?? '';
   const subjects = [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: certificateGroup(ns.metadata.namespace!, ns.metadata.name!) }];
   const roleRef = { kind: 'ClusterRole', apiGroup: 'rbac.authorization.k8s.io', name: certificateClusterRole };
-  const existing = await readOrUndefined(rbac.readNamespacedRoleBinding({ name: certificateRoleBinding, namespace }), `GET rolebinding ${namespace}/${certificateRoleBinding}`);
+  const existing = await readOrUndefined(
+    rbac.readNamespacedRoleBinding({ name: certificateRoleBinding, namespace }),
+    `GET rolebinding ${namespace}/${certificateRoleBinding}`,
+  );
   if (!existing) {
-    await withMemberTimeout(rbac.createNamespacedRoleBinding({ namespace, body: { metadata: { name: certificateRoleBinding, namespace }, roleRef, subjects } }), `create rolebinding ${namespace}/${certificateRoleBinding}`);
+    await withMemberTimeout(
+      rbac.createNamespacedRoleBinding({ namespace, body: { metadata: { name: certificateRoleBinding, namespace }, roleRef, subjects } }),
+      `create rolebinding ${namespace}/${certificateRoleBinding}`,
+    );
     return;
   }
   if (existing.roleRef.name === roleRef.name && JSON.stringify(existing.subjects ?? []) === JSON.stringify(subjects)) return;
   if (existing.roleRef.name !== roleRef.name) {
     // roleRef is immutable in Kubernetes: a binding pointing elsewhere is replaced whole.
-    await withMemberTimeout(rbac.deleteNamespacedRoleBinding({ name: certificateRoleBinding, namespace }), `delete rolebinding ${namespace}/${certificateRoleBinding}`);
-    await withMemberTimeout(rbac.createNamespacedRoleBinding({ namespace, body: { metadata: { name: certificateRoleBinding, namespace }, roleRef, subjects } }), `create rolebinding ${namespace}/${certificateRoleBinding}`);
+    await withMemberTimeout(
+      rbac.deleteNamespacedRoleBinding({ name: certificateRoleBinding, namespace }),
+      `delete rolebinding ${namespace}/${certificateRoleBinding}`,
+    );
+    await withMemberTimeout(
+      rbac.createNamespacedRoleBinding({ namespace, body: { metadata: { name: certificateRoleBinding, namespace }, roleRef, subjects } }),
+      `create rolebinding ${namespace}/${certificateRoleBinding}`,
+    );
     return;
   }
-  await withMemberTimeout(rbac.replaceNamespacedRoleBinding({ name: certificateRoleBinding, namespace, body: { ...existing, subjects } }), `update rolebinding ${namespace}/${certificateRoleBinding}`);
+  await withMemberTimeout(
+    rbac.replaceNamespacedRoleBinding({ name: certificateRoleBinding, namespace, body: { ...existing, subjects } }),
+    `update rolebinding ${namespace}/${certificateRoleBinding}`,
+  );
 }
 
 /**
@@ -147,7 +190,10 @@ export async function releaseInMember(kc: KubeConfig, ns: StoredNamespace): Prom
   if (existing.status?.phase === 'Terminating') return 'deleted';
   try {
     // The uid precondition: a namespace recreated by someone else since the read is not deleted.
-    await withMemberTimeout(core.deleteNamespace({ name, propagationPolicy: 'Background', body: { preconditions: { uid: existing.metadata!.uid } } }), `delete namespace ${name}`);
+    await withMemberTimeout(
+      core.deleteNamespace({ name, propagationPolicy: 'Background', body: { preconditions: { uid: existing.metadata!.uid } } }),
+      `delete namespace ${name}`,
+    );
   } catch (err) {
     if (!isMemberNotFound(err)) throw err;
   }

@@ -21,7 +21,14 @@ import type { Store } from '../../../storage/interface.ts';
 import { withPhase } from '../../tke/kinds.ts';
 import { activeProjectStatus } from '../project.ts';
 import {
-  asNamespace, asProject, businessGroup, isDeleting, projectContentResources, type ProjectContentResource, type StoredNamespace, type StoredProject,
+  asNamespace,
+  asProject,
+  businessGroup,
+  isDeleting,
+  projectContentResources,
+  type ProjectContentResource,
+  type StoredNamespace,
+  type StoredProject,
 } from '../stored.ts';
 import { allocationsFrom, describeQuotaUse } from '../quota.ts';
 import { CacheIndex, deleteIgnoringNotFound, InformerController, removeSpecFinalizer, writeStatus } from './reconcile.ts';
@@ -49,7 +56,13 @@ export function projectController(storage: Store, store: (resource: string) => R
     const namespaces = contentOf('namespaces', name).map(asNamespace);
     if (isDeleting(project)) return terminate(project, children);
     const allocations = allocationsFrom(name, children, namespaces.map(measuredUse));
-    const status = activeProjectStatus(project, allocations, children.map(c => c.metadata.name!), namespaces.map(n => n.metadata.name!), timestamp());
+    const status = activeProjectStatus(
+      project,
+      allocations,
+      children.map(c => c.metadata.name!),
+      namespaces.map(n => n.metadata.name!),
+      timestamp(),
+    );
     await writeStatus(projects, project, status);
     if (project.status?.phase !== 'Active') recordEvent(project, 'Normal', 'Active', 'the project is active');
     else if (!isDeepStrictEqual(project.status?.cachedSpecClusters ?? {}, project.spec?.clusters ?? {})) {
@@ -79,9 +92,11 @@ export function projectController(storage: Store, store: (resource: string) => R
   };
 
   const controller = new InformerController(`projects.${businessGroup}`, storage, reconcile, { logger });
-  projectInformer = controller.watch({ group: businessGroup, resource: 'projects' }, (obj, old) => [
-    obj.metadata.name, asProject(obj).spec?.parentProjectName, old && asProject(old).spec?.parentProjectName,
-  ], childIndex);
+  projectInformer = controller.watch(
+    { group: businessGroup, resource: 'projects' },
+    (obj, old) => [obj.metadata.name, asProject(obj).spec?.parentProjectName, old && asProject(old).spec?.parentProjectName],
+    childIndex,
+  );
   for (const resource of projectContentResources) {
     const byProject = new CacheIndex(o => o.metadata.namespace ?? '');
     contents.set(resource, byProject);

@@ -19,16 +19,28 @@ export function controllerContext(namespace: string, subresource: '' | 'status' 
 /** Writes `status` if it differs; the cached resourceVersion guards against writing over a newer object. */
 export async function writeStatus(store: RegistryStore, obj: KubeObject, status: Record<string, unknown>): Promise<void> {
   if (isDeepStrictEqual(obj.status ?? {}, status)) return;
-  await ignoreNotFound(store.update(controllerContext(obj.metadata.namespace ?? '', 'status'), obj.metadata.name!,
-    { metadata: { name: obj.metadata.name, resourceVersion: obj.metadata.resourceVersion }, status }, {}));
+  await ignoreNotFound(
+    store.update(
+      controllerContext(obj.metadata.namespace ?? '', 'status'),
+      obj.metadata.name!,
+      { metadata: { name: obj.metadata.name, resourceVersion: obj.metadata.resourceVersion }, status },
+      {},
+    ),
+  );
 }
 
 /** Removes this controller's entry from spec.finalizers; the store deletes the object once none is left. */
 export async function removeSpecFinalizer(store: RegistryStore, obj: KubeObject, finalizer: string): Promise<void> {
   const finalizers = specFinalizers.get(obj) ?? [];
   if (!finalizers.includes(finalizer)) return;
-  await ignoreNotFound(store.update(controllerContext(obj.metadata.namespace ?? '', 'finalize'), obj.metadata.name!,
-    { metadata: { name: obj.metadata.name, resourceVersion: obj.metadata.resourceVersion }, spec: { finalizers: finalizers.filter(f => f !== finalizer) } }, {}));
+  await ignoreNotFound(
+    store.update(
+      controllerContext(obj.metadata.namespace ?? '', 'finalize'),
+      obj.metadata.name!,
+      { metadata: { name: obj.metadata.name, resourceVersion: obj.metadata.resourceVersion }, spec: { finalizers: finalizers.filter(f => f !== finalizer) } },
+      {},
+    ),
+  );
 }
 
 export async function deleteIgnoringNotFound(store: RegistryStore, obj: KubeObject): Promise<void> {

@@ -36,10 +36,14 @@ function counterpart(m: Mirror): Counterpart {
         return `the registry ${m.what} "${obj.metadata.name}" exists already${owner ? ` for project "${owner}"` : ''}`;
       }
       const project = obj.metadata.namespace!;
-      await m.store.create(controllerContext(''), {
-        metadata: { generateName: m.generateName, annotations: { [projectAnnotation]: project } },
-        spec: { name: obj.metadata.name, displayName: obj.spec?.displayName ?? obj.metadata.name, tenantID: tenantOf(obj), ...m.spec(project) },
-      }, {});
+      await m.store.create(
+        controllerContext(''),
+        {
+          metadata: { generateName: m.generateName, annotations: { [projectAnnotation]: project } },
+          spec: { name: obj.metadata.name, displayName: obj.spec?.displayName ?? obj.metadata.name, tenantID: tenantOf(obj), ...m.spec(project) },
+        },
+        {},
+      );
       return undefined;
     },
     async release(obj) {
@@ -48,12 +52,18 @@ function counterpart(m: Mirror): Counterpart {
   };
 }
 
-export const imageNamespaceCounterpart = (registryNamespaces: RegistryStore) => counterpart({
-  store: registryNamespaces, generateName: 'rns-', what: 'namespace',
-  spec: () => ({ visibility: Visibility.Private }),
-});
+export const imageNamespaceCounterpart = (registryNamespaces: RegistryStore) =>
+  counterpart({
+    store: registryNamespaces,
+    generateName: 'rns-',
+    what: 'namespace',
+    spec: () => ({ visibility: Visibility.Private }),
+  });
 
-export const chartGroupCounterpart = (registryChartGroups: RegistryStore) => counterpart({
-  store: registryChartGroups, generateName: 'rcg-', what: 'chart group',
-  spec: (project) => ({ type: RepoType.SelfBuilt, visibility: Visibility.Project, projects: [project] }),
-});
+export const chartGroupCounterpart = (registryChartGroups: RegistryStore) =>
+  counterpart({
+    store: registryChartGroups,
+    generateName: 'rcg-',
+    what: 'chart group',
+    spec: project => ({ type: RepoType.SelfBuilt, visibility: Visibility.Project, projects: [project] }),
+  });

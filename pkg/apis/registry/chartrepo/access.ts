@@ -14,12 +14,21 @@ import { registryGroup } from '../rules.ts';
 import type { StoredChartGroup } from '../stored.ts';
 
 export class ChartRepoError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) { super(message); }
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
 }
 
 export const unauthenticated = () => new ChartRepoError(401, 'unauthorized', { 'WWW-Authenticate': 'Basic realm="tke-apiserver chart repository"' });
 
-interface BasicCredentials { username: string; password: string }
+interface BasicCredentials {
+  username: string;
+  password: string;
+}
 
 function basicCredentials(header: string | undefined): BasicCredentials | undefined {
   const m = /^basic\s+(\S+)\s*$/i.exec(header ?? '');
@@ -65,7 +74,12 @@ export class ChartRepoAuthenticator {
 
   private async passwordLogin(r: RouteRequest, tenant: string, basic: BasicCredentials): Promise<UserInfo> {
     if (!basic.username || !basic.password) throw unauthenticated();
-    const login = await this.passwords.authenticatePassword({ tenant, username: basic.username, password: basic.password, source: r.req.socket.remoteAddress ?? '' });
+    const login = await this.passwords.authenticatePassword({
+      tenant,
+      username: basic.username,
+      password: basic.password,
+      source: r.req.socket.remoteAddress ?? '',
+    });
     if (login.retryAfterSeconds) throw new ChartRepoError(429, 'too many wrong passwords; try again later', { 'Retry-After': String(login.retryAfterSeconds) });
     if (!login.user) throw unauthenticated();
     return login.user;
@@ -89,15 +103,28 @@ export type ChartAction = 'read' | 'create' | 'delete';
  * of the group or rights the server's authorizer grants on the chart group (reads) or on its
  * charts (writes), inside the group's tenant.
  */
-export async function mayAct(authorizer: Authorizer, user: UserInfo | undefined, group: StoredChartGroup, action: ChartAction, chartObjectName = ''): Promise<boolean> {
+export async function mayAct(
+  authorizer: Authorizer,
+  user: UserInfo | undefined,
+  group: StoredChartGroup,
+  action: ChartAction,
+  chartObjectName = '',
+): Promise<boolean> {
   if (action === 'read' && group.spec?.visibility === Visibility.Public) return true;
   if (!user) return false;
   if (isMaster(user) || isMember(user, group)) return true;
   const onGroup = action === 'read';
   const decision = await authorizer.authorize({
-    user, verb: action === 'read' ? 'get' : action, isResourceRequest: true, path: '', apiGroup: registryGroup, apiVersion: 'v1',
-    resource: onGroup ? 'chartgroups' : 'charts', subresource: '',
-    namespace: onGroup ? '' : group.metadata.name!, name: onGroup ? group.metadata.name! : chartObjectName,
+    user,
+    verb: action === 'read' ? 'get' : action,
+    isResourceRequest: true,
+    path: '',
+    apiGroup: registryGroup,
+    apiVersion: 'v1',
+    resource: onGroup ? 'chartgroups' : 'charts',
+    subresource: '',
+    namespace: onGroup ? '' : group.metadata.name!,
+    name: onGroup ? group.metadata.name! : chartObjectName,
   });
   // The decision's object filter is its tenant isolation: another tenant's group is not ours to touch.
   return decision.allowed && (!decision.objectFilter || decision.objectFilter(group));

@@ -15,7 +15,12 @@ const maxUnpackedBytes = 64 * 1024 * 1024;
 const maxShownBytes = 1024 * 1024;
 
 export class ChartArchiveError extends Error {
-  constructor(message: string, readonly status = 400) { super(message); }
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
 }
 
 export interface ChartMetadata {
@@ -85,7 +90,8 @@ export function readChartArchive(archive: Buffer): ChartArchive {
   let top: string | undefined;
   for (const e of entries) {
     const parts = safePath(e.path);
-    if (e.type === '1' || e.type === '2') throw new ChartArchiveError(`chart archive holds a link ${JSON.stringify(e.path.slice(0, 200))}: charts hold files only`);
+    if (e.type === '1' || e.type === '2')
+      throw new ChartArchiveError(`chart archive holds a link ${JSON.stringify(e.path.slice(0, 200))}: charts hold files only`);
     if (e.type !== '0' && e.type !== '7') continue;
     top ??= parts[0];
     if (parts[0] !== top) throw new ChartArchiveError('chart archive must hold exactly one top-level chart directory');
@@ -103,8 +109,10 @@ export function readChartArchive(archive: Buffer): ChartArchive {
   const metadata = doc as Record<string, unknown>;
   const name = typeof metadata.name === 'string' ? metadata.name : '';
   const version = typeof metadata.version === 'string' || typeof metadata.version === 'number' ? String(metadata.version) : '';
-  if (!isChartName(name)) throw new ChartArchiveError(`not a chart: Chart.yaml name ${JSON.stringify(name.slice(0, 100))} must be letters, digits, '-', '.' or '_'`);
-  if (!isChartVersion(version)) throw new ChartArchiveError(`not a chart: Chart.yaml version ${JSON.stringify(version.slice(0, 100))} is not a SemVer 2 version`);
+  if (!isChartName(name))
+    throw new ChartArchiveError(`not a chart: Chart.yaml name ${JSON.stringify(name.slice(0, 100))} must be letters, digits, '-', '.' or '_'`);
+  if (!isChartVersion(version))
+    throw new ChartArchiveError(`not a chart: Chart.yaml version ${JSON.stringify(version.slice(0, 100))} is not a SemVer 2 version`);
   for (const field of ['appVersion', 'description', 'icon', 'apiVersion'] as const) {
     if (metadata[field] !== undefined && typeof metadata[field] !== 'string') metadata[field] = String(metadata[field]);
   }

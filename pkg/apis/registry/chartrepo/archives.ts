@@ -14,10 +14,24 @@ export interface StoredChartVersion {
   createdMs: number;
 }
 
-interface Row { name: string; version: string; file_name: string; digest: string; size: number; metadata: ChartMetadata; created_ms: string }
+interface Row {
+  name: string;
+  version: string;
+  file_name: string;
+  digest: string;
+  size: number;
+  metadata: ChartMetadata;
+  created_ms: string;
+}
 
 const fromRow = (r: Row): StoredChartVersion => ({
-  name: r.name, version: r.version, fileName: r.file_name, digest: r.digest, size: r.size, metadata: r.metadata, createdMs: Number(r.created_ms),
+  name: r.name,
+  version: r.version,
+  fileName: r.file_name,
+  digest: r.digest,
+  size: r.size,
+  metadata: r.metadata,
+  createdMs: Number(r.created_ms),
 });
 
 const columns = 'name, version, file_name, digest, size, metadata, created_ms';
@@ -31,35 +45,47 @@ export class ChartArchives {
     const values = [groupUID, name, version, archiveFileName(name, version), chart.digest, chart.size, JSON.stringify(chart.metadata), content, createdMs];
     const insert = `INSERT INTO registry_chart_archives (chart_group_uid, name, version, file_name, digest, size, metadata, content, created_ms)
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`;
-    const result = await this.sql.query(replace
-      ? `${insert} ON CONFLICT (chart_group_uid, name, version) DO UPDATE SET file_name = EXCLUDED.file_name, digest = EXCLUDED.digest,
+    const result = await this.sql.query(
+      replace
+        ? `${insert} ON CONFLICT (chart_group_uid, name, version) DO UPDATE SET file_name = EXCLUDED.file_name, digest = EXCLUDED.digest,
            size = EXCLUDED.size, metadata = EXCLUDED.metadata, content = EXCLUDED.content, created_ms = EXCLUDED.created_ms`
-      : `${insert} ON CONFLICT DO NOTHING`, values);
+        : `${insert} ON CONFLICT DO NOTHING`,
+      values,
+    );
     return (result.rowCount ?? 0) > 0;
   }
 
   async list(groupUID: string, name?: string): Promise<StoredChartVersion[]> {
     const rows = await this.sql.query<Row>(
       `SELECT ${columns} FROM registry_chart_archives WHERE chart_group_uid = $1 AND ($2::text IS NULL OR name = $2) ORDER BY name, created_ms`,
-      [groupUID, name ?? null]);
+      [groupUID, name ?? null],
+    );
     return rows.rows.map(fromRow);
   }
 
   async byFileName(groupUID: string, fileName: string): Promise<(StoredChartVersion & { content: Buffer }) | undefined> {
     const rows = await this.sql.query<Row & { content: Buffer }>(
-      `SELECT ${columns}, content FROM registry_chart_archives WHERE chart_group_uid = $1 AND file_name = $2`, [groupUID, fileName]);
+      `SELECT ${columns}, content FROM registry_chart_archives WHERE chart_group_uid = $1 AND file_name = $2`,
+      [groupUID, fileName],
+    );
     const row = rows.rows[0];
     return row ? { ...fromRow(row), content: row.content } : undefined;
   }
 
   async content(groupUID: string, name: string, version: string): Promise<Buffer | undefined> {
     const rows = await this.sql.query<{ content: Buffer }>(
-      'SELECT content FROM registry_chart_archives WHERE chart_group_uid = $1 AND name = $2 AND version = $3', [groupUID, name, version]);
+      'SELECT content FROM registry_chart_archives WHERE chart_group_uid = $1 AND name = $2 AND version = $3',
+      [groupUID, name, version],
+    );
     return rows.rows[0]?.content;
   }
 
   async delete(groupUID: string, name: string, version: string): Promise<boolean> {
-    const result = await this.sql.query('DELETE FROM registry_chart_archives WHERE chart_group_uid = $1 AND name = $2 AND version = $3', [groupUID, name, version]);
+    const result = await this.sql.query('DELETE FROM registry_chart_archives WHERE chart_group_uid = $1 AND name = $2 AND version = $3', [
+      groupUID,
+      name,
+      version,
+    ]);
     return (result.rowCount ?? 0) > 0;
   }
 
@@ -72,7 +98,8 @@ export class ChartArchives {
     const result = await this.sql.query(
       `DELETE FROM registry_chart_archives a WHERE a.created_ms < $3 AND NOT EXISTS (
          SELECT 1 FROM unnest($1::text[], $2::text[]) AS live(uid, name) WHERE live.uid = a.chart_group_uid AND live.name = a.name)`,
-      [live.map(l => l.groupUID), live.map(l => l.name), olderThanMs]);
+      [live.map(l => l.groupUID), live.map(l => l.name), olderThanMs],
+    );
     return result.rowCount ?? 0;
   }
 }

@@ -62,7 +62,11 @@ function fetchBytes(remote: Remote, url: URL, limit: number): Promise<Buffer> {
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > limit) { req.destroy(); reject(refuse(`${url.pathname} is larger than ${limit} bytes`)); return; }
+        if (size > limit) {
+          req.destroy();
+          reject(refuse(`${url.pathname} is larger than ${limit} bytes`));
+          return;
+        }
         chunks.push(chunk);
       });
       res.on('end', () => resolve(Buffer.concat(chunks)));
@@ -94,7 +98,13 @@ function remoteOf(group: StoredChartGroup): Remote {
   return { base, authorization, tls };
 }
 
-interface IndexVersion { name: string; version: string; url: URL; digest?: string; created?: number }
+interface IndexVersion {
+  name: string;
+  version: string;
+  url: URL;
+  digest?: string;
+  created?: number;
+}
 
 function indexVersions(remote: Remote, text: string): IndexVersion[] {
   let doc: { entries?: Record<string, Array<{ name?: unknown; version?: unknown; urls?: unknown; digest?: unknown; created?: unknown }>> };
@@ -112,7 +122,11 @@ function indexVersions(remote: Remote, text: string): IndexVersion[] {
       const first = Array.isArray(v?.urls) ? String(v.urls[0] ?? '') : '';
       if (!isChartVersion(version) || !first) continue;
       let url: URL;
-      try { url = new URL(first, remote.base); } catch { continue; }
+      try {
+        url = new URL(first, remote.base);
+      } catch {
+        continue;
+      }
       if (url.protocol !== 'https:' && url.protocol !== 'http:') continue;
       const created = typeof v.created === 'string' ? Date.parse(v.created) : NaN;
       out.push({ name, version, url, digest: typeof v.digest === 'string' ? v.digest : undefined, created: Number.isFinite(created) ? created : undefined });

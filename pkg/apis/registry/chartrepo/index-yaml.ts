@@ -28,14 +28,17 @@ export function indexDocument(versions: StoredChartVersion[], generatedMs = Date
   const byName = new Map<string, StoredChartVersion[]>();
   for (const v of versions) byName.set(v.name, [...(byName.get(v.name) ?? []), v]);
   for (const name of [...byName.keys()].sort()) {
-    entries[name] = byName.get(name)!.sort((a, b) => newestFirst(a.version, b.version)).map(v => ({
-      ...v.metadata,
-      name: v.name,
-      version: v.version,
-      digest: v.digest,
-      urls: [`charts/${v.fileName}`],
-      created: rfc3339(v.createdMs),
-    }));
+    entries[name] = byName
+      .get(name)!
+      .sort((a, b) => newestFirst(a.version, b.version))
+      .map(v => ({
+        ...v.metadata,
+        name: v.name,
+        version: v.version,
+        digest: v.digest,
+        urls: [`charts/${v.fileName}`],
+        created: rfc3339(v.createdMs),
+      }));
   }
   return YAML.stringify({ apiVersion: 'v1', entries, generated: rfc3339(generatedMs), serverInfo: {} }, { lineWidth: 0 });
 }

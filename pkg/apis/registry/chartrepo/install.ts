@@ -33,8 +33,12 @@ export function chartRepository(ctx: GroupContext): ChartRepository {
   const archives = new ChartArchives(ctx.sql);
   // Looked up when used: the server makes the stores after every group is built.
   const lazyStores: ChartStores = {
-    get chartGroups() { return ctx.store(registryGroup, 'chartgroups'); },
-    get charts() { return ctx.store(registryGroup, 'charts'); },
+    get chartGroups() {
+      return ctx.store(registryGroup, 'chartgroups');
+    },
+    get charts() {
+      return ctx.store(registryGroup, 'charts');
+    },
   };
   const stores = () => lazyStores;
   const logger = ctx.logger.child({ component: 'chart-repository' });
@@ -57,7 +61,10 @@ export function chartRepository(ctx: GroupContext): ChartRepository {
       return extra ? { ...def, subresources: { ...def.subresources, custom: { ...def.subresources.custom, ...extra } } } : def;
     },
     routes: chartRepoRoutes({
-      stores: lazyStores, archives, logger, authorizer: ctx.authorizer,
+      stores: lazyStores,
+      archives,
+      logger,
+      authorizer: ctx.authorizer,
       authenticator: new ChartRepoAuthenticator(ctx.authenticator),
     }),
     controller: () => ({
@@ -78,7 +85,9 @@ export function chartRepository(ctx: GroupContext): ChartRepository {
         };
         timer = setInterval(() => void sweep().catch(err => logger.warn({ err }, 'chart archive sweep failed; retried later')), sweepEveryMs).unref();
       },
-      stop() { clearInterval(timer); },
+      stop() {
+        clearInterval(timer);
+      },
     }),
   };
   return repository;

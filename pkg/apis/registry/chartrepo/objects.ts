@@ -15,7 +15,12 @@ const fieldManager = 'tke-registry-chartrepo';
 
 /** The chart repository acts on objects as the server itself, after authorizing the caller. */
 export function serverContext(namespace: string, subresource: '' | 'status' = ''): RequestContext {
-  return { user: { username: 'system:serviceaccount:tke:tke-registry-chartrepo', groups: ['system:masters', 'system:authenticated'] }, namespace, dryRun: false, subresource };
+  return {
+    user: { username: 'system:serviceaccount:tke:tke-registry-chartrepo', groups: ['system:masters', 'system:authenticated'] },
+    namespace,
+    dryRun: false,
+    subresource,
+  };
 }
 
 export interface ChartStores {
@@ -41,14 +46,28 @@ export async function findChart(stores: ChartStores, group: StoredChartGroup, na
  * Changes an object's status with optimistic concurrency, re-reading it after a conflict: `change`
  * gets a copy of its status, as `as` reads the object.
  */
-export async function updateStatus<T extends KubeObject>(store: RegistryStore, as: (obj: KubeObject) => T, namespace: string, name: string,
-  change: (status: T['status']) => T['status']): Promise<void> {
+export async function updateStatus<T extends KubeObject>(
+  store: RegistryStore,
+  as: (obj: KubeObject) => T,
+  namespace: string,
+  name: string,
+  change: (status: T['status']) => T['status'],
+): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const current = as(await store.get(serverContext(namespace), name));
     const status = change(structuredClone(current.status));
     try {
-      await store.update(serverContext(namespace, 'status'), name,
-        { apiVersion: current.apiVersion, kind: current.kind, metadata: { name, namespace: namespace || undefined, resourceVersion: current.metadata.resourceVersion }, status }, { fieldManager });
+      await store.update(
+        serverContext(namespace, 'status'),
+        name,
+        {
+          apiVersion: current.apiVersion,
+          kind: current.kind,
+          metadata: { name, namespace: namespace || undefined, resourceVersion: current.metadata.resourceVersion },
+          status,
+        },
+        { fieldManager },
+      );
       return;
     } catch (err) {
       if (!isStatus(err, 409) || attempt >= 10) throw err;
@@ -75,15 +94,28 @@ export async function syncChart(stores: ChartStores, group: StoredChartGroup, na
     const chart = await findChart(stores, group, name);
     if (!chart && versions.length === 0) return;
     if (chart && versions.length === 0) {
-      try { await stores.charts.delete(serverContext(namespace), chart.metadata.name!, { preconditions: { uid: chart.metadata.uid } }); } catch (err) { if (!isStatus(err, 404, 409)) throw err; }
+      try {
+        await stores.charts.delete(serverContext(namespace), chart.metadata.name!, { preconditions: { uid: chart.metadata.uid } });
+      } catch (err) {
+        if (!isStatus(err, 404, 409)) throw err;
+      }
       return;
     }
     try {
-      const target = chart ?? (await stores.charts.create(serverContext(namespace), {
-        apiVersion: 'registry.tkestack.io/v1', kind: 'Chart',
-        metadata: { generateName: 'chart-', namespace },
-        spec: { name, tenantID: tenantOf(group), chartGroupName: group.spec?.name, visibility: group.spec?.visibility },
-      }, { fieldManager })).object;
+      const target =
+        chart ??
+        (
+          await stores.charts.create(
+            serverContext(namespace),
+            {
+              apiVersion: 'registry.tkestack.io/v1',
+              kind: 'Chart',
+              metadata: { generateName: 'chart-', namespace },
+              spec: { name, tenantID: tenantOf(group), chartGroupName: group.spec?.name, visibility: group.spec?.visibility },
+            },
+            { fieldManager },
+          )
+        ).object;
       await updateStatus(stores.charts, asChart, namespace, target.metadata.name!, status => ({ ...status, versions: versions.map(versionOf) }));
       return;
     } catch (err) {

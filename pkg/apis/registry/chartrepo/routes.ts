@@ -38,12 +38,18 @@ function sendJSON(res: ServerResponse, status: number, body: unknown, headers: R
 
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const tooLarge = () => new ChartRepoError(413, `chart upload is larger than ${maxArchiveBytes} bytes`);
-  if (Number(req.headers['content-length'] ?? 0) > limit) { req.resume(); throw tooLarge(); }
+  if (Number(req.headers['content-length'] ?? 0) > limit) {
+    req.resume();
+    throw tooLarge();
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) { req.resume(); throw tooLarge(); }
+    if (size > limit) {
+      req.resume();
+      throw tooLarge();
+    }
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
@@ -70,7 +76,13 @@ export function chartRepoRoutes(deps: ChartRepoDeps): Route[] {
   const { stores, archives } = deps;
 
   /** The group the URL names, the caller, and whether it may do `action`; 401/403/404 otherwise. */
-  async function authorized(r: RouteRequest, tenant: string, groupName: string, action: ChartAction, chartName?: string): Promise<{ group: StoredChartGroup; user?: UserInfo }> {
+  async function authorized(
+    r: RouteRequest,
+    tenant: string,
+    groupName: string,
+    action: ChartAction,
+    chartName?: string,
+  ): Promise<{ group: StoredChartGroup; user?: UserInfo }> {
     if (!namePattern.test(tenant) || !namePattern.test(groupName)) throw new ChartRepoError(404, 'chart group not found');
     const user = await deps.authenticator.authenticate(r, tenant);
     const group = await findChartGroup(stores, tenant, groupName);
@@ -101,9 +113,15 @@ export function chartRepoRoutes(deps: ChartRepoDeps): Route[] {
     const stored = /^[A-Za-z0-9._+-]+\.tgz$/.test(file) ? await archives.byFileName(group.metadata.uid!, file) : undefined;
     if (!stored) throw new ChartRepoError(404, `chart archive "${file.slice(0, 200)}" not found`);
     if (r.req.method === 'GET') {
-      await countPull(stores, group, stored.name).catch(err => deps.logger.warn({ err, chartGroup: groupName, chart: stored.name }, 'could not count a chart pull'));
+      await countPull(stores, group, stored.name).catch(err =>
+        deps.logger.warn({ err, chartGroup: groupName, chart: stored.name }, 'could not count a chart pull'),
+      );
     }
-    r.res.writeHead(200, { 'Content-Type': 'application/gzip', 'Content-Length': stored.content.length, 'Content-Disposition': `attachment; filename="${stored.fileName}"` });
+    r.res.writeHead(200, {
+      'Content-Type': 'application/gzip',
+      'Content-Length': stored.content.length,
+      'Content-Disposition': `attachment; filename="${stored.fileName}"`,
+    });
     r.res.end(r.req.method === 'HEAD' ? undefined : stored.content);
   }
 
@@ -155,21 +173,26 @@ export function chartRepoRoutes(deps: ChartRepoDeps): Route[] {
     throw new ChartRepoError(404, 'not found');
   }
 
-  return [{
-    prefix: '/chart',
-    async handle(r) {
-      try {
-        await dispatch(r);
-      } catch (err) {
-        if (r.res.headersSent) { r.res.destroy(); return; }
-        // A refused upload's body is drained, so the connection stays usable for the client's next request.
-        r.req.resume();
-        if (err instanceof ChartRepoError) return sendJSON(r.res, err.status, { error: err.message }, err.headers);
-        if (err instanceof ChartArchiveError) return sendJSON(r.res, err.status, { error: err.message });
-        if (err instanceof StatusError && err.code < 500) return sendJSON(r.res, err.code, { error: err.message });
-        deps.logger.error({ err, path: r.url.pathname, method: r.req.method }, 'chart repository request failed');
-        sendJSON(r.res, 500, { error: 'an unexpected error occurred; see the server log' });
-      }
+  return [
+    {
+      prefix: '/chart',
+      async handle(r) {
+        try {
+          await dispatch(r);
+        } catch (err) {
+          if (r.res.headersSent) {
+            r.res.destroy();
+            return;
+          }
+          // A refused upload's body is drained, so the connection stays usable for the client's next request.
+          r.req.resume();
+          if (err instanceof ChartRepoError) return sendJSON(r.res, err.status, { error: err.message }, err.headers);
+          if (err instanceof ChartArchiveError) return sendJSON(r.res, err.status, { error: err.message });
+          if (err instanceof StatusError && err.code < 500) return sendJSON(r.res, err.code, { error: err.message });
+          deps.logger.error({ err, path: r.url.pathname, method: r.req.method }, 'chart repository request failed');
+          sendJSON(r.res, 500, { error: 'an unexpected error occurred; see the server log' });
+        }
+      },
     },
-  }];
+  ];
 }

@@ -69,9 +69,15 @@ export function readTar(archive: Buffer): TarEntry[] {
     if (start + size > archive.length) throw new TarError('tar archive is truncated');
     const data = archive.subarray(start, start + size);
     offset = start + Math.ceil(size / block) * block;
-    if (type === 'x') { pax = paxRecords(data); continue; }
+    if (type === 'x') {
+      pax = paxRecords(data);
+      continue;
+    }
     if (type === 'g') continue;
-    if (type === 'L') { longName = cString(data, 0, data.length); continue; }
+    if (type === 'L') {
+      longName = cString(data, 0, data.length);
+      continue;
+    }
     const magic = cString(header, 257, 6);
     const prefix = magic.startsWith('ustar') ? cString(header, 345, 155) : '';
     const name = cString(header, 0, 100);

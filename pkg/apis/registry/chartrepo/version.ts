@@ -24,7 +24,8 @@ export function chartVersionSubresource(deps: { stores: () => ChartStores; archi
       if (!content) throw errors.notFound(gr, `${parentName}/version/${version}`);
       const chart = readChartArchive(content);
       return {
-        apiVersion: 'registry.tkestack.io/v1', kind: 'ChartInfo',
+        apiVersion: 'registry.tkestack.io/v1',
+        kind: 'ChartInfo',
         metadata: { name: parent.metadata.name, namespace },
         spec: { ...chartInfoFiles(chart), chartSpec: chart.metadata },
       };

@@ -22,7 +22,9 @@ export interface RegistryObjects {
 const selectorValue = (v: string) => v.replace(/[\\,=!]/g, c => `\\${c}`);
 
 export async function findNamespace(stores: RegistryObjects, tenant: string, name: string): Promise<StoredNamespace | undefined> {
-  const list = await stores.namespaces().list(controllerContext(''), { fieldSelector: `spec.tenantID=${selectorValue(tenant)},spec.name=${selectorValue(name)}` });
+  const list = await stores
+    .namespaces()
+    .list(controllerContext(''), { fieldSelector: `spec.tenantID=${selectorValue(tenant)},spec.name=${selectorValue(name)}` });
   return list.items.map(asNamespace)[0];
 }
 
@@ -35,7 +37,11 @@ export async function findRepository(stores: RegistryObjects, namespace: StoredN
 
 /** The actions of `requested` (distribution's pull, push, delete, *) the caller is granted on `image`. */
 export async function grantedActions(
-  stores: RegistryObjects, authorizer: Authorizer, user: UserInfo | undefined, image: ImageName, requested: string[],
+  stores: RegistryObjects,
+  authorizer: Authorizer,
+  user: UserInfo | undefined,
+  image: ImageName,
+  requested: string[],
 ): Promise<string[]> {
   const namespace = await findNamespace(stores, image.tenant, image.namespace);
   if (!namespace || namespace.status?.locked === true) return [];
@@ -49,8 +55,16 @@ export async function grantedActions(
     if (!member) return false;
     const object = repository ?? namespace;
     const decision = await authorizer.authorize({
-      user: user!, verb, isResourceRequest: true, path: '', apiGroup: registryGroup, apiVersion: 'v1',
-      resource: 'repositories', subresource: '', namespace: namespace.metadata.name!, name: repository?.metadata.name ?? '',
+      user: user!,
+      verb,
+      isResourceRequest: true,
+      path: '',
+      apiGroup: registryGroup,
+      apiVersion: 'v1',
+      resource: 'repositories',
+      subresource: '',
+      namespace: namespace.metadata.name!,
+      name: repository?.metadata.name ?? '',
     });
     const ok = decision.allowed && (!decision.objectFilter || decision.objectFilter(object));
     decision.onComplete?.(ok ? 200 : 403);
@@ -60,9 +74,9 @@ export async function grantedActions(
   const granted: string[] = [];
   for (const action of new Set(requested)) {
     let ok = false;
-    if (action === 'pull') ok = isPublic || await may(repository ? 'get' : 'list');
+    if (action === 'pull') ok = isPublic || (await may(repository ? 'get' : 'list'));
     else if (action === 'push') ok = await may(repository ? 'update' : 'create');
-    else if (action === 'delete' || action === '*') ok = !!repository && await may('delete');
+    else if (action === 'delete' || action === '*') ok = !!repository && (await may('delete'));
     if (ok) granted.push(action);
   }
   return granted;

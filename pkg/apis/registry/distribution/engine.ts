@@ -42,7 +42,15 @@ export interface EngineConfig {
 }
 
 /** The engine's configuration (distribution's config.yml). */
-export function engineConfigYAML(c: { port: number; dir: string; tokenCertFile: string; notificationURL: string; notificationSecret: string; httpSecret: string; realm: string }): string {
+export function engineConfigYAML(c: {
+  port: number;
+  dir: string;
+  tokenCertFile: string;
+  notificationURL: string;
+  notificationSecret: string;
+  httpSecret: string;
+  realm: string;
+}): string {
   return YAML.stringify({
     version: 0.1,
     log: { level: 'warn', formatter: 'text', accesslog: { disabled: true } },
@@ -61,12 +69,17 @@ export function engineConfigYAML(c: { port: number; dir: string; tokenCertFile: 
     },
     auth: { token: { realm: c.realm, service: tokenService, issuer: tokenIssuer, rootcertbundle: c.tokenCertFile } },
     notifications: {
-      endpoints: [{
-        name: 'tke-apiserver', url: c.notificationURL,
-        headers: { [notificationSecretHeader]: [c.notificationSecret] },
-        timeout: '5s', threshold: 5, backoff: '1s',
-        ignoredmediatypes: ['application/octet-stream'],
-      }],
+      endpoints: [
+        {
+          name: 'tke-apiserver',
+          url: c.notificationURL,
+          headers: { [notificationSecretHeader]: [c.notificationSecret] },
+          timeout: '5s',
+          threshold: 5,
+          backoff: '1s',
+          ignoredmediatypes: ['application/octet-stream'],
+        },
+      ],
     },
     health: { storagedriver: { enabled: false } },
   });
@@ -84,7 +97,12 @@ async function freeLoopbackPort(): Promise<number> {
 }
 
 function processAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The engine this data dir's pid file names, if that process is still a docker-registry of this data dir. */
@@ -101,7 +119,11 @@ function leftoverEngine(pidFile: string, configFile: string): number | undefined
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try { process.kill(-pid, signal); } catch { /* already gone */ }
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    /* already gone */
+  }
 }
 
 /** Where the running engine's base URL is kept, for the workers that do not run it. */
@@ -125,7 +147,9 @@ export class EmbeddedEngine {
   private stopped = false;
   private restartDelayMs = 500;
   private restartTimer: NodeJS.Timeout | undefined;
-  private readonly killOnExit = () => { if (this.child?.pid) killGroup(this.child.pid, 'SIGKILL'); };
+  private readonly killOnExit = () => {
+    if (this.child?.pid) killGroup(this.child.pid, 'SIGKILL');
+  };
 
   constructor(private readonly config: EngineConfig) {}
 
@@ -137,7 +161,9 @@ export class EmbeddedEngine {
   async url(): Promise<string> {
     if (this.stopped) throw new Error('the registry engine is stopped (the server is shutting down)');
     if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) {
-      this.starting ??= this.start().finally(() => { this.starting = undefined; });
+      this.starting ??= this.start().finally(() => {
+        this.starting = undefined;
+      });
     }
     if (this.starting) await this.starting;
     return `http://127.0.0.1:${this.port}`;
@@ -148,8 +174,12 @@ export class EmbeddedEngine {
     return this.child?.pid;
   }
 
-  private get pidFile(): string { return join(this.config.dir, 'engine.pid'); }
-  private get configFile(): string { return join(this.config.dir, 'config.yml'); }
+  private get pidFile(): string {
+    return join(this.config.dir, 'engine.pid');
+  }
+  private get configFile(): string {
+    return join(this.config.dir, 'config.yml');
+  }
 
   private async start(): Promise<void> {
     const { dir, logger } = this.config;
@@ -163,11 +193,19 @@ export class EmbeddedEngine {
     const system = existsSync(systemCABundle) ? await readFile(systemCABundle, 'utf8') : '';
     await writeFile(caBundle, `${this.config.trustedCAPEM.trim()}\n${system}`, { mode: 0o644 });
     const notificationURL = this.config.notificationURL();
-    await writeFile(this.configFile, engineConfigYAML({
-      port: this.port, dir, tokenCertFile: this.config.tokenCertFile, notificationURL,
-      notificationSecret: this.config.notificationSecret, httpSecret: (await readFile(httpSecretFile, 'utf8')).trim(),
-      realm: `${new URL(notificationURL).origin}/registry/auth`,
-    }), { mode: 0o600 });
+    await writeFile(
+      this.configFile,
+      engineConfigYAML({
+        port: this.port,
+        dir,
+        tokenCertFile: this.config.tokenCertFile,
+        notificationURL,
+        notificationSecret: this.config.notificationSecret,
+        httpSecret: (await readFile(httpSecretFile, 'utf8')).trim(),
+        realm: `${new URL(notificationURL).origin}/registry/auth`,
+      }),
+      { mode: 0o600 },
+    );
 
     const child = spawn(this.config.binary, ['serve', this.configFile], {
       // Its own process group, so that stopping it stops whatever it starts too.
@@ -181,7 +219,9 @@ export class EmbeddedEngine {
     const startedAt = Date.now();
     for (const stream of [child.stdout!, child.stderr!]) {
       stream.setEncoding('utf8');
-      stream.on('data', (d: string) => { for (const line of d.split('\n')) if (line.trim()) logger.debug({ engine: line.slice(0, 2000) }, 'registry engine'); });
+      stream.on('data', (d: string) => {
+        for (const line of d.split('\n')) if (line.trim()) logger.debug({ engine: line.slice(0, 2000) }, 'registry engine');
+      });
     }
     const spawned = new Promise<void>((ok, fail) => {
       child.once('spawn', ok);
@@ -195,7 +235,9 @@ export class EmbeddedEngine {
       if (Date.now() - startedAt > stableRunMs) this.restartDelayMs = 500;
       const delay = this.restartDelayMs;
       this.restartDelayMs = Math.min(this.restartDelayMs * 2, maxRestartDelayMs);
-      this.restartTimer = setTimeout(() => { void this.url().catch(err => logger.error({ err }, 'the registry engine did not restart')); }, delay);
+      this.restartTimer = setTimeout(() => {
+        void this.url().catch(err => logger.error({ err }, 'the registry engine did not restart'));
+      }, delay);
       this.restartTimer.unref();
     });
     await spawned;
@@ -209,11 +251,18 @@ export class EmbeddedEngine {
   private async waitAnswering(child: ChildProcess): Promise<void> {
     const deadline = Date.now() + startTimeoutMs;
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the registry engine exited at start (code ${child.exitCode}, signal ${child.signalCode})`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`the registry engine exited at start (code ${child.exitCode}, signal ${child.signalCode})`);
       const status = await new Promise<number>(ok => {
-        const req = http.get({ host: '127.0.0.1', port: this.port, path: '/v2/', timeout: 1000 }, res => { res.resume(); ok(res.statusCode ?? 0); });
+        const req = http.get({ host: '127.0.0.1', port: this.port, path: '/v2/', timeout: 1000 }, res => {
+          res.resume();
+          ok(res.statusCode ?? 0);
+        });
         req.on('error', () => ok(0));
-        req.on('timeout', () => { req.destroy(); ok(0); });
+        req.on('timeout', () => {
+          req.destroy();
+          ok(0);
+        });
       });
       if (status === 401 || status === 200) return;
       if (Date.now() > deadline) {

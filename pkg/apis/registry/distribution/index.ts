@@ -25,7 +25,11 @@ export interface ImageRegistry {
 /** Runs `make` once, on first use; a failure is not remembered, so the next use tries again. */
 function once<T>(make: () => Promise<T>): () => Promise<T> {
   let pending: Promise<T> | undefined;
-  return () => pending ??= make().catch(err => { pending = undefined; throw err; });
+  return () =>
+    (pending ??= make().catch(err => {
+      pending = undefined;
+      throw err;
+    }));
 }
 
 export function imageRegistry(ctx: GroupContext): ImageRegistry {
@@ -56,7 +60,10 @@ export function imageRegistry(ctx: GroupContext): ImageRegistry {
     // The engine is configured with both: they must exist before it starts.
     await signingKey();
     engine = new EmbeddedEngine({
-      binary: options.engineBinary, dir, tokenCertFile, logger,
+      binary: options.engineBinary,
+      dir,
+      tokenCertFile,
+      logger,
       notificationSecret: await notificationSecret(),
       notificationURL: () => `${ctx.externalURL()}${notificationPath}`,
       trustedCAPEM: ctx.ca.certPEM,
@@ -66,7 +73,9 @@ export function imageRegistry(ctx: GroupContext): ImageRegistry {
   const upstream = async (): Promise<string> => {
     if (options.url) return options.url;
     if (!embedded) {
-      throw new EngineUnavailable(`no registry engine: ${options.engineBinary} is not installed (Debian package docker-registry) and --registry-url is not set`);
+      throw new EngineUnavailable(
+        `no registry engine: ${options.engineBinary} is not installed (Debian package docker-registry) and --registry-url is not set`,
+      );
     }
     if (options.sharedEngine === 'user') {
       // Read each time: the owner writes a new address when it restarts its engine.
@@ -96,7 +105,9 @@ export function imageRegistry(ctx: GroupContext): ImageRegistry {
         stopLeftoverEngine(dir, logger);
         if (options.sharedEngine === 'owner') void upstream().catch(err => logger.error({ err }, 'the registry engine did not start'));
       },
-      stop() { engine?.stop(); },
+      stop() {
+        engine?.stop();
+      },
     },
   };
 }

@@ -45,17 +45,22 @@ export function libtrustKeyID(certPEM: string): string {
 
 async function generate(keyFile: string, certFile: string): Promise<void> {
   const alg = { name: 'ECDSA', namedCurve: 'P-256' };
-  const keys = await subtleCrypto.subtle.generateKey(alg, true, ['sign', 'verify']) as CryptoKeyPair;
+  const keys = (await subtleCrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
   const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    // Positive: the first bit clear.
-    serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
-    name: 'CN=tke-apiserver registry token signer',
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + 10 * 365 * 86_400_000),
-    keys,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-  }, subtleCrypto);
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      // Positive: the first bit clear.
+      serialNumber: randomBytes(16)
+        .toString('hex')
+        .replace(/^[89a-f]/, '1'),
+      name: 'CN=tke-apiserver registry token signer',
+      notBefore: new Date(now - 60_000),
+      notAfter: new Date(now + 10 * 365 * 86_400_000),
+      keys,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    },
+    subtleCrypto,
+  );
   const pkcs8 = Buffer.from(await subtleCrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
   const keyPEM = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
   await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 });

@@ -22,7 +22,10 @@ export interface ImageName {
 /** The tenant a request addresses: the host's first label under the domain suffix, else the default tenant. */
 export function tenantOfHost(host: string | undefined, domainSuffix: string | undefined): string | undefined {
   if (!domainSuffix) return defaultTenantID;
-  const name = String(host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+  const name = String(host ?? '')
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase();
   const suffix = `.${domainSuffix.replace(/^\./, '').toLowerCase()}`;
   if (!name.endsWith(suffix)) return defaultTenantID;
   const tenant = name.slice(0, -suffix.length);
@@ -53,11 +56,16 @@ export function parseEngineName(name: string): ImageName | undefined {
 
 /** The registry API's error document (distribution's errcode JSON). */
 export function sendRegistryError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  if (res.headersSent) { res.destroy(); return; }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
   const body = JSON.stringify({ errors: [{ code, message, detail: null }] });
   res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body),
-    'Docker-Distribution-API-Version': 'registry/2.0', ...headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Docker-Distribution-API-Version': 'registry/2.0',
+    ...headers,
   });
   res.end(body);
 }

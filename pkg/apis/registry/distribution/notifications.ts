@@ -41,8 +41,13 @@ function sameSecret(given: string, want: string): boolean {
  * Re-reads and rewrites the object's status until no concurrent writer got there first. `change`
  * gets a copy of the object, as `as` reads it, and answers its new status, or undefined for none.
  */
-async function updateStatus<T extends KubeObject>(store: RegistryStore, as: (obj: KubeObject) => T, namespace: string, name: string,
-  change: (current: T) => T['status'] | undefined): Promise<void> {
+async function updateStatus<T extends KubeObject>(
+  store: RegistryStore,
+  as: (obj: KubeObject) => T,
+  namespace: string,
+  name: string,
+  change: (current: T) => T['status'] | undefined,
+): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const obj = await store.get(controllerContext(namespace), name);
     const status = change(as(structuredClone(obj)));
@@ -65,20 +70,29 @@ export class NotificationReceiver {
       res.end(message);
     };
     try {
-      if (req.method !== 'POST') { answer(405, 'notifications are POSTed'); return; }
+      if (req.method !== 'POST') {
+        answer(405, 'notifications are POSTed');
+        return;
+      }
       const given = String(req.headers[notificationSecretHeader.toLowerCase()] ?? '');
-      if (!given || !sameSecret(given, await this.deps.secret())) { answer(401, 'not the registry engine'); return; }
+      if (!given || !sameSecret(given, await this.deps.secret())) {
+        answer(401, 'not the registry engine');
+        return;
+      }
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of req) {
         size += (chunk as Buffer).length;
-        if (size > maxBodyBytes) { answer(413, 'too large'); return; }
+        if (size > maxBodyBytes) {
+          answer(413, 'too large');
+          return;
+        }
         chunks.push(chunk as Buffer);
       }
       let events: RegistryEvent[];
       try {
         const doc = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { events?: unknown };
-        events = Array.isArray(doc.events) ? doc.events as RegistryEvent[] : [];
+        events = Array.isArray(doc.events) ? (doc.events as RegistryEvent[]) : [];
       } catch {
         answer(400, 'not an event envelope');
         return;
@@ -105,8 +119,14 @@ export class NotificationReceiver {
     const isManifest = manifestMediaType.test(String(target.mediaType ?? ''));
     if (event.action === 'push' && isManifest && target.tag && target.digest) {
       await this.pushed(image, target.tag, target.digest);
-    } else if (event.action === 'pull' && isManifest && event.request?.method === 'GET'
-      && String(event.request?.useragent ?? '').trim().toLowerCase() !== ownUserAgent) {
+    } else if (
+      event.action === 'pull' &&
+      isManifest &&
+      event.request?.method === 'GET' &&
+      String(event.request?.useragent ?? '')
+        .trim()
+        .toLowerCase() !== ownUserAgent
+    ) {
       await this.pulled(image);
     } else if (event.action === 'delete' && target.digest) {
       await this.deleted(image, target.digest);
@@ -122,11 +142,20 @@ export class NotificationReceiver {
     let repository = await findRepository(this.deps.stores, namespace, image.repo);
     if (!repository) {
       try {
-        repository = asRepository((await repositories().create(controllerContext(nsName), {
-          apiVersion: `${registryGroup}/v1`, kind: 'Repository',
-          metadata: { generateName: 'repo-', namespace: nsName },
-          spec: { name: image.repo, tenantID: image.tenant, namespaceName: image.namespace, visibility: namespace.spec?.visibility },
-        }, {})).object);
+        repository = asRepository(
+          (
+            await repositories().create(
+              controllerContext(nsName),
+              {
+                apiVersion: `${registryGroup}/v1`,
+                kind: 'Repository',
+                metadata: { generateName: 'repo-', namespace: nsName },
+                spec: { name: image.repo, tenantID: image.tenant, namespaceName: image.namespace, visibility: namespace.spec?.visibility },
+              },
+              {},
+            )
+          ).object,
+        );
       } catch (err) {
         // Two pushes of a new repository at once: the other one made it.
         repository = await findRepository(this.deps.stores, namespace, image.repo);
@@ -143,15 +172,17 @@ export class NotificationReceiver {
 
   private async pulled(image: ImageName): Promise<void> {
     const namespace = await findNamespace(this.deps.stores, image.tenant, image.namespace);
-    const repository = namespace && await findRepository(this.deps.stores, namespace, image.repo);
+    const repository = namespace && (await findRepository(this.deps.stores, namespace, image.repo));
     if (!namespace || !repository) return;
-    await updateStatus(this.deps.stores.repositories(), asRepository, namespace.metadata.name!, repository.metadata.name!,
-      ({ status }) => ({ ...status, pullCount: (status?.pullCount ?? 0) + 1 }));
+    await updateStatus(this.deps.stores.repositories(), asRepository, namespace.metadata.name!, repository.metadata.name!, ({ status }) => ({
+      ...status,
+      pullCount: (status?.pullCount ?? 0) + 1,
+    }));
   }
 
   private async deleted(image: ImageName, digest: string): Promise<void> {
     const namespace = await findNamespace(this.deps.stores, image.tenant, image.namespace);
-    const repository = namespace && await findRepository(this.deps.stores, namespace, image.repo);
+    const repository = namespace && (await findRepository(this.deps.stores, namespace, image.repo));
     if (!namespace || !repository) return;
     await updateStatus(this.deps.stores.repositories(), asRepository, namespace.metadata.name!, repository.metadata.name!, ({ status }) => {
       const tags = status?.tags ?? [];

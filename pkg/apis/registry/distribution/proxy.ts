@@ -10,7 +10,18 @@ import { engineName, parseClientName, parseEngineName, requestHost, sendRegistry
 
 /** distribution's routes below a repository name. */
 const repositoryRoute = /^\/v2\/(.+)\/(tags\/list|manifests\/[^/]+|blobs\/uploads\/[^/]*|blobs\/[^/]+)$/;
-const hopByHop = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+const hopByHop = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
 
 export class EngineUnavailable extends Error {}
 
@@ -39,11 +50,17 @@ function rewriteChallenge(header: string, host: string, tenant: string): string 
   const params = [...header.slice(7).matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => {
     if (k === 'realm' && host) return [k, `https://${host}${tokenPath}`];
     if (k === 'scope') {
-      return [k, v.split(' ').map(scope => {
-        const first = scope.indexOf(':');
-        const last = scope.lastIndexOf(':');
-        return first > 0 && last > first ? `${scope.slice(0, first + 1)}${clientNameOf(scope.slice(first + 1, last), tenant)}${scope.slice(last)}` : scope;
-      }).join(' ')];
+      return [
+        k,
+        v
+          .split(' ')
+          .map(scope => {
+            const first = scope.indexOf(':');
+            const last = scope.lastIndexOf(':');
+            return first > 0 && last > first ? `${scope.slice(0, first + 1)}${clientNameOf(scope.slice(first + 1, last), tenant)}${scope.slice(last)}` : scope;
+          })
+          .join(' '),
+      ];
     }
     return [k, v];
   });
@@ -65,7 +82,10 @@ function rewriteLocation(location: string, upstream: URL, tenant: string): strin
 export function proxyHandler(deps: ProxyDeps) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     const tenant = tenantOfHost(req.headers.host, deps.domainSuffix);
-    if (!tenant) { sendRegistryError(res, 404, 'NAME_INVALID', 'the host names no valid tenant'); return; }
+    if (!tenant) {
+      sendRegistryError(res, 404, 'NAME_INVALID', 'the host names no valid tenant');
+      return;
+    }
     let path: string;
     if (url.pathname === '/v2' || url.pathname === '/v2/') {
       path = '/v2/';
@@ -74,7 +94,12 @@ export function proxyHandler(deps: ProxyDeps) {
       // The catalog would list every tenant's repositories: not served.
       const image = m && parseClientName(tenant, m[1]);
       if (!m || !image) {
-        sendRegistryError(res, 404, m ? 'NAME_INVALID' : 'UNSUPPORTED', m ? 'invalid repository name: expected <namespace>/<repository>' : 'not a registry API path served here');
+        sendRegistryError(
+          res,
+          404,
+          m ? 'NAME_INVALID' : 'UNSUPPORTED',
+          m ? 'invalid repository name: expected <namespace>/<repository>' : 'not a registry API path served here',
+        );
         return;
       }
       path = `/v2/${engineName(image)}/${m[2]}`;
@@ -108,12 +133,17 @@ export function proxyHandler(deps: ProxyDeps) {
       upstreamRes.pipe(res);
     });
     upstreamReq.on('error', err => {
-      if (res.headersSent) { res.destroy(); return; }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       deps.logger.warn({ err }, 'registry engine request failed');
       sendRegistryError(res, 503, 'UNAVAILABLE', 'the registry engine did not answer', { 'Retry-After': '5' });
     });
     // A client that goes away takes its upload to the engine with it.
-    res.on('close', () => { if (!res.writableFinished) upstreamReq.destroy(); });
+    res.on('close', () => {
+      if (!res.writableFinished) upstreamReq.destroy();
+    });
     req.pipe(upstreamReq);
   };
 }

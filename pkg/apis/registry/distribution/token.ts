@@ -30,18 +30,34 @@ export interface TokenServiceDeps {
   logger: Logger;
 }
 
-interface Scope { type: string; name: string; actions: string[] }
+interface Scope {
+  type: string;
+  name: string;
+  actions: string[];
+}
 
 /** `repository:<name>:<actions>`; the name may hold ':' (TKE joins the middle parts). */
 function parseScope(raw: string): Scope | undefined {
   const first = raw.indexOf(':');
   const last = raw.lastIndexOf(':');
   if (first <= 0 || last === first) return undefined;
-  return { type: raw.slice(0, first), name: raw.slice(first + 1, last), actions: raw.slice(last + 1).split(',').filter(Boolean) };
+  return {
+    type: raw.slice(0, first),
+    name: raw.slice(first + 1, last),
+    actions: raw
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  };
 }
 
 class Unauthorized extends Error {
-  constructor(message: string, readonly retryAfterSeconds?: number) { super(message); }
+  constructor(
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
 }
 
 function basicCredentials(header: string): { username: string; password: string } | undefined {
@@ -65,7 +81,12 @@ async function caller(deps: TokenServiceDeps, req: IncomingMessage, tenant: stri
   // An API key as the password: the key says who it is, whatever the username.
   const byToken = await deps.authenticator.authenticateToken(basic.password);
   if (byToken) return byToken;
-  const login = await deps.authenticator.authenticatePassword({ tenant, username: basic.username, password: basic.password, source: req.socket.remoteAddress ?? '' });
+  const login = await deps.authenticator.authenticatePassword({
+    tenant,
+    username: basic.username,
+    password: basic.password,
+    source: req.socket.remoteAddress ?? '',
+  });
   if (login.retryAfterSeconds) throw new Unauthorized('too many wrong passwords; try again later', login.retryAfterSeconds);
   if (!login.user) throw new Unauthorized('invalid username or password');
   return login.user;
@@ -83,7 +104,10 @@ export function tokenHandler(deps: TokenServiceDeps) {
         sendRegistryError(res, 404, 'NAME_INVALID', 'the host names no valid tenant');
         return;
       }
-      const scopes = url.searchParams.getAll('scope').flatMap(s => s.split(' ')).filter(Boolean);
+      const scopes = url.searchParams
+        .getAll('scope')
+        .flatMap(s => s.split(' '))
+        .filter(Boolean);
       if (scopes.length > maxScopes) {
         sendRegistryError(res, 400, 'DENIED', `at most ${maxScopes} scopes a token`);
         return;
@@ -109,8 +133,13 @@ export function tokenHandler(deps: TokenServiceDeps) {
       const now = Math.floor(Date.now() / 1000);
       const token = await new SignJWT({ access })
         .setProtectedHeader({ alg: tokenAlgorithm, kid: key.keyID, typ: 'JWT' })
-        .setIssuer(tokenIssuer).setSubject(user?.username ?? '').setAudience(tokenService)
-        .setIssuedAt(now).setNotBefore(now - 10).setExpirationTime(now + tokenLifetimeSeconds).setJti(randomUUID())
+        .setIssuer(tokenIssuer)
+        .setSubject(user?.username ?? '')
+        .setAudience(tokenService)
+        .setIssuedAt(now)
+        .setNotBefore(now - 10)
+        .setExpirationTime(now + tokenLifetimeSeconds)
+        .setJti(randomUUID())
         .sign(key.privateKey);
       const body = JSON.stringify({ token, access_token: token, expires_in: tokenLifetimeSeconds, issued_at: new Date(now * 1000).toISOString() });
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
