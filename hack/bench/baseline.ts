@@ -37,10 +37,16 @@ export async function postgresInsertTxPerSecond(databaseUrl: string): Promise<nu
       const c = free.pop()!;
       try {
         await c.query('BEGIN');
-        const { rows } = await c.query<{ rv: string }>(`INSERT INTO bench_baseline.objects (grp, resource, namespace, name, rv, obj)
-          VALUES ('business.tkestack.io', 'projects', '', $1, nextval('bench_baseline.rv'), $2) RETURNING rv::text`, [`baseline-${i}`, obj]);
-        await c.query(`INSERT INTO bench_baseline.changes (rv, grp, resource, namespace, name, type, obj, prev_rv)
-          VALUES ($1, 'business.tkestack.io', 'projects', '', $2, 'ADDED', $3, NULL)`, [rows[0]!.rv, `baseline-${i}`, obj]);
+        const { rows } = await c.query<{ rv: string }>(
+          `INSERT INTO bench_baseline.objects (grp, resource, namespace, name, rv, obj)
+          VALUES ('business.tkestack.io', 'projects', '', $1, nextval('bench_baseline.rv'), $2) RETURNING rv::text`,
+          [`baseline-${i}`, obj],
+        );
+        await c.query(
+          `INSERT INTO bench_baseline.changes (rv, grp, resource, namespace, name, type, obj, prev_rv)
+          VALUES ($1, 'business.tkestack.io', 'projects', '', $2, 'ADDED', $3, NULL)`,
+          [rows[0]!.rv, `baseline-${i}`, obj],
+        );
         await c.query('COMMIT');
       } finally {
         free.push(c);
@@ -58,25 +64,32 @@ export async function postgresInsertTxPerSecond(databaseUrl: string): Promise<nu
 export async function etcdRangesPerSecond(etcdURL: string, key: (i: number) => string): Promise<number> {
   const url = new URL('/v3/kv/range', etcdURL);
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-  const range = (k: string) => new Promise<string>((ok, fail) => {
-    const body = JSON.stringify({ key: Buffer.from(k).toString('base64') });
-    const req = http.request(url, { method: 'POST', agent, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, res => {
-      const chunks: Buffer[] = [];
-      res.on('data', c => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        if (res.statusCode !== 200) fail(new Error(`etcd range ${k}: HTTP ${res.statusCode} ${text.slice(0, 300)}`));
-        else ok(text);
-      });
+  const range = (k: string) =>
+    new Promise<string>((ok, fail) => {
+      const body = JSON.stringify({ key: Buffer.from(k).toString('base64') });
+      const req = http.request(
+        url,
+        { method: 'POST', agent, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
+        res => {
+          const chunks: Buffer[] = [];
+          res.on('data', c => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            if (res.statusCode !== 200) fail(new Error(`etcd range ${k}: HTTP ${res.statusCode} ${text.slice(0, 300)}`));
+            else ok(text);
+          });
+        },
+      );
+      req.on('error', fail);
+      req.end(body);
     });
-    req.on('error', fail);
-    req.end(body);
-  });
   try {
     // The keys must exist, or this would time etcd answering "nothing there".
     const probe = JSON.parse(await range(key(0))) as { kvs?: unknown[] };
     if (probe.kvs?.length !== 1) throw new Error(`etcd has no key ${key(0)}: the peer stores projects elsewhere`);
-    return await rate(etcdRanges, clients, async i => { await range(key(i)); });
+    return await rate(etcdRanges, clients, async i => {
+      await range(key(i));
+    });
   } finally {
     agent.destroy();
   }

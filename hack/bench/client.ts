@@ -14,7 +14,10 @@ export interface Target {
   key?: string;
 }
 
-export interface Response { status: number; body: string }
+export interface Response {
+  status: number;
+  body: string;
+}
 
 export interface Client {
   request(method: string, path: string, body?: unknown): Promise<Response>;
@@ -71,9 +74,11 @@ export async function expectOk(p: Promise<Response>): Promise<string> {
 export async function rate(total: number, parallel: number, op: (i: number) => Promise<void>): Promise<number> {
   let next = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < total) await op(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < total) await op(next++);
+    }),
+  );
   return total / ((performance.now() - started) / 1000);
 }
 

@@ -11,11 +11,35 @@ import type { ResourceDefinition } from '../../pkg/rest/resource.ts';
 
 // JSONSchemaProps fields that can appear in a structural schema's nodes. The rest of what our
 // schemas carry (x-kubernetes-patch-*, $id, examples, ...) has no CRD spelling and is dropped.
-const kept = new Set(['description', 'type', 'format', 'title', 'default', 'maximum', 'exclusiveMaximum', 'minimum',
-  'exclusiveMinimum', 'maxLength', 'minLength', 'pattern', 'maxItems', 'minItems', 'uniqueItems', 'multipleOf', 'enum',
-  'maxProperties', 'minProperties', 'required', 'nullable', 'x-kubernetes-preserve-unknown-fields',
-  'x-kubernetes-embedded-resource', 'x-kubernetes-int-or-string', 'x-kubernetes-list-map-keys', 'x-kubernetes-list-type',
-  'x-kubernetes-map-type']);
+const kept = new Set([
+  'description',
+  'type',
+  'format',
+  'title',
+  'default',
+  'maximum',
+  'exclusiveMaximum',
+  'minimum',
+  'exclusiveMinimum',
+  'maxLength',
+  'minLength',
+  'pattern',
+  'maxItems',
+  'minItems',
+  'uniqueItems',
+  'multipleOf',
+  'enum',
+  'maxProperties',
+  'minProperties',
+  'required',
+  'nullable',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-embedded-resource',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-list-type',
+  'x-kubernetes-map-type',
+]);
 
 const maxDepth = 64;
 
@@ -125,13 +149,15 @@ export function customResourceDefinition(def: ResourceDefinition): JsonSchema {
       group: def.group,
       scope: def.namespaced ? 'Namespaced' : 'Cluster',
       names: { plural: def.resource, singular: def.singular, kind: def.kind, listKind: def.listKind, shortNames: def.shortNames, categories: def.categories },
-      versions: [{
-        name: def.version,
-        served: true,
-        storage: true,
-        schema: { openAPIV3Schema: structuralSchema(def.schema) },
-        ...(def.subresources.status ? { subresources: { status: {} } } : {}),
-      }],
+      versions: [
+        {
+          name: def.version,
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: structuralSchema(def.schema) },
+          ...(def.subresources.status ? { subresources: { status: {} } } : {}),
+        },
+      ],
     },
   };
 }

@@ -33,9 +33,11 @@ export interface Peer {
 export function requirePeerBinaries(): void {
   const build = spawnSync(join(kubeDir, 'build.sh'), { stdio: ['ignore', 'ignore', 'inherit'] });
   if (build.status !== 0) {
-    throw new Error(`the peer benchmark needs etcd and kube-apiserver, and hack/kube/build.sh could not provide them `
-      + `(${build.error?.message ?? `exit ${build.status ?? build.signal}`}; its message is above). `
-      + 'The first build needs Go >= 1.26 and the Go module proxy, and takes 10 to 20 minutes; later runs reuse the binaries');
+    throw new Error(
+      `the peer benchmark needs etcd and kube-apiserver, and hack/kube/build.sh could not provide them ` +
+        `(${build.error?.message ?? `exit ${build.status ?? build.signal}`}; its message is above). ` +
+        'The first build needs Go >= 1.26 and the Go module proxy, and takes 10 to 20 minutes; later runs reuse the binaries',
+    );
   }
 }
 
@@ -93,7 +95,9 @@ export async function startPeer(onStop: (stop: () => Promise<void>) => void): Pr
     };
     if (!env['ETCD_SERVER'] || !target.port) throw new Error(`${dir}/env lacks KUBE_SERVER or ETCD_SERVER`);
     await installCRD(target);
-    const pidLine = readFileSync(join(dir, 'pids'), 'utf8').split('\n').find(l => l.startsWith('kube-apiserver '));
+    const pidLine = readFileSync(join(dir, 'pids'), 'utf8')
+      .split('\n')
+      .find(l => l.startsWith('kube-apiserver '));
     if (!pidLine) throw new Error(`${dir}/pids lists no kube-apiserver`);
     return { target, etcdURL: env['ETCD_SERVER'], apiserverPid: Number(pidLine.split(' ')[1]), stop };
   } catch (err) {

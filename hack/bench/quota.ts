@@ -18,15 +18,18 @@ async function must(client: BenchClient, method: string, path: string, body: unk
 async function createNamespaces(client: BenchClient, project: string, cluster: string, count: number): Promise<number> {
   let next = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (let i = next++; i < count; i = next++) {
-      await must(client, 'POST', `${group}/namespaces/${project}/namespaces`, {
-        apiVersion: 'business.tkestack.io/v1', kind: 'Namespace',
-        metadata: { name: `ns-${i}`, namespace: project },
-        spec: { tenantID: 'default', clusterName: cluster, namespace: `${project}-${i}`, hard: { 'requests.cpu': '100m', 'requests.memory': '128Mi' } },
-      });
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < count; i = next++) {
+        await must(client, 'POST', `${group}/namespaces/${project}/namespaces`, {
+          apiVersion: 'business.tkestack.io/v1',
+          kind: 'Namespace',
+          metadata: { name: `ns-${i}`, namespace: project },
+          spec: { tenantID: 'default', clusterName: cluster, namespace: `${project}-${i}`, hard: { 'requests.cpu': '100m', 'requests.memory': '128Mi' } },
+        });
+      }
+    }),
+  );
   return count / ((performance.now() - started) / 1000);
 }
 
@@ -34,17 +37,26 @@ export async function benchQuota(client: BenchClient): Promise<{ quotaCreatesPer
   const run = Date.now().toString(36);
   const cluster = `bench-quota-${run}`;
   await must(client, 'POST', '/apis/platform.tkestack.io/v1/clusters', {
-    apiVersion: 'platform.tkestack.io/v1', kind: 'Cluster', metadata: { name: cluster },
+    apiVersion: 'platform.tkestack.io/v1',
+    kind: 'Cluster',
+    metadata: { name: cluster },
     spec: { tenantID: 'default', displayName: cluster, type: 'Baremetal', version: '1.30.0' },
   });
   const project = (name: string, hard: Record<string, string>) => ({
-    apiVersion: 'business.tkestack.io/v1', kind: 'Project', metadata: { name },
+    apiVersion: 'business.tkestack.io/v1',
+    kind: 'Project',
+    metadata: { name },
     spec: { tenantID: 'default', displayName: name, members: ['admin'], clusters: { [cluster]: { hard } } },
   });
   const quotaProject = `bench-quota-${run}`;
   const plainProject = `bench-plain-${run}`;
   // Exactly enough for every create, so the last ones run against a nearly full quota.
-  await must(client, 'POST', `${group}/projects`, project(quotaProject, { 'requests.cpu': `${createsPerRun * 100}m`, 'requests.memory': `${createsPerRun * 128}Mi` }));
+  await must(
+    client,
+    'POST',
+    `${group}/projects`,
+    project(quotaProject, { 'requests.cpu': `${createsPerRun * 100}m`, 'requests.memory': `${createsPerRun * 128}Mi` }),
+  );
   await must(client, 'POST', `${group}/projects`, project(plainProject, {}));
   const plainCreatesPerSecond = await createNamespaces(client, plainProject, cluster, createsPerRun);
   const quotaCreatesPerSecond = await createNamespaces(client, quotaProject, cluster, createsPerRun);

@@ -21,7 +21,10 @@ async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const s = createServer();
     s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => { const port = (s.address() as { port: number }).port; s.close(() => ok(port)); });
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
   });
 }
 
@@ -62,7 +65,12 @@ function serverEntry(): string {
   return join(outDir, 'cmd', 'tke-apiserver', 'main.js');
 }
 
-interface Ours { target: Target; databaseUrl: string; pid: number; stop(): Promise<void> }
+interface Ours {
+  target: Target;
+  databaseUrl: string;
+  pid: number;
+  stop(): Promise<void>;
+}
 
 // The database is started here rather than by the server so that the baseline can reach it; it
 // is the same embedded PostgreSQL, with the same settings, the server would start itself.
@@ -88,17 +96,26 @@ async function startServer(): Promise<Ours> {
   const port = await freePort();
   // BENCH_SERVER_NODE_OPTIONS: flags for the server's node only (e.g. --cpu-prof to profile it).
   const nodeFlags = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
-  proc = spawn(process.execPath, [...nodeFlags, serverEntry(), '--data-dir', dataDir, '--secure-port', String(port), '--database-url', db.databaseUrl, '--workers', String(serverWorkers)],
-    { stdio: ['ignore', 'ignore', 'inherit'] });
+  proc = spawn(
+    process.execPath,
+    [...nodeFlags, serverEntry(), '--data-dir', dataDir, '--secure-port', String(port), '--database-url', db.databaseUrl, '--workers', String(serverWorkers)],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (Date.now() > deadline) throw new Error('server did not become ready');
     if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
     try {
       const kc = parseYaml(readFileSync(join(dataDir, 'admin.kubeconfig'), 'utf8'));
-      const target: Target = { port, ca: Buffer.from(kc.clusters[0].cluster['certificate-authority-data'], 'base64').toString(), token: kc.users[0].user.token as string };
+      const target: Target = {
+        port,
+        ca: Buffer.from(kc.clusters[0].cluster['certificate-authority-data'], 'base64').toString(),
+        token: kc.users[0].user.token as string,
+      };
       if ((await makeClient(target, 1).request('GET', '/readyz')).status === 200) return { target, databaseUrl: db.databaseUrl, pid: proc.pid!, stop };
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     await new Promise(r => setTimeout(r, 200));
   }
 }
@@ -113,12 +130,18 @@ function rssOfTree(pid: number): number {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   let total = 0;
-  for (const queue = [pid]; queue.length;) {
+  for (const queue = [pid]; queue.length; ) {
     const p = queue.pop()!;
-    try { total += rssOfPid(p); } catch { /* gone meanwhile */ }
+    try {
+      total += rssOfPid(p);
+    } catch {
+      /* gone meanwhile */
+    }
     queue.push(...(children.get(p) ?? []));
   }
   return total;
@@ -141,7 +164,13 @@ async function main(): Promise<void> {
   // BENCH_PEER=0: our figures only, for iterating on them (the report needs the peer's beside them).
   if (process.env.BENCH_PEER === '0') {
     await cleanUp();
-    process.stdout.write(JSON.stringify({ ...figures, server: { workers: serverWorkers, compiled: !fromSources }, baseline: { postgresInsertTxPerSecond: round(pgTxPerSecond) } }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        ...figures,
+        server: { workers: serverWorkers, compiled: !fromSources },
+        baseline: { postgresInsertTxPerSecond: round(pgTxPerSecond) },
+      }) + '\n',
+    );
     return;
   }
   const peer: Peer = await startPeer(onStop);
@@ -150,14 +179,16 @@ async function main(): Promise<void> {
   const etcdPerSecond = await etcdRangesPerSecond(peer.etcdURL, i => `/registry/business.tkestack.io/projects/${createdProjectName(i)}`);
   await cleanUp();
 
-  process.stdout.write(JSON.stringify({
-    ...figures,
-    server: { workers: serverWorkers, compiled: !fromSources },
-    namespaceCreates: { withQuotaPerSecond: round(quota.quotaCreatesPerSecond), withoutQuotaPerSecond: round(quota.plainCreatesPerSecond) },
-    authorizedGets: { apiKeyPerSecond: round(auth.apiKeyGetsPerSecond), adminPerSecond: round(auth.adminGetsPerSecond), policies: auth.policies },
-    peer: peerRun.figures,
-    baseline: { postgresInsertTxPerSecond: round(pgTxPerSecond), etcdRangesPerSecond: round(etcdPerSecond) },
-  }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      ...figures,
+      server: { workers: serverWorkers, compiled: !fromSources },
+      namespaceCreates: { withQuotaPerSecond: round(quota.quotaCreatesPerSecond), withoutQuotaPerSecond: round(quota.plainCreatesPerSecond) },
+      authorizedGets: { apiKeyPerSecond: round(auth.apiKeyGetsPerSecond), adminPerSecond: round(auth.adminGetsPerSecond), policies: auth.policies },
+      peer: peerRun.figures,
+      baseline: { postgresInsertTxPerSecond: round(pgTxPerSecond), etcdRangesPerSecond: round(etcdPerSecond) },
+    }) + '\n',
+  );
   process.stderr.write(`bench: done in ${Math.round((performance.now() - started) / 1000)}s\n`);
 }
 

@@ -43,8 +43,18 @@ export function rssOfPid(pid: number): number {
 /** The i-th of the projects the creates leave behind, modulo their count (also for probes of the storage underneath). */
 export const createdProjectName = (i: number): string => `bench-c-${i % createCount}`;
 
-function project(name: string): { apiVersion: string; kind: string; metadata: { name: string; labels: Record<string, string> }; spec: Record<string, unknown> } {
-  return { apiVersion: 'business.tkestack.io/v1', kind: 'Project', metadata: { name, labels: { bench: 'true' } }, spec: { displayName: name, members: ['admin'] } };
+function project(name: string): {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels: Record<string, string> };
+  spec: Record<string, unknown>;
+} {
+  return {
+    apiVersion: 'business.tkestack.io/v1',
+    kind: 'Project',
+    metadata: { name, labels: { bench: 'true' } },
+    spec: { displayName: name, members: ['admin'] },
+  };
 }
 
 /** `label` names the server in the progress lines written to stderr. */
@@ -66,7 +76,8 @@ export async function runWorkload(label: string, target: Target, probe: ServerPr
     onePage.push(performance.now() - t);
     if (all.items.length < listObjects) throw new Error(`listed ${all.items.length} of ${listObjects}`);
     // The peers' objects differ a little (defaults, finalizers, managedFields): the size says how much.
-    if (r === 0) process.stderr.write(`bench: ${label}: ${all.items.length} projects listed in one page of ${Math.round(Buffer.byteLength(body) / 1024)} KiB\n`);
+    if (r === 0)
+      process.stderr.write(`bench: ${label}: ${all.items.length} projects listed in one page of ${Math.round(Buffer.byteLength(body) / 1024)} KiB\n`);
     t = performance.now();
     let cont = '';
     let seen = 0;
@@ -90,45 +101,60 @@ export async function runWorkload(label: string, target: Target, probe: ServerPr
   let received = 0;
   const expected = watchers * watchWrites;
   let allReceived!: () => void;
-  const done = new Promise<void>(r => { allReceived = r; });
+  const done = new Promise<void>(r => {
+    allReceived = r;
+  });
   const watchPath = `${base}?watch=true&resourceVersion=${rv}&labelSelector=bench-watch%3Dtrue`;
   const opened: ClientRequest[] = [];
   let writesPerSecond = 0;
   try {
     // Each is kept as soon as it is open, so that a failure to open one still closes the others.
-    await Promise.all(Array.from({ length: watchers }, () => {
-      let buf = '';
-      return client.stream(watchPath, chunk => {
-        buf += chunk.toString();
-        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          // Only the creation is timed: later MODIFIED events (controllers updating status) were not sent at sentAt.
-          if (!line.startsWith('{"type":"ADDED"')) {
-            if (line.startsWith('{"type":"ERROR"')) throw new Error(`watch ended: ${line.slice(0, 300)}`);
-            continue;
-          }
-          const m = /"name":"(bench-w-\d+)"/.exec(line);
-          const t0 = m ? sentAt.get(m[1]!) : undefined;
-          if (t0 !== undefined) latencies.push(performance.now() - t0);
-          if (++received === expected) allReceived();
-        }
-      }).then(req => { opened.push(req); });
-    }));
+    await Promise.all(
+      Array.from({ length: watchers }, () => {
+        let buf = '';
+        return client
+          .stream(watchPath, chunk => {
+            buf += chunk.toString();
+            for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+              const line = buf.slice(0, nl);
+              buf = buf.slice(nl + 1);
+              // Only the creation is timed: later MODIFIED events (controllers updating status) were not sent at sentAt.
+              if (!line.startsWith('{"type":"ADDED"')) {
+                if (line.startsWith('{"type":"ERROR"')) throw new Error(`watch ended: ${line.slice(0, 300)}`);
+                continue;
+              }
+              const m = /"name":"(bench-w-\d+)"/.exec(line);
+              const t0 = m ? sentAt.get(m[1]!) : undefined;
+              if (t0 !== undefined) latencies.push(performance.now() - t0);
+              if (++received === expected) allReceived();
+            }
+          })
+          .then(req => {
+            opened.push(req);
+          });
+      }),
+    );
     const started = performance.now();
-    await Promise.all(Array.from({ length: watchWrites }, async (_, i) => {
-      // Paced: write i leaves at its slot, whatever the ones before it are doing.
-      const wait = started + (i * 1000) / watchWritesPerSecond - performance.now();
-      if (wait > 0) await new Promise(r => setTimeout(r, wait));
-      const name = `bench-w-${i}`;
-      sentAt.set(name, performance.now());
-      const body = project(name);
-      body.metadata.labels = { 'bench-watch': 'true' };
-      await expectOk(client.request('POST', base, body));
-    }));
+    await Promise.all(
+      Array.from({ length: watchWrites }, async (_, i) => {
+        // Paced: write i leaves at its slot, whatever the ones before it are doing.
+        const wait = started + (i * 1000) / watchWritesPerSecond - performance.now();
+        if (wait > 0) await new Promise(r => setTimeout(r, wait));
+        const name = `bench-w-${i}`;
+        sentAt.set(name, performance.now());
+        const body = project(name);
+        body.metadata.labels = { 'bench-watch': 'true' };
+        await expectOk(client.request('POST', base, body));
+      }),
+    );
     writesPerSecond = watchWrites / ((performance.now() - started) / 1000);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([done, new Promise(r => { timer = setTimeout(r, 120_000); })]);
+    await Promise.race([
+      done,
+      new Promise(r => {
+        timer = setTimeout(r, 120_000);
+      }),
+    ]);
     clearTimeout(timer);
   } finally {
     for (const r of opened) r.destroy();
@@ -137,15 +163,22 @@ export async function runWorkload(label: string, target: Target, probe: ServerPr
   // timeout passed) counts as infinitely late: a p99 that lands on one is reported as null.
   const missing = expected - received;
   const delivery = [...latencies, ...Array<number>(missing).fill(Number.POSITIVE_INFINITY)];
-  const late = (p: number) => { const v = percentile(delivery, p); return Number.isFinite(v) ? round(v) : null; };
-  process.stderr.write(`bench: ${label}: ${watchers} watchers, ${watchWrites} writes at ${round(writesPerSecond)}/s, ${received} of ${expected} events delivered\n`);
+  const late = (p: number) => {
+    const v = percentile(delivery, p);
+    return Number.isFinite(v) ? round(v) : null;
+  };
+  process.stderr.write(
+    `bench: ${label}: ${watchers} watchers, ${watchWrites} writes at ${round(writesPerSecond)}/s, ${received} of ${expected} events delivered\n`,
+  );
 
   // Memory: fill up to memoryObjects projects, then list them all in one page while sampling the
   // server's resident memory.
   const existing = listObjects + watchWrites;
   await rate(Math.max(0, memoryObjects - existing), concurrency, i => expectOk(client.request('POST', base, project(`bench-m-${i}`))).then(() => {}));
   let peakRss = probe.rssBytes();
-  const sampler = setInterval(() => { peakRss = Math.max(peakRss, probe.rssBytes()); }, 50);
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, probe.rssBytes());
+  }, 50);
   const listStarted = performance.now();
   let listed: number;
   try {
@@ -166,8 +199,11 @@ export async function runWorkload(label: string, target: Target, probe: ServerPr
       getsPerSecond: round(getsPerSecond),
       concurrency,
       list10000: {
-        onePageP50Ms: round(percentile(onePage, 50)), onePageP99Ms: round(percentile(onePage, 99)),
-        pagedBy500P50Ms: round(percentile(paged, 50)), pagedBy500P99Ms: round(percentile(paged, 99)), pageP99Ms: round(percentile(pages, 99)),
+        onePageP50Ms: round(percentile(onePage, 50)),
+        onePageP99Ms: round(percentile(onePage, 99)),
+        pagedBy500P50Ms: round(percentile(paged, 50)),
+        pagedBy500P99Ms: round(percentile(paged, 99)),
+        pageP99Ms: round(percentile(pages, 99)),
       },
       watch: { watchers, events: received, missing, writesPerSecond: round(writesPerSecond), deliveryP50Ms: late(50), deliveryP99Ms: late(99) },
       memory: { objects: listed, rssMB100k: round(peakRss / 1048576), listMs: round(listMs) },

@@ -50,7 +50,9 @@ export interface WriteResult {
 
 /** Thrown inside a dry-run transaction to roll it back after everything has been checked. */
 class DryRunRollback extends Error {
-  constructor(readonly result: WriteResult) { super('dry run'); }
+  constructor(readonly result: WriteResult) {
+    super('dry run');
+  }
 }
 
 export class RegistryStore {
@@ -59,7 +61,11 @@ export class RegistryStore {
   private readonly apiVersion: string;
   private readonly eventPresentations = new WeakMap<ChangeEvent, KubeObject>();
 
-  constructor(readonly def: ResourceDefinition, private readonly storage: Store, private readonly admission: AdmissionChain) {
+  constructor(
+    readonly def: ResourceDefinition,
+    private readonly storage: Store,
+    private readonly admission: AdmissionChain,
+  ) {
     this.compiled = compileKind(def.schema);
     this.gr = { group: def.group, resource: def.resource };
     this.apiVersion = apiVersionOf(def);
@@ -89,7 +95,7 @@ export class RegistryStore {
       return (obj: KubeObject) => ((get(obj) ?? '') === req.value) !== req.negate;
     });
     const visible = ctx.objectFilter;
-    return (obj) => labels(obj.metadata.labels) && fields.every(f => f(obj)) && (!visible || visible(obj));
+    return obj => labels(obj.metadata.labels) && fields.every(f => f(obj)) && (!visible || visible(obj));
   }
 
   private fieldGetter(path: string): (obj: KubeObject) => string | undefined {
@@ -184,7 +190,16 @@ export class RegistryStore {
     }
     const now = timestamp();
     const generated = this.beforeCreate(ctx, obj, now);
-    const final = updateManagedFields(undefined, obj, opts.fieldManager ?? 'unknown', 'Update', this.apiVersion, ctx.subresource || undefined, now, this.fieldOptions(ctx));
+    const final = updateManagedFields(
+      undefined,
+      obj,
+      opts.fieldManager ?? 'unknown',
+      'Update',
+      this.apiVersion,
+      ctx.subresource || undefined,
+      now,
+      this.fieldOptions(ctx),
+    );
     for (let attempt = 0; ; attempt++) {
       try {
         // A copy per attempt: the strategy's beforeWrite may change the object it writes.
@@ -228,7 +243,7 @@ export class RegistryStore {
     if (this.def.strategy.allowUnconditionalUpdate === false && !body.metadata?.resourceVersion) {
       throw errors.invalid(this.def.group, this.def.kind, name, [field.invalid('metadata.resourceVersion', 0, 'must be specified for an update')]);
     }
-    return this.guaranteedUpdate(ctx, name, warnings, opts, (current) => {
+    return this.guaranteedUpdate(ctx, name, warnings, opts, current => {
       const wantRV = body.metadata?.resourceVersion;
       if (wantRV && wantRV !== current.metadata.resourceVersion) {
         throw errors.conflict(this.gr, name, 'the object has been modified; please apply your changes to the latest version and try again');
@@ -241,7 +256,7 @@ export class RegistryStore {
     if (patchType === 'application/apply-patch+yaml' || patchType === 'application/apply-patch+cbor') {
       return this.apply(ctx, name, body, opts);
     }
-    return this.guaranteedUpdate(ctx, name, [], opts, (current) => {
+    return this.guaranteedUpdate(ctx, name, [], opts, current => {
       const patched = applyPatch(current, patchType, body, this.def.schema);
       return { object: patched, warnings: this.checkTypeAndFields(patched, opts.fieldValidation) };
     });
@@ -261,10 +276,23 @@ export class RegistryStore {
     if (!existing) {
       // As kube-apiserver: an apply that creates is a create, whatever the patch was allowed as.
       if (ctx.authorize && !(await ctx.authorize('create'))) {
-        throw errors.forbidden(this.gr, name, `User "${ctx.user.username}" cannot create resource "${this.def.resource}" in API group "${this.def.group}": an apply that creates the object needs create`);
+        throw errors.forbidden(
+          this.gr,
+          name,
+          `User "${ctx.user.username}" cannot create resource "${this.def.resource}" in API group "${this.def.group}": an apply that creates the object needs create`,
+        );
       }
       const now = timestamp();
-      const obj = serverSideApply(undefined, { ...applied, metadata: { ...applied.metadata, name } }, opts.fieldManager, !!opts.force, this.def.schema, this.apiVersion, now, this.fieldOptions(ctx));
+      const obj = serverSideApply(
+        undefined,
+        { ...applied, metadata: { ...applied.metadata, name } },
+        opts.fieldManager,
+        !!opts.force,
+        this.def.schema,
+        this.apiVersion,
+        now,
+        this.fieldOptions(ctx),
+      );
       // The applied configuration's resourceVersion says nothing about an object that does not exist.
       delete obj.metadata.resourceVersion;
       this.beforeCreate(ctx, obj, now);
@@ -275,8 +303,16 @@ export class RegistryStore {
         if (!(err instanceof StatusError && err.reason === 'AlreadyExists')) throw err;
       }
     }
-    return this.guaranteedUpdate(ctx, name, warnings, opts, (current) =>
-      ({ object: serverSideApply(current, applied, opts.fieldManager!, !!opts.force, this.def.schema, this.apiVersion, timestamp(), this.fieldOptions(ctx)) }), true);
+    return this.guaranteedUpdate(
+      ctx,
+      name,
+      warnings,
+      opts,
+      current => ({
+        object: serverSideApply(current, applied, opts.fieldManager!, !!opts.force, this.def.schema, this.apiVersion, timestamp(), this.fieldOptions(ctx)),
+      }),
+      true,
+    );
   }
 
   /**
@@ -284,20 +320,37 @@ export class RegistryStore {
    * patches never lose each other's changes. `mutate` returns the client's desired object and
    * the warnings found while making it (a patch's unknown fields are only known once applied).
    */
-  private async guaranteedUpdate(ctx: RequestContext, name: string, warnings: string[], opts: WriteOptions,
-    mutate: (current: KubeObject) => { object: KubeObject; warnings?: string[] }, managedByApply = false): Promise<WriteResult> {
+  private async guaranteedUpdate(
+    ctx: RequestContext,
+    name: string,
+    warnings: string[],
+    opts: WriteOptions,
+    mutate: (current: KubeObject) => { object: KubeObject; warnings?: string[] },
+    managedByApply = false,
+  ): Promise<WriteResult> {
     const key = this.key(ctx.namespace, name);
-    return this.transact(ctx, async (tx) => {
+    return this.transact(ctx, async tx => {
       const current = await tx.get(key, { forUpdate: true });
       if (!current || (ctx.objectFilter && !ctx.objectFilter(current))) throw errors.notFound(this.gr, name);
       const desired = mutate(structuredClone(current));
       const obj = this.mergeForUpdate(ctx, desired.object, current);
       const now = timestamp();
-      const final = managedByApply ? obj
-        : updateManagedFields(current, obj, opts.fieldManager ?? 'unknown', 'Update', this.apiVersion, ctx.subresource || undefined, now, this.fieldOptions(ctx));
+      const final = managedByApply
+        ? obj
+        : updateManagedFields(
+            current,
+            obj,
+            opts.fieldManager ?? 'unknown',
+            'Update',
+            this.apiVersion,
+            ctx.subresource || undefined,
+            now,
+            this.fieldOptions(ctx),
+          );
       const allWarnings = [...warnings, ...(desired.warnings ?? [])];
       // An unchanged object is not written again, unless its stored form is out of date.
-      if (isUnchanged(current, final) && !(current as { [staleStoredForm]?: boolean })[staleStoredForm]) return { object: this.present(current, ctx), created: false, warnings: allWarnings };
+      if (isUnchanged(current, final) && !(current as { [staleStoredForm]?: boolean })[staleStoredForm])
+        return { object: this.present(current, ctx), created: false, warnings: allWarnings };
       return this.writeInTx(tx, ctx, 'UPDATE', current, final, allWarnings);
     });
   }
@@ -317,7 +370,8 @@ export class RegistryStore {
     } else {
       obj = desired;
       if (this.def.subresources.status) {
-        if (current[statusField] === undefined) delete obj[statusField]; else obj[statusField] = structuredClone(current[statusField]);
+        if (current[statusField] === undefined) delete obj[statusField];
+        else obj[statusField] = structuredClone(current[statusField]);
       }
       // Only the finalize subresource changes the kind's own finalizers.
       if (finalizers) finalizers.set(obj, structuredClone(finalizers.get(current)));
@@ -328,7 +382,8 @@ export class RegistryStore {
     m.uid = current.metadata.uid;
     m.creationTimestamp = current.metadata.creationTimestamp;
     m.resourceVersion = current.metadata.resourceVersion;
-    if (this.def.namespaced) m.namespace = current.metadata.namespace; else delete m.namespace;
+    if (this.def.namespaced) m.namespace = current.metadata.namespace;
+    else delete m.namespace;
     m.generation = current.metadata.generation;
     if (current.metadata.deletionTimestamp) {
       m.deletionTimestamp = current.metadata.deletionTimestamp;
@@ -352,7 +407,7 @@ export class RegistryStore {
 
   async delete(ctx: RequestContext, name: string, opts: DeleteOptions): Promise<WriteResult> {
     const key = this.key(ctx.namespace, name);
-    return this.transact(ctx, async (tx) => {
+    return this.transact(ctx, async tx => {
       const current = await tx.get(key, { forUpdate: true });
       if (!current || (ctx.objectFilter && !ctx.objectFilter(current))) throw errors.notFound(this.gr, name);
       const pre = opts.preconditions;
@@ -360,7 +415,11 @@ export class RegistryStore {
         throw errors.conflict(this.gr, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
       }
       if (pre?.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion) {
-        throw errors.conflict(this.gr, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${current.metadata.resourceVersion}`);
+        throw errors.conflict(
+          this.gr,
+          name,
+          `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${current.metadata.resourceVersion}`,
+        );
       }
       if (this.hasFinalizers(current)) {
         if (current.metadata.deletionTimestamp) return { object: this.present(current, ctx), created: false, warnings: [] };
@@ -389,13 +448,13 @@ export class RegistryStore {
   // ---- shared write path ---------------------------------------------------
 
   private async write(ctx: RequestContext, op: Operation, old: KubeObject | undefined, obj: KubeObject | undefined, warnings: string[]): Promise<WriteResult> {
-    return this.transact(ctx, (tx) => this.writeInTx(tx, ctx, op, old, obj, warnings));
+    return this.transact(ctx, tx => this.writeInTx(tx, ctx, op, old, obj, warnings));
   }
 
   /** Runs `fn` in a transaction; in dry-run mode everything runs and is then rolled back. */
   private async transact(ctx: RequestContext, fn: (tx: Transaction) => Promise<WriteResult>): Promise<WriteResult> {
     try {
-      return await this.storage.transact(async (tx) => {
+      return await this.storage.transact(async tx => {
         const result = await fn(tx);
         if (ctx.dryRun) throw new DryRunRollback(result);
         return result;
@@ -406,10 +465,28 @@ export class RegistryStore {
     }
   }
 
-  private async writeInTx(tx: Transaction, ctx: RequestContext, op: Operation, old: KubeObject | undefined, obj: KubeObject | undefined, warnings: string[]): Promise<WriteResult> {
+  private async writeInTx(
+    tx: Transaction,
+    ctx: RequestContext,
+    op: Operation,
+    old: KubeObject | undefined,
+    obj: KubeObject | undefined,
+    warnings: string[],
+  ): Promise<WriteResult> {
     const name = (obj ?? old)!.metadata.name!;
     const wctx: WriteContext = { ...ctx, operation: op, tx, resource: this.def };
-    await this.admission.run({ operation: op, resource: this.def, subresource: ctx.subresource, namespace: ctx.namespace, name, object: obj, oldObject: old, user: ctx.user, dryRun: ctx.dryRun, tx });
+    await this.admission.run({
+      operation: op,
+      resource: this.def,
+      subresource: ctx.subresource,
+      namespace: ctx.namespace,
+      name,
+      object: obj,
+      oldObject: old,
+      user: ctx.user,
+      dryRun: ctx.dryRun,
+      tx,
+    });
     const key = this.key(ctx.namespace, name);
     // The write is the transaction's last step: it commits with it, unless a dry run rolls it back.
     const last = { final: !ctx.dryRun };
@@ -426,9 +503,8 @@ export class RegistryStore {
         return { object: this.present(gone, ctx), created: false, warnings };
       }
       await this.def.strategy.beforeWrite?.(obj!, old, wctx);
-      const stored = op === 'CREATE'
-        ? await tx.create(key, stripTypeMeta(obj!), last)
-        : await tx.update(key, stripTypeMeta(obj!), old!.metadata.resourceVersion, last);
+      const stored =
+        op === 'CREATE' ? await tx.create(key, stripTypeMeta(obj!), last) : await tx.update(key, stripTypeMeta(obj!), old!.metadata.resourceVersion, last);
       return { object: this.present(stored, ctx), created: op === 'CREATE', warnings };
     } catch (err) {
       throw this.translate(err, name);
@@ -490,11 +566,17 @@ export class RegistryStore {
       ...validateObjectMeta(obj.metadata, { namespaced: this.def.namespaced }),
       ...this.compiled.validate(obj),
       ...(this.def.strategy.validate?.(obj, ctx) ?? []),
-      ...(old ? this.def.strategy.validateUpdate?.(obj, old, ctx) ?? [] : []),
+      ...(old ? (this.def.strategy.validateUpdate?.(obj, old, ctx) ?? []) : []),
     ];
     if (old && old.metadata.deletionTimestamp) {
       const added = (obj.metadata.finalizers ?? []).filter(f => !(old.metadata.finalizers ?? []).includes(f));
-      if (added.length) problems.push(field.forbidden('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`));
+      if (added.length)
+        problems.push(
+          field.forbidden(
+            'metadata.finalizers',
+            `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`,
+          ),
+        );
     }
     if (problems.length) throw errors.invalid(this.def.group, this.def.kind, obj.metadata.name ?? obj.metadata.generateName ?? '', problems);
   }
@@ -504,24 +586,34 @@ export class RegistryStore {
     const n = err.key?.name ?? name;
     const gr = err.key ? { group: err.key.group, resource: err.key.resource } : this.gr;
     switch (err.code) {
-      case 'NotFound': return errors.notFound(gr, n);
-      case 'AlreadyExists': return errors.alreadyExists(gr, n);
-      case 'Conflict': return errors.conflict(gr, n, 'the object has been modified; please apply your changes to the latest version and try again');
-      case 'Expired': return errors.gone(`The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.`);
-      case 'InvalidContinue': return errors.badRequest(`continue key is not valid: ${err.message}`);
-      case 'TooLargeResourceVersion': return errors.tooLargeResourceVersion(err.message);
-      case 'Unavailable': return errors.unavailable(err.message);
-      default: return err;
+      case 'NotFound':
+        return errors.notFound(gr, n);
+      case 'AlreadyExists':
+        return errors.alreadyExists(gr, n);
+      case 'Conflict':
+        return errors.conflict(gr, n, 'the object has been modified; please apply your changes to the latest version and try again');
+      case 'Expired':
+        return errors.gone(
+          `The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.`,
+        );
+      case 'InvalidContinue':
+        return errors.badRequest(`continue key is not valid: ${err.message}`);
+      case 'TooLargeResourceVersion':
+        return errors.tooLargeResourceVersion(err.message);
+      case 'Unavailable':
+        return errors.unavailable(err.message);
+      default:
+        return err;
     }
   }
 }
-
 
 /** A write that changes nothing but bookkeeping is not a write: no new revision, no watch event. */
 function isUnchanged(current: KubeObject, next: KubeObject): boolean {
   const strip = (o: KubeObject) => {
     const c = structuredClone(o);
-    delete c.apiVersion; delete c.kind;
+    delete c.apiVersion;
+    delete c.kind;
     c.metadata.managedFields = (c.metadata.managedFields ?? []).map(e => ({ ...e, time: undefined }));
     return c;
   };
@@ -587,24 +679,30 @@ export async function watchResource(store: RegistryStore, storage: Store, ctx: R
   }
   return storage.watch(store.prefix(ctx.namespace), {
     fromRV,
-    onEvent: (ev) => {
+    onEvent: ev => {
       const now = matches(ev.object);
       const before = ev.prevObject ? matches(ev.prevObject) : false;
       const obj = store.presentEvent(ev, ctx);
-      if (ev.type === 'DELETED') { if (before || now) sink.event('DELETED', obj); return; }
-      if (ev.type === 'ADDED') { if (now) sink.event('ADDED', obj); return; }
+      if (ev.type === 'DELETED') {
+        if (before || now) sink.event('DELETED', obj);
+        return;
+      }
+      if (ev.type === 'ADDED') {
+        if (now) sink.event('ADDED', obj);
+        return;
+      }
       // A modification moves an object into or out of the selected set.
       if (now && before) sink.event('MODIFIED', obj);
       else if (now) sink.event('ADDED', obj);
       else if (before) sink.event('DELETED', obj);
     },
-    onError: (err) => {
+    onError: err => {
       if (err instanceof StorageError && err.code === 'Expired') {
         sink.error(errors.gone(`too old resource version: ${fromRV} (${storage.compactedRevision()})`));
       } else {
         sink.error(err instanceof StatusError ? err : errors.internal((err as Error).message));
       }
     },
-    onProgress: (progress) => sink.bookmark(progress),
+    onProgress: progress => sink.bookmark(progress),
   });
 }

@@ -32,7 +32,11 @@ const TAIL_SQL = changesSQL('rv > $1', '$2');
 /** Rows per query when a resource's objects are loaded into the cache. */
 const SNAPSHOT_CHUNK = 5000;
 
-interface SyncWaiter { round: number; resolve: () => void; reject: (err: unknown) => void }
+interface SyncWaiter {
+  round: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 export class ChangeFeed {
   private readonly cache: WatchCache;
@@ -48,7 +52,10 @@ export class ChangeFeed {
   private rounds = 0;
   private syncWaiters: SyncWaiter[] = [];
 
-  constructor(private readonly host: FeedHost, opts: FeedOptions) {
+  constructor(
+    private readonly host: FeedHost,
+    opts: FeedOptions,
+  ) {
     this.pollIntervalMs = opts.pollIntervalMs;
     this.cache = new WatchCache({
       capacity: opts.cacheSize,
@@ -104,9 +111,7 @@ export class ChangeFeed {
   }
 
   async start(): Promise<void> {
-    const r = await this.host.pool.query<{ rv: string; compacted: string }>(
-      'SELECT r.rv::text AS rv, c.rv::text AS compacted FROM revision r, compaction c',
-    );
+    const r = await this.host.pool.query<{ rv: string; compacted: string }>('SELECT r.rv::text AS rv, c.rv::text AS compacted FROM revision r, compaction c');
     this.host.noteCompacted(BigInt(r.rows[0].compacted));
     this.cache.reset(BigInt(r.rows[0].rv));
     await this.connectListener();
@@ -230,24 +235,28 @@ export class ChangeFeed {
   /** Every object of a resource in one snapshot, read a chunk at a time. */
   private async readSnapshot(group: string, resource: string): Promise<{ objects: Array<{ key: ObjectKey; object: KubeObject }>; rv: bigint }> {
     try {
-      return await withTransaction(this.host.pool, async (client) => {
-        const rv = BigInt((await client.query<{ rv: string }>('SELECT rv::text AS rv FROM revision')).rows[0].rv);
-        const objects: Array<{ key: ObjectKey; object: KubeObject }> = [];
-        let after: [string, string] = ['', ''];
-        for (let first = true; ; first = false) {
-          const { rows } = await client.query<ObjRow>(
-            `SELECT namespace, name, obj FROM objects WHERE grp = $1 AND resource = $2 ${first ? '' : 'AND (namespace, name) > ($3, $4)'}
+      return await withTransaction(
+        this.host.pool,
+        async client => {
+          const rv = BigInt((await client.query<{ rv: string }>('SELECT rv::text AS rv FROM revision')).rows[0].rv);
+          const objects: Array<{ key: ObjectKey; object: KubeObject }> = [];
+          let after: [string, string] = ['', ''];
+          for (let first = true; ; first = false) {
+            const { rows } = await client.query<ObjRow>(
+              `SELECT namespace, name, obj FROM objects WHERE grp = $1 AND resource = $2 ${first ? '' : 'AND (namespace, name) > ($3, $4)'}
              ORDER BY namespace, name LIMIT ${SNAPSHOT_CHUNK}`,
-            first ? [group, resource] : [group, resource, after[0], after[1]],
-          );
-          for (const row of rows) {
-            const key = { group, resource, namespace: row.namespace, name: row.name };
-            objects.push({ key, object: this.host.codec.decode(key, row.obj) });
+              first ? [group, resource] : [group, resource, after[0], after[1]],
+            );
+            for (const row of rows) {
+              const key = { group, resource, namespace: row.namespace, name: row.name };
+              objects.push({ key, object: this.host.codec.decode(key, row.obj) });
+            }
+            if (rows.length < SNAPSHOT_CHUNK) return { objects, rv };
+            after = [rows[rows.length - 1].namespace, rows[rows.length - 1].name];
           }
-          if (rows.length < SNAPSHOT_CHUNK) return { objects, rv };
-          after = [rows[rows.length - 1].namespace, rows[rows.length - 1].name];
-        }
-      }, { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' });
+        },
+        { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' },
+      );
     } catch (err) {
       throw mapError(err);
     }
@@ -258,7 +267,14 @@ export class ChangeFeed {
    * row) must not stop the feed for everyone: only the watches of its resource end.
    */
   private undecodable(row: ChangeRow & { rv: string }, err: Error): void {
-    this.host.log('change cannot be decoded; ending the watches of its resource', { group: row.grp, resource: row.resource, namespace: row.namespace, name: row.name, rv: row.rv, error: err.message });
+    this.host.log('change cannot be decoded; ending the watches of its resource', {
+      group: row.grp,
+      resource: row.resource,
+      namespace: row.namespace,
+      name: row.name,
+      rv: row.rv,
+      error: err.message,
+    });
     this.cache.skip({ group: row.grp, resource: row.resource }, BigInt(row.rv), err);
   }
 

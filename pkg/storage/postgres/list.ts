@@ -69,9 +69,8 @@ export interface PageRequest {
 export async function readPage(client: pg.PoolClient, codec: ObjectCodec, req: PageRequest, noteCompacted: (rv: bigint) => void): Promise<ListResult | bigint> {
   const { prefix, opts, wanted, start } = req;
   const limit = opts.limit && opts.limit > 0 ? Math.floor(opts.limit) : 0;
-  const st = (await client.query<{ current: string; compacted: string }>(
-    'SELECT r.rv::text AS current, c.rv::text AS compacted FROM revision r, compaction c',
-  )).rows[0];
+  const st = (await client.query<{ current: string; compacted: string }>('SELECT r.rv::text AS current, c.rv::text AS compacted FROM revision r, compaction c'))
+    .rows[0];
   const current = BigInt(st.current);
   const compacted = BigInt(st.compacted);
   noteCompacted(compacted);
@@ -121,22 +120,25 @@ export async function readPage(client: pg.PoolClient, codec: ObjectCodec, req: P
     const rvParam = `$${params.length}`;
     let bound: [string, string] | undefined;
     if (n > 0) {
-      const row = (await client.query<{ namespace: string; name: string }>(
-        `SELECT namespace, name FROM (
+      const row = (
+        await client.query<{ namespace: string; name: string }>(
+          `SELECT namespace, name FROM (
            (SELECT namespace, name FROM objects WHERE ${cond} ORDER BY namespace, name LIMIT ${n})
            UNION
            (SELECT DISTINCT namespace, name FROM changes WHERE ${cond} AND rv > ${rvParam} AND type = 'DELETED' ORDER BY namespace, name LIMIT ${n})
          ) k ORDER BY namespace, name OFFSET ${n - 1} LIMIT 1`,
-        params,
-      )).rows[0];
+          params,
+        )
+      ).rows[0];
       if (row) {
         bound = [row.namespace, row.name];
         params.push(row.namespace, row.name);
         cond += ` AND (namespace, name) <= ($${params.length - 1}, $${params.length})`;
       }
     }
-    const rows = (await client.query<ObjRow>(
-      `SELECT namespace, name, obj FROM (
+    const rows = (
+      await client.query<ObjRow>(
+        `SELECT namespace, name, obj FROM (
          SELECT namespace, name, obj FROM objects WHERE ${cond} AND rv <= ${rvParam}
          UNION ALL
          SELECT k.namespace, k.name, s.obj
@@ -153,8 +155,9 @@ export async function readPage(client: pg.PoolClient, codec: ObjectCodec, req: P
          -- A key created after rv has no such change: the step lands on an earlier key.
          WHERE s.grp = $1 AND s.resource = $2 AND s.namespace = k.namespace AND s.name = k.name AND s.type <> 'DELETED'
        ) u ORDER BY namespace, name`,
-      params,
-    )).rows;
+        params,
+      )
+    ).rows;
     return { rows, bound };
   };
 

@@ -94,7 +94,10 @@ class PgStore implements PostgresStore {
 
   private readonly codec: ObjectCodec;
 
-  constructor(readonly pool: pg.Pool, private readonly opts: PostgresStoreOptions) {
+  constructor(
+    readonly pool: pg.Pool,
+    private readonly opts: PostgresStoreOptions,
+  ) {
     this.log = opts.log ?? (() => {});
     this.codec = new ObjectCodec(opts.encryption);
     this.retain = opts.retainRevisions ?? 100_000;
@@ -151,19 +154,23 @@ class PgStore implements PostgresStore {
     for (let attempt = 1; ; attempt++) {
       let tx: PgTransaction | undefined;
       try {
-        const out = await withTransaction(this.pool, async (client) => {
-          tx = new PgTransaction(client, this.codec);
-          if (learned) await tx.preLock(learned);
-          let result: T;
-          try {
-            result = await fn(tx);
-          } finally {
-            await tx.settle();
-          }
-          if (tx.failure) throw tx.failure;
-          if (!tx.committed) await tx.prepareCommit();
-          return result;
-        }, { begin: BEGIN_WRITE, committed: () => tx?.committed ?? false });
+        const out = await withTransaction(
+          this.pool,
+          async client => {
+            tx = new PgTransaction(client, this.codec);
+            if (learned) await tx.preLock(learned);
+            let result: T;
+            try {
+              result = await fn(tx);
+            } finally {
+              await tx.settle();
+            }
+            if (tx.failure) throw tx.failure;
+            if (!tx.committed) await tx.prepareCommit();
+            return result;
+          },
+          { begin: BEGIN_WRITE, committed: () => tx?.committed ?? false },
+        );
         // This process's own changes reach its cache and watches without waiting for a notification.
         if (tx?.hasWritten) this.feed.kick();
         return out;
@@ -235,7 +242,8 @@ class PgStore implements PostgresStore {
     const deadline = Date.now() + FUTURE_REVISION_WAIT_MS;
     for (;;) {
       const result = await this.inTransaction('REPEATABLE READ READ ONLY', client =>
-        readPage(client, this.codec, { prefix, opts, wanted, start }, rv => this.noteCompacted(rv)));
+        readPage(client, this.codec, { prefix, opts, wanted, start }, rv => this.noteCompacted(rv)),
+      );
       if (typeof result !== 'bigint') return result;
       if (Date.now() >= deadline) {
         throw new StorageError('TooLargeResourceVersion', `Too large resource version: ${wanted}, current: ${result}`);
@@ -256,15 +264,17 @@ class PgStore implements PostgresStore {
   async compact(opts: { retainRevisions?: number } = {}): Promise<bigint> {
     const retain = BigInt(Math.max(0, Math.floor(opts.retainRevisions ?? this.retain)));
     // The new compacted revision is noted only once it is committed.
-    const compacted = await this.inTransaction('READ COMMITTED', async (client) => {
+    const compacted = await this.inTransaction('READ COMMITTED', async client => {
       const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, 0) AS ok', [COMPACTION_LOCK_CLASS]);
       if (!got.rows[0].ok) {
         // Another replica is compacting right now; its result is as good as ours.
         return this.compacted;
       }
-      const st = (await client.query<{ current: string; compacted: string }>(
-        'SELECT r.rv::text AS current, c.rv::text AS compacted FROM revision r, compaction c FOR UPDATE OF c',
-      )).rows[0];
+      const st = (
+        await client.query<{ current: string; compacted: string }>(
+          'SELECT r.rv::text AS current, c.rv::text AS compacted FROM revision r, compaction c FOR UPDATE OF c',
+        )
+      ).rows[0];
       const previous = BigInt(st.compacted);
       const target = BigInt(st.current) - retain;
       if (target <= previous) return previous;

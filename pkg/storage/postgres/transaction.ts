@@ -5,7 +5,19 @@ import pg from 'pg';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { StorageError, type KeyPrefix, type ObjectKey, type Transaction, type TransactionListOptions, type WriteOptions } from '../interface.ts';
 import { assemble, withRV, type ObjectCodec } from './codec.ts';
-import { CREATE_SQL, DELETE_SQL, describe, errorCode, FINAL_CREATE_SQL, keyParams, keyString, LockBusyError, NAMED_LOCK_CLASS, UNIQUE_VIOLATION, UPDATE_SQL } from './sql.ts';
+import {
+  CREATE_SQL,
+  DELETE_SQL,
+  describe,
+  errorCode,
+  FINAL_CREATE_SQL,
+  keyParams,
+  keyString,
+  LockBusyError,
+  NAMED_LOCK_CLASS,
+  UNIQUE_VIOLATION,
+  UPDATE_SQL,
+} from './sql.ts';
 
 // ---------------------------------------------------------------------------------------------
 // BEGIN ... COMMIT
@@ -54,13 +66,18 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   let broken: Error | undefined;
   // The pool stops listening to a client it hands out: a connection lost then (the database
   // restarting) would be an unhandled 'error' event, which ends the process.
-  const onLost = (err: Error) => { broken ??= err; };
+  const onLost = (err: Error) => {
+    broken ??= err;
+  };
   client.on('error', onLost);
   try {
     return await inTransaction(client, () => fn(client), {
       begin: opts.begin,
       committed: opts.committed,
-      onRollbackError: err => { broken ??= err; opts.onRollbackError?.(err); },
+      onRollbackError: err => {
+        broken ??= err;
+        opts.onRollbackError?.(err);
+      },
     });
   } finally {
     client.off('error', onLost);
@@ -83,10 +100,12 @@ const finalStatements = {
 type FinalStatement = keyof typeof finalStatements;
 
 // PREPARE outlives the transaction it runs in, rolled back or not: once per connection.
-const PREPARE_FINAL_WRITES = Object.entries(finalStatements).map(([name, sql]) => {
-  const params = Math.max(...[...sql.matchAll(/\$(\d+)/g)].map(m => Number(m[1])));
-  return `PREPARE ${name}(${Array(params).fill('text').join(', ')}) AS ${sql}`;
-}).join(';\n');
+const PREPARE_FINAL_WRITES = Object.entries(finalStatements)
+  .map(([name, sql]) => {
+    const params = Math.max(...[...sql.matchAll(/\$(\d+)/g)].map(m => Number(m[1])));
+    return `PREPARE ${name}(${Array(params).fill('text').join(', ')}) AS ${sql}`;
+  })
+  .join(';\n');
 const preparedConnections = new WeakSet<pg.ClientBase>();
 
 // ---------------------------------------------------------------------------------------------
@@ -96,7 +115,10 @@ const preparedConnections = new WeakSet<pg.ClientBase>();
 const MAX_LEARNED_LOCKS = 256;
 
 /** What one attempt of a transaction locked, for the next attempt to take first. */
-export interface LockSet { keys: Map<string, ObjectKey>; names: Set<string> }
+export interface LockSet {
+  keys: Map<string, ObjectKey>;
+  names: Set<string>;
+}
 
 export class PgTransaction implements Transaction {
   /** Whether this transaction holds the counter row lock (made its first write). */
@@ -122,7 +144,10 @@ export class PgTransaction implements Transaction {
   failure: unknown;
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly client: pg.PoolClient, private readonly codec: ObjectCodec) {}
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly codec: ObjectCodec,
+  ) {}
 
   /** fn may fire operations concurrently; they must still run one at a time, in call order. */
   private run<T>(op: () => Promise<T>): Promise<T> {
@@ -197,7 +222,7 @@ export class PgTransaction implements Transaction {
       preparedConnections.add(this.client);
     }
     const args = params.map(p => this.client.escapeLiteral(p)).join(', ');
-    const results = await this.q<R>(`EXECUTE ${name}(${args}); COMMIT`, []) as unknown as pg.QueryResult<R>[];
+    const results = (await this.q<R>(`EXECUTE ${name}(${args}); COMMIT`, [])) as unknown as pg.QueryResult<R>[];
     // COMMIT of a transaction the database had aborted answers ROLLBACK instead of failing.
     if (results[1]?.command !== 'COMMIT') {
       const err = new Error('transaction was rolled back by the database');
@@ -263,7 +288,12 @@ export class PgTransaction implements Transaction {
     // Picked paths come back as one JSON array a row, so only they are sent and parsed.
     let columns = 'obj';
     if (opts.pick) {
-      columns = `jsonb_build_array(${opts.pick.map(p => { params.push(p.split('.')); return `obj #> $${params.length}::text[]`; }).join(', ')}) AS obj`;
+      columns = `jsonb_build_array(${opts.pick
+        .map(p => {
+          params.push(p.split('.'));
+          return `obj #> $${params.length}::text[]`;
+        })
+        .join(', ')}) AS obj`;
     }
     return { where, columns };
   }
@@ -279,7 +309,9 @@ export class PgTransaction implements Transaction {
          LEFT JOIN LATERAL (SELECT ${columns} FROM objects WHERE ${where} AND rv > $${params.length} ORDER BY namespace, name) c ON true`,
         params,
       );
-      const changed = r.rows.filter(row => row.obj !== null).map(row => this.codec.decode(prefix, opts.pick ? assemble(opts.pick, row.obj as unknown as unknown[]) : row.obj!));
+      const changed = r.rows
+        .filter(row => row.obj !== null)
+        .map(row => this.codec.decode(prefix, opts.pick ? assemble(opts.pick, row.obj as unknown as unknown[]) : row.obj!));
       return { count: Number(r.rows[0]?.total ?? 0), changed };
     });
   }
@@ -321,11 +353,7 @@ export class PgTransaction implements Transaction {
           throw err;
         }
       }
-      const r = await this.q<{ allocated: string | null; rv: string | null }>(
-        CREATE_SQL,
-        [...keyParams(key), encoded],
-        'tke_create',
-      );
+      const r = await this.q<{ allocated: string | null; rv: string | null }>(CREATE_SQL, [...keyParams(key), encoded], 'tke_create');
       const { allocated, rv } = r.rows[0];
       if (allocated !== null) this.writeLocked = true;
       if (rv === null) {

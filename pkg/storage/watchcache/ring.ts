@@ -7,7 +7,10 @@ export class EventRing {
   private len = 0;
 
   /** The ring holds every change with startRV < rv <= the newest pushed. */
-  constructor(private readonly capacity: number, public startRV: bigint) {
+  constructor(
+    private readonly capacity: number,
+    public startRV: bigint,
+  ) {
     this.buf = new Array<ChangeEvent | undefined>(capacity);
   }
 
