@@ -7,8 +7,12 @@ import { compareKeys, ResourceState } from '../../pkg/storage/watchcache/state.t
 
 const key = (namespace: string, name: string): ObjectKey => ({ group: 'g', resource: 'things', namespace, name });
 const object = (namespace: string, name: string, v = 0): KubeObject => ({ metadata: { name, ...(namespace ? { namespace } : {}) }, spec: { v } });
-const event = (type: ChangeEvent['type'], namespace: string, name: string, rv: bigint, v = 0): ChangeEvent =>
-  ({ type, key: key(namespace, name), object: object(namespace, name, v), rv });
+const event = (type: ChangeEvent['type'], namespace: string, name: string, rv: bigint, v = 0): ChangeEvent => ({
+  type,
+  key: key(namespace, name),
+  object: object(namespace, name, v),
+  rv,
+});
 const names = (items: KubeObject[]) => items.map(o => `${o.metadata.namespace ?? ''}/${o.metadata.name}`);
 
 describe('watch cache: the objects of a resource', () => {
@@ -19,11 +23,14 @@ describe('watch cache: the objects of a resource', () => {
   });
 
   it('applies changes in order, skips those its snapshot has, and pages like the storage', () => {
-    const state = new ResourceState([
-      { key: key('b', 'x'), object: object('b', 'x') },
-      { key: key('a', 'y'), object: object('a', 'y') },
-      { key: key('a', 'x'), object: object('a', 'x') },
-    ], 10n);
+    const state = new ResourceState(
+      [
+        { key: key('b', 'x'), object: object('b', 'x') },
+        { key: key('a', 'y'), object: object('a', 'y') },
+        { key: key('a', 'x'), object: object('a', 'x') },
+      ],
+      10n,
+    );
     state.apply(event('DELETED', 'a', 'x', 9n));
     assert.ok(state.get('a', 'x'), 'a change at or below the snapshot is in it already');
     state.apply(event('ADDED', 'a', 'z', 11n));
@@ -53,7 +60,9 @@ describe('watch cache: the objects of a resource', () => {
   it('loads a resource once, keeping the changes published while it loads', async () => {
     let loads = 0;
     let release!: () => void;
-    const gate = new Promise<void>(r => { release = r; });
+    const gate = new Promise<void>(r => {
+      release = r;
+    });
     const cache = new WatchCache({
       capacity: 100,
       watcherBuffer: 100,
@@ -63,7 +72,13 @@ describe('watch cache: the objects of a resource', () => {
           loads++;
           await gate;
           // Read after the load began: it has revision 6 but not 7.
-          return { objects: [{ key: key('', 'old'), object: object('', 'old') }, { key: key('', 'six'), object: object('', 'six') }], rv: 6n };
+          return {
+            objects: [
+              { key: key('', 'old'), object: object('', 'old') },
+              { key: key('', 'six'), object: object('', 'six') },
+            ],
+            rv: 6n,
+          };
         },
       },
     });

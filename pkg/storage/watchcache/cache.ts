@@ -148,7 +148,10 @@ export class WatchCache {
     this.states.set(rk, slot);
     slot.loading = this.snapshots.load(group, resource).then(
       snapshot => {
-        const state = new ResourceState(snapshot.objects.map(o => deepFreeze(o)), snapshot.rv);
+        const state = new ResourceState(
+          snapshot.objects.map(o => deepFreeze(o)),
+          snapshot.rv,
+        );
         // The snapshot was read after the load began, so every change it lacks was published
         // since: it is pending here, or not read from the log yet and will be applied when it is.
         for (const e of slot.pending) state.apply(e);
