@@ -34,8 +34,13 @@ describe('e2e: --workers 2', function () {
   let server: TestServer;
   const base = '/apis/business.tkestack.io/v1/projects';
   /** A new connection per request, so the port's round robin spreads them over both workers. */
-  const fresh = (method: string, path: string, body?: unknown) =>
-    httpsRequest({ port: server.port, caPEM: server.caPEM }, method, path, { body, defaultToken: server.token, agent: new https.Agent({ keepAlive: false }) });
+  const fresh = (method: string, path: string, body?: unknown, token?: string | null) =>
+    httpsRequest({ port: server.port, caPEM: server.caPEM }, method, path, {
+      body,
+      token,
+      defaultToken: server.token,
+      agent: new https.Agent({ keepAlive: false }),
+    });
   const project = (name: string) => ({ apiVersion: 'business.tkestack.io/v1', kind: 'Project', metadata: { name }, spec: { displayName: name } });
 
   before(async () => {
@@ -86,6 +91,33 @@ describe('e2e: --workers 2', function () {
       );
     } finally {
       watch.close();
+    }
+  });
+
+  it('an identity, its API key and its binding work at once through every worker', async () => {
+    for (let i = 0; i < 3; i++) {
+      const username = `keyuser${i}`;
+      const password = 'Passw0rd123';
+      const identity = await fresh('POST', '/apis/auth.tkestack.io/v1/localidentities', {
+        metadata: { generateName: 'usr-' },
+        spec: { username, displayName: username, hashedPassword: Buffer.from(password).toString('base64'), tenantID: 'default' },
+      });
+      assert.equal(identity.status, 201, identity.body);
+      // Each step on a new connection, straight after the one before.
+      const key = await fresh(
+        'POST',
+        '/apis/auth.tkestack.io/v1/apikeys/default/password',
+        { tenantID: 'default', username, password: Buffer.from(password).toString('base64'), description: 'k', expire: '1h' },
+        null,
+      );
+      assert.equal(key.status, 201, key.body);
+      const apiKey = key.json().spec.apiKey as string;
+      const bound = await fresh('POST', '/apis/auth.tkestack.io/v1/policies/pol-default-administrator/binding', { users: [{ id: username, name: username }] });
+      assert.equal(bound.status, 201, bound.body);
+      for (let j = 0; j < 4; j++) {
+        const got = await fresh('GET', base, undefined, apiKey);
+        assert.equal(got.status, 200, `${username}'s request ${j}: ${got.body}`);
+      }
     }
   });
 

@@ -144,8 +144,19 @@ export class APIKeys {
     return { ...stored, spec: { ...stored.spec, apiKey: token } };
   }
 
-  /** The user a key authenticates, or undefined (not a key of ours, bad signature, expired, revoked). */
+  /**
+   * The user a key authenticates, or undefined (not a key of ours, bad signature, expired, revoked).
+   * A key of ours refused by this process's snapshot is checked again against an up-to-date one:
+   * it may have been made a moment ago through another worker or replica.
+   */
   async verify(token: string): Promise<UserInfo | undefined> {
+    const found = await this.verifyWith(token, () => this.state.snapshot());
+    if (found !== false) return found;
+    return (await this.verifyWith(token, () => this.state.upToDate())) || undefined;
+  }
+
+  /** false: a key of ours (signed by our algorithm with a key id) that this snapshot does not accept. */
+  private async verifyWith(token: string, snapshot: () => Promise<Snapshot>): Promise<UserInfo | undefined | false> {
     let kid: string | undefined;
     try {
       const header = decodeProtectedHeader(token);
@@ -155,9 +166,9 @@ export class APIKeys {
       return undefined;
     }
     if (!kid) return undefined;
-    const snap = await this.state.snapshot();
+    const snap = await snapshot();
     const key = this.keys.publicKey(snap, kid);
-    if (!key) return undefined;
+    if (!key) return false;
     let payload = this.verified.get(token);
     if (!payload || payload.exp * 1000 <= Date.now()) {
       try {
@@ -185,13 +196,13 @@ export class APIKeys {
     }
     const { usr: username, ted: tenant } = payload;
     const record = snap.objects.apikeys.get(payload.jti);
-    if (!record || record.metadata.uid !== payload.oid || record.spec?.username !== username || record.spec?.tenantID !== tenant) return undefined;
-    if (record.status?.disabled === true || record.status?.expired === true || record.metadata.deletionTimestamp) return undefined;
+    if (!record || record.metadata.uid !== payload.oid || record.spec?.username !== username || record.spec?.tenantID !== tenant) return false;
+    if (record.status?.disabled === true || record.status?.expired === true || record.metadata.deletionTimestamp) return false;
     const expireAt = Date.parse(record.spec?.expire_at ?? '');
     if (Number.isFinite(expireAt) && expireAt <= Date.now()) return undefined;
     const identity = await this.identity(snap, tenant, username, payload.sub);
     // A tenant that moved to another kind of provider has other identities, even under the same names.
-    return identity && identity.provider === payload.idp && identity.uid === payload.sub ? identity.user : undefined;
+    return identity && identity.provider === payload.idp && identity.uid === payload.sub ? identity.user : false;
   }
 
   authenticator(): TokenAuthenticator {

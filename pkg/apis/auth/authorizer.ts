@@ -97,7 +97,12 @@ export class TKEAuthorizer implements Authorizer {
     if (r.apiGroup === authGroupName && sharedResources.has(r.resource) && !readVerbs.has(r.verb)) {
       return { allowed: false, tenant, reason: 'objects shared by all tenants are changed by platform administrators only' };
     }
-    const snap = await this.state.snapshot();
+    const decided = this.decideWith(await this.state.snapshot(), tenant, user, r);
+    // A refusal may be a binding or policy written a moment ago through another worker or replica.
+    return decided.allowed || decided.explicitDeny ? decided : this.decideWith(await this.state.upToDate(), tenant, user, r);
+  }
+
+  private decideWith(snap: Snapshot, tenant: string, user: UserInfo, r: DecideRequest): Decision {
     const tke = tkeAttributes(r);
     const admin = isTenantAdmin(snap, tenant, user.username);
     const objectFilter = tenantFilter(r.apiGroup, r.resource, tenant);

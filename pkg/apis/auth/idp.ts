@@ -240,7 +240,10 @@ export interface Login {
 
 /** Checks a password against the tenant's provider, throttling repeated failures per (tenant, user, source). */
 export async function checkPassword(state: AuthState, throttle: PasswordThrottle, l: Login): Promise<PasswordCheck> {
-  const snap = await state.snapshot();
+  // A tenant or user unknown here may have been made a moment ago through another worker or replica.
+  let snap = await state.snapshot();
+  const known = snap.objects.identityproviders.get(l.tenant);
+  if (!known || (known.spec?.type === 'local' && !snap.identitiesByUser.has(userKey(l.tenant, l.username)))) snap = await state.upToDate();
   const idp = snap.objects.identityproviders.get(l.tenant);
   // An unknown tenant has no users: refused before anything is written, so made-up tenants cost nothing.
   if (!idp || isReservedName(l.username)) return {};

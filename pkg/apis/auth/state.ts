@@ -65,6 +65,8 @@ export class AuthState {
   private version = 0;
   private watchers: Watcher[] = [];
   private stopped = false;
+  /** The revision every object of the current snapshot is at least as new as. */
+  private builtAt = 0n;
 
   constructor(
     private readonly storage: Store,
@@ -114,6 +116,20 @@ export class AuthState {
     }
   }
 
+  /**
+   * A snapshot holding every write committed before the call, for a refusal that a write made
+   * through another process may explain: another worker or replica created the API key, identity or
+   * binding a moment ago, and this process's watch has not brought it yet. Rebuilt only when the
+   * database has moved past the current snapshot, so a refusal costs one small query.
+   */
+  async upToDate(): Promise<Snapshot> {
+    const snap = await this.snapshot();
+    const built = this.builtAt;
+    if ((await this.storage.currentRevision()) <= built) return snap;
+    this.dirty = true;
+    return this.snapshot();
+  }
+
   private async build(): Promise<Snapshot> {
     const lists = await Promise.all(snapshotResources.map(r => this.storage.list({ group: authGroupName, resource: r })));
     // Stored objects, each of its kind's schema (see asStored in stored.ts).
@@ -126,6 +142,7 @@ export class AuthState {
       const fromRV = lists.reduce((min, l) => (l.rv < min ? l.rv : min), lists[0].rv);
       this.watch(fromRV);
     }
+    this.builtAt = lists.reduce((min, l) => (l.rv < min ? l.rv : min), lists[0].rv);
     this.current = { version: ++this.version, objects, identitiesByUser };
     return this.current;
   }
