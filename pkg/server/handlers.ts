@@ -35,13 +35,6 @@ const minWatchTimeoutSeconds = 1800;
 const maxWatchTimeoutSeconds = 2 * minWatchTimeoutSeconds;
 /** Bytes a watch stream may have waiting for its client before it is ended as too slow. */
 const maxWatchBacklogBytes = 16 * 1024 * 1024;
-/**
- * How long a busy watch stream gathers events before it writes them. A write costs a chunk, a TLS
- * record and a syscall whatever it holds, and a thousand streams each written once per event
- * starve the event loop; a stream that has not written for this long writes at once, so an event
- * waits at most this long and a quiet stream not at all.
- */
-const watchFlushIntervalMs = 25;
 
 // A list with a client limit is read and written a page at a time, so memory holds about one page
 // per list however large it is (a whole list is one read of the cache, written a piece at a time).
@@ -320,50 +313,33 @@ export class ResourceHandlers {
     };
     let done = false;
     let watcher: { stop(): void } | undefined;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    let lastFlush = 0;
-    let scheduled: { cancel(): void } | undefined;
-    const flush = () => {
-      scheduled = undefined;
-      if (pending.length === 0 || res.destroyed) return;
-      lastFlush = performance.now();
-      const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      res.write(data);
-    };
     const finish = () => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       watcher?.stop();
       untrack();
-      scheduled?.cancel();
-      flush();
       res.end();
     };
+    let corked = false;
     const write = (type: string, object: unknown) => {
       if (done) return;
       // A client that stopped reading would otherwise grow this process's memory without bound;
       // like kube-apiserver, the watch ends and the client watches again (or relists).
-      if (res.writableLength + pendingBytes > maxWatchBacklogBytes) {
+      if (res.writableLength > maxWatchBacklogBytes) {
         res.destroy();
         return;
       }
-      const line = this.eventLine(type, object);
-      pending.push(line);
-      pendingBytes += line.length;
-      if (scheduled) return;
-      const wait = lastFlush + watchFlushIntervalMs - performance.now();
-      if (wait <= 0) {
-        // The rest of this turn's events still join the write.
-        const immediate = setImmediate(flush);
-        scheduled = { cancel: () => clearImmediate(immediate) };
-      } else {
-        const timeout = setTimeout(flush, wait);
-        scheduled = { cancel: () => clearTimeout(timeout) };
+      // The events of one turn of the event loop leave in one write (one TLS record, one syscall).
+      if (!corked) {
+        corked = true;
+        res.cork();
+        process.nextTick(() => {
+          corked = false;
+          res.uncork();
+        });
       }
+      res.write(this.eventLine(type, object));
     };
     const timer = setTimeout(finish, timeoutSeconds * 1000);
     const untrack = h.trackWatch(finish);
