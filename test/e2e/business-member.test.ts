@@ -108,6 +108,16 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     assert.equal(r.code, 0, describeRun(['get', 'resourcequota', name], r));
     return JSON.parse(r.stdout);
   }
+  /**
+   * The configmaps in a member namespace once it has settled: the member's root CA publisher
+   * puts kube-root-ca.crt into every namespace some time after it is made, and the quota counts it.
+   */
+  async function settledConfigMapCount(k8s: string): Promise<number> {
+    const names = async () =>
+      JSON.parse((await kube.kubectlOK(['get', 'configmaps', '-n', k8s, '-o', 'json'])).stdout).items.map((cm: any) => cm.metadata.name);
+    await waitFor(`kube-root-ca.crt in ${k8s}`, async () => (await names()).includes('kube-root-ca.crt'), 30_000, 250);
+    return (await names()).length;
+  }
   /** Gone, or on its way (the member's namespace controller empties it first). */
   async function memberNamespaceDeleted(name: string): Promise<boolean> {
     const ns = await memberNamespace(name);
@@ -221,9 +231,8 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     const { name, k8s } = await newNamespace(prj);
     await waitAvailable(prj, name);
     for (const cm of ['one', 'two']) await kube.kubectlOK(['create', 'configmap', cm, '-n', k8s, '--from-literal', `k=${cm}`]);
-    // What really is there (the member also publishes kube-root-ca.crt into every namespace).
-    const count = JSON.parse((await kube.kubectlOK(['get', 'configmaps', '-n', k8s, '-o', 'json'])).stdout).items.length;
-    assert.ok(count >= 2);
+    const count = await settledConfigMapCount(k8s);
+    assert.equal(count, 3, 'one, two and kube-root-ca.crt');
     await waitFor(
       `the member's quota to count ${count} configmaps`,
       async () => (await memberQuota(k8s))?.status?.used?.['count/configmaps'] === String(count),
@@ -294,8 +303,11 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     const relabelled = await newNamespace(prj);
     await Promise.all([kept, gone, relabelled].map(n => waitAvailable(prj, n.name)));
     await kube.kubectlOK(['create', 'configmap', 'extra', '-n', gone.k8s]);
-    const countIn = async (k8s: string) => JSON.parse((await kube.kubectlOK(['get', 'configmaps', '-n', k8s, '-o', 'json'])).stdout).items.length;
-    const [keptCount, goneCount, relabelledCount] = [await countIn(kept.k8s), await countIn(gone.k8s), await countIn(relabelled.k8s)];
+    const [keptCount, goneCount, relabelledCount] = [
+      await settledConfigMapCount(kept.k8s),
+      await settledConfigMapCount(gone.k8s),
+      await settledConfigMapCount(relabelled.k8s),
+    ];
     await waitFor(
       `${prj} used = all three`,
       async () => (await get(paths.project(prj))).status?.clusters?.[cls]?.used?.['count/configmaps'] === String(keptCount + goneCount + relabelledCount),
@@ -456,7 +468,13 @@ describe('e2e: business namespaces in a member cluster (business.tkestack.io aga
     const moved = await waitAvailable(to, name);
     assert.equal(moved.metadata.annotations['business.tkestack.io/emigrated-from'], from);
     assert.deepEqual((await memberQuota(k8s)).spec.hard, nsHard, 'the quota moved with it');
-    const count = JSON.parse((await kube.kubectlOK(['get', 'configmaps', '-n', k8s, '-o', 'json'])).stdout).items.length;
+    const count = await settledConfigMapCount(k8s);
+    await waitFor(
+      `the member's quota to count ${count} configmaps`,
+      async () => (await memberQuota(k8s))?.status?.used?.['count/configmaps'] === String(count),
+      30_000,
+      250,
+    );
     await waitFor(`${to} used`, async () => (await get(paths.project(to))).status?.clusters?.[cls]?.used?.['count/configmaps'] === String(count), 20_000, 250);
     await waitFor(`${from} used`, async () => (await get(paths.project(from))).status?.clusters?.[cls]?.used?.['count/configmaps'] === '0', 20_000, 250);
     // The certificate binding follows: a certificate for the moved namespace works there.
