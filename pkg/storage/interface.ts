@@ -146,6 +146,16 @@ export interface Transaction {
   /** Removes; returns the last state with the deletion's resourceVersion. Throws 'NotFound' / 'Conflict'. */
   delete(key: ObjectKey, expectedRV?: string, opts?: WriteOptions): Promise<KubeObject>;
   /**
+   * A create whose result the caller does not need: it is queued and sent with the transaction's
+   * next read or write, or its COMMIT, in the same message. Revisions are taken by the first write
+   * and held until COMMIT, so a write sent later holds them for less. Throws 'AlreadyExists' at
+   * once when the transaction knows the key exists; a key another transaction creates meanwhile
+   * makes the whole transaction run again.
+   */
+  createLater(key: ObjectKey, obj: KubeObject): Promise<void>;
+  /** An update queued as createLater's: the row is locked and `expectedRV` checked now, the write sent later. */
+  updateLater(key: ObjectKey, obj: KubeObject, expectedRV?: string): Promise<void>;
+  /**
    * Serialises transactions that check one invariant across many objects (a quota, a unique
    * field): two transactions locking the same name run one after the other, across processes.
    */

@@ -369,6 +369,80 @@ describe('storage: PostgreSQL store', function () {
       assert.equal(await store.get(key('final', '', 'first')), undefined);
     });
 
+    it('send queued writes with the next statement or the final write, in call order, all or nothing', async () => {
+      const rvOf = async (name: string) => BigInt((await store.get(key('queued', '', name)))!.metadata.resourceVersion!);
+      await store.transact(tx => tx.create(key('queued', '', 'existing'), object('existing', '')));
+      const before = await store.currentRevision();
+      const existing = await store.get(key('queued', '', 'existing'));
+      const made = await store.transact(async tx => {
+        await tx.createLater(key('queued', '', 'a'), object('a', ''));
+        await tx.updateLater(key('queued', '', 'existing'), object('existing', '', { v: 2 }), existing!.metadata.resourceVersion);
+        assert.ok(tx.hasWritten);
+        return tx.create(key('queued', '', 'final'), object('final', ''), { final: true });
+      });
+      assert.deepEqual([await rvOf('a'), await rvOf('existing'), await rvOf('final')], [before + 1n, before + 2n, before + 3n]);
+      assert.equal(made.metadata.resourceVersion, (before + 3n).toString());
+      assert.deepEqual((await store.get(key('queued', '', 'existing')))?.spec, { v: 2 });
+
+      // A read sees what was queued before it; a transaction without a final write sends them before COMMIT.
+      await store.transact(async tx => {
+        await tx.createLater(key('queued', '', 'b'), object('b', ''));
+        assert.ok(await tx.get(key('queued', '', 'b')), 'the queued create was sent before the read');
+        await tx.createLater(key('queued', '', 'c'), object('c', ''));
+      });
+      assert.ok(await store.get(key('queued', '', 'c')));
+
+      // Refused at once when the transaction knows better; a final write that fails takes the queued ones with it.
+      const current = await store.currentRevision();
+      await rejectsWith(
+        store.transact(async tx => {
+          await tx.createLater(key('queued', '', 'd'), object('d', ''));
+          await tx.createLater(key('queued', '', 'd'), object('d', ''));
+        }),
+        'AlreadyExists',
+      );
+      await rejectsWith(
+        store.transact(async tx => {
+          await tx.createLater(key('queued', '', 'd'), object('d', ''));
+          return tx.create(key('queued', '', 'final'), object('final', ''), { final: true });
+        }),
+        'AlreadyExists',
+      );
+      await rejectsWith(
+        store.transact(tx => tx.updateLater(key('queued', '', 'existing'), object('existing', ''), existing!.metadata.resourceVersion)),
+        'Conflict',
+      );
+      await rejectsWith(
+        store.transact(tx => tx.updateLater(key('queued', '', 'nobody'), object('nobody', ''))),
+        'NotFound',
+      );
+      assert.equal(await store.get(key('queued', '', 'd')), undefined);
+      assert.equal(await store.currentRevision(), current, 'nothing was written');
+
+      // A key another transaction creates meanwhile runs the transaction again, which then sees it.
+      let attempts = 0;
+      const other = await open(url);
+      try {
+        await store.transact(async tx => {
+          attempts++;
+          const e = key('queued', '', 'raced');
+          if (await tx.get(e)) {
+            await tx.updateLater(e, object('raced', '', { by: 'retry' }));
+          } else {
+            await tx.createLater(e, object('raced', '', { by: 'first attempt' }));
+            await other.transact(t => t.create(e, object('raced', '', { by: 'other' })));
+          }
+          return tx.create(key('queued', '', `after-race-${attempts}`), object('x', ''), { final: true });
+        });
+      } finally {
+        await other.close();
+      }
+      assert.equal(attempts, 2);
+      assert.deepEqual((await store.get(key('queued', '', 'raced')))?.spec, { by: 'retry' });
+      assert.equal(await store.get(key('queued', '', 'after-race-1')), undefined, 'the first attempt committed nothing');
+      assert.ok(await store.get(key('queued', '', 'after-race-2')));
+    });
+
     it('lock(name) serialises check-then-write across transactions', async () => {
       const prefix = { group: GROUP, resource: 'unique' };
       const results = await Promise.allSettled(

@@ -101,10 +101,11 @@ export function businessAccessPlugins(deps: BusinessAccessDeps): AdmissionPlugin
       const current = binding?.spec?.users ?? [];
       const next = current.filter(u => !removed.includes(u.name ?? ''));
       for (const m of added) if (!next.some(u => u.name === m)) next.push({ id: m, name: m });
+      // Queued: they go with the project's own write, so the transaction holds revisions for one message.
       if (binding) {
-        await a.tx.update(bindingKey, { ...binding, spec: { ...binding.spec, users: next } }, binding.metadata.resourceVersion);
+        await a.tx.updateLater(bindingKey, { ...binding, spec: { ...binding.spec, users: next } }, binding.metadata.resourceVersion);
       } else {
-        await a.tx.create(
+        await a.tx.createLater(
           bindingKey,
           serverObject('ProjectPolicyBinding', bindingKey.name, {
             spec: { tenantID: tenant, projectID: a.name, policyID: policy, users: next, groups: [] },
@@ -135,7 +136,7 @@ export function businessAccessPlugins(deps: BusinessAccessDeps): AdmissionPlugin
         throw errors.invalid(businessGroup, 'Platform', a.name, [{ field: 'spec.tenantID', reason: 'FieldValueNotFound', message: `Not found: "${tenant}"` }]);
       const current = names(idp.spec?.administrators);
       const next = [...current.filter(u => !removed.includes(u)), ...added.filter(u => !current.includes(u))];
-      await a.tx.update(key('identityproviders', tenant), { ...idp, spec: { ...idp.spec, administrators: next } }, idp.metadata.resourceVersion);
+      await a.tx.updateLater(key('identityproviders', tenant), { ...idp, spec: { ...idp.spec, administrators: next } }, idp.metadata.resourceVersion);
       deps.state.invalidate();
     },
   };

@@ -22,6 +22,11 @@ export class LockBusyError extends Error {
   readonly code = '55P03';
 }
 
+/** Thrown when a queued create meets a key another transaction created meanwhile; the transaction is re-run. */
+export class QueuedWriteConflict extends Error {
+  readonly code = '40001';
+}
+
 export function errorCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;
@@ -71,6 +76,11 @@ export function keyString(key: ObjectKey): string {
   return `${key.group}\u0000${key.resource}\u0000${key.namespace}\u0000${key.name}`;
 }
 
+/** How a unique violation's detail names the key of objects it is about. */
+export function uniqueKeyDetail(key: ObjectKey): string {
+  return `=(${key.group}, ${key.resource}, ${key.namespace}, ${key.name})`;
+}
+
 export function describe(key: ObjectKey): string {
   const ns = key.namespace ? `${key.namespace}/` : '';
   return `${key.resource}.${key.group} ${ns}${key.name}`;
@@ -102,7 +112,10 @@ export interface FeedRow extends ChangeRow {
   head: string;
 }
 
-export const CHANGE_COLUMNS = 'c.rv::text AS rv, c.grp, c.resource, c.namespace, c.name, c.type, c.obj, p.obj AS prev';
+// The previous state is looked up per change, by its revision. A join would let the planner hash
+// the whole log for a page of a few rows (it did, before the table had statistics: a seq scan of
+// every change on each read of the feed, which then took most of a core).
+const CHANGE_COLUMNS = 'c.rv::text AS rv, c.grp, c.resource, c.namespace, c.name, c.type, c.obj, (SELECT p.obj FROM changes p WHERE p.rv = c.prev_rv) AS prev';
 
 /**
  * The changes matching `cond` in revision order, at most `limit` (a parameter) of them, with the
@@ -113,7 +126,6 @@ export function changesSQL(cond: string, limit: string): string {
   return `SELECT m.rv::text AS compacted, h.rv::text AS head, ${CHANGE_COLUMNS}
     FROM compaction m CROSS JOIN revision h
     LEFT JOIN LATERAL (SELECT * FROM changes WHERE ${cond} ORDER BY rv LIMIT ${limit}) c ON true
-    LEFT JOIN changes p ON p.rv = c.prev_rv
     ORDER BY c.rv`;
 }
 

@@ -15,6 +15,8 @@ import {
   keyString,
   LockBusyError,
   NAMED_LOCK_CLASS,
+  QueuedWriteConflict,
+  uniqueKeyDetail,
   UNIQUE_VIOLATION,
   UPDATE_SQL,
 } from './sql.ts';
@@ -86,21 +88,29 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
 }
 
 // ---------------------------------------------------------------------------------------------
-// Writes that commit
+// Writes sent in one message
 
 // A write that ends its transaction is sent with COMMIT in one message (the simple protocol, the
-// only one that takes several statements): the revision counter, locked by the write, is then
-// held for the write and the commit's flush only, not also for a round trip to this process and
-// back. Its statement is prepared once per connection, so each write is only executed.
-const finalStatements = {
+// only one that takes several statements), and so are the writes queued before it
+// (Transaction.createLater/updateLater): the revision counter, locked by the first write, is then
+// held for the writes and the commit's flush only, not also for round trips to this process and
+// back. The statements are prepared once per connection, so each write is only executed.
+const messageStatements = {
   tke_final_create: FINAL_CREATE_SQL,
   tke_final_update: UPDATE_SQL,
   tke_final_delete: DELETE_SQL,
 } as const;
-type FinalStatement = keyof typeof finalStatements;
+type MessageStatement = keyof typeof messageStatements;
+
+/** A write checked and waiting to be sent with the transaction's next statement that needs it. */
+interface QueuedWrite {
+  statement: MessageStatement;
+  params: string[];
+  key: ObjectKey;
+}
 
 // PREPARE outlives the transaction it runs in, rolled back or not: once per connection.
-const PREPARE_FINAL_WRITES = Object.entries(finalStatements)
+const PREPARE_MESSAGE_WRITES = Object.entries(messageStatements)
   .map(([name, sql]) => {
     const params = Math.max(...[...sql.matchAll(/\$(\d+)/g)].map(m => Number(m[1])));
     return `PREPARE ${name}(${Array(params).fill('text').join(', ')}) AS ${sql}`;
@@ -131,6 +141,8 @@ export class PgTransaction implements Transaction {
   private readonly locked = new Map<string, string | null>();
   /** Revisions taken from the counter but not used; returned before the next write or COMMIT. */
   private unusedRevisions = 0;
+  /** Writes queued by createLater/updateLater, in call order; sent before anything reads or writes after them. */
+  private queued: QueuedWrite[] = [];
   /**
    * What this attempt locked or tried to lock. When it has to be re-run because a lock was
    * busy, the next attempt takes these first, in a fixed order and before the counter, so
@@ -192,7 +204,57 @@ export class PgTransaction implements Transaction {
 
   /** Last statements before COMMIT. */
   async prepareCommit(): Promise<void> {
+    await this.sendQueued();
     await this.returnUnusedRevisions();
+  }
+
+  /**
+   * Sends the queued writes, in one message. A queued create whose key was created meanwhile by
+   * another transaction fails it as a conflict, so the transaction is run again and sees the key.
+   */
+  private async sendQueued(): Promise<void> {
+    if (this.queued.length === 0) return;
+    const writes = this.queued;
+    this.queued = [];
+    await this.prepareMessageWrites();
+    let results: pg.QueryResult<{ rv: string }>[];
+    try {
+      const r = await this.q<{ rv: string }>(writes.map(w => this.executeSQL(w.statement, w.params)).join('; '), []);
+      results = writes.length === 1 ? [r] : (r as unknown as pg.QueryResult<{ rv: string }>[]);
+    } catch (err) {
+      throw this.queuedWriteError(err, writes) ?? err;
+    }
+    this.noteWritten(writes, results);
+  }
+
+  /** The error a failed message means when one of `queued` failed it: a conflict to run again. */
+  private queuedWriteError(err: unknown, queued: QueuedWrite[]): Error | undefined {
+    if (errorCode(err) !== UNIQUE_VIOLATION) return undefined;
+    const detail = (err as { detail?: string }).detail ?? '';
+    const key = queued.find(w => detail.includes(uniqueKeyDetail(w.key)))?.key;
+    if (!key) return undefined;
+    const conflict = new QueuedWriteConflict(`${describe(key)} was created by another transaction meanwhile`);
+    this.failure = conflict;
+    return conflict;
+  }
+
+  private noteWritten(writes: QueuedWrite[], results: pg.QueryResult<{ rv: string }>[]): void {
+    this.writeLocked = true;
+    writes.forEach((w, i) => {
+      const rv = results[i]?.rows[0]?.rv;
+      if (rv === undefined) throw new Error(`${describe(w.key)}: a queued write wrote nothing`);
+      this.locked.set(keyString(w.key), rv);
+    });
+  }
+
+  private async prepareMessageWrites(): Promise<void> {
+    if (preparedConnections.has(this.client)) return;
+    await this.q(PREPARE_MESSAGE_WRITES, []);
+    preparedConnections.add(this.client);
+  }
+
+  private executeSQL(statement: MessageStatement, params: string[]): string {
+    return `EXECUTE ${statement}(${params.map(p => this.client.escapeLiteral(p)).join(', ')})`;
   }
 
   private async returnUnusedRevisions(): Promise<void> {
@@ -212,26 +274,31 @@ export class PgTransaction implements Transaction {
   }
 
   /**
-   * Runs a prepared final write and COMMIT in one round trip; afterwards the transaction is over.
-   * A failed write aborts the transaction before the COMMIT runs (the rest of a message is
-   * skipped after an error), so nothing of it is committed.
+   * Runs the queued writes, a prepared final write and COMMIT in one round trip; afterwards the
+   * transaction is over. A failed write aborts the transaction before the COMMIT runs (the rest of
+   * a message is skipped after an error), so nothing of it is committed.
    */
-  private async executeAndCommit<R extends pg.QueryResultRow>(name: FinalStatement, params: string[]): Promise<pg.QueryResult<R>> {
-    if (!preparedConnections.has(this.client)) {
-      await this.q(PREPARE_FINAL_WRITES, []);
-      preparedConnections.add(this.client);
+  private async executeAndCommit<R extends pg.QueryResultRow>(name: MessageStatement, params: string[]): Promise<pg.QueryResult<R>> {
+    await this.prepareMessageWrites();
+    const queued = this.queued;
+    this.queued = [];
+    const sql = [...queued.map(w => this.executeSQL(w.statement, w.params)), this.executeSQL(name, params), 'COMMIT'].join('; ');
+    let results: pg.QueryResult<R>[];
+    try {
+      results = (await this.q<R>(sql, [])) as unknown as pg.QueryResult<R>[];
+    } catch (err) {
+      throw this.queuedWriteError(err, queued) ?? err;
     }
-    const args = params.map(p => this.client.escapeLiteral(p)).join(', ');
-    const results = (await this.q<R>(`EXECUTE ${name}(${args}); COMMIT`, [])) as unknown as pg.QueryResult<R>[];
     // COMMIT of a transaction the database had aborted answers ROLLBACK instead of failing.
-    if (results[1]?.command !== 'COMMIT') {
+    if (results.at(-1)?.command !== 'COMMIT') {
       const err = new Error('transaction was rolled back by the database');
       this.failure ??= err;
       throw err;
     }
+    this.noteWritten(queued, results as unknown as pg.QueryResult<{ rv: string }>[]);
     this.committed = true;
     this.finished = true;
-    return results[0];
+    return results[queued.length];
   }
 
   private lockClause(): string {
@@ -243,6 +310,7 @@ export class PgTransaction implements Transaction {
     const k = keyString(key);
     const known = this.locked.get(k);
     if (known !== undefined) return known ?? undefined;
+    await this.sendQueued();
     this.noteKey(key);
     const r = await this.q<{ rv: string }>(
       `SELECT rv::text AS rv FROM objects WHERE grp = $1 AND resource = $2 AND namespace = $3 AND name = $4 ${this.lockClause()}`,
@@ -255,6 +323,7 @@ export class PgTransaction implements Transaction {
 
   get(key: ObjectKey, opts: { forUpdate?: boolean } = {}): Promise<KubeObject | undefined> {
     return this.run(async () => {
+      await this.sendQueued();
       const lock = opts.forUpdate ? this.lockClause() : '';
       if (opts.forUpdate) this.noteKey(key);
       const r = await this.q<{ rv: string; obj: KubeObject }>(
@@ -268,7 +337,7 @@ export class PgTransaction implements Transaction {
   }
 
   get hasWritten(): boolean {
-    return this.writeLocked;
+    return this.writeLocked || this.queued.length > 0;
   }
 
   /** The WHERE clause and the columns of a list, its parameters appended to `params`. */
@@ -300,6 +369,7 @@ export class PgTransaction implements Transaction {
 
   listChanged(prefix: KeyPrefix, since: bigint, opts: Pick<TransactionListOptions, 'fields' | 'pick'> = {}): Promise<{ count: number; changed: KubeObject[] }> {
     return this.run(async () => {
+      await this.sendQueued();
       const params: Array<string | string[]> = [];
       const { where, columns } = this.listQuery(prefix, opts, params);
       params.push(since.toString());
@@ -318,6 +388,7 @@ export class PgTransaction implements Transaction {
 
   list(prefix: KeyPrefix, opts: TransactionListOptions = {}): Promise<KubeObject[]> {
     return this.run(async () => {
+      await this.sendQueued();
       const params: Array<string | string[]> = [];
       const { where, columns } = this.listQuery(prefix, opts, params);
       const lock = opts.forUpdate ? this.lockClause() : '';
@@ -353,6 +424,7 @@ export class PgTransaction implements Transaction {
           throw err;
         }
       }
+      await this.sendQueued();
       const r = await this.q<{ allocated: string | null; rv: string | null }>(CREATE_SQL, [...keyParams(key), encoded], 'tke_create');
       const { allocated, rv } = r.rows[0];
       if (allocated !== null) this.writeLocked = true;
@@ -378,6 +450,7 @@ export class PgTransaction implements Transaction {
       }
       const encoded = this.codec.encode(key, obj);
       await this.returnUnusedRevisions();
+      if (!opts.final) await this.sendQueued();
       const params = [...keyParams(key), encoded, cur];
       const r = opts.final
         ? await this.executeAndCommit<{ rv: string }>('tke_final_update', params)
@@ -399,6 +472,7 @@ export class PgTransaction implements Transaction {
         throw new StorageError('Conflict', `${describe(key)}: resourceVersion ${expectedRV} is stale, the object is at ${cur}`, key);
       }
       await this.returnUnusedRevisions();
+      if (!opts.final) await this.sendQueued();
       const r = opts.final
         ? await this.executeAndCommit<{ rv: string; obj: KubeObject }>('tke_final_delete', keyParams(key))
         : await this.q<{ rv: string; obj: KubeObject }>(DELETE_SQL, keyParams(key), 'tke_delete');
@@ -406,6 +480,28 @@ export class PgTransaction implements Transaction {
       if (r.rowCount !== 1) throw new Error(`${describe(key)} vanished while locked`);
       this.locked.set(keyString(key), null);
       return this.codec.decode(key, r.rows[0].obj);
+    });
+  }
+
+  createLater(key: ObjectKey, obj: KubeObject): Promise<void> {
+    return this.run(async () => {
+      // Known to exist: this transaction read it locked or wrote it (null: deleted it), or queued it.
+      const known = this.locked.get(keyString(key));
+      if ((known !== undefined && known !== null) || this.queued.some(w => keyString(w.key) === keyString(key))) {
+        throw new StorageError('AlreadyExists', `${describe(key)} already exists`, key);
+      }
+      this.queued.push({ statement: 'tke_final_create', params: [...keyParams(key), this.codec.encode(key, obj)], key });
+    });
+  }
+
+  updateLater(key: ObjectKey, obj: KubeObject, expectedRV?: string): Promise<void> {
+    return this.run(async () => {
+      const cur = await this.lockRow(key);
+      if (cur === undefined) throw new StorageError('NotFound', `${describe(key)} not found`, key);
+      if (expectedRV && expectedRV !== cur) {
+        throw new StorageError('Conflict', `${describe(key)}: resourceVersion ${expectedRV} is stale, the object is at ${cur}`, key);
+      }
+      this.queued.push({ statement: 'tke_final_update', params: [...keyParams(key), this.codec.encode(key, obj), cur], key });
     });
   }
 
