@@ -321,7 +321,14 @@ export class ResourceHandlers {
       untrack();
       res.end();
     };
-    let corked = false;
+    // The events of one turn of the event loop leave in one write: one chunk, one TLS record, one
+    // system call (which costs more than the events' bytes).
+    let gathered: Buffer[] = [];
+    const flush = () => {
+      const lines = gathered;
+      gathered = [];
+      if (!done) res.write(lines.length === 1 ? lines[0] : Buffer.concat(lines));
+    };
     const write = (type: string, object: unknown) => {
       if (done) return;
       // A client that stopped reading would otherwise grow this process's memory without bound;
@@ -330,16 +337,8 @@ export class ResourceHandlers {
         res.destroy();
         return;
       }
-      // The events of one turn of the event loop leave in one write (one TLS record, one syscall).
-      if (!corked) {
-        corked = true;
-        res.cork();
-        process.nextTick(() => {
-          corked = false;
-          res.uncork();
-        });
-      }
-      res.write(this.eventLine(type, object));
+      if (gathered.length === 0) process.nextTick(flush);
+      gathered.push(this.eventLine(type, object));
     };
     const timer = setTimeout(finish, timeoutSeconds * 1000);
     const untrack = h.trackWatch(finish);

@@ -9,7 +9,7 @@ import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { StorageError, type ChangeEvent, type KeyPrefix, type ObjectKey, type Watcher, type WatchOptions } from '../interface.ts';
 import { EventRing } from './ring.ts';
 import { ResourceState } from './state.ts';
-import { CacheWatcher } from './watcher.ts';
+import { CacheWatcher, DrainScheduler } from './watcher.ts';
 
 /** What the storage's log holds after a revision, as one consistent read. */
 export interface HistoryPage {
@@ -36,6 +36,8 @@ export interface WatchCacheOptions {
   capacity: number;
   /** Events queued per watcher before it is stopped as too slow. */
   watcherBuffer: number;
+  /** Least time between two rounds of handing queued events to watchers (DrainScheduler); default 20 ms. */
+  drainGapMs?: number;
   history: History;
   snapshots: Snapshots;
 }
@@ -82,6 +84,7 @@ export class WatchCache {
   private readonly live = new Map<string, Set<CacheWatcher>>();
   private readonly all = new Set<CacheWatcher>();
   private readonly watcherBuffer: number;
+  private readonly drains: DrainScheduler;
   private readonly history: History;
   private readonly snapshots: Snapshots;
   private readonly states = new Map<string, StateSlot>();
@@ -90,6 +93,7 @@ export class WatchCache {
   constructor(opts: WatchCacheOptions) {
     this.ring = new EventRing(opts.capacity, 0n);
     this.watcherBuffer = opts.watcherBuffer;
+    this.drains = new DrainScheduler(opts.drainGapMs ?? 20);
     this.history = opts.history;
     this.snapshots = opts.snapshots;
     this.batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(opts.watcherBuffer / 2)));
@@ -212,7 +216,7 @@ export class WatchCache {
   }
 
   watch(prefix: KeyPrefix, opts: WatchOptions): Watcher {
-    const w = new CacheWatcher(prefix, opts, this.watcherBuffer, watcher => this.detach(watcher));
+    const w = new CacheWatcher(prefix, opts, this.watcherBuffer, watcher => this.detach(watcher), this.drains);
     this.all.add(w);
     if (this.closed) w.fail(new StorageError('Unavailable', 'storage is closed'));
     else if (opts.fromRV >= this.ring.startRV) this.attachLive(w);

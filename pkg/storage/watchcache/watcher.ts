@@ -3,6 +3,71 @@ import { StorageError, type ChangeEvent, type KeyPrefix, type Watcher, type Watc
 
 type QueueItem = ChangeEvent | bigint;
 
+/** Watchers handed their events between two turns of the event loop: requests wait no longer than that. */
+const SLICE = 100;
+
+/**
+ * Hands the queued events of every watcher of a cache to their consumers in rounds. With a
+ * thousand watchers an event would otherwise cost a thousand callbacks and a thousand writes to
+ * their streams, each a system call. After a round the next one waits as long as the round was
+ * busy (at least `minGapMs`): events that arrive meanwhile leave each stream together, rounds
+ * take at most about half of the process, and under load the batches grow instead of the
+ * backlog. A round runs in slices of SLICE watchers, so requests and database replies are served
+ * between them rather than after the whole round.
+ */
+export class DrainScheduler {
+  private ready = new Set<CacheWatcher>();
+  /** A round is running or waiting for its time. */
+  private active = false;
+  private round: CacheWatcher[] = [];
+  private next = 0;
+  private busyMs = 0;
+  private earliest = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly minGapMs: number) {}
+
+  add(w: CacheWatcher): void {
+    this.ready.add(w);
+    if (!this.active) this.schedule();
+  }
+
+  private schedule(): void {
+    this.active = true;
+    const wait = this.earliest - performance.now();
+    if (wait > 0) setTimeout(this.start, wait);
+    else setImmediate(this.start);
+  }
+
+  private readonly start = (): void => {
+    this.round = [...this.ready];
+    this.ready = new Set();
+    this.next = 0;
+    this.busyMs = 0;
+    this.slice();
+  };
+
+  private readonly slice = (): void => {
+    const began = performance.now();
+    const end = Math.min(this.round.length, this.next + SLICE);
+    // A watcher with more than one round's worth adds itself again, for the next round.
+    for (; this.next < end; this.next++) this.round[this.next].drain();
+    // Consumers write what they were handed on the next tick (handlers.ts): queued after theirs,
+    // this sees the slice's whole cost.
+    process.nextTick(() => {
+      const now = performance.now();
+      this.busyMs += now - began;
+      if (this.next < this.round.length) {
+        setImmediate(this.slice);
+        return;
+      }
+      this.round = [];
+      this.earliest = now + Math.max(this.minGapMs, this.busyMs);
+      if (this.ready.size > 0) this.schedule();
+      else this.active = false;
+    });
+  };
+}
+
 /**
  * Events are queued and handed to onEvent from a later tick, so neither the cache nor other
  * watchers ever run inside a consumer's callback.
@@ -13,7 +78,6 @@ export class CacheWatcher implements Watcher {
   threshold: bigint;
   private queue: (QueueItem | undefined)[] = [];
   private head = 0;
-  private scheduled = false;
   private roomWaiters: (() => void)[] = [];
 
   constructor(
@@ -21,6 +85,7 @@ export class CacheWatcher implements Watcher {
     private readonly opts: WatchOptions,
     private readonly maxBuffer: number,
     private readonly detach: (w: CacheWatcher) => void,
+    private readonly scheduler: DrainScheduler,
   ) {
     this.threshold = opts.fromRV;
   }
@@ -58,13 +123,11 @@ export class CacheWatcher implements Watcher {
   }
 
   private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(this.drain);
+    this.scheduler.add(this);
   }
 
-  private readonly drain = (): void => {
-    this.scheduled = false;
+  /** Hands up to 1000 queued items to the consumer; called by the scheduler. */
+  drain(): void {
     let delivered = 0;
     while (!this.stopped && this.head < this.queue.length && delivered < 1000) {
       const item = this.queue[this.head];
@@ -88,7 +151,7 @@ export class CacheWatcher implements Watcher {
     }
     if (this.pending < this.maxBuffer / 2) this.wakeWaiters();
     if (!this.stopped && this.pending > 0) this.schedule();
-  };
+  }
 
   private wakeWaiters(): void {
     const waiters = this.roomWaiters;
