@@ -236,17 +236,19 @@ describe('e2e: auth policies and API keys', function () {
 
   describe('password throttle across replicas', () => {
     it('a replica on the same database sees the lock-out another replica counted', async () => {
-      await createUser('spread');
       const replica = await startServer({ databaseUrl: s.databaseUrl, dataDir: s.dataDir });
       try {
-        const attempt = (server: TestServer, password: string) =>
-          server.request('POST', `${AUTH}/apikeys/default/password`, {
-            token: null,
-            body: { tenantID: 'default', username: 'spread', password: b64(password) },
-          });
         // Five wrong guesses spread over both replicas lock the account on both. The lock-out
-        // lasts a second: a machine so slow that it ends before both replicas are asked tries again.
+        // lasts a second: a machine so slow that it ends before both replicas are asked tries
+        // again, with another account (this one's count of failures is not back to zero yet).
         for (let round = 0; ; round++) {
+          const username = `spread${round}`;
+          await createUser(username);
+          const attempt = (server: TestServer, password: string) =>
+            server.request('POST', `${AUTH}/apikeys/default/password`, {
+              token: null,
+              body: { tenantID: 'default', username, password: b64(password) },
+            });
           let lockedAt = 0;
           for (let i = 0; i < 5; i++) {
             lockedAt = Date.now();

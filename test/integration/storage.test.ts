@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import pg from 'pg';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
-import { StorageError, type ChangeEvent, type KeyPrefix, type ObjectKey, type Store, type StorageErrorCode } from '../../pkg/storage/interface.ts';
+import {
+  StorageError,
+  StorageValueError,
+  type ChangeEvent,
+  type KeyPrefix,
+  type ObjectKey,
+  type Store,
+  type StorageErrorCode,
+} from '../../pkg/storage/interface.ts';
 import { migrate } from '../../pkg/storage/migrate.ts';
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../pkg/storage/postgres.ts';
 import { createTestDatabase } from '../support/postgres.ts';
@@ -441,6 +449,41 @@ describe('storage: PostgreSQL store', function () {
       assert.deepEqual((await store.get(key('queued', '', 'raced')))?.spec, { by: 'retry' });
       assert.equal(await store.get(key('queued', '', 'after-race-1')), undefined, 'the first attempt committed nothing');
       assert.ok(await store.get(key('queued', '', 'after-race-2')));
+    });
+
+    it('send BEGIN with their first statement, whose parameters mean what they would as parameters', async () => {
+      const odd = `it's \\ "quoted", {braced} -- not a comment; ünïcödé \u{1F600}`;
+      const k = key('inline', 'ns', odd);
+      // Each of these is a transaction's first statement: the one that carries BEGIN.
+      await store.transact(tx => tx.create(k, object(odd, 'ns', { v: odd, [odd]: 'yes' }), { final: true }));
+      assert.deepEqual((await store.transact(tx => tx.get(k)))?.spec, { v: odd, [odd]: 'yes' });
+      // The path is an array parameter: its elements quoted and escaped inside the array literal.
+      const byOddPath = await store.transact(tx => tx.list({ group: GROUP, resource: 'inline', namespace: 'ns' }, { fields: { [`spec.${odd}`]: 'yes' } }));
+      assert.equal(byOddPath.length, 1);
+      const listed = await store.transact(tx => tx.list({ group: GROUP, resource: 'inline', namespace: 'ns' }, { fields: { 'spec.v': odd } }));
+      assert.deepEqual(
+        listed.map(o => o.metadata.name),
+        [odd],
+      );
+      const picked = await store.transact(tx => tx.list({ group: GROUP, resource: 'inline', namespace: 'ns' }, { pick: ['spec.v', 'metadata.name'] }));
+      assert.equal(picked[0]?.metadata.name, odd);
+      await store.transact(async tx => {
+        await tx.lock(odd);
+        await tx.lock(odd);
+      });
+      // A NUL cannot be in a statement's text; it is refused as the database refuses it, and nothing is written.
+      const before = await store.currentRevision();
+      await assert.rejects(
+        store.transact(async tx => {
+          await tx.get(key('inline', 'ns', 'a\u0000b'));
+          await tx.create(key('inline', 'ns', 'after'), object('after', 'ns'));
+        }),
+        (err: unknown) => err instanceof StorageValueError && err.code === 'Invalid',
+      );
+      assert.equal(await store.currentRevision(), before);
+      // A transaction that sent nothing commits nothing, and the connection stays usable.
+      assert.equal(await store.transact(async () => 42), 42);
+      assert.ok(await store.transact(tx => tx.get(k)));
     });
 
     it('lock(name) serialises check-then-write across transactions', async () => {

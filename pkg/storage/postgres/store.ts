@@ -75,10 +75,10 @@ const MAX_TX_ATTEMPTS = 10;
  */
 const FUTURE_REVISION_WAIT_MS = 3000;
 const TX_IDLE_TIMEOUT_MS = 60_000;
-// One round trip (simple protocol). A transaction that holds the revision lock stops every
-// writer of the database, so a client that stalls mid-transaction (a hung process, a lost
+// Sent with the transaction's first statement. A transaction that holds the revision lock stops
+// every writer of the database, so a client that stalls mid-transaction (a hung process, a lost
 // network) is cut off by the server instead of holding it forever.
-const BEGIN_WRITE = `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = ${TX_IDLE_TIMEOUT_MS}`;
+const BEGIN_WRITE = ['BEGIN ISOLATION LEVEL READ COMMITTED', `SET LOCAL idle_in_transaction_session_timeout = ${TX_IDLE_TIMEOUT_MS}`];
 
 function sleep(ms: number): Promise<void> {
   return new Promise(resolve => setTimeout(resolve, ms));
@@ -157,7 +157,7 @@ class PgStore implements PostgresStore {
         const out = await withTransaction(
           this.pool,
           async client => {
-            tx = new PgTransaction(client, this.codec);
+            tx = new PgTransaction(client, this.codec, BEGIN_WRITE);
             if (learned) await tx.preLock(learned);
             let result: T;
             try {
@@ -169,7 +169,7 @@ class PgStore implements PostgresStore {
             if (!tx.committed) await tx.prepareCommit();
             return result;
           },
-          { begin: BEGIN_WRITE, committed: () => tx?.committed ?? false },
+          { begin: null, begun: () => tx?.begun ?? false, committed: () => tx?.committed ?? false },
         );
         // This process's own changes reach its cache and watches without waiting for a notification.
         if (tx?.hasWritten) this.feed.kick();

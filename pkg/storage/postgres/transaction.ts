@@ -3,7 +3,15 @@
 // PgTransaction.
 import pg from 'pg';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
-import { StorageError, type KeyPrefix, type ObjectKey, type Transaction, type TransactionListOptions, type WriteOptions } from '../interface.ts';
+import {
+  StorageError,
+  StorageValueError,
+  type KeyPrefix,
+  type ObjectKey,
+  type Transaction,
+  type TransactionListOptions,
+  type WriteOptions,
+} from '../interface.ts';
 import { assemble, withRV, type ObjectCodec } from './codec.ts';
 import {
   CREATE_SQL,
@@ -25,8 +33,13 @@ import {
 // BEGIN ... COMMIT
 
 export interface TransactionOptions {
-  /** The statement that opens the transaction (isolation level, SET LOCAL); default `BEGIN`. */
-  begin?: string;
+  /**
+   * The statement that opens the transaction (isolation level, SET LOCAL); default `BEGIN`. null:
+   * fn's first statement carries it, and `begun` tells whether it was sent.
+   */
+  begin?: string | null;
+  /** With `begin: null`: whether fn sent BEGIN; if not, there is nothing to commit or roll back. */
+  begun?: () => boolean;
   /** Asked once fn has returned: true when fn's last statement committed the transaction itself. */
   committed?: () => boolean;
   /** Told when ROLLBACK failed too: the connection is then in an unknown state. */
@@ -38,16 +51,18 @@ export interface TransactionOptions {
  * keeps a session lock across transactions). Any error rolls back and is rethrown as it was.
  */
 export async function inTransaction<T>(client: pg.ClientBase, fn: () => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+  const open = () => opts.begun?.() ?? true;
   try {
-    await client.query(opts.begin ?? 'BEGIN');
+    if (opts.begin !== null) await client.query(opts.begin ?? 'BEGIN');
     const result = await fn();
-    if (opts.committed?.()) return result;
+    if (opts.committed?.() || !open()) return result;
     const done = await client.query('COMMIT');
     // COMMIT of an aborted transaction (fn swallowed a failed statement) reports ROLLBACK
     // instead of failing.
     if (done.command === 'ROLLBACK') throw new Error('transaction was rolled back by the database');
     return result;
   } catch (err) {
+    if (!open()) throw err;
     try {
       await client.query('ROLLBACK');
     } catch (rollbackErr) {
@@ -75,6 +90,7 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   try {
     return await inTransaction(client, () => fn(client), {
       begin: opts.begin,
+      begun: opts.begun,
       committed: opts.committed,
       onRollbackError: err => {
         broken ??= err;
@@ -118,6 +134,26 @@ const PREPARE_MESSAGE_WRITES = Object.entries(messageStatements)
   .join(';\n');
 const preparedConnections = new WeakSet<pg.ClientBase>();
 
+/** `sql` with each $n replaced by its parameter as a literal, for a statement of the simple protocol. */
+function inlineParameters(client: pg.ClientBase, sql: string, params: unknown[]): string {
+  if (params.length === 0) return sql;
+  return sql.replace(/\$(\d+)/g, (_, n: string) => literal(client, params[Number(n) - 1]));
+}
+
+function literal(client: pg.ClientBase, value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  // In parentheses: a negative number after a minus sign would otherwise start a comment.
+  if (typeof value === 'number' || typeof value === 'bigint') return `(${String(value)})`;
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  // An array literal: each element double-quoted, with \ and " escaped inside.
+  const text = Array.isArray(value)
+    ? `{${value.map(v => (v === null ? 'NULL' : `"${String(v).replace(/[\\"]/g, c => `\\${c}`)}"`)).join(',')}}`
+    : String(value);
+  // A statement's text ends at a NUL; as a parameter PostgreSQL would refuse it (22021), so here too.
+  if (text.includes('\u0000')) throw new StorageValueError('Invalid', 'the database cannot store a value of this request: it holds a NUL character');
+  return client.escapeLiteral(text);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The store's transactions
 
@@ -150,15 +186,19 @@ export class PgTransaction implements Transaction {
    */
   readonly lockSet: LockSet = { keys: new Map<string, ObjectKey>(), names: new Set<string>() };
   private finished = false;
+  /** Whether BEGIN has been sent: the transaction's first statement carries it, in the same message. */
+  begun = false;
   /** Set once a final write committed the transaction. */
   committed = false;
   /** A database error the transaction cannot commit after, even if fn swallowed it. */
   failure: unknown;
   private chain: Promise<unknown> = Promise.resolve();
 
+  /** `begin`: the statements that open the transaction, sent with its first one. */
   constructor(
     private readonly client: pg.PoolClient,
     private readonly codec: ObjectCodec,
+    private readonly begin: readonly string[],
   ) {}
 
   /** fn may fire operations concurrently; they must still run one at a time, in call order. */
@@ -254,7 +294,7 @@ export class PgTransaction implements Transaction {
   }
 
   private executeSQL(statement: MessageStatement, params: string[]): string {
-    return `EXECUTE ${statement}(${params.map(p => this.client.escapeLiteral(p)).join(', ')})`;
+    return `EXECUTE ${statement}(${params.map(p => literal(this.client, p)).join(', ')})`;
   }
 
   private async returnUnusedRevisions(): Promise<void> {
@@ -266,6 +306,14 @@ export class PgTransaction implements Transaction {
 
   private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[], name?: string): Promise<pg.QueryResult<R>> {
     try {
+      if (!this.begun) {
+        // One message: BEGIN and the first statement (the simple protocol, so its parameters go
+        // as literals), which saves every transaction a round trip.
+        this.begun = true;
+        const all = (await this.client.query(`${this.begin.join('; ')}; ${inlineParameters(this.client, sql, params)}`)) as unknown as pg.QueryResult<R>[];
+        const own = all.slice(this.begin.length);
+        return own.length === 1 ? own[0] : (own as unknown as pg.QueryResult<R>);
+      }
       return await this.client.query<R>(name ? { name, text: sql, values: params } : { text: sql, values: params });
     } catch (err) {
       this.failure ??= err;
