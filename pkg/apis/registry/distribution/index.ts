@@ -56,7 +56,10 @@ export function imageRegistry(ctx: GroupContext): ImageRegistry {
 
   const embedded = !options.url && EmbeddedEngine.available(options.engineBinary);
   let engine: EmbeddedEngine | undefined;
+  /** Set as the first request starts the engine, whose own start stops what was left behind. */
+  let engineRequested = false;
   const startEngine = once(async () => {
+    engineRequested = true;
     // The engine is configured with both: they must exist before it starts.
     await signingKey();
     engine = new EmbeddedEngine({
@@ -102,7 +105,8 @@ export function imageRegistry(ctx: GroupContext): ImageRegistry {
       // Shared by workers, it starts now: the other workers cannot start it on their first request.
       async start() {
         if (!embedded) return;
-        stopLeftoverEngine(dir, logger);
+        // Not once a request has started this server's engine: its pid is in the file by now.
+        if (!engineRequested) stopLeftoverEngine(dir, logger);
         if (options.sharedEngine === 'owner') void upstream().catch(err => logger.error({ err }, 'the registry engine did not start'));
       },
       stop() {
