@@ -59,7 +59,9 @@ export function negotiate(accept: string | undefined, conversions: Array<{ as: s
 }
 
 export function encode(value: unknown, encoding: Encoding): string {
-  return encoding === 'yaml' ? stringifyYaml(value) : JSON.stringify(value);
+  // Cached objects share equal parts (storage/watchcache/share.ts): written out as JSON would,
+  // not as YAML anchors and aliases, which clients bound (and Kubernetes never sends).
+  return encoding === 'yaml' ? stringifyYaml(value, { aliasDuplicateObjects: false }) : JSON.stringify(value);
 }
 
 /** Decodes a create/update body: JSON or YAML by Content-Type. */

@@ -40,5 +40,5 @@ export function indexDocument(versions: StoredChartVersion[], generatedMs = Date
         created: rfc3339(v.createdMs),
       }));
   }
-  return YAML.stringify({ apiVersion: 'v1', entries, generated: rfc3339(generatedMs), serverInfo: {} }, { lineWidth: 0 });
+  return YAML.stringify({ apiVersion: 'v1', entries, generated: rfc3339(generatedMs), serverInfo: {} }, { lineWidth: 0, aliasDuplicateObjects: false });
 }
