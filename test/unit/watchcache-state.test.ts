@@ -57,6 +57,77 @@ describe('watch cache: the objects of a resource', () => {
     assert.equal(filtered.continueAfter, undefined, 'the filter runs before the limit: nothing else matches');
   });
 
+  it('pages, counts and reads as one list of (namespace, name) keys in byte order, whatever the changes', () => {
+    // The model: every key in one sorted list, as the storage's ORDER BY namespace, name reads them.
+    const joined = (ns: string, name: string) => `${ns}\u0000${name}`;
+    const model = new Map<string, { ns: string; name: string; v: number }>();
+    const namespaces = ['', 'a', 'ab', 'b', '\uFFFD', '\u{1F600}'];
+    const namesPool = ['x', 'x-1', 'xy', 'y', 'Z', 'é', '\u{1F600}', '\uFFFD', '0'];
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const state = new ResourceState([], 0n);
+    for (let rv = 1n; rv <= 400n; rv++) {
+      const ns = namespaces[random(namespaces.length)];
+      const name = namesPool[random(namesPool.length)];
+      const type = random(3) === 0 ? 'DELETED' : model.has(joined(ns, name)) ? 'MODIFIED' : 'ADDED';
+      state.apply(event(type, ns, name, rv, Number(rv)));
+      if (type === 'DELETED') model.delete(joined(ns, name));
+      else model.set(joined(ns, name), { ns, name, v: Number(rv) });
+      if (rv % 20n !== 0n) continue;
+      const sorted = [...model.keys()].sort(compareKeys).map(k => model.get(k)!);
+      assert.equal(state.size, sorted.length);
+      for (const e of sorted) assert.equal(state.get(e.ns, e.name)?.spec?.v, e.v);
+      assert.equal(state.get('nope', 'x'), undefined);
+      const even = (o: KubeObject) => (o.spec?.v as number) % 2 === 0;
+      for (const namespace of [undefined, ...namespaces, 'zz']) {
+        for (const filter of [undefined, even]) {
+          const want = sorted.filter(e => (namespace === undefined || namespace === '' || e.ns === namespace) && (!filter || e.v % 2 === 0));
+          const all = state.page({ namespace, limit: 0, filter });
+          assert.deepEqual(
+            names(all.items),
+            want.map(e => `${e.ns}/${e.name}`),
+          );
+          for (const limit of [1, 3]) {
+            // Page through, each page after the last key of the one before.
+            const got: string[] = [];
+            let after: [string, string] | undefined;
+            for (let pages = 0; ; pages++) {
+              assert.ok(pages <= want.length + 1, 'pages end');
+              const page = state.page({ namespace, limit, filter, after });
+              got.push(...names(page.items));
+              if (!page.continueAfter) break;
+              assert.deepEqual(
+                page.continueAfter,
+                got.length
+                  ? (() => {
+                      const e = want[got.length - 1];
+                      return [e.ns, e.name];
+                    })()
+                  : undefined,
+              );
+              if (!filter) assert.equal(page.remaining, want.length - got.length, 'remaining counts the keys after the page');
+              after = page.continueAfter;
+            }
+            assert.deepEqual(
+              got,
+              want.map(e => `${e.ns}/${e.name}`),
+            );
+          }
+        }
+      }
+      // A page may start after a key the state does not hold.
+      const from: [string, string] = ['a', 'xa'];
+      const rest = sorted.filter(e => compareKeys(joined(e.ns, e.name), joined(...from)) > 0);
+      assert.deepEqual(
+        names(state.page({ limit: 0, after: from }).items),
+        rest.map(e => `${e.ns}/${e.name}`),
+      );
+    }
+  });
+
   it('loads a resource once, keeping the changes published while it loads', async () => {
     let loads = 0;
     let release!: () => void;

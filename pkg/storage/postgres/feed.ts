@@ -29,6 +29,25 @@ export interface FeedOptions {
 }
 
 const TAIL_SQL = changesSQL('rv > $1', '$2');
+
+/**
+ * Objects come as their JSON text, parsed one row at a time as they go into the cache: a batch of
+ * rows parsed at once by the driver would outlive a few young-generation collections, and so
+ * would the parts the cache replaces by shared ones, garbage left in the old generation.
+ */
+const JSON_AS_TEXT: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === pg.types.builtins.JSONB || oid === pg.types.builtins.JSON
+      ? (text: string) => text
+      : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/** A row read with JSON_AS_TEXT, its objects parsed. */
+function parsed<R extends { obj: KubeObject; prev?: KubeObject | null }>(row: R): R {
+  const text = row as unknown as { obj: string; prev?: string | null };
+  return { ...row, obj: JSON.parse(text.obj), ...(text.prev == null ? {} : { prev: JSON.parse(text.prev) }) };
+}
+
 /** Rows per query when a resource's objects are loaded into the cache. */
 const SNAPSHOT_CHUNK = 5000;
 
@@ -195,7 +214,7 @@ export class ChangeFeed {
           // writers have taken every pooled connection.
           const db: pg.Client | pg.Pool = this.listener ?? this.host.pool;
           // One statement = one snapshot: the compaction marker is consistent with the rows.
-          const { rows } = await db.query<FeedRow>(TAIL_SQL, [this.cache.revision.toString(), batch]);
+          const { rows } = await db.query<FeedRow>({ text: TAIL_SQL, values: [this.cache.revision.toString(), batch], types: JSON_AS_TEXT });
           if (this.closed) return;
           const compacted = BigInt(rows[0].compacted);
           this.host.noteCompacted(compacted);
@@ -213,7 +232,7 @@ export class ChangeFeed {
             const withRV = { ...row, rv: row.rv };
             let event: ChangeEvent;
             try {
-              event = this.host.codec.event(withRV);
+              event = this.host.codec.event(parsed(withRV));
             } catch (err) {
               this.undecodable(withRV, err as Error);
               continue;
@@ -232,7 +251,10 @@ export class ChangeFeed {
     }
   }
 
-  /** Every object of a resource in one snapshot, read a chunk at a time. */
+  /**
+   * Every object of a resource in one snapshot, read a chunk at a time, each object frozen with
+   * its parts shared (WatchCache.share) as it is read.
+   */
   private async readSnapshot(group: string, resource: string): Promise<{ objects: Array<{ key: ObjectKey; object: KubeObject }>; rv: bigint }> {
     try {
       return await withTransaction(
@@ -242,14 +264,15 @@ export class ChangeFeed {
           const objects: Array<{ key: ObjectKey; object: KubeObject }> = [];
           let after: [string, string] = ['', ''];
           for (let first = true; ; first = false) {
-            const { rows } = await client.query<ObjRow>(
-              `SELECT namespace, name, obj FROM objects WHERE grp = $1 AND resource = $2 ${first ? '' : 'AND (namespace, name) > ($3, $4)'}
+            const { rows } = await client.query<ObjRow>({
+              text: `SELECT namespace, name, obj FROM objects WHERE grp = $1 AND resource = $2 ${first ? '' : 'AND (namespace, name) > ($3, $4)'}
              ORDER BY namespace, name LIMIT ${SNAPSHOT_CHUNK}`,
-              first ? [group, resource] : [group, resource, after[0], after[1]],
-            );
+              values: first ? [group, resource] : [group, resource, after[0], after[1]],
+              types: JSON_AS_TEXT,
+            });
             for (const row of rows) {
               const key = { group, resource, namespace: row.namespace, name: row.name };
-              objects.push({ key, object: this.host.codec.decode(key, row.obj) });
+              objects.push({ key, object: this.cache.share(this.host.codec.decode(key, parsed(row).obj)) });
             }
             if (rows.length < SNAPSHOT_CHUNK) return { objects, rv };
             after = [rows[rows.length - 1].namespace, rows[rows.length - 1].name];

@@ -8,6 +8,7 @@
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { StorageError, type ChangeEvent, type KeyPrefix, type ObjectKey, type Watcher, type WatchOptions } from '../interface.ts';
 import { EventRing } from './ring.ts';
+import { deepFreeze, SharedParts } from './share.ts';
 import { ResourceState } from './state.ts';
 import { CacheWatcher, DrainScheduler } from './watcher.ts';
 
@@ -27,7 +28,10 @@ export interface History {
 }
 
 export interface Snapshots {
-  /** Every object of a resource (all namespaces) as of one committed revision. */
+  /**
+   * Every object of a resource (all namespaces) as of one committed revision. A loader of many
+   * objects passes each through WatchCache.share as it reads it; the cache does it otherwise.
+   */
   load(group: string, resource: string): Promise<{ objects: Array<{ key: ObjectKey; object: KubeObject }>; rv: bigint }>;
 }
 
@@ -52,17 +56,7 @@ interface StateSlot {
 /** The most events read at once, from the log or from history. */
 const MAX_BATCH = 1000;
 
-/**
- * Watch events are shared by every watcher and the cache; freezing turns an accidental
- * mutation by one consumer into an immediate TypeError instead of corrupting the others.
- */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
+export { deepFreeze } from './share.ts';
 
 export function prefixMatches(prefix: KeyPrefix, key: ObjectKey): boolean {
   return key.group === prefix.group && key.resource === prefix.resource && (!prefix.namespace || key.namespace === prefix.namespace);
@@ -88,6 +82,8 @@ export class WatchCache {
   private readonly history: History;
   private readonly snapshots: Snapshots;
   private readonly states = new Map<string, StateSlot>();
+  /** What the objects of the cache (and its events) have in common, kept once. */
+  private readonly shared = new SharedParts();
   private closed = false;
 
   constructor(opts: WatchCacheOptions) {
@@ -124,9 +120,29 @@ export class WatchCache {
     return state.detached || state.rv > this.revision ? state.rv : this.revision;
   }
 
+  /**
+   * Freezes an event (see deepFreeze), its objects' parts shared with the other cached objects
+   * (share.ts): the ring, the states and whoever keeps what they hand out hold them for long.
+   */
+  private freeze(e: ChangeEvent): ChangeEvent {
+    if (Object.isFrozen(e)) return e;
+    this.shared.freeze(e.object);
+    if (e.prevObject) this.shared.freeze(e.prevObject);
+    return deepFreeze(e);
+  }
+
+  /**
+   * Freezes an object read for the cache, its parts shared with the cached objects: a snapshot
+   * loader calls it on each object as it reads them, so that a big resource is never held whole
+   * before its parts are shared.
+   */
+  share<T extends KubeObject>(obj: T): T {
+    return this.shared.freeze(obj);
+  }
+
   /** The next change, in revision order. */
   publish(e: ChangeEvent): void {
-    deepFreeze(e);
+    this.freeze(e);
     this.ring.push(e);
     this.revision = e.rv;
     const rk = resourceKey(e.key.group, e.key.resource);
@@ -153,7 +169,7 @@ export class WatchCache {
     slot.loading = this.snapshots.load(group, resource).then(
       snapshot => {
         const state = new ResourceState(
-          snapshot.objects.map(o => deepFreeze(o)),
+          snapshot.objects.map(o => deepFreeze({ key: o.key, object: this.shared.freeze(o.object) })),
           snapshot.rv,
         );
         // The snapshot was read after the load began, so every change it lacks was published
@@ -260,7 +276,7 @@ export class WatchCache {
           return;
         }
         for (const e of page.events) {
-          w.push(deepFreeze(e));
+          w.push(this.freeze(e));
           cursor = e.rv;
         }
         // A short page saw everything committed up to head.

@@ -23,16 +23,31 @@ export function compareKeys(a: string, b: string): number {
   return a.length - b.length;
 }
 
-// A NUL sorts below every other character and no name contains one, so the joined keys sort as
-// the (namespace, name) pairs do.
-function joinKey(namespace: string, name: string): string {
-  return `${namespace}\u0000${name}`;
+/** The first index of sorted `keys` whose key is not below `k`. */
+function lowerBound(keys: readonly string[], k: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(keys[mid], k) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
-interface Entry {
-  namespace: string;
-  name: string;
-  object: KubeObject;
+/** The first index of sorted `keys` whose key is above `k`. */
+function upperBound(keys: readonly string[], k: string): number {
+  const i = lowerBound(keys, k);
+  return i < keys.length && keys[i] === k ? i + 1 : i;
+}
+
+/**
+ * The objects of one namespace: by name, and their names in order. The names are the strings the
+ * objects hold (metadata.name), so a key costs a slot in each, nothing more.
+ */
+interface Space {
+  names: string[];
+  objects: Map<string, KubeObject>;
 }
 
 export interface StatePageRequest {
@@ -63,19 +78,35 @@ export class ResourceState {
   changedAt: bigint;
   /** Set when the cache stopped keeping this state current (it was reset): it stays at `rv`. */
   detached = false;
-  private readonly entries = new Map<string, Entry>();
-  private keys: string[];
+  /** By namespace ('' for cluster-scoped objects); keys sort as (namespace, name) pairs. */
+  private readonly spaces = new Map<string, Space>();
+  /** The namespaces of `spaces`, in order. */
+  private namespaces: string[] = [];
+  private count = 0;
 
   /** From every object of the resource at revision `rv`. */
   constructor(objects: Iterable<{ key: ObjectKey; object: KubeObject }>, rv: bigint) {
     this.rv = rv;
     this.changedAt = rv;
-    for (const { key, object } of objects) this.entries.set(joinKey(key.namespace, key.name), { namespace: key.namespace, name: key.name, object });
-    this.keys = [...this.entries.keys()].sort(compareKeys);
+    for (const { key, object } of objects) {
+      let space = this.spaces.get(key.namespace);
+      if (!space) {
+        space = { names: [], objects: new Map() };
+        this.spaces.set(key.namespace, space);
+      }
+      const name = nameOf(key, object);
+      if (!space.objects.has(name)) space.names.push(name);
+      space.objects.set(name, object);
+    }
+    for (const space of this.spaces.values()) {
+      space.names.sort(compareKeys);
+      this.count += space.names.length;
+    }
+    this.namespaces = [...this.spaces.keys()].sort(compareKeys);
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   /** The next change of the resource; changes at or below `rv` are in the state already. */
@@ -83,57 +114,79 @@ export class ResourceState {
     if (e.rv <= this.rv) return;
     this.rv = e.rv;
     this.changedAt = e.rv;
-    const k = joinKey(e.key.namespace, e.key.name);
+    const { namespace } = e.key;
+    let space = this.spaces.get(namespace);
     if (e.type === 'DELETED') {
-      if (this.entries.delete(k)) this.keys.splice(this.lowerBound(k), 1);
+      if (!space?.objects.delete(e.key.name)) return;
+      space.names.splice(lowerBound(space.names, e.key.name), 1);
+      this.count--;
+      if (space.names.length === 0) {
+        this.spaces.delete(namespace);
+        this.namespaces.splice(lowerBound(this.namespaces, namespace), 1);
+      }
       return;
     }
-    const entry = this.entries.get(k);
-    if (entry) {
-      entry.object = e.object;
+    if (!space) {
+      space = { names: [], objects: new Map() };
+      this.spaces.set(namespace, space);
+      this.namespaces.splice(lowerBound(this.namespaces, namespace), 0, namespace);
+    }
+    if (space.objects.has(e.key.name)) {
+      space.objects.set(e.key.name, e.object);
       return;
     }
-    this.entries.set(k, { namespace: e.key.namespace, name: e.key.name, object: e.object });
-    this.keys.splice(this.lowerBound(k), 0, k);
+    const name = nameOf(e.key, e.object);
+    space.objects.set(name, e.object);
+    space.names.splice(lowerBound(space.names, name), 0, name);
+    this.count++;
   }
 
   get(namespace: string, name: string): KubeObject | undefined {
-    return this.entries.get(joinKey(namespace, name))?.object;
-  }
-
-  /** The first index whose key is not below `k`. */
-  private lowerBound(k: string): number {
-    let lo = 0;
-    let hi = this.keys.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareKeys(this.keys[mid], k) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return this.spaces.get(namespace)?.objects.get(name);
   }
 
   page(req: StatePageRequest): StatePage {
     const ns = req.namespace || undefined;
-    // Keys of one namespace run from "ns\0" to just before "ns\u0001".
-    const start = ns !== undefined ? this.lowerBound(`${ns}\u0000`) : 0;
-    const end = ns !== undefined ? this.lowerBound(`${ns}\u0001`) : this.keys.length;
-    let i = req.after ? Math.max(start, this.lowerBound(joinKey(req.after[0], req.after[1]) + '\u0000')) : start;
+    const after = req.after;
+    // The namespaces the page may read, from the one it starts in; only `ns` when it is given.
+    let from = after ? lowerBound(this.namespaces, after[0]) : 0;
+    let to = this.namespaces.length;
+    if (ns !== undefined) {
+      const at = lowerBound(this.namespaces, ns);
+      if (this.namespaces[at] !== ns) return { items: [] };
+      from = Math.max(from, at);
+      to = at + 1;
+    }
     const items: KubeObject[] = [];
-    let last: Entry | undefined;
-    for (; i < end; i++) {
-      const entry = this.entries.get(this.keys[i])!;
-      if (req.filter && !req.filter(entry.object)) continue;
-      if (req.limit && items.length === req.limit) {
-        return {
-          items,
-          continueAfter: [last!.namespace, last!.name],
-          remaining: req.filter ? undefined : end - this.lowerBound(joinKey(last!.namespace, last!.name) + '\u0000'),
-        };
+    let last: [string, string] | undefined;
+    for (let s = from; s < to; s++) {
+      const namespace = this.namespaces[s];
+      const { names, objects } = this.spaces.get(namespace)!;
+      let i = after && after[0] === namespace ? upperBound(names, after[1]) : 0;
+      for (; i < names.length; i++) {
+        const object = objects.get(names[i])!;
+        if (req.filter && !req.filter(object)) continue;
+        if (req.limit && items.length === req.limit) {
+          return { items, continueAfter: last, remaining: req.filter ? undefined : this.countAfter(last!, to) };
+        }
+        items.push(object);
+        last = [namespace, names[i]];
       }
-      items.push(entry.object);
-      last = entry;
     }
     return { items };
   }
+
+  /** How many keys follow `key` (one of the state's), up to the namespace at index `to`. */
+  private countAfter(key: [string, string], to: number): number {
+    const { names } = this.spaces.get(key[0])!;
+    let n = names.length - upperBound(names, key[1]);
+    for (let s = lowerBound(this.namespaces, key[0]) + 1; s < to; s++) n += this.spaces.get(this.namespaces[s])!.names.length;
+    return n;
+  }
+}
+
+/** The name of `key`, as the string the object holds when they are equal (one string instead of two). */
+function nameOf(key: ObjectKey, object: KubeObject): string {
+  const held = object?.metadata?.name;
+  return held === key.name ? held : key.name;
 }
