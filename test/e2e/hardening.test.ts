@@ -311,6 +311,8 @@ describe('e2e: hardening', function () {
       const url = new URL(await createTestDatabase());
       proxy = new TcpProxy(url.hostname, Number(url.port));
       url.port = String(await proxy.listen());
+      // Over TCP through the proxy, not through the embedded cluster's socket.
+      url.searchParams.delete('host');
       s = await startServer({ databaseUrl: url.toString() });
     });
     after(async function () {
