@@ -44,7 +44,9 @@ async function admitProject(obj: StoredProject, old: StoredProject | undefined, 
   const clustersChanged = !old || !isDeepStrictEqual(obj.spec?.clusters ?? {}, old.spec?.clusters ?? {});
   if (old && !clustersChanged && parent === oldParent) return;
   const self = obj.metadata.name!;
-  await lockAll(ctx.tx, [self, parent, oldParent].filter(Boolean).map(quotaLockName));
+  // A project being created holds no grants yet, and none can be made from it before it commits
+  // (a child or a namespace must read it): only an existing one needs its own quota locked.
+  await lockAll(ctx.tx, (old ? [self, parent, oldParent] : [parent]).filter(Boolean).map(quotaLockName));
   const subject = subjectOf(obj);
 
   const clusters = obj.spec?.clusters ?? {};
