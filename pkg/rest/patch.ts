@@ -1,8 +1,9 @@
 // PATCH bodies: RFC 6902 JSON patch, RFC 7386 merge patch and Kubernetes' strategic merge
-// patch. Kind-agnostic: list and map semantics come from the kind's JSON Schema, using the
+// patch, and the body of a server-side apply. Kind-agnostic: list and map semantics come from the kind's JSON Schema, using the
 // same `x-kubernetes-*` extensions the OpenAPI document publishes, so kubectl (which computes
 // its patches from that document) and the server agree on how every list merges.
 import jsonpatch from 'fast-json-patch';
+import { parse as parseYaml } from 'yaml';
 import type { KubeObject } from '../../api/meta/v1/types.ts';
 import { StatusError, errors } from './errors.ts';
 import { isObject, type JsonSchema } from '../openapi/schema.ts';
@@ -380,4 +381,16 @@ function orderBy(merged: unknown[], patchOrder: unknown[], serverOrder: unknown[
     }
   }
   return out;
+}
+
+/** The configuration a server-side apply patch carries: one YAML (or JSON) object. */
+export function parseApplyPatch(text: string): KubeObject {
+  let value: unknown;
+  try {
+    value = parseYaml(text, { strict: true, uniqueKeys: true });
+  } catch (err) {
+    throw errors.badRequest(`error decoding YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw errors.badRequest('the body of the request must be an object');
+  return value as KubeObject;
 }

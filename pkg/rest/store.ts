@@ -3,50 +3,19 @@
 // k8s.io/apiserver's registry/generic/registry.Store.
 import { randomUUID, randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { parse as parseYaml } from 'yaml';
 import type { KubeList, KubeObject } from '../../api/meta/v1/types.ts';
 import { staleStoredForm, StorageError, type ChangeEvent, type KeyPrefix, type ObjectKey, type Store, type Transaction } from '../storage/interface.ts';
 import type { AdmissionChain } from './admission.ts';
 import { errors, field, StatusError, type FieldError } from './errors.ts';
 import { serverSideApply, updateManagedFields, type FieldManagerOptions } from './fieldmanager.ts';
-import { applyPatch } from './patch.ts';
+import { applyPatch, parseApplyPatch } from './patch.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { apiVersionOf, type Operation, type RequestContext, type ResourceDefinition, type WriteContext } from './resource.ts';
-import { compileKind, validateObjectMeta, type CompiledKind } from './validation.ts';
+import { compileKind, type CompiledKind } from './validation.ts';
+import { validateObjectMeta } from './objectmeta.ts';
 import { keepMaskedSecrets, maskSecrets } from './secrets.ts';
-
-export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
-
-export interface WriteOptions {
-  fieldManager?: string;
-  fieldValidation?: FieldValidation;
-}
-
-export interface PatchOptions extends WriteOptions {
-  force?: boolean;
-}
-
-export interface DeleteOptions {
-  preconditions?: { uid?: string; resourceVersion?: string };
-  propagationPolicy?: string;
-  gracePeriodSeconds?: number;
-}
-
-export interface ListQuery {
-  labelSelector?: string;
-  fieldSelector?: string;
-  limit?: number;
-  continue?: string;
-  resourceVersion?: string;
-  resourceVersionMatch?: string;
-}
-
-/** What a write returns: the object and, for Warn validation, the warnings to send back. */
-export interface WriteResult {
-  object: KubeObject;
-  created: boolean;
-  warnings: string[];
-}
+import { parseRevision, timestamp } from './metadata.ts';
+import type { DeleteOptions, FieldValidation, ListQuery, PatchOptions, WriteOptions, WriteResult } from './options.ts';
 
 /** Thrown inside a dry-run transaction to roll it back after everything has been checked. */
 class DryRunRollback extends Error {
@@ -267,7 +236,7 @@ export class RegistryStore {
     if (!opts.fieldManager) {
       throw errors.badRequest('PATCH requests with application/apply-patch+yaml require a fieldManager query parameter');
     }
-    const applied = parseYamlObject(body);
+    const applied = parseApplyPatch(body);
     const warnings = this.checkTypeAndFields(applied, opts.fieldValidation);
     if (applied.metadata?.name && applied.metadata.name !== name) {
       throw errors.badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`);
@@ -625,84 +594,7 @@ function stripTypeMeta(obj: KubeObject): KubeObject {
   return rest as KubeObject;
 }
 
-export function parseYamlObject(text: string): KubeObject {
-  let value: unknown;
-  try {
-    value = parseYaml(text, { strict: true, uniqueKeys: true });
-  } catch (err) {
-    throw errors.badRequest(`error decoding YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw errors.badRequest('the body of the request must be an object');
-  return value as KubeObject;
-}
-
-export function parseRevision(rv: string): bigint {
-  if (!/^\d{1,19}$/.test(rv)) throw errors.badRequest(`invalid resource version: ${JSON.stringify(rv)}`);
-  return BigInt(rv);
-}
-
-export function timestamp(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 function randomSuffix(): string {
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
   return Array.from(randomBytes(5), b => alphabet[b % alphabet.length]).join('');
-}
-
-export interface WatchQuery extends ListQuery {
-  sendInitialEvents?: boolean;
-}
-
-export interface WatchSink {
-  event(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject): void;
-  /** The stream ends after an error event. */
-  error(status: StatusError): void;
-  /** Progress with no change, for allowWatchBookmarks; `initialEventsEnd` marks the end of sendInitialEvents. */
-  bookmark(rv: bigint, initialEventsEnd?: boolean): void;
-}
-
-/** Watch entry point of RegistryStore, kept beside it because it shares the store's matcher. */
-export async function watchResource(store: RegistryStore, storage: Store, ctx: RequestContext, query: WatchQuery, sink: WatchSink): Promise<{ stop(): void }> {
-  const matches = store.matcher(ctx, query);
-  const rv = query.resourceVersion ?? '';
-  let fromRV: bigint;
-  // "" and "0" mean: the current state first (as ADDED events), then the changes after it.
-  const initial = query.sendInitialEvents ?? (rv === '' || rv === '0');
-  if (initial) {
-    const list = await storage.list(store.prefix(ctx.namespace), { filter: matches });
-    fromRV = list.rv;
-    for (const item of list.items) sink.event('ADDED', store.present(item, ctx));
-    if (query.sendInitialEvents) sink.bookmark(fromRV, true);
-  } else {
-    fromRV = parseRevision(rv);
-  }
-  return storage.watch(store.prefix(ctx.namespace), {
-    fromRV,
-    onEvent: ev => {
-      const now = matches(ev.object);
-      const before = ev.prevObject ? matches(ev.prevObject) : false;
-      const obj = store.presentEvent(ev, ctx);
-      if (ev.type === 'DELETED') {
-        if (before || now) sink.event('DELETED', obj);
-        return;
-      }
-      if (ev.type === 'ADDED') {
-        if (now) sink.event('ADDED', obj);
-        return;
-      }
-      // A modification moves an object into or out of the selected set.
-      if (now && before) sink.event('MODIFIED', obj);
-      else if (now) sink.event('ADDED', obj);
-      else if (before) sink.event('DELETED', obj);
-    },
-    onError: err => {
-      if (err instanceof StorageError && err.code === 'Expired') {
-        sink.error(errors.gone(`too old resource version: ${fromRV} (${storage.compactedRevision()})`));
-      } else {
-        sink.error(err instanceof StatusError ? err : errors.internal((err as Error).message));
-      }
-    },
-    onProgress: progress => sink.bookmark(progress),
-  });
 }

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { OptionsError, parseOptions } from '../../cmd/tke-apiserver/options.ts';
 import { Project } from '../../api/business/v1/project.ts';
 import { errors, field, StatusError } from '../../pkg/rest/errors.ts';
-import { compileKind, validateObjectMeta } from '../../pkg/rest/validation.ts';
+import { compileKind } from '../../pkg/rest/validation.ts';
+import { validateObjectMeta } from '../../pkg/rest/objectmeta.ts';
 import { checkPatchText, decodeBody, maxNestingDepth } from '../../pkg/server/negotiate.ts';
 import { parseRequestInfo } from '../../pkg/server/requestinfo.ts';
 

@@ -4,7 +4,8 @@ import { Project } from '../../api/business/v1/project.ts';
 import { Namespace } from '../../api/business/v1/namespace.ts';
 import { Cluster } from '../../api/platform/v1/cluster.ts';
 import type { FieldError } from '../../pkg/rest/errors.ts';
-import { compileKind, isQualifiedName, nameIsDNSLabel, validateObjectMeta, validateObjectMetaUpdate } from '../../pkg/rest/validation.ts';
+import { compileKind } from '../../pkg/rest/validation.ts';
+import { isQualifiedName, nameIsDNSLabel, validateObjectMeta, validateObjectMetaUpdate } from '../../pkg/rest/objectmeta.ts';
 
 type Obj = Record<string, any>;
 

@@ -3,7 +3,7 @@
 import * as v1 from '../../../api/auth/v1/types.ts';
 import { errors, field, type FieldError } from '../../rest/errors.ts';
 import type { ResourceDefinition, WriteContext } from '../../rest/resource.ts';
-import { timestamp } from '../../rest/store.ts';
+import { timestamp } from '../../rest/metadata.ts';
 import { tenantOf } from '../tke/tenant.ts';
 import { checkPassword, listGroups } from './idp.ts';
 import { decodePassword, hashPassword, isHashed, validatePassword, validateUsername } from './password.ts';

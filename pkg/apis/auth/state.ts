@@ -5,7 +5,7 @@
 // request for a short window after the write so the writer's next request already sees it.
 import { randomUUID } from 'node:crypto';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
-import { timestamp } from '../../rest/store.ts';
+import { timestamp } from '../../rest/metadata.ts';
 import type { Store, Watcher } from '../../storage/interface.ts';
 import type { StoredLocalIdentity, StoredObjects } from './stored.ts';
 

@@ -12,7 +12,7 @@ import type { OpenAPIResource } from '../../openapi/builder.ts';
 import { errors, field, type FieldError } from '../../rest/errors.ts';
 import type { ObjectOf, WriteContext } from '../../rest/resource.ts';
 import { defaultTenant, tenantOf } from '../tke/tenant.ts';
-import { timestamp } from '../../rest/store.ts';
+import { timestamp } from '../../rest/metadata.ts';
 import { requireUnchanged } from '../tke/kinds.ts';
 import { admitNamespaceInProject, claimLockName, emigratedFromAnnotation } from './namespace.ts';
 import { isDeleting, keys, readNamespace, type StoredNamespace } from './stored.ts';

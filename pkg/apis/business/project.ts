@@ -10,7 +10,7 @@ import { defaultTenant, tenantOf } from '../tke/tenant.ts';
 import { canonicalizeResourceList } from './quantity.ts';
 import { describeQuotaUse, summarizeQuotaUse, usedByCluster, type Allocation } from './quota.ts';
 import { requireUnchanged, withPhase } from '../tke/kinds.ts';
-import { timestamp } from '../../rest/store.ts';
+import { timestamp } from '../../rest/metadata.ts';
 import { asProject, isDeleting, keys, projectContentResources, readProject, type StoredProject } from './stored.ts';
 import { allocationId, checkAllocationFits, checkLimitsCoverAllocations, lockAll, quotaLockName, type ProjectAllocations, type Subject } from './quota.ts';
 import { validateResourceList } from './resourcenames.ts';

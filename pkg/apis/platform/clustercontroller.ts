@@ -13,7 +13,7 @@ import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { type ClusterCondition, ClusterPhase, KubeVendor, PlatformFinalizer } from '../../../api/platform/v1/cluster.ts';
 import { eventsAbout } from '../../controller/events.ts';
 import type { Controller } from '../../controller/informer.ts';
-import { timestamp } from '../../rest/store.ts';
+import { timestamp } from '../../rest/metadata.ts';
 import type { GroupContext } from '../../server/group.ts';
 import {
   CacheIndex,

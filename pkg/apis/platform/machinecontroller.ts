@@ -12,7 +12,7 @@ import { PlatformFinalizer } from '../../../api/platform/v1/cluster.ts';
 import { MachinePhase, type MachineCondition } from '../../../api/platform/v1/machine.ts';
 import { eventsAbout } from '../../controller/events.ts';
 import type { Controller } from '../../controller/informer.ts';
-import { timestamp } from '../../rest/store.ts';
+import { timestamp } from '../../rest/metadata.ts';
 import type { GroupContext } from '../../server/group.ts';
 import { controllerContext, InformerController, removeSpecFinalizer, selfKey, writeStatus } from '../business/controllers/reconcile.ts';
 import { specFinalizers } from '../tke/finalizers.ts';

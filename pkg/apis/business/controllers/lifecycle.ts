@@ -5,7 +5,7 @@
 // Business namespaces exist in real member clusters: controllers/namespace.ts keeps them.
 import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import type { RegistryStore } from '../../../rest/store.ts';
-import { timestamp } from '../../../rest/store.ts';
+import { timestamp } from '../../../rest/metadata.ts';
 import type { Logger } from 'pino';
 import type { Store } from '../../../storage/interface.ts';
 import { withPhase } from '../../tke/kinds.ts';

@@ -29,7 +29,7 @@ import { NamespacePhase } from '../../../../api/business/v1/namespace.ts';
 import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import type { Informer } from '../../../controller/informer.ts';
 import type { RegistryStore } from '../../../rest/store.ts';
-import { timestamp } from '../../../rest/store.ts';
+import { timestamp } from '../../../rest/metadata.ts';
 import type { Store } from '../../../storage/interface.ts';
 import { ClusterPhase } from '../../../../api/platform/v1/cluster.ts';
 import { ClusterType } from '../../platform/cluster.ts';

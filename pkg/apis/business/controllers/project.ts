@@ -16,7 +16,7 @@ import type { KubeObject } from '../../../../api/meta/v1/types.ts';
 import type { RecordEvent } from '../../../controller/events.ts';
 import type { Informer } from '../../../controller/informer.ts';
 import type { RegistryStore } from '../../../rest/store.ts';
-import { timestamp } from '../../../rest/store.ts';
+import { timestamp } from '../../../rest/metadata.ts';
 import type { Store } from '../../../storage/interface.ts';
 import { withPhase } from '../../tke/kinds.ts';
 import { activeProjectStatus } from '../project.ts';
