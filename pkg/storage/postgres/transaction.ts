@@ -134,6 +134,11 @@ const PREPARE_MESSAGE_WRITES = Object.entries(messageStatements)
   .join(';\n');
 const preparedConnections = new WeakSet<pg.ClientBase>();
 
+/** The results of a simple-protocol message, one per statement (pg answers one statement's bare). */
+function resultsOf<R extends pg.QueryResultRow>(r: pg.QueryResult<R> | pg.QueryResult<R>[]): pg.QueryResult<R>[] {
+  return Array.isArray(r) ? r : [r];
+}
+
 /** `sql` with each $n replaced by its parameter as a literal, for a statement of the simple protocol. */
 function inlineParameters(client: pg.ClientBase, sql: string, params: unknown[]): string {
   if (params.length === 0) return sql;
@@ -259,8 +264,7 @@ export class PgTransaction implements Transaction {
     await this.prepareMessageWrites();
     let results: pg.QueryResult<{ rv: string }>[];
     try {
-      const r = await this.q<{ rv: string }>(writes.map(w => this.executeSQL(w.statement, w.params)).join('; '), []);
-      results = writes.length === 1 ? [r] : (r as unknown as pg.QueryResult<{ rv: string }>[]);
+      results = resultsOf(await this.q<{ rv: string }>(writes.map(w => this.executeSQL(w.statement, w.params)).join('; '), []));
     } catch (err) {
       throw this.queuedWriteError(err, writes) ?? err;
     }
@@ -333,7 +337,7 @@ export class PgTransaction implements Transaction {
     const sql = [...queued.map(w => this.executeSQL(w.statement, w.params)), this.executeSQL(name, params), 'COMMIT'].join('; ');
     let results: pg.QueryResult<R>[];
     try {
-      results = (await this.q<R>(sql, [])) as unknown as pg.QueryResult<R>[];
+      results = resultsOf(await this.q<R>(sql, []));
     } catch (err) {
       throw this.queuedWriteError(err, queued) ?? err;
     }
@@ -367,6 +371,16 @@ export class PgTransaction implements Transaction {
     const rv = r.rows[0]?.rv;
     if (rv !== undefined) this.locked.set(k, rv);
     return rv;
+  }
+
+  /** The stored revision of key, locked until COMMIT; NotFound when it does not exist, Conflict when it is not `expectedRV`. */
+  private async lockExisting(key: ObjectKey, expectedRV: string | undefined): Promise<string> {
+    const cur = await this.lockRow(key);
+    if (cur === undefined) throw new StorageError('NotFound', `${describe(key)} not found`, key);
+    if (expectedRV && expectedRV !== cur) {
+      throw new StorageError('Conflict', `${describe(key)}: resourceVersion ${expectedRV} is stale, the object is at ${cur}`, key);
+    }
+    return cur;
   }
 
   get(key: ObjectKey, opts: { forUpdate?: boolean } = {}): Promise<KubeObject | undefined> {
@@ -491,11 +505,7 @@ export class PgTransaction implements Transaction {
   update(key: ObjectKey, obj: KubeObject, expectedRV?: string, opts: WriteOptions = {}): Promise<KubeObject> {
     return this.run(async () => {
       // Lock and check before taking the counter: a conflict then costs no serialized time.
-      const cur = await this.lockRow(key);
-      if (cur === undefined) throw new StorageError('NotFound', `${describe(key)} not found`, key);
-      if (expectedRV && expectedRV !== cur) {
-        throw new StorageError('Conflict', `${describe(key)}: resourceVersion ${expectedRV} is stale, the object is at ${cur}`, key);
-      }
+      const cur = await this.lockExisting(key, expectedRV);
       const encoded = this.codec.encode(key, obj);
       await this.returnUnusedRevisions();
       if (!opts.final) await this.sendQueued();
@@ -514,11 +524,7 @@ export class PgTransaction implements Transaction {
 
   delete(key: ObjectKey, expectedRV?: string, opts: WriteOptions = {}): Promise<KubeObject> {
     return this.run(async () => {
-      const cur = await this.lockRow(key);
-      if (cur === undefined) throw new StorageError('NotFound', `${describe(key)} not found`, key);
-      if (expectedRV && expectedRV !== cur) {
-        throw new StorageError('Conflict', `${describe(key)}: resourceVersion ${expectedRV} is stale, the object is at ${cur}`, key);
-      }
+      await this.lockExisting(key, expectedRV);
       await this.returnUnusedRevisions();
       if (!opts.final) await this.sendQueued();
       const r = opts.final
@@ -544,11 +550,7 @@ export class PgTransaction implements Transaction {
 
   updateLater(key: ObjectKey, obj: KubeObject, expectedRV?: string): Promise<void> {
     return this.run(async () => {
-      const cur = await this.lockRow(key);
-      if (cur === undefined) throw new StorageError('NotFound', `${describe(key)} not found`, key);
-      if (expectedRV && expectedRV !== cur) {
-        throw new StorageError('Conflict', `${describe(key)}: resourceVersion ${expectedRV} is stale, the object is at ${cur}`, key);
-      }
+      const cur = await this.lockExisting(key, expectedRV);
       this.queued.push({ statement: 'tke_final_update', params: [...keyParams(key), this.codec.encode(key, obj), cur], key });
     });
   }
