@@ -56,8 +56,6 @@ interface StateSlot {
 /** The most events read at once, from the log or from history. */
 const MAX_BATCH = 1000;
 
-export { deepFreeze } from './share.ts';
-
 export function prefixMatches(prefix: KeyPrefix, key: ObjectKey): boolean {
   return key.group === prefix.group && key.resource === prefix.resource && (!prefix.namespace || key.namespace === prefix.namespace);
 }
