@@ -138,11 +138,8 @@ export class AuthState {
     for (const li of objects.localidentities.values()) {
       identitiesByUser.set(userKey(li.spec?.tenantID ?? 'default', li.spec?.username ?? ''), li);
     }
-    if (this.watchers.length === 0 && !this.stopped) {
-      const fromRV = lists.reduce((min, l) => (l.rv < min ? l.rv : min), lists[0].rv);
-      this.watch(fromRV);
-    }
     this.builtAt = lists.reduce((min, l) => (l.rv < min ? l.rv : min), lists[0].rv);
+    if (this.watchers.length === 0 && !this.stopped) this.watch(this.builtAt);
     this.current = { version: ++this.version, objects, identitiesByUser };
     return this.current;
   }
