@@ -206,6 +206,9 @@ export class ChangeFeed {
     const batch = this.cache.batch;
     try {
       do {
+        // A round starts once the requests already received have been read: every consistent
+        // read among them waits for this one round instead of one round each.
+        await new Promise(resolve => setImmediate(resolve));
         this.fetchAgain = false;
         const round = ++this.rounds;
         for (;;) {
@@ -214,7 +217,7 @@ export class ChangeFeed {
           // writers have taken every pooled connection.
           const db: pg.Client | pg.Pool = this.listener ?? this.host.pool;
           // One statement = one snapshot: the compaction marker is consistent with the rows.
-          const { rows } = await db.query<FeedRow>({ text: TAIL_SQL, values: [this.cache.revision.toString(), batch], types: JSON_AS_TEXT });
+          const { rows } = await db.query<FeedRow>({ name: 'feed-tail', text: TAIL_SQL, values: [this.cache.revision.toString(), batch], types: JSON_AS_TEXT });
           if (this.closed) return;
           const compacted = BigInt(rows[0].compacted);
           this.host.noteCompacted(compacted);
