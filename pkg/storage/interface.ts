@@ -139,6 +139,13 @@ export interface Transaction {
    * partial objects.
    */
   list(prefix: KeyPrefix, opts?: TransactionListOptions): Promise<KubeObject[]>;
+  /**
+   * get(key, { forUpdate: true }) of a key the caller expects not to exist and creates when it
+   * does not: a first attempt reads nothing and answers undefined, and the create's uniqueness
+   * proves the absence (a key not created is read at commit). If the key exists after all, the
+   * transaction runs again, and this reads it.
+   */
+  getPresumedAbsent(key: ObjectKey): Promise<KubeObject | undefined>;
   /** Inserts; throws StorageError 'AlreadyExists'. Returns the object with metadata.resourceVersion set. */
   create(key: ObjectKey, obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>;
   /** Replaces; if `expectedRV` is given and differs from the stored one, throws 'Conflict'. Throws 'NotFound'. */

@@ -335,6 +335,30 @@ describe('e2e: security (a hostile tenant)', function () {
       await waitFor('max to lose the project', async () => (await s.request('GET', paths.project(name), { token: max })).status === 403);
     });
 
+    it('a new project keeps the users of an owner binding that was there before it, and adds its members', async () => {
+      const { token: wendy } = await userWithKey('wendy');
+      const name = uniqueName('prj-left');
+      const bindingName = `${name}-pol-default-project-owner`;
+      expectStatus(
+        await s.request('POST', `${AUTH}/projectpolicybindings`, {
+          body: {
+            apiVersion: 'auth.tkestack.io/v1',
+            kind: 'ProjectPolicyBinding',
+            metadata: { name: bindingName },
+            spec: { tenantID: 'default', projectID: name, policyID: 'pol-default-project-owner', users: [{ id: 'olga', name: 'olga' }], groups: [] },
+          },
+        }),
+        201,
+      );
+      expectStatus(await s.request('POST', paths.projects, { body: project(name, ['wendy'], '1') }), 201);
+      const binding = expectStatus(await s.request('GET', `${AUTH}/projectpolicybindings/${bindingName}`), 200);
+      assert.deepEqual(
+        binding.spec.users.map((u: { name: string }) => u.name),
+        ['olga', 'wendy'],
+      );
+      await waitFor('wendy to see the project', async () => (await s.request('GET', paths.project(name), { token: wendy })).status === 200);
+    });
+
     it('an owner cannot name a parent it has no rights on, nor draw on its quota', async () => {
       const before = expectStatus(await s.request('GET', paths.project(other)), 200);
       const r = await s.request('PATCH', paths.project(own), { token: olga, headers: MERGE, body: { spec: { parentProjectName: other } } });

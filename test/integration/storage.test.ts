@@ -11,6 +11,7 @@ import {
   type KeyPrefix,
   type ObjectKey,
   type Store,
+  type Transaction,
   type StorageErrorCode,
 } from '../../pkg/storage/interface.ts';
 import { migrate } from '../../pkg/storage/migrate.ts';
@@ -449,6 +450,61 @@ describe('storage: PostgreSQL store', function () {
       assert.deepEqual((await store.get(key('queued', '', 'raced')))?.spec, { by: 'retry' });
       assert.equal(await store.get(key('queued', '', 'after-race-1')), undefined, 'the first attempt committed nothing');
       assert.ok(await store.get(key('queued', '', 'after-race-2')));
+    });
+
+    it('presume a key absent without reading it, and run again to read it when it exists after all', async () => {
+      const k = (name: string) => key('presumed', '', name);
+      // The usual case: nothing is read, the create proves the absence, one attempt.
+      let attempts = 0;
+      await store.transact(async tx => {
+        attempts++;
+        assert.equal(await tx.getPresumedAbsent(k('new')), undefined);
+        await tx.createLater(k('new'), object('new', '', { v: 1 }));
+        return tx.create(k('new-final'), object('new-final', ''), { final: true });
+      });
+      assert.equal(attempts, 1);
+      assert.deepEqual((await store.get(k('new')))?.spec, { v: 1 });
+
+      // It exists: the queued create (or a final one, or a plain one) fails the attempt, and the
+      // next attempt reads it, locked, and updates it instead.
+      const creates: Array<(tx: Transaction, name: string) => Promise<unknown>> = [
+        (tx, name) => tx.createLater(k(name), object(name, '', { v: 'created' })),
+        (tx, name) => tx.create(k(name), object(name, '', { v: 'created' }), { final: true }),
+        (tx, name) => tx.create(k(name), object(name, '', { v: 'created' })),
+      ];
+      for (const [i, create] of creates.entries()) {
+        const name = `existing-${i}`;
+        await store.transact(tx => tx.create(k(name), object(name, '', { v: 'before' })));
+        const seen: unknown[] = [];
+        await store.transact(async tx => {
+          const current = await tx.getPresumedAbsent(k(name));
+          seen.push(current?.spec);
+          if (current) return tx.update(k(name), object(name, '', { v: 'updated' }), current.metadata.resourceVersion, { final: true });
+          return create(tx, name);
+        });
+        assert.deepEqual(seen, [undefined, { v: 'before' }], `create ${i}: the second attempt read it`);
+        assert.deepEqual((await store.get(k(name)))?.spec, { v: 'updated' });
+      }
+
+      // Not created by the transaction: the key is read at commit, and its existence runs the transaction again.
+      await store.transact(tx => tx.create(k('other'), object('other', '')));
+      const seen: unknown[] = [];
+      const current = await store.currentRevision();
+      await store.transact(async tx => {
+        seen.push(await tx.getPresumedAbsent(k('other')));
+        await tx.createLater(k(`side-${seen.length}`), object('side', ''));
+      });
+      assert.equal(seen.length, 2);
+      assert.equal(seen[0], undefined);
+      assert.equal((seen[1] as KubeObject).metadata.name, 'other');
+      assert.equal(await store.get(k('side-1')), undefined, 'the first attempt committed nothing');
+      assert.ok(await store.get(k('side-2')));
+      assert.equal(await store.currentRevision(), current + 1n);
+      // And a key that is indeed absent costs that one read only.
+      await store.transact(async tx => {
+        assert.equal(await tx.getPresumedAbsent(k('nobody')), undefined);
+      });
+      assert.equal(await store.get(k('nobody')), undefined);
     });
 
     it('send BEGIN with their first statement, whose parameters mean what they would as parameters', async () => {

@@ -18,7 +18,7 @@ import type { ObjectOf, UserInfo } from '../../rest/resource.ts';
 import { tenantOf } from '../tke/tenant.ts';
 import type { ObjectRequest } from '../../server/authz.ts';
 import { authGroupName, serverObject, type AuthState } from './state.ts';
-import { key, readStored } from './stored.ts';
+import { asStored, key, readStored } from './stored.ts';
 
 const businessGroup = 'business.tkestack.io';
 
@@ -97,7 +97,10 @@ export function businessAccessPlugins(deps: BusinessAccessDeps): AdmissionPlugin
       const tenant = tenantOf(a.object!);
       const policy = `pol-${tenant}-project-owner`;
       const bindingKey = key('projectpolicybindings', `${a.name}-${policy}`);
-      const binding = await readStored(a.tx, 'projectpolicybindings', bindingKey.name, { forUpdate: true });
+      // A new project has no owner binding yet: presumed so, it costs no read (a leftover one
+      // makes the transaction run again, and then it is read).
+      const stored = a.oldObject ? await a.tx.get(bindingKey, { forUpdate: true }) : await a.tx.getPresumedAbsent(bindingKey);
+      const binding = stored && asStored('projectpolicybindings', stored);
       const current = binding?.spec?.users ?? [];
       const next = current.filter(u => !removed.includes(u.name ?? ''));
       for (const m of added) if (!next.some(u => u.name === m)) next.push({ id: m, name: m });

@@ -184,6 +184,8 @@ export class PgTransaction implements Transaction {
   private unusedRevisions = 0;
   /** Writes queued by createLater/updateLater, in call order; sent before anything reads or writes after them. */
   private queued: QueuedWrite[] = [];
+  /** Keys getPresumedAbsent answered without reading: their creates (or a read at commit) prove it. */
+  private readonly presumedAbsent = new Map<string, ObjectKey>();
   /**
    * What this attempt locked or tried to lock. When it has to be re-run because a lock was
    * busy, the next attempt takes these first, in a fixed order and before the counter, so
@@ -249,6 +251,7 @@ export class PgTransaction implements Transaction {
 
   /** Last statements before COMMIT. */
   async prepareCommit(): Promise<void> {
+    await this.checkPresumptions();
     await this.sendQueued();
     await this.returnUnusedRevisions();
   }
@@ -277,7 +280,13 @@ export class PgTransaction implements Transaction {
     const detail = (err as { detail?: string }).detail ?? '';
     const key = queued.find(w => detail.includes(uniqueKeyDetail(w.key)))?.key;
     if (!key) return undefined;
-    const conflict = new QueuedWriteConflict(`${describe(key)} was created by another transaction meanwhile`);
+    return this.conflictOn(key, `${describe(key)} was created by another transaction meanwhile`);
+  }
+
+  /** Fails the transaction to be run again; the next attempt locks `key` first (and so reads it). */
+  private conflictOn(key: ObjectKey, message: string): QueuedWriteConflict {
+    this.noteKey(key);
+    const conflict = new QueuedWriteConflict(message);
     this.failure = conflict;
     return conflict;
   }
@@ -330,7 +339,8 @@ export class PgTransaction implements Transaction {
    * transaction is over. A failed write aborts the transaction before the COMMIT runs (the rest of
    * a message is skipped after an error), so nothing of it is committed.
    */
-  private async executeAndCommit<R extends pg.QueryResultRow>(name: MessageStatement, params: string[]): Promise<pg.QueryResult<R>> {
+  private async executeAndCommit<R extends pg.QueryResultRow>(name: MessageStatement, params: string[], key: ObjectKey): Promise<pg.QueryResult<R>> {
+    await this.checkPresumptions(name === 'tke_final_create' ? key : undefined);
     await this.prepareMessageWrites();
     const queued = this.queued;
     this.queued = [];
@@ -477,11 +487,11 @@ export class PgTransaction implements Transaction {
       await this.returnUnusedRevisions();
       if (opts.final) {
         try {
-          const r = await this.executeAndCommit<{ rv: string }>('tke_final_create', [...keyParams(key), encoded]);
+          const r = await this.executeAndCommit<{ rv: string }>('tke_final_create', [...keyParams(key), encoded], key);
           return withRV(obj, BigInt(r.rows[0].rv));
         } catch (err) {
           if (errorCode(err) === UNIQUE_VIOLATION && (err as { table?: string }).table === 'objects') {
-            throw new StorageError('AlreadyExists', `${describe(key)} already exists`, key);
+            throw this.alreadyExists(key);
           }
           throw err;
         }
@@ -495,9 +505,10 @@ export class PgTransaction implements Transaction {
         // committed while we waited for the counter. The revision must be handed back (no
         // gap), but usually the caller rolls back anyway, so only pay for it if it goes on.
         if (allocated !== null) this.unusedRevisions++;
-        throw new StorageError('AlreadyExists', `${describe(key)} already exists`, key);
+        throw this.alreadyExists(key);
       }
       this.locked.set(keyString(key), rv);
+      this.presumedAbsent.delete(keyString(key));
       return withRV(obj, BigInt(rv));
     });
   }
@@ -511,7 +522,7 @@ export class PgTransaction implements Transaction {
       if (!opts.final) await this.sendQueued();
       const params = [...keyParams(key), encoded, cur];
       const r = opts.final
-        ? await this.executeAndCommit<{ rv: string }>('tke_final_update', params)
+        ? await this.executeAndCommit<{ rv: string }>('tke_final_update', params, key)
         : await this.q<{ rv: string }>(UPDATE_SQL, params, 'tke_update');
       this.writeLocked = true;
       // Cannot happen while we hold the row lock; the statement would have taken a revision.
@@ -528,13 +539,51 @@ export class PgTransaction implements Transaction {
       await this.returnUnusedRevisions();
       if (!opts.final) await this.sendQueued();
       const r = opts.final
-        ? await this.executeAndCommit<{ rv: string; obj: KubeObject }>('tke_final_delete', keyParams(key))
+        ? await this.executeAndCommit<{ rv: string; obj: KubeObject }>('tke_final_delete', keyParams(key), key)
         : await this.q<{ rv: string; obj: KubeObject }>(DELETE_SQL, keyParams(key), 'tke_delete');
       this.writeLocked = true;
       if (r.rowCount !== 1) throw new Error(`${describe(key)} vanished while locked`);
       this.locked.set(keyString(key), null);
       return this.codec.decode(key, r.rows[0].obj);
     });
+  }
+
+  /** AlreadyExists, unless this transaction presumed the key absent: then it runs again and reads it. */
+  private alreadyExists(key: ObjectKey): Error {
+    if (this.presumedAbsent.has(keyString(key))) return this.conflictOn(key, `${describe(key)} exists after all`);
+    return new StorageError('AlreadyExists', `${describe(key)} already exists`, key);
+  }
+
+  getPresumedAbsent(key: ObjectKey): Promise<KubeObject | undefined> {
+    const k = keyString(key);
+    // Met before, by this attempt or one that had to run again: read it.
+    if (this.lockSet.keys.has(k) || this.locked.has(k) || this.queued.some(w => keyString(w.key) === k)) return this.get(key, { forUpdate: true });
+    return this.run(async () => {
+      this.presumedAbsent.set(k, key);
+      return undefined;
+    });
+  }
+
+  /**
+   * Reads the presumed-absent keys this transaction does not create (`finalCreate` is the one its
+   * last write creates): one that exists after all runs the transaction again. A create proves
+   * the absence itself, by its key's uniqueness.
+   */
+  private async checkPresumptions(finalCreate?: ObjectKey): Promise<void> {
+    const created = new Set(this.queued.filter(w => w.statement === 'tke_final_create').map(w => keyString(w.key)));
+    if (finalCreate) created.add(keyString(finalCreate));
+    const unproven = [...this.presumedAbsent].filter(([k]) => !created.has(k)).map(([, key]) => key);
+    if (unproven.length === 0) return;
+    const r = await this.q<{ grp: string; resource: string; namespace: string; name: string }>(
+      `SELECT grp, resource, namespace, name FROM objects
+       WHERE (grp, resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))`,
+      [unproven.map(k => k.group), unproven.map(k => k.resource), unproven.map(k => k.namespace), unproven.map(k => k.name)],
+    );
+    const found = r.rows[0];
+    if (found) {
+      const key = { group: found.grp, resource: found.resource, namespace: found.namespace, name: found.name };
+      throw this.conflictOn(key, `${describe(key)} exists after all`);
+    }
   }
 
   createLater(key: ObjectKey, obj: KubeObject): Promise<void> {
