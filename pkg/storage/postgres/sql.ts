@@ -4,9 +4,10 @@ import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { StorageError, StorageValueError, type ObjectKey, type WatchEventType } from '../interface.ts';
 
 export const NOTIFY_CHANNEL = 'tke_changes';
-/** Advisory lock class ids: Transaction.lock names, and compaction. Migrations use another. */
+/** Advisory lock class ids: Transaction.lock names, compaction, and writers' queue. Migrations use another. */
 export const NAMED_LOCK_CLASS = 0x746b66;
 export const COMPACTION_LOCK_CLASS = 0x746b67;
+export const WRITERS_LOCK_CLASS = 0x746b68;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -132,16 +133,26 @@ export function changesSQL(cond: string, limit: string): string {
 // ---------------------------------------------------------------------------------------------
 // Writes
 
-// Each write is one statement: take the next revision from the counter (locking its row
-// until COMMIT when this is the transaction's first write), write the object with that
+// Each write is one statement: take the next revision from the counter (queueing for it and
+// locking its row until COMMIT when this is the transaction's first write), write the object with that
 // revision in metadata.resourceVersion, append the change, and notify. Under READ COMMITTED
 // the counter UPDATE waits for the previous holder and then increments the committed value.
 const SET_RV = "jsonb_set($5::jsonb, '{metadata,resourceVersion}', to_jsonb(ctr.rv::text))";
 
+// Writers queue for the counter on an advisory lock (held, like the row lock, until COMMIT), and
+// only its holder touches the row. Waiting on the row itself, 32 writers woke and re-read it on
+// every commit and fought over its page: 0.97 ms of PostgreSQL CPU per two-object create against
+// 0.52 ms queued on the lock, and 1,300 against 1,750 transactions/s (npm run bench's create
+// message, 32 connections). The subquery takes the lock before the row is read for the update.
+const QUEUE_FOR_REVISION = `(SELECT pg_advisory_xact_lock(${WRITERS_LOCK_CLASS}, 0)) IS NOT NULL`;
+const TAKE_REVISION = `UPDATE revision SET rv = rv + 1 WHERE id AND ${QUEUE_FOR_REVISION}`;
+
 export const CREATE_SQL = `WITH ctr AS (
-    -- The existence check keeps the counter untouched (and unlocked) for a plain AlreadyExists.
+    -- The existence check, first (CASE keeps the order), leaves the counter and its queue alone
+    -- for a plain AlreadyExists.
     UPDATE revision SET rv = rv + 1
-    WHERE id AND NOT EXISTS (SELECT 1 FROM objects WHERE grp = $1 AND resource = $2 AND namespace = $3 AND name = $4)
+    WHERE id AND CASE WHEN EXISTS (SELECT 1 FROM objects WHERE grp = $1 AND resource = $2 AND namespace = $3 AND name = $4)
+                      THEN false ELSE ${QUEUE_FOR_REVISION} END
     RETURNING rv
   ), ins AS (
     INSERT INTO objects (grp, resource, namespace, name, rv, obj)
@@ -158,7 +169,7 @@ export const CREATE_SQL = `WITH ctr AS (
 // with COMMIT in the same message, so a key that exists must fail the statement (the unique key
 // of objects) rather than succeed with no row, which would commit everything before it.
 export const FINAL_CREATE_SQL = `WITH ctr AS (
-    UPDATE revision SET rv = rv + 1 WHERE id RETURNING rv
+    ${TAKE_REVISION} RETURNING rv
   ), ins AS (
     INSERT INTO objects (grp, resource, namespace, name, rv, obj)
     SELECT $1, $2, $3, $4, ctr.rv, ${SET_RV} FROM ctr
@@ -170,7 +181,7 @@ export const FINAL_CREATE_SQL = `WITH ctr AS (
   SELECT rv::text AS rv, pg_notify('${NOTIFY_CHANNEL}', rv::text) AS notified FROM ins`;
 
 export const UPDATE_SQL = `WITH ctr AS (
-    UPDATE revision SET rv = rv + 1 WHERE id RETURNING rv
+    ${TAKE_REVISION} RETURNING rv
   ), up AS (
     UPDATE objects o SET rv = ctr.rv, obj = ${SET_RV} FROM ctr
     WHERE o.grp = $1 AND o.resource = $2 AND o.namespace = $3 AND o.name = $4
@@ -182,7 +193,7 @@ export const UPDATE_SQL = `WITH ctr AS (
   SELECT rv::text AS rv, pg_notify('${NOTIFY_CHANNEL}', rv::text) AS notified FROM up`;
 
 export const DELETE_SQL = `WITH ctr AS (
-    UPDATE revision SET rv = rv + 1 WHERE id RETURNING rv
+    ${TAKE_REVISION} RETURNING rv
   ), d AS (
     -- USING ctr: the row goes only once the revision is ours. Deleting first would make a
     -- concurrent holder's INSERT of the same key wait for us while we wait for it.
