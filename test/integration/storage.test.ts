@@ -879,6 +879,35 @@ describe('storage: PostgreSQL store', function () {
       }
     });
 
+    it("wakes on another process's commits, which that process tells of after they commit", async () => {
+      const db = await createTestDatabase();
+      // Polls a minute apart: only a notification can wake either store in time.
+      const [a, b] = [await open(db, { pollIntervalMs: 60_000 }), await open(db, { pollIntervalMs: 60_000 })];
+      const admin = new pg.Client({ connectionString: db });
+      await admin.connect();
+      try {
+        const from = await a.currentRevision();
+        const seen = record(b, { group: GROUP, resource: 'told' }, from);
+        await admin.query('LISTEN tke_changes');
+        const notified: string[] = [];
+        admin.on('notification', n => notified.push(n.payload ?? ''));
+        for (let i = 0; i < 20; i++) await a.transact(tx => tx.create(key('told', '', `t${i}`), object(`t${i}`, '')));
+        await eventually("b sees a's writes", () => seen.events.length === 20, 3000);
+        assert.deepEqual(
+          seen.events.map(e => e.object.metadata.name),
+          Array.from({ length: 20 }, (_, i) => `t${i}`),
+        );
+        // Told after the commits, by a's process as a whole (which its own listener ignores).
+        await eventually('notified', () => notified.length > 0);
+        assert.equal(new Set(notified).size, 1, notified.join());
+        seen.stop();
+      } finally {
+        await admin.end();
+        await a.close();
+        await b.close();
+      }
+    });
+
     it('stops a failing watcher without disturbing the others', async () => {
       const from = await store.currentRevision();
       const prefix = { group: GROUP, resource: 'faulty' };

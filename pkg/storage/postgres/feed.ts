@@ -1,6 +1,8 @@
 // The change feed: the process's single reader of the change log. It follows `changes` in
-// revision order, woken by LISTEN/NOTIFY (with a poll as a safety net), and publishes what it
-// reads to the watch cache; it also reads the log for watches that start before the cache.
+// revision order, woken by its own process's commits and by the other processes' NOTIFY (with a
+// poll as a safety net), and publishes what it reads to the watch cache; it also reads the log
+// for watches that start before the cache. It also tells the other processes of this one's commits.
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { KubeObject } from '../../../api/meta/v1/types.ts';
 import { StorageError, type ChangeEvent, type KeyPrefix, type ObjectKey, type Watcher, type WatchOptions } from '../interface.ts';
@@ -48,6 +50,12 @@ function parsed<R extends { obj: KubeObject; prev?: KubeObject | null }>(row: R)
   return { ...row, obj: JSON.parse(text.obj), ...(text.prev == null ? {} : { prev: JSON.parse(text.prev) }) };
 }
 
+/**
+ * Least time between two NOTIFYs of this process's commits: another process's watches see a
+ * change at most this much later, and a busy writer sends at most 100 notifications a second.
+ */
+const ANNOUNCE_GAP_MS = 10;
+
 /** Rows per query when a resource's objects are loaded into the cache. */
 const SNAPSHOT_CHUNK = 5000;
 
@@ -70,6 +78,10 @@ export class ChangeFeed {
   /** Reads of the log begun; a read is a round of queries that ends at the log's end. */
   private rounds = 0;
   private syncWaiters: SyncWaiter[] = [];
+  /** The payload of this process's notifications, which its own listener ignores. */
+  private readonly origin = randomUUID();
+  private announcing = false;
+  private announceAgain = false;
 
   constructor(
     private readonly host: FeedHost,
@@ -171,7 +183,9 @@ export class ChangeFeed {
     };
     client.on('error', onDrop);
     client.on('end', () => onDrop());
-    client.on('notification', () => this.kick());
+    client.on('notification', msg => {
+      if (msg.payload !== this.origin) this.kick();
+    });
     try {
       await client.connect();
       await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
@@ -187,6 +201,35 @@ export class ChangeFeed {
     this.listenerBackoff = 100;
     // Notifications sent while we were not listening are lost; the log is not.
     this.kick();
+  }
+
+  /**
+   * Tells the other processes on the database that this one committed changes. Sent after the
+   * commit rather than by the writes (a NOTIFY in a write transaction takes a database-wide lock
+   * through its commit: 15% fewer creates/s); calls while one is sent or within
+   * ANNOUNCE_GAP_MS of it fold into the next. A notification lost with the process is made up by
+   * the others' poll.
+   */
+  announce(): void {
+    if (this.closed) return;
+    if (this.announcing) {
+      this.announceAgain = true;
+      return;
+    }
+    this.announcing = true;
+    void (async () => {
+      do {
+        this.announceAgain = false;
+        try {
+          const db: pg.Client | pg.Pool = this.listener ?? this.host.pool;
+          await db.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', $1)`, [this.origin]);
+        } catch (err) {
+          if (!this.closed) this.host.log('change notification failed; the others will poll', { error: (err as Error).message });
+        }
+        await new Promise(resolve => setTimeout(resolve, ANNOUNCE_GAP_MS).unref());
+      } while (this.announceAgain && !this.closed);
+      this.announcing = false;
+    })();
   }
 
   /** Reads whatever is new. Calls while a read is running coalesce into one more read. */

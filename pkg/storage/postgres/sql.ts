@@ -135,7 +135,7 @@ export function changesSQL(cond: string, limit: string): string {
 
 // Each write is one statement: take the next revision from the counter (queueing for it and
 // locking its row until COMMIT when this is the transaction's first write), write the object with that
-// revision in metadata.resourceVersion, append the change, and notify. Under READ COMMITTED
+// revision in metadata.resourceVersion, and append the change. Under READ COMMITTED
 // the counter UPDATE waits for the previous holder and then increments the committed value.
 const SET_RV = "jsonb_set($5::jsonb, '{metadata,resourceVersion}', to_jsonb(ctr.rv::text))";
 
@@ -162,8 +162,7 @@ export const CREATE_SQL = `WITH ctr AS (
     INSERT INTO changes (rv, grp, resource, namespace, name, type, obj, prev_rv)
     SELECT rv, $1, $2, $3, $4, 'ADDED', obj, NULL FROM ins
   )
-  SELECT (SELECT rv::text FROM ctr) AS allocated, (SELECT rv::text FROM ins) AS rv,
-         (SELECT pg_notify('${NOTIFY_CHANNEL}', rv::text) FROM ins) AS notified`;
+  SELECT (SELECT rv::text FROM ctr) AS allocated, (SELECT rv::text FROM ins) AS rv`;
 
 // The create that ends its transaction (Transaction create with `final`): it goes to the database
 // with COMMIT in the same message, so a key that exists must fail the statement (the unique key
@@ -178,7 +177,7 @@ export const FINAL_CREATE_SQL = `WITH ctr AS (
     INSERT INTO changes (rv, grp, resource, namespace, name, type, obj, prev_rv)
     SELECT rv, $1, $2, $3, $4, 'ADDED', obj, NULL FROM ins
   )
-  SELECT rv::text AS rv, pg_notify('${NOTIFY_CHANNEL}', rv::text) AS notified FROM ins`;
+  SELECT rv::text AS rv FROM ins`;
 
 export const UPDATE_SQL = `WITH ctr AS (
     ${TAKE_REVISION} RETURNING rv
@@ -190,7 +189,7 @@ export const UPDATE_SQL = `WITH ctr AS (
     INSERT INTO changes (rv, grp, resource, namespace, name, type, obj, prev_rv)
     SELECT rv, $1, $2, $3, $4, 'MODIFIED', obj, $6::bigint FROM up
   )
-  SELECT rv::text AS rv, pg_notify('${NOTIFY_CHANNEL}', rv::text) AS notified FROM up`;
+  SELECT rv::text AS rv FROM up`;
 
 export const DELETE_SQL = `WITH ctr AS (
     ${TAKE_REVISION} RETURNING rv
@@ -207,4 +206,4 @@ export const DELETE_SQL = `WITH ctr AS (
     FROM d
     RETURNING rv, obj
   )
-  SELECT rv::text AS rv, obj, pg_notify('${NOTIFY_CHANNEL}', rv::text) AS notified FROM ch`;
+  SELECT rv::text AS rv, obj FROM ch`;

@@ -172,7 +172,10 @@ class PgStore implements PostgresStore {
           { begin: null, begun: () => tx?.begun ?? false, committed: () => tx?.committed ?? false },
         );
         // This process's own changes reach its cache and watches without waiting for a notification.
-        if (tx?.hasWritten) this.feed.kick();
+        if (tx?.hasWritten) {
+          this.feed.kick();
+          this.feed.announce();
+        }
         return out;
       } catch (err) {
         if (isRetryable(err) && attempt < MAX_TX_ATTEMPTS) {
