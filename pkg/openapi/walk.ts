@@ -78,6 +78,13 @@ function schemaList(value: unknown): JsonSchema[] {
 
 export class SchemaWalker {
   private readonly views = new WeakMap<JsonSchema, SchemaView>();
+  /**
+   * The shapes of nodes that are no union, which the value does not decide, and the `allOf`
+   * foldings, so that each of them is worked out once per node: every write classifies every
+   * field of its object, for its managed fields, its defaults and its validation.
+   */
+  private readonly shapes = new WeakMap<JsonSchema, SchemaShape>();
+  private readonly folded = new WeakMap<JsonSchema, JsonSchema>();
 
   constructor(private readonly definitions: ReadonlyMap<string, JsonSchema> = new Map()) {}
 
@@ -209,9 +216,18 @@ export class SchemaWalker {
   /** Classifies a schema node; for unions the branch that fits `value` wins. */
   shape(schema: JsonSchema | undefined, value?: unknown): SchemaShape {
     if (!isObject(schema)) return { kind: 'unknown' };
+    const known = this.shapes.get(schema);
+    if (known) return known;
     const node = this.deref(schema);
     const allOf = node['allOf'];
-    if (Array.isArray(allOf) && allOf.length) return this.shape(this.mergeAllOf(node), value);
+    if (Array.isArray(allOf) && allOf.length) {
+      let folded = this.folded.get(node);
+      if (!folded) {
+        folded = this.mergeAllOf(node);
+        this.folded.set(node, folded);
+      }
+      return this.shape(folded, value);
+    }
     const branches = node['anyOf'] ?? node['oneOf'];
     if (Array.isArray(branches) && branches.length) {
       const shapes = branches.map(b => this.shape(b as JsonSchema | undefined, value));
@@ -221,6 +237,13 @@ export class SchemaWalker {
       }
       return shapes.find(s => s.kind === 'object' || s.kind === 'array') ?? shapes[0] ?? { kind: 'unknown' };
     }
+    const shape = this.plainShape(node);
+    this.shapes.set(schema, shape);
+    return shape;
+  }
+
+  /** The shape of a node that is neither a reference, nor an `allOf`, nor a union. */
+  private plainShape(node: JsonSchema): SchemaShape {
     if (node['x-kubernetes-int-or-string']) return { kind: 'scalar' };
     const t = typeOf(node);
     const properties = node['properties'];

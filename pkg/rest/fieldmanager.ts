@@ -117,10 +117,12 @@ export function updateManagedFields(
   if (owners.length === 0 && oldObj !== undefined) return out;
 
   const reset = fieldPaths(options.resetFields ?? []);
+  // Compared, not changed: the old object is read without its managedFields, not copied.
+  const old: JSONObject = oldObj ? { ...oldObj, metadata: { ...oldObj.metadata, managedFields: undefined } } : {};
   owners = recordUpdate(
     owners,
-    withoutManagedFields(oldObj),
-    withoutManagedFields(out),
+    old,
+    out,
     {
       manager,
       operation,
