@@ -49,6 +49,15 @@ const listPageBudgetBytes = 1024 * 1024;
 export class ResourceHandlers {
   /** The watch lines of the frozen (shared) objects watch streams write: made once for every stream. */
   private readonly eventLines = new WeakMap<object, Partial<Record<string, Buffer>>>();
+  /** A number for each shared line, by which batches of the same lines are known. */
+  private readonly lineIds = new WeakMap<Buffer, number>();
+  private nextLineId = 0;
+  /**
+   * Batches of shared lines joined in this turn of the event loop: the streams that write the
+   * same events at once (every watch of a resource, in a round of the watch cache) write one
+   * buffer instead of a copy each.
+   */
+  private readonly batches = new Map<string, Buffer>();
 
   constructor(
     private readonly stores: Map<string, RegistryStore>,
@@ -68,8 +77,27 @@ export class ResourceHandlers {
     if (!line) {
       line = encode();
       lines[type] = line;
+      this.lineIds.set(line, this.nextLineId++);
     }
     return line;
+  }
+
+  /** Lines as one buffer: shared with the other streams that write the same lines in this turn. */
+  private joinLines(lines: Buffer[]): Buffer {
+    if (lines.length === 1) return lines[0];
+    let key = '';
+    for (const line of lines) {
+      const id = this.lineIds.get(line);
+      if (id === undefined) return Buffer.concat(lines);
+      key += `${id},`;
+    }
+    let joined = this.batches.get(key);
+    if (!joined) {
+      if (this.batches.size === 0) setImmediate(() => this.batches.clear());
+      joined = Buffer.concat(lines);
+      this.batches.set(key, joined);
+    }
+    return joined;
   }
 
   find(info: RequestInfo): RegistryStore | undefined {
@@ -330,7 +358,7 @@ export class ResourceHandlers {
     const flush = () => {
       const lines = gathered;
       gathered = [];
-      if (!done) res.write(lines.length === 1 ? lines[0] : Buffer.concat(lines));
+      if (!done) res.write(this.joinLines(lines));
     };
     const write = (type: string, object: unknown) => {
       if (done) return;

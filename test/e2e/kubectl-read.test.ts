@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
 import { startServer, type TestServer } from '../support/server.ts';
-import { describeResponse, parseJSONStream } from '../support/http.ts';
+import { describeResponse, openWatch, parseJSONStream } from '../support/http.ts';
 import { describeRun, followOutput } from '../support/kubectl.ts';
 import { uniqueName, clusterObject, projectObject, paths } from '../support/fixtures.ts';
 import { parseTable, parseTables } from '../support/tables.ts';
@@ -336,6 +336,40 @@ describe('e2e: kubectl get, describe, selectors, chunking and watch', function (
       } finally {
         events.kill('SIGKILL');
         table.kill('SIGKILL');
+      }
+    });
+
+    it('watches that are sent the same burst of events each get all of it, once and in order', async function () {
+      const burst = uniqueName('burst');
+      const list = await server.request('GET', `${paths.projects}?labelSelector=burst%3D${burst}`);
+      const rv = list.json().metadata.resourceVersion as string;
+      // Half the watches also select by name prefix, so they are sent different batches.
+      const watches = Array.from({ length: 12 }, (_, i) =>
+        openWatch(server, `${paths.projects}?watch=true&resourceVersion=${rv}&labelSelector=burst%3D${burst}${i % 2 ? `,half%3Dyes` : ''}`),
+      );
+      try {
+        const names = Array.from({ length: 30 }, (_, i) => `${burst}-${String(i).padStart(2, '0')}`);
+        // Concurrent creates: their events reach the watches together, several to a write.
+        await Promise.all(
+          names.map(async (name, i) => {
+            const res = await server.request('POST', paths.projects, { body: projectObject(name, { labels: { burst, ...(i % 3 ? {} : { half: 'yes' }) } }) });
+            assert.equal(res.status, 201, describeResponse(res));
+          }),
+        );
+        const wanted = (i: number) => (i % 2 ? names.filter((_, j) => j % 3 === 0) : names);
+        await waitFor('every watch has its events', async () => watches.every((w, i) => w.events.filter(e => e.type === 'ADDED').length >= wanted(i).length));
+        for (const [i, w] of watches.entries()) {
+          const added = w.events.filter(e => e.type === 'ADDED');
+          const revisions = added.map(e => BigInt(e.object.metadata.resourceVersion));
+          assert.deepEqual(added.map(e => e.object.metadata.name).sort(), wanted(i), `watch ${i}`);
+          assert.deepEqual(
+            revisions,
+            [...revisions].sort((a, b) => (a < b ? -1 : 1)),
+            `watch ${i} in revision order`,
+          );
+        }
+      } finally {
+        for (const w of watches) w.close();
       }
     });
 
