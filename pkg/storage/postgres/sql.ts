@@ -141,10 +141,10 @@ const SET_RV = "jsonb_set($5::jsonb, '{metadata,resourceVersion}', to_jsonb(ctr.
 
 // Writers queue for the counter on an advisory lock (held, like the row lock, until COMMIT), and
 // only its holder touches the row. Waiting on the row itself, 32 writers woke and re-read it on
-// every commit and fought over its page: 0.97 ms of PostgreSQL CPU per two-object create against
-// 0.52 ms queued on the lock, and 1,300 against 1,750 transactions/s (npm run bench's create
-// message, 32 connections). The subquery takes the lock before the row is read for the update.
-const QUEUE_FOR_REVISION = `(SELECT pg_advisory_xact_lock(${WRITERS_LOCK_CLASS}, 0)) IS NOT NULL`;
+// every commit and fought over its page: 0.82 ms of PostgreSQL CPU per two-object create against
+// 0.35 ms queued on the lock, and 1,600 against 2,500 transactions/s (hack/bench/pgwrites.ts).
+// The subquery takes the lock before the row is read for the update.
+export const QUEUE_FOR_REVISION = `(SELECT pg_advisory_xact_lock(${WRITERS_LOCK_CLASS}, 0)) IS NOT NULL`;
 const TAKE_REVISION = `UPDATE revision SET rv = rv + 1 WHERE id AND ${QUEUE_FOR_REVISION}`;
 
 export const CREATE_SQL = `WITH ctr AS (
