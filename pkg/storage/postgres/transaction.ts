@@ -159,6 +159,13 @@ function literal(client: pg.ClientBase, value: unknown): string {
   return client.escapeLiteral(text);
 }
 
+/** Rows whose keys are in the parameters $1-$4 (keyArrays): one statement for any number of keys. */
+const KEYS_IN_PARAMS = '(grp, resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))';
+
+function keyArrays(keys: ObjectKey[]): string[][] {
+  return [keys.map(k => k.group), keys.map(k => k.resource), keys.map(k => k.namespace), keys.map(k => k.name)];
+}
+
 // ---------------------------------------------------------------------------------------------
 // The store's transactions
 
@@ -233,10 +240,9 @@ export class PgTransaction implements Transaction {
     for (const k of keys) this.noteKey(k);
     // LockRows runs above the sort, so the rows are locked in this order.
     const r = await this.q<{ grp: string; resource: string; namespace: string; name: string; rv: string }>(
-      `SELECT grp, resource, namespace, name, rv::text AS rv FROM objects
-       WHERE (grp, resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))
+      `SELECT grp, resource, namespace, name, rv::text AS rv FROM objects WHERE ${KEYS_IN_PARAMS}
        ORDER BY grp, resource, namespace, name FOR UPDATE`,
-      [keys.map(k => k.group), keys.map(k => k.resource), keys.map(k => k.namespace), keys.map(k => k.name)],
+      keyArrays(keys),
     );
     for (const row of r.rows) {
       this.locked.set(keyString({ group: row.grp, resource: row.resource, namespace: row.namespace, name: row.name }), row.rv);
@@ -548,6 +554,10 @@ export class PgTransaction implements Transaction {
     });
   }
 
+  private isQueued(k: string): boolean {
+    return this.queued.some(w => keyString(w.key) === k);
+  }
+
   /** AlreadyExists, unless this transaction presumed the key absent: then it runs again and reads it. */
   private alreadyExists(key: ObjectKey): Error {
     if (this.presumedAbsent.has(keyString(key))) return this.conflictOn(key, `${describe(key)} exists after all`);
@@ -557,7 +567,7 @@ export class PgTransaction implements Transaction {
   getPresumedAbsent(key: ObjectKey): Promise<KubeObject | undefined> {
     const k = keyString(key);
     // Met before, by this attempt or one that had to run again: read it.
-    if (this.lockSet.keys.has(k) || this.locked.has(k) || this.queued.some(w => keyString(w.key) === k)) return this.get(key, { forUpdate: true });
+    if (this.lockSet.keys.has(k) || this.locked.has(k) || this.isQueued(k)) return this.get(key, { forUpdate: true });
     return this.run(async () => {
       this.presumedAbsent.set(k, key);
       return undefined;
@@ -575,9 +585,8 @@ export class PgTransaction implements Transaction {
     const unproven = [...this.presumedAbsent].filter(([k]) => !created.has(k)).map(([, key]) => key);
     if (unproven.length === 0) return;
     const r = await this.q<{ grp: string; resource: string; namespace: string; name: string }>(
-      `SELECT grp, resource, namespace, name FROM objects
-       WHERE (grp, resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))`,
-      [unproven.map(k => k.group), unproven.map(k => k.resource), unproven.map(k => k.namespace), unproven.map(k => k.name)],
+      `SELECT grp, resource, namespace, name FROM objects WHERE ${KEYS_IN_PARAMS}`,
+      keyArrays(unproven),
     );
     const found = r.rows[0];
     if (found) {
@@ -590,7 +599,7 @@ export class PgTransaction implements Transaction {
     return this.run(async () => {
       // Known to exist: this transaction read it locked or wrote it (null: deleted it), or queued it.
       const known = this.locked.get(keyString(key));
-      if ((known !== undefined && known !== null) || this.queued.some(w => keyString(w.key) === keyString(key))) {
+      if ((known !== undefined && known !== null) || this.isQueued(keyString(key))) {
         throw new StorageError('AlreadyExists', `${describe(key)} already exists`, key);
       }
       this.queued.push({ statement: 'tke_final_create', params: [...keyParams(key), this.codec.encode(key, obj)], key });
