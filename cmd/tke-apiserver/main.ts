@@ -4,32 +4,19 @@ import cluster, { type Worker } from 'node:cluster';
 import { mkdirSync } from 'node:fs';
 import https from 'node:https';
 import { join, resolve } from 'node:path';
-import v8 from 'node:v8';
 import { pino, type Logger } from 'pino';
 import { serverURL, writeKubeconfig } from '../../pkg/server/kubeconfig.ts';
 import { startEmbeddedPostgres } from '../../pkg/storage/embedded.ts';
+import { limitHeapGrowth, returnFreedNativeMemory } from './memory.ts';
 import { parseOptionsOrExit } from './options.ts';
 import { assembleServer, startupStep } from './server.ts';
-
-/**
- * The old generation may grow 20% past what the last full collection kept before the next one,
- * instead of V8's default (up to 4x for a heap that grows fast). The watch cache is most of what
- * lives, and each request's garbage is promoted while it is in flight: with the default, a server
- * holding 100,000 projects kept about 430 MiB resident for 145 MiB of live objects; with 20%, 310
- * MiB, at the same creates/s and GETs/s (npm run bench). A flag given to node itself wins.
- */
-const heapGrowingPercent = 20;
-
-function limitHeapGrowth(): void {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (!given.some(f => /^--heap[-_]growing[-_]percent/.test(f))) v8.setFlagsFromString(`--heap-growing-percent=${heapGrowingPercent}`);
-}
 
 /** Stopped when the start fails: an embedded PostgreSQL would outlive this process and hold its data dir. */
 let startedPostgres: { stop(): Promise<void> } | undefined;
 
 async function main(): Promise<void> {
   limitHeapGrowth();
+  returnFreedNativeMemory();
   const opts = parseOptionsOrExit(process.argv.slice(2), process.env);
   const logger = pino({ level: opts.verbosity >= 4 ? 'debug' : 'info', base: { component: 'tke-apiserver' } });
   const dataDir = resolve(opts.dataDir);
