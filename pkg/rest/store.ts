@@ -159,16 +159,7 @@ export class RegistryStore {
     }
     const now = timestamp();
     const generated = this.beforeCreate(ctx, obj, now);
-    const final = updateManagedFields(
-      undefined,
-      obj,
-      opts.fieldManager ?? 'unknown',
-      'Update',
-      this.apiVersion,
-      ctx.subresource || undefined,
-      now,
-      this.fieldOptions(ctx),
-    );
+    const final = this.recordUpdate(ctx, undefined, obj, opts.fieldManager, now);
     for (let attempt = 0; ; attempt++) {
       try {
         // A copy per attempt: the strategy's beforeWrite may change the object it writes.
@@ -304,18 +295,7 @@ export class RegistryStore {
       const desired = mutate(structuredClone(current));
       const obj = this.mergeForUpdate(ctx, desired.object, current);
       const now = timestamp();
-      const final = managedByApply
-        ? obj
-        : updateManagedFields(
-            current,
-            obj,
-            opts.fieldManager ?? 'unknown',
-            'Update',
-            this.apiVersion,
-            ctx.subresource || undefined,
-            now,
-            this.fieldOptions(ctx),
-          );
+      const final = managedByApply ? obj : this.recordUpdate(ctx, current, obj, opts.fieldManager, now);
       const allWarnings = [...warnings, ...(desired.warnings ?? [])];
       // An unchanged object is not written again, unless its stored form is out of date.
       if (isUnchanged(current, final) && !(current as { [staleStoredForm]?: boolean })[staleStoredForm])
@@ -478,6 +458,11 @@ export class RegistryStore {
     } catch (err) {
       throw this.translate(err, name);
     }
+  }
+
+  /** `obj` with the fields an Update by `fieldManager` changed from `current` recorded as its. */
+  private recordUpdate(ctx: RequestContext, current: KubeObject | undefined, obj: KubeObject, fieldManager: string | undefined, now: string): KubeObject {
+    return updateManagedFields(current, obj, fieldManager ?? 'unknown', 'Update', this.apiVersion, ctx.subresource || undefined, now, this.fieldOptions(ctx));
   }
 
   /** What field ownership needs to know: list semantics from the schema, and the fields this endpoint resets. */
