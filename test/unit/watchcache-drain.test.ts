@@ -110,6 +110,53 @@ describe('watch cache: handing events to watchers', () => {
     c.close();
   });
 
+  it('once it knows watchers are cheap, hands a whole round out in one slice', async () => {
+    const c = cache(0);
+    let servedMeanwhile = false;
+    const sawServed: boolean[] = [];
+    for (let i = 0; i < 250; i++) {
+      c.watch(prefix, { fromRV: 0n, onEvent: () => sawServed.push(servedMeanwhile), onError: err => assert.fail(err) });
+    }
+    // The first round is cut into slices of the smallest size: nothing is known of the cost yet.
+    c.publish(event(1n));
+    await until('the first round', () => sawServed.length === 250);
+    sawServed.length = 0;
+    c.publish(event(2n));
+    setImmediate(() => {
+      servedMeanwhile = true;
+    });
+    await until('the second round', () => sawServed.length === 250);
+    assert.equal(sawServed[249], false, 'no turn of the event loop was given back within the second round');
+    c.close();
+  });
+
+  it('still cuts a round of slow watchers into slices', async () => {
+    const c = cache(0);
+    let turn = 0;
+    const turns: number[] = [];
+    // Each watcher costs about 1 ms: 300 of them make a round of about 300 ms.
+    for (let i = 0; i < 300; i++) {
+      c.watch(prefix, {
+        fromRV: 0n,
+        onEvent: () => {
+          for (const until = performance.now() + 1; performance.now() < until; );
+          turns.push(turn);
+        },
+        onError: err => assert.fail(err),
+      });
+    }
+    const ticker = setInterval(() => turn++, 0);
+    c.publish(event(1n));
+    await until('the first round', () => turns.length === 300);
+    turns.length = 0;
+    c.publish(event(2n));
+    await until('the second round', () => turns.length === 300);
+    clearInterval(ticker);
+    // At least 100 a slice, however slow they are: three slices, with timers run between them.
+    assert.ok(new Set(turns).size >= 3, `the round ran in ${new Set(turns).size} turns of the event loop`);
+    c.close();
+  });
+
   it('a stopped watcher gets nothing more, the others go on', async () => {
     const c = cache(0);
     const a = record(c);
