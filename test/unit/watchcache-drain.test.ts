@@ -92,18 +92,28 @@ describe('watch cache: handing events to watchers', () => {
     c.close();
   });
 
-  it('lets the event loop run between slices of a round', async () => {
-    const c = cache(0);
+  /**
+   * 250 watchers that note, for each event, whether other work (a request, a database reply)
+   * scheduled with `otherWork` after the event was published had run by then.
+   */
+  function watchersBesideOtherWork(c: WatchCache) {
     let servedMeanwhile = false;
     const sawServed: boolean[] = [];
     for (let i = 0; i < 250; i++) {
       c.watch(prefix, { fromRV: 0n, onEvent: () => sawServed.push(servedMeanwhile), onError: err => assert.fail(err) });
     }
+    const otherWork = () =>
+      setImmediate(() => {
+        servedMeanwhile = true;
+      });
+    return { sawServed, otherWork };
+  }
+
+  it('lets the event loop run between slices of a round', async () => {
+    const c = cache(0);
+    const { sawServed, otherWork } = watchersBesideOtherWork(c);
     c.publish(event(1n));
-    // Something else the process has to do (a request, a database reply) once the round began.
-    setImmediate(() => {
-      servedMeanwhile = true;
-    });
+    otherWork();
     await until('every watcher', () => sawServed.length === 250);
     assert.equal(sawServed[0], false, 'the first slice ran first');
     assert.equal(sawServed[249], true, 'the last slice ran after the other work');
@@ -112,19 +122,13 @@ describe('watch cache: handing events to watchers', () => {
 
   it('once it knows watchers are cheap, hands a whole round out in one slice', async () => {
     const c = cache(0);
-    let servedMeanwhile = false;
-    const sawServed: boolean[] = [];
-    for (let i = 0; i < 250; i++) {
-      c.watch(prefix, { fromRV: 0n, onEvent: () => sawServed.push(servedMeanwhile), onError: err => assert.fail(err) });
-    }
+    const { sawServed, otherWork } = watchersBesideOtherWork(c);
     // The first round is cut into slices of the smallest size: nothing is known of the cost yet.
     c.publish(event(1n));
     await until('the first round', () => sawServed.length === 250);
     sawServed.length = 0;
     c.publish(event(2n));
-    setImmediate(() => {
-      servedMeanwhile = true;
-    });
+    otherWork();
     await until('the second round', () => sawServed.length === 250);
     assert.equal(sawServed[249], false, 'no turn of the event loop was given back within the second round');
     c.close();
