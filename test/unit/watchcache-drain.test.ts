@@ -143,7 +143,7 @@ describe('watch cache: handing events to watchers', () => {
       c.watch(prefix, {
         fromRV: 0n,
         onEvent: () => {
-          for (const until = performance.now() + 1; performance.now() < until; );
+          for (const busyUntil = performance.now() + 1; performance.now() < busyUntil; );
           turns.push(turn);
         },
         onError: err => assert.fail(err),
