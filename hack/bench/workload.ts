@@ -70,14 +70,13 @@ export async function runWorkload(label: string, target: Target, probe: ServerPr
   // a running server's, not those of its first seconds, when V8 is still compiling the request
   // paths (A/B, 4,000 creates and 20,000 GETs: 708-758 creates/s and 7,110-8,085 GETs/s timed
   // from the start, 793-807 and 7,502-8,250 after the warm-up).
-  const create = (i: number) => expectOk(client.request('POST', base, project(`bench-c-${i}`))).then(() => {});
-  const createWarmup = Math.floor(createCount / 4);
-  await rate(createWarmup, concurrency, create);
-  const createsPerSecond = await rate(createCount - createWarmup, concurrency, i => create(createWarmup + i));
-  const get = (i: number) => expectOk(client.request('GET', `${base}/${createdProjectName(i)}`)).then(() => {});
-  const getWarmup = Math.floor(getCount / 4);
-  await rate(getWarmup, concurrency, get);
-  const getsPerSecond = await rate(getCount - getWarmup, concurrency, i => get(getWarmup + i));
+  const afterWarmup = async (total: number, op: (i: number) => Promise<void>) => {
+    const warmup = Math.floor(total / 4);
+    await rate(warmup, concurrency, op);
+    return rate(total - warmup, concurrency, i => op(warmup + i));
+  };
+  const createsPerSecond = await afterWarmup(createCount, i => expectOk(client.request('POST', base, project(`bench-c-${i}`))).then(() => {}));
+  const getsPerSecond = await afterWarmup(getCount, i => expectOk(client.request('GET', `${base}/${createdProjectName(i)}`)).then(() => {}));
 
   // Fill up to listObjects projects, then time whole lists and lists paged by 500.
   await rate(Math.max(0, listObjects - createCount), concurrency, i => expectOk(client.request('POST', base, project(`bench-l-${i}`))).then(() => {}));
