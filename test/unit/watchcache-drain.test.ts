@@ -162,7 +162,7 @@ describe('watch cache: handing events to watchers', () => {
     c.publish(event(2n));
     await until('the second round', () => turns.length === 300);
     clearImmediate(ticker);
-    // At least 100 a slice, however slow they are: three slices, with timers run between them.
+    // At least 100 a slice, however slow they are: three slices, with other work run between them.
     assert.ok(new Set(turns).size >= 3, `the round ran in ${new Set(turns).size} turns of the event loop`);
     c.close();
   });

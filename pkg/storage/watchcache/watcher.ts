@@ -31,7 +31,10 @@ export class DrainScheduler {
   private round: CacheWatcher[] = [];
   private next = 0;
   private busyMs = 0;
-  /** What handing a watcher its events (and writing them) has cost, smoothed over the slices. */
+  /**
+   * What handing a watcher its events has cost, smoothed over the slices: the consumers' gathering
+   * of lines, not their sockets' writes, which Node makes a tick later (connectionCorkNT).
+   */
   private perWatcherMs = 0;
   private earliest = Number.NEGATIVE_INFINITY;
 
@@ -65,7 +68,7 @@ export class DrainScheduler {
     // A watcher with more than one round's worth adds itself again, for the next round.
     for (; this.next < end; this.next++) this.round[this.next].drain();
     // Consumers write what they were handed on the next tick (handlers.ts): queued after theirs,
-    // this sees the slice's whole cost.
+    // this sees that too, though not the socket writes those queue in turn.
     process.nextTick(() => {
       const now = performance.now();
       this.busyMs += now - began;
